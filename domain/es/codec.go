@@ -1,0 +1,43 @@
+package es
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Fact is implemented by every domain event struct: it names its own type.
+type Fact interface {
+	EventType() string
+}
+
+// Registry maps event type names to constructors, so a stream can be decoded
+// back into typed facts without a global registry.
+type Registry map[string]func() Fact
+
+// Decode turns a recorded event into its typed fact.
+func (r Registry) Decode(rec Recorded) (Fact, error) {
+	mk, ok := r[rec.Type]
+	if !ok {
+		return nil, fmt.Errorf("unknown event type %q in stream %s", rec.Type, rec.Stream)
+	}
+	f := mk()
+	if err := json.Unmarshal(rec.Data, f); err != nil {
+		return nil, fmt.Errorf("decode %s (stream %s version %d): %w", rec.Type, rec.Stream, rec.StreamVersion, err)
+	}
+	return f, nil
+}
+
+// Knows reports whether the registry can decode this type.
+func (r Registry) Knows(eventType string) bool { _, ok := r[eventType]; return ok }
+
+// NewEvent encodes a fact with the given id and metadata.
+func NewEvent(id string, f Fact, md Metadata) (Event, error) {
+	data, err := json.Marshal(f)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode %s: %w", f.EventType(), err)
+	}
+	if md.Schema == 0 {
+		md.Schema = 1
+	}
+	return Event{ID: id, Type: f.EventType(), Data: data, Metadata: md}, nil
+}
