@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
+	"github.com/sois-ai/chat-agent-gateway/handlers/sagas"
+	"github.com/sois-ai/chat-agent-gateway/handlers/tools"
+	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
+	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/bolt"
+	pgstore "github.com/sois-ai/chat-agent-gateway/infra/eventstore/postgres"
+	"github.com/sois-ai/chat-agent-gateway/infra/llm/offline"
+	"github.com/sois-ai/chat-agent-gateway/infra/messaging"
+	"github.com/sois-ai/chat-agent-gateway/infra/pg"
+	"github.com/sois-ai/chat-agent-gateway/infra/secrets"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
+	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
+	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+	"github.com/sois-ai/chat-agent-gateway/projections/identity"
+	"github.com/sois-ai/chat-agent-gateway/projections/tasks"
+)
+
+// App is the whole gateway wired together: the only place that knows
+// which adapter backs which port.
+type App struct {
+	cfg    Config
+	logger *slog.Logger
+	clock  commands.Clock
+
+	Store  eventstore.Store
+	pool   *pgxpool.Pool
+	Runner *projections.Runner
+	Bus    *messaging.Bus
+	Cmds   *commands.Handler
+
+	Identity      identity.Store
+	Keys          apikeys.Store
+	Conversations conversations.Store
+	Contacts      contacts.Store
+	Tasks         tasks.Store
+
+	Handler http.Handler
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Build connects the stores and wires every part, but starts nothing.
+func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.Clock) (*App, error) {
+	if clock == nil {
+		clock = commands.SystemClock{}
+	}
+	a := &App{cfg: cfg, logger: logger, clock: clock}
+	var transport messaging.Transport
+	if cfg.Embedded() {
+		st, err := bolt.Open(filepath.Join(cfg.DataDir, "events.db"))
+		if err != nil {
+			return nil, fmt.Errorf("open the embedded event store in %s: %w", cfg.DataDir, err)
+		}
+		a.Store = st
+		a.Identity, a.Keys, a.Conversations = identity.NewMemory(), apikeys.NewMemory(), conversations.NewMemory()
+		a.Contacts, a.Tasks = contacts.NewMemory(), tasks.NewMemory()
+		transport = messaging.GoChannel(logger)
+	} else {
+		pool, err := pg.Connect(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		a.pool = pool
+		a.Store = pgstore.New(pool)
+		a.Identity, a.Keys, a.Conversations = identity.NewPostgres(pool), apikeys.NewPostgres(pool), conversations.NewPostgres(pool)
+		a.Contacts, a.Tasks = contacts.NewPostgres(pool), tasks.NewPostgres(pool)
+		if transport, err = messaging.Postgres(pool, messaging.PostgresOptions{Poll: cfg.Poll}, logger); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	sealer, err := a.sealer()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Runner = projections.NewRunner(a.Store, projections.Options{Poll: cfg.Poll, Logger: logger},
+		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks)
+	a.Cmds = &commands.Handler{Store: a.Store, Clock: clock, Sealer: sealer, Model: offline.New(),
+		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls},
+		ModelTimeout: cfg.ModelTimeout, Logger: logger}
+	a.Cmds.Tools = tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Sync: a.Runner, Logger: logger})
+
+	if a.Bus, err = messaging.New(transport, messaging.Options{Workers: cfg.Workers, Logger: logger}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := errors.Join(
+		messaging.Handle(a.Bus, "RunModelStep", func(ctx context.Context, c *commands.RunModelStep) error {
+			return a.Cmds.RunModelStep(ctx, *c)
+		}),
+		messaging.Handle(a.Bus, "ExecuteToolCall", func(ctx context.Context, c *commands.ExecuteToolCall) error {
+			return a.Cmds.ExecuteToolCall(ctx, *c)
+		}),
+	); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Handler = httpapi.New(httpapi.Deps{
+		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations,
+		Projections: a.Runner, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger,
+	})
+	return a, nil
+}
+
+func (a *App) sealer() (*secrets.Sealer, error) {
+	var key []byte
+	var err error
+	if a.cfg.SecretKey != "" {
+		key, err = secrets.ParseKey(a.cfg.SecretKey)
+	} else {
+		path := filepath.Join(a.cfg.DataDir, "secret.key")
+		var created bool
+		key, created, err = secrets.LoadOrCreateKeyFile(path)
+		if created {
+			a.logger.Info("generated a server key for sealing signing secrets", "path", path)
+		}
+		if !a.cfg.Embedded() && err == nil {
+			a.logger.Warn("GATEWAY_SECRET_KEY is not set: using the key file in the data dir; every instance sharing the database needs the same key")
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return secrets.New(key)
+}
+
+// Start brings the read models up to date, then starts the projections,
+// the command handlers, the agent loop saga and the reaper.
+func (a *App) Start(ctx context.Context) error {
+	began := time.Now()
+	if err := a.Runner.CatchUp(ctx); err != nil {
+		return err
+	}
+	a.logger.Info("read models are up to date", "took", time.Since(began).Round(time.Millisecond))
+	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	a.goRun(func() { a.Runner.Run(ctx) })
+	a.goRun(func() {
+		if err := a.Bus.Run(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("command bus stopped", "err", err)
+		}
+	})
+	select {
+	case <-a.Bus.Running():
+	case <-time.After(30 * time.Second):
+		return errors.New("the command bus did not start within 30s")
+	}
+	loop := &sagas.AgentLoop{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
+	a.goRun(func() { loop.Run(ctx) })
+	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
+		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/2, 30*time.Second),
+		ResumeAllAtStart: a.cfg.Embedded(), Logger: a.logger}
+	a.goRun(func() { reaper.Run(ctx) })
+	return nil
+}
+
+func (a *App) goRun(fn func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		fn()
+	}()
+}
+
+// ready answers /readyz: the store answers and the read models catch up
+// with the log's head within a bound.
+func (a *App) ready(ctx context.Context) (any, error) {
+	detail := map[string]any{"event_store": a.storeKind(), "transport": a.Bus.TransportName(), "projections": a.Runner.Statuses()}
+	wait, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.Runner.WaitForHead(wait); err != nil {
+		return detail, fmt.Errorf("read models are behind the event log (or the store is unreachable): %w", err)
+	}
+	detail["projections"] = a.Runner.Statuses()
+	return detail, nil
+}
+
+func (a *App) storeKind() string {
+	if a.cfg.Embedded() {
+		return "embedded"
+	}
+	return "postgres"
+}
+
+// Close stops background work and releases the stores.
+func (a *App) Close() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.Bus != nil {
+		_ = a.Bus.Close()
+	}
+	a.wg.Wait()
+	if a.Store != nil {
+		_ = a.Store.Close()
+	}
+	if a.pool != nil {
+		a.pool.Close()
+	}
+}

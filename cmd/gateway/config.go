@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is read from the environment; the embedded default needs none.
+type Config struct {
+	Addr         string        // GATEWAY_ADDR
+	DataDir      string        // GATEWAY_DATA_DIR
+	DatabaseURL  string        // DATABASE_URL
+	AdminToken   string        // GATEWAY_ADMIN_TOKEN
+	SecretKey    string        // GATEWAY_SECRET_KEY
+	MaxSteps     int           // GATEWAY_MAX_STEPS
+	MaxToolCalls int           // GATEWAY_MAX_TOOL_CALLS
+	ModelTimeout time.Duration // GATEWAY_MODEL_TIMEOUT
+	Workers      int           // GATEWAY_WORKERS
+	StallAfter   time.Duration // GATEWAY_STALL_AFTER
+	GiveUpAfter  time.Duration // GATEWAY_GIVE_UP_AFTER
+	Poll         time.Duration // GATEWAY_POLL_INTERVAL
+	LogLevel     string        // GATEWAY_LOG_LEVEL
+	LogFormat    string        // GATEWAY_LOG_FORMAT
+}
+
+// Embedded reports whether no database is configured.
+func (c Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// LoadConfig reads the environment and says precisely what is wrong.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := Config{
+		Addr:        or(getenv("GATEWAY_ADDR"), ":8080"),
+		DataDir:     or(getenv("GATEWAY_DATA_DIR"), "./data"),
+		DatabaseURL: getenv("DATABASE_URL"),
+		AdminToken:  getenv("GATEWAY_ADMIN_TOKEN"),
+		SecretKey:   getenv("GATEWAY_SECRET_KEY"),
+		LogLevel:    or(getenv("GATEWAY_LOG_LEVEL"), "info"),
+		LogFormat:   or(getenv("GATEWAY_LOG_FORMAT"), "text"),
+	}
+	var err error
+	ints := []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{"GATEWAY_MAX_STEPS", &c.MaxSteps, 16},
+		{"GATEWAY_MAX_TOOL_CALLS", &c.MaxToolCalls, 32},
+		{"GATEWAY_WORKERS", &c.Workers, 32},
+	}
+	for _, i := range ints {
+		if *i.dst, err = intVar(getenv, i.name, i.def); err != nil {
+			return c, err
+		}
+	}
+	durs := []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{
+		{"GATEWAY_MODEL_TIMEOUT", &c.ModelTimeout, 60 * time.Second},
+		{"GATEWAY_STALL_AFTER", &c.StallAfter, 2 * time.Minute},
+		{"GATEWAY_GIVE_UP_AFTER", &c.GiveUpAfter, 15 * time.Minute},
+		{"GATEWAY_POLL_INTERVAL", &c.Poll, 100 * time.Millisecond},
+	}
+	for _, d := range durs {
+		if *d.dst, err = durationVar(getenv, d.name, d.def); err != nil {
+			return c, err
+		}
+	}
+	if c.GiveUpAfter <= c.StallAfter {
+		return c, fmt.Errorf("GATEWAY_GIVE_UP_AFTER (%s) must be longer than GATEWAY_STALL_AFTER (%s)", c.GiveUpAfter, c.StallAfter)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return c, fmt.Errorf("GATEWAY_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	return c, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func intVar(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s must be a positive whole number, not %q", name, v)
+	}
+	return n, nil
+}
+
+func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive Go duration such as 30s or 2m, not %q", name, v)
+	}
+	return d, nil
+}

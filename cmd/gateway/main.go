@@ -1,0 +1,94 @@
+// Command gateway is the Chat Agent Gateway: with no arguments (or `serve`)
+// it runs the server; `admin` talks to a running server's admin API.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v3"
+)
+
+func main() {
+	app := &cli.Command{
+		Name:           "gateway",
+		Usage:          "Chat Agent Gateway: one endpoint, plain English, an agent that acts on your workspace",
+		DefaultCommand: "serve",
+		Commands: []*cli.Command{
+			{
+				Name:   "serve",
+				Usage:  "run the gateway (configured by environment variables; see README.md)",
+				Action: func(ctx context.Context, _ *cli.Command) error { return serve(ctx) },
+			},
+			adminCommand(),
+		},
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg Config) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// serve runs until SIGINT/SIGTERM, then stops taking requests, lets the
+// ones in flight finish, and stops the background work.
+func serve(ctx context.Context) error {
+	cfg, err := LoadConfig(nil)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	slog.SetDefault(logger)
+	app, err := Build(ctx, cfg, logger, nil)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if err := app.Start(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set GATEWAY_ADDR to change): %w", cfg.Addr, err)
+	}
+	srv := &http.Server{Handler: app.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	logger.Info("gateway listening", "addr", ln.Addr().String(), "event_store", app.storeKind(),
+		"transport", app.Bus.TransportName(), "model", "offline", "admin_api", cfg.AdminToken != "")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,202 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// SystemPrompt tells the model how this gateway's agent behaves.
+const SystemPrompt = `You are the agent of a business workspace (contacts, tasks, emails, documents, teams).
+A system with no AI of its own sent you one plain-English request. Carry it out with the tools, then answer in a few sentences.
+- Search before you act: look records up instead of guessing ids.
+- If several records match, pick the best one and say why you picked it.
+- Confirm what you did with the facts: names, ids, dates.
+- If the request cannot be done, say so plainly and why. Never invent data.`
+
+// RunModelStep asks the model for step Step of a conversation.
+type RunModelStep struct {
+	ConversationID string `json:"conversation_id"`
+	Step           int    `json:"step"`
+}
+
+// ExecuteToolCall runs one requested tool call of a conversation.
+type ExecuteToolCall struct {
+	ConversationID string `json:"conversation_id"`
+	Key            string `json:"key"`
+}
+
+// FailConversation ends a conversation that cannot go on.
+type FailConversation struct {
+	ConversationID string
+	Code, Reason   string
+}
+
+func (h *Handler) loadConversation(ctx context.Context, id string) (*conversation.Conversation, int64, error) {
+	c := &conversation.Conversation{}
+	v, _, err := h.load(ctx, conversation.Stream(id), conversation.Events, c)
+	return c, v, err
+}
+
+func agentMeta(c *conversation.Conversation, cause string) es.Metadata {
+	return es.Metadata{CorrelationID: c.ID, CausationID: cause, Actor: es.Actor{Kind: "agent"}}
+}
+
+// RunModelStep runs one model step. Duplicate or stale commands (the step
+// already ran, tool calls still pending, the conversation ended) do
+// nothing, so the command can be delivered any number of times.
+func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
+	c, v, err := h.loadConversation(ctx, cmd.ConversationID)
+	if err != nil {
+		return err
+	}
+	stop, err := c.CheckModelStep(cmd.Step, h.Limits, h.now())
+	if errors.Is(err, conversation.ErrNothingToDo) {
+		return nil
+	}
+	cause := fmt.Sprintf("step:%s:%d", c.ID, cmd.Step)
+	if stop != nil {
+		_, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), stop...)
+		return ignoreConflict(err)
+	}
+	if started := c.StartProcessing(h.now()); started != nil {
+		res, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), started...)
+		if err != nil {
+			return ignoreConflict(err)
+		}
+		v = res.Version
+		c.Apply(started[0])
+	}
+
+	req := agent.Request{System: SystemPrompt, Messages: c.ModelMessages(), Tools: h.Tools.Specs()}
+	mctx := ctx
+	if h.ModelTimeout > 0 {
+		var cancel context.CancelFunc
+		mctx, cancel = context.WithTimeout(ctx, h.ModelTimeout)
+		defer cancel()
+	}
+	began := time.Now()
+	resp, err := h.Model.Complete(mctx, req)
+	took := time.Since(began)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // shutting down: the step runs again after restart
+		}
+		h.logger().Warn("model call failed", "conversation", c.ID, "step", cmd.Step, "err", err)
+		facts, ferr := c.Fail(conversation.CodeModelError,
+			"The language model could not complete the request: "+err.Error(), h.now())
+		if ferr != nil {
+			return nil
+		}
+		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
+		return ignoreConflict(err)
+	}
+	return retry(ctx, func() error {
+		facts, err := c.RecordModelStep(cmd.Step, resp, took, h.Limits, h.now())
+		if errors.Is(err, conversation.ErrNothingToDo) {
+			return nil // another worker recorded this step first
+		}
+		if err != nil {
+			return err
+		}
+		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
+		if errors.Is(err, es.ErrConcurrency) {
+			var lerr error
+			if c, v, lerr = h.loadConversation(ctx, cmd.ConversationID); lerr != nil {
+				return lerr
+			}
+		}
+		return err
+	})
+}
+
+// ExecuteToolCall runs one tool call and records its result. The tool's
+// side effect carries an id derived from the call, so running the command
+// twice (a retry, a resumed loop) has the effect once.
+func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) error {
+	c, _, err := h.loadConversation(ctx, cmd.ConversationID)
+	if err != nil {
+		return err
+	}
+	req, ok := c.Requested[cmd.Key]
+	if !ok || c.Status.Terminal() || !c.IsPending(cmd.Key) {
+		return nil
+	}
+	began := time.Now()
+	result, isErr := h.Tools.Execute(ctx, ToolCall{
+		WorkspaceID: c.WorkspaceID, UserID: c.UserID, ConversationID: c.ID,
+		Key: cmd.Key, Name: req.Name, Arguments: req.Arguments,
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	took := time.Since(began)
+	cause := fmt.Sprintf("toolcall:%s:%s", c.ID, cmd.Key)
+	// Parallel tool calls of one step finish concurrently: on a conflict,
+	// reload and record again unless this result is already there.
+	return retry(ctx, func() error {
+		c, v, err := h.loadConversation(ctx, cmd.ConversationID)
+		if err != nil {
+			return err
+		}
+		facts, err := c.RecordToolResult(cmd.Key, result, isErr, took, h.now())
+		if errors.Is(err, conversation.ErrNothingToDo) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
+		return err
+	})
+}
+
+// FailConversation ends an unfinished conversation with a clear reason.
+func (h *Handler) FailConversation(ctx context.Context, cmd FailConversation) error {
+	return retry(ctx, func() error {
+		c, v, err := h.loadConversation(ctx, cmd.ConversationID)
+		if err != nil {
+			return err
+		}
+		facts, err := c.Fail(cmd.Code, cmd.Reason, h.now())
+		if errors.Is(err, conversation.ErrNothingToDo) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = h.append(ctx, conversation.Stream(c.ID), v,
+			es.Metadata{CorrelationID: c.ID, CausationID: "reaper", Actor: es.Actor{Kind: "system"}}, facts...)
+		return err
+	})
+}
+
+// NextCommands derives what a conversation waits for from its facts alone;
+// the reaper uses it to resume work a crash or a lost message left behind.
+func (h *Handler) NextCommands(ctx context.Context, conversationID string) ([]any, *conversation.Conversation, error) {
+	c, _, err := h.loadConversation(ctx, conversationID)
+	if err != nil {
+		return nil, nil, err
+	}
+	next := c.Next()
+	var out []any
+	if next.ModelStep > 0 {
+		out = append(out, &RunModelStep{ConversationID: c.ID, Step: next.ModelStep})
+	}
+	for _, k := range next.ToolCalls {
+		out = append(out, &ExecuteToolCall{ConversationID: c.ID, Key: k})
+	}
+	return out, c, nil
+}
+
+func ignoreConflict(err error) error {
+	if errors.Is(err, es.ErrConcurrency) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,100 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// CreateAPIKey issues a key to a member.
+type CreateAPIKey struct {
+	WorkspaceID, UserID string
+	Settings            apikey.Settings
+}
+
+// CreatedAPIKey carries the key and signing secret, shown once.
+type CreatedAPIKey struct {
+	KeyID, Key, KeyPrefix, SigningSecret string
+	Position                             es.Position
+}
+
+// CreateAPIKey decides and records a new key. Only the key's hash and the
+// sealed signing secret are recorded.
+func (h *Handler) CreateAPIKey(ctx context.Context, cmd CreateAPIKey) (CreatedAPIKey, error) {
+	out := CreatedAPIKey{KeyID: NewID(), Key: NewAPIKey(), SigningSecret: NewSigningSecret()}
+	out.KeyPrefix = out.Key[:ShownKeyPrefix]
+	sealed, err := h.Sealer.Seal(out.SigningSecret)
+	if err != nil {
+		return CreatedAPIKey{}, fmt.Errorf("seal signing secret: %w", err)
+	}
+	facts, err := apikey.Create(out.KeyID, cmd.WorkspaceID, cmd.UserID, HashSecret(out.Key), out.KeyPrefix, sealed, cmd.Settings, h.now())
+	if err != nil {
+		return CreatedAPIKey{}, err
+	}
+	res, err := h.append(ctx, apikey.Stream(out.KeyID), es.NoStream,
+		es.Metadata{CorrelationID: out.KeyID, Actor: es.Actor{Kind: "user", ID: cmd.UserID}}, facts...)
+	out.Position = res.Position
+	return out, err
+}
+
+// UpdateAPIKey replaces a key's settings with the given ones.
+type UpdateAPIKey struct {
+	KeyID, UserID string
+	// Change receives the current settings and returns the wanted ones, so
+	// a partial update is decided on the latest facts.
+	Change func(apikey.Settings) (apikey.Settings, error)
+}
+
+// UpdateAPIKey decides and records a settings change.
+func (h *Handler) UpdateAPIKey(ctx context.Context, cmd UpdateAPIKey) (es.Position, error) {
+	var pos es.Position
+	err := retry(ctx, func() error {
+		var k apikey.Key
+		v, _, err := h.load(ctx, apikey.Stream(cmd.KeyID), apikey.Events, &k)
+		if err != nil {
+			return err
+		}
+		if err := k.CheckOwner(cmd.UserID); err != nil {
+			return err
+		}
+		s, err := cmd.Change(k.Settings)
+		if err != nil {
+			return err
+		}
+		facts, err := k.Update(cmd.UserID, s, h.now())
+		if err != nil {
+			return err
+		}
+		res, err := h.append(ctx, apikey.Stream(cmd.KeyID), v,
+			es.Metadata{CorrelationID: cmd.KeyID, Actor: es.Actor{Kind: "user", ID: cmd.UserID}}, facts...)
+		pos = res.Position
+		return err
+	})
+	return pos, err
+}
+
+// RevokeAPIKey ends a key's life.
+type RevokeAPIKey struct{ KeyID, UserID string }
+
+// RevokeAPIKey decides and records a revocation; revoking twice is harmless.
+func (h *Handler) RevokeAPIKey(ctx context.Context, cmd RevokeAPIKey) (es.Position, error) {
+	var pos es.Position
+	err := retry(ctx, func() error {
+		var k apikey.Key
+		v, _, err := h.load(ctx, apikey.Stream(cmd.KeyID), apikey.Events, &k)
+		if err != nil {
+			return err
+		}
+		facts, err := k.Revoke(cmd.UserID, h.now())
+		if err != nil {
+			return err
+		}
+		res, err := h.append(ctx, apikey.Stream(cmd.KeyID), v,
+			es.Metadata{CorrelationID: cmd.KeyID, Actor: es.Actor{Kind: "user", ID: cmd.UserID}}, facts...)
+		pos = res.Position
+		return err
+	})
+	return pos, err
+}

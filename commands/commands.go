@@ -1,0 +1,106 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Handler runs every command; its fields are the ports commands need.
+type Handler struct {
+	Store  EventStore
+	Clock  Clock
+	Sealer Sealer
+	Model  Model
+	Tools  Tools
+	Limits conversation.Limits
+	// ModelTimeout bounds one model call.
+	ModelTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+func (h *Handler) now() time.Time { return h.Clock.Now() }
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.Default()
+	}
+	return h.Logger
+}
+
+// NewID returns a fresh random UUID.
+func NewID() string { return uuid.NewString() }
+
+// folder is any aggregate that folds facts.
+type folder interface{ Apply(es.Fact) }
+
+// load folds a stream into agg and returns its version and raw records.
+func (h *Handler) load(ctx context.Context, stream string, reg es.Registry, agg folder) (int64, []es.Recorded, error) {
+	recs, err := h.Store.ReadStream(ctx, stream, 0)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	for _, r := range recs {
+		f, err := reg.Decode(r)
+		if err != nil {
+			return 0, nil, err
+		}
+		agg.Apply(f)
+	}
+	if len(recs) == 0 {
+		return 0, nil, nil
+	}
+	return recs[len(recs)-1].StreamVersion, recs, nil
+}
+
+// append records facts with metadata; an empty list appends nothing.
+func (h *Handler) append(ctx context.Context, stream string, expected int64, md es.Metadata, facts ...es.Fact) (es.AppendResult, error) {
+	if len(facts) == 0 {
+		return es.AppendResult{Version: expected}, nil
+	}
+	md.OccurredAt = h.now()
+	evs := make([]es.Event, 0, len(facts))
+	for _, f := range facts {
+		ev, err := es.NewEvent(NewID(), f, md)
+		if err != nil {
+			return es.AppendResult{}, err
+		}
+		evs = append(evs, ev)
+	}
+	return h.Store.Append(ctx, stream, expected, evs...)
+}
+
+// retry runs decide-and-append again when someone else appended first,
+// so the decision is always taken on the latest facts.
+func retry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		if err = fn(); !errors.Is(err, es.ErrConcurrency) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// causedBy reports whether a stream already holds a fact caused by cause:
+// a retried tool call finds its own earlier effect and does not repeat it.
+func causedBy(recs []es.Recorded, cause string) bool {
+	for _, r := range recs {
+		if r.Metadata.CausationID == cause {
+			return true
+		}
+	}
+	return false
+}

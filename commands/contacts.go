@@ -1,0 +1,108 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/contact"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Cause says who asked for a workspace change and why; tool calls pass
+// their own CauseID so a repeated call finds its earlier effect.
+type Cause struct {
+	CorrelationID string
+	CausationID   string
+	Actor         es.Actor
+}
+
+func (c Cause) meta() es.Metadata {
+	return es.Metadata{CorrelationID: c.CorrelationID, CausationID: c.CausationID, Actor: c.Actor}
+}
+
+// CreateContact records a contact with a caller-chosen id; creating the same
+// id twice returns the first contact unchanged.
+func (h *Handler) CreateContact(ctx context.Context, id, workspaceID string, f contact.Fields, cause Cause) (contact.Contact, error) {
+	facts, err := contact.Create(id, workspaceID, f, h.now())
+	if err != nil {
+		return contact.Contact{}, err
+	}
+	_, err = h.append(ctx, contact.Stream(id), es.NoStream, cause.meta(), facts...)
+	if err != nil && !isConflict(err) {
+		return contact.Contact{}, err
+	}
+	var c contact.Contact
+	if _, _, err := h.load(ctx, contact.Stream(id), contact.Events, &c); err != nil {
+		return contact.Contact{}, err
+	}
+	if c.WorkspaceID != workspaceID {
+		return contact.Contact{}, contact.ErrNotFound
+	}
+	return c, nil
+}
+
+// GetContact folds a contact from its facts (for consistent reads).
+func (h *Handler) GetContact(ctx context.Context, id, workspaceID string) (contact.Contact, error) {
+	var c contact.Contact
+	if _, _, err := h.load(ctx, contact.Stream(id), contact.Events, &c); err != nil {
+		return c, err
+	}
+	if c.ID == "" || c.Deleted || c.WorkspaceID != workspaceID {
+		return contact.Contact{}, contact.ErrNotFound
+	}
+	return c, nil
+}
+
+// UpdateContact changes the given fields, once per cause.
+func (h *Handler) UpdateContact(ctx context.Context, id, workspaceID string, patch map[string]string, cause Cause) (contact.Contact, error) {
+	var out contact.Contact
+	err := retry(ctx, func() error {
+		var c contact.Contact
+		v, recs, err := h.load(ctx, contact.Stream(id), contact.Events, &c)
+		if err != nil {
+			return err
+		}
+		if cause.CausationID != "" && causedBy(recs, cause.CausationID) {
+			out = c
+			return nil
+		}
+		facts, err := c.Update(workspaceID, patch, h.now())
+		if err != nil {
+			return err
+		}
+		if _, err := h.append(ctx, contact.Stream(id), v, cause.meta(), facts...); err != nil {
+			return err
+		}
+		for _, f := range facts {
+			c.Apply(f)
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// DeleteContact removes a contact, once per cause.
+func (h *Handler) DeleteContact(ctx context.Context, id, workspaceID string, cause Cause) (contact.Contact, error) {
+	var out contact.Contact
+	err := retry(ctx, func() error {
+		var c contact.Contact
+		v, recs, err := h.load(ctx, contact.Stream(id), contact.Events, &c)
+		if err != nil {
+			return err
+		}
+		if cause.CausationID != "" && causedBy(recs, cause.CausationID) {
+			out = c
+			return nil
+		}
+		facts, err := c.Delete(workspaceID, h.now())
+		if err != nil {
+			return err
+		}
+		if _, err := h.append(ctx, contact.Stream(id), v, cause.meta(), facts...); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}

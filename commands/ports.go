@@ -1,0 +1,70 @@
+// Package commands holds the write side: each command loads the streams it
+// needs, lets the domain decide, and appends the facts with the version it
+// read. Ports are declared here, beside their only consumer; adapters live
+// in infra and are wired in cmd/gateway.
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// EventStore is the part of an event store commands use.
+type EventStore interface {
+	Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error)
+	ReadStream(ctx context.Context, stream string, afterVersion int64) ([]es.Recorded, error)
+}
+
+// Clock gives the time, so tests can move it.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the real clock, in UTC with microsecond precision (what
+// every store keeps).
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Model is a tool-calling language model.
+type Model interface {
+	Complete(ctx context.Context, req agent.Request) (agent.Response, error)
+}
+
+// Sealer encrypts secrets the server must reuse later (webhook signing
+// secrets) so that they never sit in an event in plaintext.
+type Sealer interface {
+	Seal(plaintext string) (string, error)
+	Open(sealed string) (string, error)
+}
+
+// ToolCall is one tool invocation with everything needed to scope it.
+type ToolCall struct {
+	WorkspaceID    string
+	UserID         string
+	ConversationID string
+	// Key is the conversation's own id for the call; EffectID derives from
+	// it so that a retried call has the same side effect, once.
+	Key       string
+	Name      string
+	Arguments []byte
+}
+
+// EffectID is the deterministic id of the entity a tool call creates.
+func (c ToolCall) EffectID() string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("tool-effect:"+c.ConversationID+":"+c.Key)).String()
+}
+
+// CauseID names the tool call as the cause of the facts it records.
+func (c ToolCall) CauseID() string { return "toolcall:" + c.ConversationID + ":" + c.Key }
+
+// Tools runs the agent's tools.
+type Tools interface {
+	Specs() []agent.ToolSpec
+	// Execute returns the result the model will read; isError marks a
+	// result that reports a failure (bad arguments, nothing found...).
+	Execute(ctx context.Context, call ToolCall) (result string, isError bool)
+}

@@ -1,0 +1,66 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/task"
+)
+
+func isConflict(err error) bool { return errors.Is(err, es.ErrConcurrency) }
+
+// NewTask are the fields of a task to create.
+type NewTask struct {
+	Title, Description, DueDate, CreatedBy string
+}
+
+// CreateTask records a task with a caller-chosen id; the same id twice
+// returns the first task.
+func (h *Handler) CreateTask(ctx context.Context, id, workspaceID string, t NewTask, cause Cause) (task.Task, error) {
+	facts, err := task.Create(id, workspaceID, t.Title, t.Description, t.DueDate, t.CreatedBy, h.now())
+	if err != nil {
+		return task.Task{}, err
+	}
+	if _, err := h.append(ctx, task.Stream(id), es.NoStream, cause.meta(), facts...); err != nil && !isConflict(err) {
+		return task.Task{}, err
+	}
+	return h.GetTask(ctx, id, workspaceID)
+}
+
+// GetTask folds a task from its facts.
+func (h *Handler) GetTask(ctx context.Context, id, workspaceID string) (task.Task, error) {
+	var t task.Task
+	if _, _, err := h.load(ctx, task.Stream(id), task.Events, &t); err != nil {
+		return t, err
+	}
+	if t.ID == "" || t.WorkspaceID != workspaceID {
+		return task.Task{}, task.ErrNotFound
+	}
+	return t, nil
+}
+
+// CompleteTask marks a task done; completing it again changes nothing.
+func (h *Handler) CompleteTask(ctx context.Context, id, workspaceID string, cause Cause) (task.Task, error) {
+	var out task.Task
+	err := retry(ctx, func() error {
+		var t task.Task
+		v, _, err := h.load(ctx, task.Stream(id), task.Events, &t)
+		if err != nil {
+			return err
+		}
+		facts, err := t.Complete(workspaceID, h.now())
+		if err != nil {
+			return err
+		}
+		if _, err := h.append(ctx, task.Stream(id), v, cause.meta(), facts...); err != nil {
+			return err
+		}
+		for _, f := range facts {
+			t.Apply(f)
+		}
+		out = t
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,238 @@
+// Package apikey is the API key aggregate: who owns a key, where its replies
+// go, what it may spend, and whether it still works. The key itself and its
+// signing secret never appear here in plaintext: the key as a hash, the
+// secret sealed with the server key.
+package apikey
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Stream names a key's stream.
+func Stream(id string) string { return "apikey-" + id }
+
+// Period is how often a budget resets.
+type Period string
+
+const (
+	Daily   Period = "daily"
+	Monthly Period = "monthly"
+	Total   Period = "total"
+)
+
+// DefaultPeriod applies when a key is created without one.
+const DefaultPeriod = Monthly
+
+// Settings are the fields a caller controls.
+type Settings struct {
+	Label          string `json:"label"`
+	ResponseURL    string `json:"response_url,omitempty"`
+	BudgetUSDCents *int64 `json:"budget_usd_cents"` // nil = unlimited
+	BudgetPeriod   Period `json:"budget_period"`
+}
+
+// Events.
+
+// Created is the first fact of a key.
+type Created struct {
+	KeyID               string    `json:"key_id"`
+	WorkspaceID         string    `json:"workspace_id"`
+	UserID              string    `json:"user_id"`
+	KeyHash             string    `json:"key_hash"`
+	KeyPrefix           string    `json:"key_prefix"`
+	SealedSigningSecret string    `json:"sealed_signing_secret"`
+	Settings            Settings  `json:"settings"`
+	CreatedAt           time.Time `json:"created_at"`
+}
+
+// Updated records the key's settings after a change, in full.
+type Updated struct {
+	Settings  Settings  `json:"settings"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Revoked ends a key's life.
+type Revoked struct {
+	RevokedAt time.Time `json:"revoked_at"`
+}
+
+func (Created) EventType() string { return "ApiKeyCreated" }
+func (Updated) EventType() string { return "ApiKeyUpdated" }
+func (Revoked) EventType() string { return "ApiKeyRevoked" }
+
+// Events decodes this aggregate's facts.
+var Events = es.Registry{
+	"ApiKeyCreated": func() es.Fact { return &Created{} },
+	"ApiKeyUpdated": func() es.Fact { return &Updated{} },
+	"ApiKeyRevoked": func() es.Fact { return &Revoked{} },
+}
+
+// Key is the state folded from its stream.
+type Key struct {
+	ID                  string
+	WorkspaceID         string
+	UserID              string
+	KeyHash             string
+	SealedSigningSecret string
+	Settings            Settings
+	Revoked             bool
+	Version             int64
+}
+
+// Apply folds one fact into the state.
+func (k *Key) Apply(f es.Fact) {
+	switch e := f.(type) {
+	case *Created:
+		k.ID, k.WorkspaceID, k.UserID, k.KeyHash = e.KeyID, e.WorkspaceID, e.UserID, e.KeyHash
+		k.SealedSigningSecret = e.SealedSigningSecret
+		k.Settings = e.Settings
+	case *Updated:
+		k.Settings = e.Settings
+	case *Revoked:
+		k.Revoked = true
+	}
+}
+
+// Exists reports whether the key has been created.
+func (k *Key) Exists() bool { return k.ID != "" }
+
+// Errors callers act on.
+var (
+	ErrNotFound      = errors.New("API key not found")
+	ErrOwnerMismatch = errors.New("this API key belongs to another user")
+	ErrRevoked       = errors.New("this API key has been revoked")
+)
+
+// ValidationError names the field that is wrong.
+type ValidationError struct{ Field, Reason string }
+
+func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+
+// Limits on caller-controlled fields.
+const (
+	MaxLabel       = 200
+	MaxResponseURL = 2048
+)
+
+// ValidateLabel checks a label.
+func ValidateLabel(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) > MaxLabel {
+		return "", &ValidationError{"label", fmt.Sprintf("must be at most %d characters", MaxLabel)}
+	}
+	return s, nil
+}
+
+// ValidateResponseURL accepts an absolute http or https URL with a host, or "".
+func ValidateResponseURL(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if len(s) > MaxResponseURL {
+		return "", &ValidationError{"response_url", fmt.Sprintf("must be at most %d characters", MaxResponseURL)}
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return "", &ValidationError{"response_url", fmt.Sprintf("must be an absolute http or https URL, got %q", s)}
+	}
+	if u.User != nil {
+		return "", &ValidationError{"response_url", "must not carry a user name or password"}
+	}
+	if u.Fragment != "" {
+		return "", &ValidationError{"response_url", "must not have a #fragment"}
+	}
+	return u.String(), nil
+}
+
+// ValidateBudget accepts nil (unlimited) or a whole number of cents ≥ 0.
+func ValidateBudget(cents *int64) error {
+	if cents != nil && *cents < 0 {
+		return &ValidationError{"budget_usd_cents", "must be a whole number of cents, 0 or more, or null for no limit"}
+	}
+	return nil
+}
+
+// ParsePeriod accepts daily, monthly or total.
+func ParsePeriod(s string) (Period, error) {
+	switch Period(s) {
+	case Daily, Monthly, Total:
+		return Period(s), nil
+	}
+	return "", &ValidationError{"budget_period", fmt.Sprintf("must be one of daily, monthly or total, not %q", s)}
+}
+
+// Create decides a new key.
+func Create(keyID, workspaceID, userID, keyHash, keyPrefix, sealedSecret string, s Settings, now time.Time) ([]es.Fact, error) {
+	if s.BudgetPeriod == "" {
+		s.BudgetPeriod = DefaultPeriod
+	}
+	return []es.Fact{&Created{
+		KeyID: keyID, WorkspaceID: workspaceID, UserID: userID, KeyHash: keyHash, KeyPrefix: keyPrefix,
+		SealedSigningSecret: sealedSecret, Settings: s, CreatedAt: now,
+	}}, nil
+}
+
+// CheckOwner decides whether userID may act on the key.
+func (k *Key) CheckOwner(userID string) error {
+	if !k.Exists() {
+		return ErrNotFound
+	}
+	if k.UserID != userID {
+		return ErrOwnerMismatch
+	}
+	return nil
+}
+
+// Update decides a settings change by the key's owner.
+func (k *Key) Update(userID string, s Settings, now time.Time) ([]es.Fact, error) {
+	if err := k.CheckOwner(userID); err != nil {
+		return nil, err
+	}
+	if k.Revoked {
+		return nil, ErrRevoked
+	}
+	if settingsEqual(s, k.Settings) {
+		return nil, nil
+	}
+	return []es.Fact{&Updated{Settings: s, UpdatedAt: now}}, nil
+}
+
+// Revoke decides a revocation; revoking twice changes nothing.
+func (k *Key) Revoke(userID string, now time.Time) ([]es.Fact, error) {
+	if err := k.CheckOwner(userID); err != nil {
+		return nil, err
+	}
+	if k.Revoked {
+		return nil, nil
+	}
+	return []es.Fact{&Revoked{RevokedAt: now}}, nil
+}
+
+// Usable decides whether userID may send messages with the key.
+func (k *Key) Usable(userID string) error {
+	if err := k.CheckOwner(userID); err != nil {
+		return err
+	}
+	if k.Revoked {
+		return ErrRevoked
+	}
+	return nil
+}
+
+func settingsEqual(a, b Settings) bool {
+	if a.Label != b.Label || a.ResponseURL != b.ResponseURL || a.BudgetPeriod != b.BudgetPeriod {
+		return false
+	}
+	if (a.BudgetUSDCents == nil) != (b.BudgetUSDCents == nil) {
+		return false
+	}
+	return a.BudgetUSDCents == nil || *a.BudgetUSDCents == *b.BudgetUSDCents
+}

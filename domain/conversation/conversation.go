@@ -1,0 +1,343 @@
+// Package conversation is the aggregate at the heart of the gateway: one
+// caller message, the agent's steps on it, and how it ended. Every decision
+// of the agent loop (may another model step run? is this tool call still
+// pending? did a cap trip?) is taken here from the folded events alone.
+package conversation
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Stream names a conversation's stream.
+func Stream(id string) string { return "conversation-" + id }
+
+// Status is where a conversation is in its life.
+type Status string
+
+const (
+	StatusOpen       Status = "open"
+	StatusProcessing Status = "processing"
+	StatusResolved   Status = "resolved"
+	StatusFailed     Status = "failed"
+)
+
+// Terminal reports whether nothing more will happen.
+func (s Status) Terminal() bool { return s == StatusResolved || s == StatusFailed }
+
+// Contract limits.
+const (
+	MaxMessageChars = 10000
+	MaxHintChars    = 200
+	Lifetime        = 24 * time.Hour
+	// MaxToolResultBytes is how much of a tool's result the conversation keeps
+	// (and the model reads); the entity streams keep the full facts.
+	MaxToolResultBytes = 16 * 1024
+)
+
+// Failure codes a failed conversation carries.
+const (
+	CodeStepLimit     = "STEP_LIMIT"
+	CodeToolCallLimit = "TOOL_CALL_LIMIT"
+	CodeModelError    = "MODEL_ERROR"
+	CodeEmptyReply    = "EMPTY_REPLY"
+	CodeStalled       = "STALLED"
+)
+
+// Context holds the caller's optional hints.
+type Context struct {
+	EntityType string `json:"entity_type,omitempty"`
+	EntityID   string `json:"entity_id,omitempty"`
+	Action     string `json:"action,omitempty"`
+}
+
+// Limits cap one conversation's work.
+type Limits struct {
+	MaxSteps     int
+	MaxToolCalls int
+}
+
+// DefaultLimits are used when none are configured.
+var DefaultLimits = Limits{MaxSteps: 16, MaxToolCalls: 32}
+
+// Conversation is the state folded from a conversation's stream.
+type Conversation struct {
+	ID, WorkspaceID, UserID, APIKeyID string
+	Message                           string
+	Context                           *Context
+	Metadata                          json.RawMessage
+	ResponseURL                       string
+	Status                            Status
+	OpenedAt, ExpiresAt               time.Time
+	EndedAt                           time.Time
+	Steps                             int
+	ToolCalls                         int
+	Usage                             agent.Usage
+	// Transcript is what the model has seen and said after the first user
+	// message: assistant turns (with tool calls) and tool results.
+	Transcript []agent.Message
+	// Pending are the keys of requested tool calls without a result, in order.
+	Pending   []string
+	Requested map[string]ToolCallRequested
+	Reply     string
+	Failure   *Failed
+	// LastProgressAt is when the last fact was recorded; the reaper uses it.
+	LastProgressAt time.Time
+	Version        int64
+}
+
+// Apply folds one fact into the state.
+func (c *Conversation) Apply(f es.Fact) {
+	switch e := f.(type) {
+	case *Opened:
+		c.ID, c.WorkspaceID, c.UserID, c.APIKeyID = e.ConversationID, e.WorkspaceID, e.UserID, e.APIKeyID
+		c.Message, c.Context, c.Metadata, c.ResponseURL = e.Message, e.Context, e.Metadata, e.ResponseURL
+		c.Status, c.OpenedAt, c.ExpiresAt = StatusOpen, e.OpenedAt, e.ExpiresAt
+		c.Requested = map[string]ToolCallRequested{}
+		c.LastProgressAt = e.OpenedAt
+	case *ProcessingStarted:
+		c.Status = StatusProcessing
+		c.LastProgressAt = e.StartedAt
+	case *ModelStepCompleted:
+		c.Steps = e.Step
+		c.Usage.InputTokens += e.Usage.InputTokens
+		c.Usage.OutputTokens += e.Usage.OutputTokens
+		c.Transcript = append(c.Transcript, agent.Message{Role: agent.RoleAssistant, Content: e.Content})
+		c.LastProgressAt = e.CompletedAt
+	case *ToolCallRequested:
+		c.ToolCalls++
+		c.Requested[e.Key] = *e
+		c.Pending = append(c.Pending, e.Key)
+		last := &c.Transcript[len(c.Transcript)-1]
+		last.ToolCalls = append(last.ToolCalls, agent.ToolCall{ID: e.CallID, Name: e.Name, Arguments: e.Arguments})
+	case *ToolCallCompleted:
+		c.Pending = remove(c.Pending, e.Key)
+		c.Transcript = append(c.Transcript, agent.Message{
+			Role: agent.RoleTool, ToolCallID: c.Requested[e.Key].CallID, Name: e.Name, Content: e.Result,
+		})
+		c.LastProgressAt = e.CompletedAt
+	case *Resolved:
+		c.Status, c.Reply, c.EndedAt, c.LastProgressAt = StatusResolved, e.Reply, e.ResolvedAt, e.ResolvedAt
+	case *Failed:
+		c.Status, c.Failure, c.EndedAt, c.LastProgressAt = StatusFailed, e, e.FailedAt, e.FailedAt
+	}
+}
+
+func remove(keys []string, k string) []string {
+	out := keys[:0:0]
+	for _, x := range keys {
+		if x != k {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Exists reports whether the conversation has been opened.
+func (c *Conversation) Exists() bool { return c.ID != "" }
+
+// ValidationError names the request field that is wrong.
+type ValidationError struct{ Field, Reason string }
+
+func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+
+// OpenParams are the inputs of a new conversation.
+type OpenParams struct {
+	ConversationID, WorkspaceID, UserID, APIKeyID string
+	Message                                       string
+	Context                                       *Context
+	Metadata                                      json.RawMessage
+	ResponseURL                                   string
+	Now                                           time.Time
+}
+
+// ValidateMessage applies the contract's message rules.
+func ValidateMessage(msg string) error {
+	if strings.TrimSpace(msg) == "" {
+		return &ValidationError{"message", "is required and must not be blank"}
+	}
+	if n := utf8.RuneCountInString(msg); n > MaxMessageChars {
+		return &ValidationError{"message", fmt.Sprintf("must be at most %d characters; it has %d", MaxMessageChars, n)}
+	}
+	return nil
+}
+
+// ValidateContext applies the limits on the hints.
+func ValidateContext(c *Context) error {
+	if c == nil {
+		return nil
+	}
+	for name, v := range map[string]string{"context.entity_type": c.EntityType, "context.entity_id": c.EntityID, "context.action": c.Action} {
+		if utf8.RuneCountInString(v) > MaxHintChars {
+			return &ValidationError{name, fmt.Sprintf("must be at most %d characters", MaxHintChars)}
+		}
+	}
+	return nil
+}
+
+// Open decides a new conversation.
+func Open(p OpenParams) ([]es.Fact, error) {
+	if err := ValidateMessage(p.Message); err != nil {
+		return nil, err
+	}
+	if err := ValidateContext(p.Context); err != nil {
+		return nil, err
+	}
+	if p.Context != nil && *p.Context == (Context{}) {
+		p.Context = nil
+	}
+	return []es.Fact{&Opened{
+		ConversationID: p.ConversationID, WorkspaceID: p.WorkspaceID, UserID: p.UserID, APIKeyID: p.APIKeyID,
+		Message: p.Message, Context: p.Context, Metadata: p.Metadata, ResponseURL: p.ResponseURL,
+		OpenedAt: p.Now, ExpiresAt: p.Now.Add(Lifetime),
+	}}, nil
+}
+
+// ErrNothingToDo means the requested work was already done or is not due:
+// a duplicate or stale command, harmless to drop.
+var ErrNothingToDo = errors.New("nothing to do")
+
+// Next is the work a conversation is waiting for.
+type Next struct {
+	// ModelStep is the number of the model step to run next (0: none).
+	ModelStep int
+	// ToolCalls are the keys of tool calls waiting for a result.
+	ToolCalls []string
+}
+
+// Next derives the pending work from the state alone, so a resumed loop
+// knows exactly where it stopped.
+func (c *Conversation) Next() Next {
+	if !c.Exists() || c.Status.Terminal() {
+		return Next{}
+	}
+	if len(c.Pending) > 0 {
+		return Next{ToolCalls: append([]string(nil), c.Pending...)}
+	}
+	return Next{ModelStep: c.Steps + 1}
+}
+
+// StartProcessing marks the conversation as being worked on.
+func (c *Conversation) StartProcessing(now time.Time) []es.Fact {
+	if c.Status != StatusOpen {
+		return nil
+	}
+	return []es.Fact{&ProcessingStarted{StartedAt: now}}
+}
+
+// CheckModelStep decides whether model step n may run now. A step cap that
+// trips ends the conversation: the returned facts say so.
+func (c *Conversation) CheckModelStep(n int, lim Limits, now time.Time) ([]es.Fact, error) {
+	next := c.Next()
+	if next.ModelStep == 0 || next.ModelStep != n {
+		return nil, ErrNothingToDo
+	}
+	if lim.MaxSteps > 0 && c.Steps >= lim.MaxSteps {
+		return []es.Fact{&Failed{Code: CodeStepLimit, FailedAt: now,
+			Reason: fmt.Sprintf("The agent stopped after %d model steps (the step limit) without finishing your request.", lim.MaxSteps)}}, nil
+	}
+	return nil, nil
+}
+
+// RecordModelStep decides the facts of a finished model step: the step, the
+// tool calls it asked for, or the final reply.
+func (c *Conversation) RecordModelStep(n int, resp agent.Response, latency time.Duration, lim Limits, now time.Time) ([]es.Fact, error) {
+	if facts, err := c.CheckModelStep(n, lim, now); err != nil || facts != nil {
+		return facts, err
+	}
+	facts := []es.Fact{&ModelStepCompleted{
+		Step: n, Model: resp.Model, Content: resp.Content, FinishReason: resp.FinishReason,
+		Usage: resp.Usage, LatencyMS: latency.Milliseconds(), CompletedAt: now,
+	}}
+	switch {
+	case len(resp.ToolCalls) > 0:
+		if lim.MaxToolCalls > 0 && c.ToolCalls+len(resp.ToolCalls) > lim.MaxToolCalls {
+			return append(facts, &Failed{Code: CodeToolCallLimit, FailedAt: now,
+				Reason: fmt.Sprintf("The agent asked for more than %d tool calls (the tool call limit) without finishing your request.", lim.MaxToolCalls)}), nil
+		}
+		for i, tc := range resp.ToolCalls {
+			args := tc.Arguments
+			if len(args) == 0 || !json.Valid(args) {
+				// Keep the record valid JSON; the tool reports the bad input.
+				args, _ = json.Marshal(string(tc.Arguments))
+			}
+			facts = append(facts, &ToolCallRequested{Key: fmt.Sprintf("%d.%d", n, i+1), Step: n, CallID: tc.ID, Name: tc.Name, Arguments: args})
+		}
+	case strings.TrimSpace(resp.Content) == "":
+		facts = append(facts, &Failed{Code: CodeEmptyReply, FailedAt: now,
+			Reason: "The language model returned an empty answer."})
+	default:
+		facts = append(facts, &Resolved{Reply: strings.TrimSpace(resp.Content), ResolvedAt: now})
+	}
+	return facts, nil
+}
+
+// RecordToolResult decides the fact of a finished tool call.
+func (c *Conversation) RecordToolResult(key, result string, isError bool, took time.Duration, now time.Time) ([]es.Fact, error) {
+	if c.Status.Terminal() {
+		return nil, ErrNothingToDo
+	}
+	req, ok := c.Requested[key]
+	if !ok || !contains(c.Pending, key) {
+		return nil, ErrNothingToDo
+	}
+	truncated := false
+	if len(result) > MaxToolResultBytes {
+		cut := MaxToolResultBytes
+		for cut > 0 && !utf8.RuneStart(result[cut]) {
+			cut--
+		}
+		result, truncated = result[:cut], true
+	}
+	return []es.Fact{&ToolCallCompleted{Key: key, Name: req.Name, Result: result, IsError: isError,
+		Truncated: truncated, DurationMS: took.Milliseconds(), CompletedAt: now}}, nil
+}
+
+// Fail decides an end without a reply.
+func (c *Conversation) Fail(code, reason string, now time.Time) ([]es.Fact, error) {
+	if !c.Exists() || c.Status.Terminal() {
+		return nil, ErrNothingToDo
+	}
+	return []es.Fact{&Failed{Code: code, Reason: reason, FailedAt: now}}, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// FirstUserMessage renders the caller's message, hints and metadata as the
+// model reads them.
+func (c *Conversation) FirstUserMessage() agent.Message {
+	var b strings.Builder
+	b.WriteString(c.Message)
+	if c.Context != nil {
+		j, _ := json.Marshal(c.Context)
+		b.WriteString("\nContext: ")
+		b.Write(j)
+	}
+	if len(c.Metadata) > 0 && string(c.Metadata) != "{}" && string(c.Metadata) != "null" {
+		b.WriteString("\nMetadata: ")
+		b.Write(c.Metadata)
+	}
+	return agent.Message{Role: agent.RoleUser, Content: b.String()}
+}
+
+// ModelMessages is the whole transcript for the next model step.
+func (c *Conversation) ModelMessages() []agent.Message {
+	return append([]agent.Message{c.FirstUserMessage()}, c.Transcript...)
+}
+
+// IsPending reports whether the tool call with this key awaits its result.
+func (c *Conversation) IsPending(key string) bool { return contains(c.Pending, key) }

@@ -1,0 +1,97 @@
+package conversation
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Opened is the first fact of a conversation: a caller's message was accepted.
+type Opened struct {
+	ConversationID string          `json:"conversation_id"`
+	WorkspaceID    string          `json:"workspace_id"`
+	UserID         string          `json:"user_id"`
+	APIKeyID       string          `json:"api_key_id"`
+	Message        string          `json:"message"`
+	Context        *Context        `json:"context,omitempty"`
+	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	// ResponseURL is the key's webhook target when the message was accepted;
+	// later changes to the key do not redirect this conversation's reply.
+	ResponseURL string    `json:"response_url,omitempty"`
+	OpenedAt    time.Time `json:"opened_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// ProcessingStarted records that the agent picked the conversation up.
+type ProcessingStarted struct {
+	StartedAt time.Time `json:"started_at"`
+}
+
+// ModelStepCompleted records one call to the language model and its answer.
+// Tool calls it asked for follow as ToolCallRequested facts in the same append.
+type ModelStepCompleted struct {
+	Step         int         `json:"step"`
+	Model        string      `json:"model"`
+	Content      string      `json:"content,omitempty"`
+	FinishReason string      `json:"finish_reason,omitempty"`
+	Usage        agent.Usage `json:"usage"`
+	LatencyMS    int64       `json:"latency_ms"`
+	CompletedAt  time.Time   `json:"completed_at"`
+}
+
+// ToolCallRequested records one tool call the model asked for. Key is the
+// gateway's own id for the call ("<step>.<index>"), unique in the
+// conversation even when a model reuses its call ids; side effects derive
+// their ids from it.
+type ToolCallRequested struct {
+	Key       string          `json:"key"`
+	Step      int             `json:"step"`
+	CallID    string          `json:"call_id"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+}
+
+// ToolCallCompleted records a tool's result (as the model will read it).
+type ToolCallCompleted struct {
+	Key         string    `json:"key"`
+	Name        string    `json:"name"`
+	Result      string    `json:"result"`
+	IsError     bool      `json:"is_error,omitempty"`
+	Truncated   bool      `json:"truncated,omitempty"`
+	DurationMS  int64     `json:"duration_ms"`
+	CompletedAt time.Time `json:"completed_at"`
+}
+
+// Resolved records the agent's final reply.
+type Resolved struct {
+	Reply      string    `json:"reply"`
+	ResolvedAt time.Time `json:"resolved_at"`
+}
+
+// Failed records that the conversation ended without a reply.
+type Failed struct {
+	Code     string    `json:"code"`
+	Reason   string    `json:"reason"`
+	FailedAt time.Time `json:"failed_at"`
+}
+
+func (Opened) EventType() string             { return "ConversationOpened" }
+func (ProcessingStarted) EventType() string  { return "ConversationProcessingStarted" }
+func (ModelStepCompleted) EventType() string { return "ModelStepCompleted" }
+func (ToolCallRequested) EventType() string  { return "ToolCallRequested" }
+func (ToolCallCompleted) EventType() string  { return "ToolCallCompleted" }
+func (Resolved) EventType() string           { return "ConversationResolved" }
+func (Failed) EventType() string             { return "ConversationFailed" }
+
+// Events decodes this aggregate's facts.
+var Events = es.Registry{
+	"ConversationOpened":            func() es.Fact { return &Opened{} },
+	"ConversationProcessingStarted": func() es.Fact { return &ProcessingStarted{} },
+	"ModelStepCompleted":            func() es.Fact { return &ModelStepCompleted{} },
+	"ToolCallRequested":             func() es.Fact { return &ToolCallRequested{} },
+	"ToolCallCompleted":             func() es.Fact { return &ToolCallCompleted{} },
+	"ConversationResolved":          func() es.Fact { return &Resolved{} },
+	"ConversationFailed":            func() es.Fact { return &Failed{} },
+}

@@ -1,0 +1,103 @@
+// Package task is the task aggregate of a workspace.
+package task
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Stream names a task's stream.
+func Stream(id string) string { return "task-" + id }
+
+// Status of a task.
+type Status string
+
+const (
+	Open Status = "open"
+	Done Status = "done"
+)
+
+// Created is the first fact of a task.
+type Created struct {
+	TaskID      string    `json:"task_id"`
+	WorkspaceID string    `json:"workspace_id"`
+	Title       string    `json:"title"`
+	Description string    `json:"description,omitempty"`
+	DueDate     string    `json:"due_date,omitempty"` // YYYY-MM-DD
+	CreatedBy   string    `json:"created_by,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Completed marks the task done.
+type Completed struct {
+	CompletedAt time.Time `json:"completed_at"`
+}
+
+func (Created) EventType() string   { return "TaskCreated" }
+func (Completed) EventType() string { return "TaskCompleted" }
+
+// Events decodes this aggregate's facts.
+var Events = es.Registry{
+	"TaskCreated":   func() es.Fact { return &Created{} },
+	"TaskCompleted": func() es.Fact { return &Completed{} },
+}
+
+// Task is the state folded from its stream.
+type Task struct {
+	ID, WorkspaceID, Title, Description, DueDate string
+	Status                                       Status
+	Version                                      int64
+}
+
+// Apply folds one fact into the state.
+func (t *Task) Apply(f es.Fact) {
+	switch e := f.(type) {
+	case *Created:
+		t.ID, t.WorkspaceID, t.Title, t.Description, t.DueDate = e.TaskID, e.WorkspaceID, e.Title, e.Description, e.DueDate
+		t.Status = Open
+	case *Completed:
+		t.Status = Done
+	}
+}
+
+// ErrNotFound is returned for tasks outside the caller's workspace too.
+var ErrNotFound = errors.New("task not found")
+
+// ValidationError names the field that is wrong.
+type ValidationError struct{ Field, Reason string }
+
+func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+
+// Create decides a new task.
+func Create(id, workspaceID, title, description, dueDate, createdBy string, now time.Time) ([]es.Fact, error) {
+	title, description, dueDate = strings.TrimSpace(title), strings.TrimSpace(description), strings.TrimSpace(dueDate)
+	if title == "" {
+		return nil, &ValidationError{"title", "is required"}
+	}
+	if utf8.RuneCountInString(title) > 500 {
+		return nil, &ValidationError{"title", "must be at most 500 characters"}
+	}
+	if dueDate != "" {
+		if _, err := time.Parse("2006-01-02", dueDate); err != nil {
+			return nil, &ValidationError{"due_date", fmt.Sprintf("must be a date as YYYY-MM-DD, not %q", dueDate)}
+		}
+	}
+	return []es.Fact{&Created{TaskID: id, WorkspaceID: workspaceID, Title: title, Description: description,
+		DueDate: dueDate, CreatedBy: createdBy, CreatedAt: now}}, nil
+}
+
+// Complete decides marking the task done; completing twice changes nothing.
+func (t *Task) Complete(workspaceID string, now time.Time) ([]es.Fact, error) {
+	if t.ID == "" || t.WorkspaceID != workspaceID {
+		return nil, ErrNotFound
+	}
+	if t.Status == Done {
+		return nil, nil
+	}
+	return []es.Fact{&Completed{CompletedAt: now}}, nil
+}

@@ -1,0 +1,219 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
+	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+)
+
+// both authenticates the bearer token and the API key, in the contract's
+// order: who you are, then which key, then whether it is yours and alive.
+func (s *Server) both(r *http.Request) (caller, apikeys.View, *apiError) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		return caller{}, apikeys.View{}, e
+	}
+	k, e := s.authenticateKey(r, c)
+	return c, k, e
+}
+
+type acceptedBody struct {
+	ConversationUUID string `json:"conversation_uuid"`
+	Status           string `json:"status"`
+	Message          string `json:"message"`
+}
+
+func (s *Server) postAgent(w http.ResponseWriter, r *http.Request) {
+	c, k, e := s.both(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	cmd, e := parseMessage(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	cmd.WorkspaceID, cmd.UserID, cmd.APIKeyID = c.WorkspaceID, c.UserID, k.ID
+	acc, err := s.d.Commands.AcceptMessage(r.Context(), cmd)
+	if err != nil {
+		writeError(w, s.commandError(r, err))
+		return
+	}
+	s.settle(r, acc.Position)
+	w.Header().Set("Location", "/api/agent/"+acc.ConversationID)
+	writeJSON(w, http.StatusAccepted, acceptedBody{ConversationUUID: acc.ConversationID, Status: "accepted",
+		Message: "Your request has been queued."})
+}
+
+// parseMessage validates the task interface's body field by field.
+func parseMessage(r *http.Request) (commands.AcceptMessage, *apiError) {
+	var cmd commands.AcceptMessage
+	obj, e := readObject(r, []string{"message", "context", "metadata"}, false)
+	if e != nil {
+		return cmd, e
+	}
+	raw, ok := obj["message"]
+	if !ok || isNull(raw) {
+		return cmd, validation("message is required: tell the agent what you need, in plain English.")
+	}
+	if err := json.Unmarshal(raw, &cmd.Message); err != nil {
+		return cmd, validation("message must be a string, not %s.", jsonKind(raw))
+	}
+	if err := conversation.ValidateMessage(cmd.Message); err != nil {
+		return cmd, validation("%s.", err.Error())
+	}
+	ctxObj, _, e := objectField(obj, "context")
+	if e != nil {
+		return cmd, e
+	}
+	if ctxObj != nil {
+		hints := []string{"entity_type", "entity_id", "action"}
+		cc := &conversation.Context{}
+		for k := range ctxObj {
+			if !containsString(hints, k) {
+				return cmd, validation("context.%s is not a known hint; use entity_type, entity_id or action.", k)
+			}
+		}
+		for _, h := range []struct {
+			name string
+			dst  *string
+		}{{"entity_type", &cc.EntityType}, {"entity_id", &cc.EntityID}, {"action", &cc.Action}} {
+			v, _, e := stringField(ctxObj, h.name)
+			if e != nil {
+				return cmd, validation("%s must be a string, not %s.", fieldPath("context", h.name), jsonKind(ctxObj[h.name]))
+			}
+			*h.dst = v
+		}
+		if err := conversation.ValidateContext(cc); err != nil {
+			return cmd, validation("%s.", err.Error())
+		}
+		cmd.Context = cc
+	}
+	_, mdRaw, e := objectField(obj, "metadata")
+	if e != nil {
+		return cmd, e
+	}
+	if mdRaw != nil {
+		compact, err := compactJSON(mdRaw)
+		if err != nil {
+			return cmd, validation("metadata must be a JSON object.")
+		}
+		cmd.Metadata = compact
+	}
+	return cmd, nil
+}
+
+func compactJSON(raw json.RawMessage) (json.RawMessage, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+type turnBody struct {
+	Role      string         `json:"role"`
+	Payload   map[string]any `json:"payload"`
+	Timestamp Timestamp      `json:"timestamp"`
+}
+
+type webhookBody struct {
+	Status         string     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	DeliveredAt    *Timestamp `json:"delivered_at"`
+	LastStatusCode *int       `json:"last_status_code"`
+	NextAttemptAt  *Timestamp `json:"next_attempt_at"`
+	LastError      string     `json:"last_error,omitempty"`
+}
+
+type pollBody struct {
+	ConversationUUID string                 `json:"conversation_uuid"`
+	Status           string                 `json:"status"`
+	Turns            []turnBody             `json:"turns"`
+	Webhook          *webhookBody           `json:"webhook"`
+	Error            *conversations.Failure `json:"error,omitempty"`
+	ResolvedAt       *Timestamp             `json:"resolved_at"`
+	FailedAt         *Timestamp             `json:"failed_at,omitempty"`
+	ExpiresAt        Timestamp              `json:"expires_at"`
+	CreatedAt        Timestamp              `json:"created_at"`
+}
+
+func pollFromView(v conversations.View) pollBody {
+	b := pollBody{ConversationUUID: v.ID, Status: v.Status, Error: v.Error, ResolvedAt: tsp(v.ResolvedAt),
+		FailedAt: tsp(v.FailedAt), ExpiresAt: ts(v.ExpiresAt), CreatedAt: ts(v.CreatedAt), Turns: []turnBody{}}
+	for _, t := range v.Turns {
+		b.Turns = append(b.Turns, turnBody{Role: t.Role, Payload: t.Payload, Timestamp: ts(t.Timestamp)})
+	}
+	if wh := v.Webhook; wh != nil {
+		b.Webhook = &webhookBody{Status: wh.Status, Attempts: wh.Attempts, DeliveredAt: tsp(wh.DeliveredAt),
+			LastStatusCode: wh.LastStatusCode, NextAttemptAt: tsp(wh.NextAttemptAt), LastError: wh.LastError}
+	}
+	return b
+}
+
+func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
+	c, _, e := s.both(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	v, e := s.ownConversation(r, c)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, pollFromView(v))
+}
+
+// ownConversation finds a conversation the caller may poll. Someone else's
+// conversation is "not found", never "forbidden": its existence is not
+// the caller's business.
+func (s *Server) ownConversation(r *http.Request, c caller) (conversations.View, *apiError) {
+	id := chi.URLParam(r, "id")
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return conversations.View{}, errorf(http.StatusNotFound, CodeNotFound,
+			"%q is not a conversation id; conversation ids are UUIDs like 6cafd8ba-dd51-4411-808e-671d1dd59561.", id)
+	}
+	v, found, err := s.d.Conversations.Get(r.Context(), id)
+	if err != nil {
+		return v, s.internal(r, err)
+	}
+	if !found || v.UserID != c.UserID {
+		return v, errorf(http.StatusNotFound, CodeNotFound, "No conversation %s was found.", id)
+	}
+	if !s.d.Clock.Now().Before(v.ExpiresAt) {
+		return v, errorf(http.StatusNotFound, CodeNotFound, "Conversation %s expired at %s; conversations can be polled for %s.",
+			id, v.ExpiresAt.UTC().Format(time.RFC3339), conversation.Lifetime)
+	}
+	return v, nil
+}
+
+// commandError maps domain errors to the contract's codes.
+func (s *Server) commandError(r *http.Request, err error) *apiError {
+	var cv *conversation.ValidationError
+	var kv *apikey.ValidationError
+	switch {
+	case errors.As(err, &cv):
+		return validation("%s.", cv.Error())
+	case errors.As(err, &kv):
+		return validation("%s.", kv.Error())
+	case errors.Is(err, apikey.ErrRevoked):
+		return errorf(http.StatusForbidden, CodeKeyRevoked, "The API key has been revoked; create a new key.")
+	case errors.Is(err, apikey.ErrOwnerMismatch):
+		return errorf(http.StatusForbidden, CodeKeyOwnerMismatch, "The API key belongs to another user; use one of your own keys.")
+	case errors.Is(err, apikey.ErrNotFound):
+		return errorf(http.StatusUnauthorized, CodeInvalidAPIKey, "The API key is not valid.")
+	}
+	return s.internal(r, err)
+}

@@ -1,0 +1,98 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+)
+
+func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {
+	if s.d.AdminToken == "" {
+		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "There is no route %s %s.", r.Method, r.URL.Path))
+		return
+	}
+	if !s.isAdmin(r) {
+		writeError(w, errorf(http.StatusUnauthorized, CodeUnauthenticated,
+			"The admin API needs the admin token (GATEWAY_ADMIN_TOKEN) as \"Authorization: Bearer <token>\"."))
+		return
+	}
+	obj, e := readObject(r, []string{"name", "owner_email"}, false)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	name, _, e := stringField(obj, "name")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	email, _, e := stringField(obj, "owner_email")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	out, err := s.d.Commands.CreateWorkspace(r.Context(), commands.CreateWorkspace{Name: name, OwnerEmail: email})
+	if err != nil {
+		writeError(w, s.identityError(r, err))
+		return
+	}
+	s.settle(r, out.Position)
+	writeJSON(w, http.StatusCreated, map[string]string{"workspace_id": out.WorkspaceID, "user_id": out.UserID, "token": out.Token})
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if !c.is(string(workspace.RoleOwner)) {
+		writeError(w, errorf(http.StatusForbidden, CodeForbidden, "Only an owner of the workspace can add users; you are %s.", c.Role))
+		return
+	}
+	obj, e := readObject(r, []string{"email", "role"}, false)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	email, _, e := stringField(obj, "email")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	roleStr, present, e := stringField(obj, "role")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if !present {
+		roleStr = string(workspace.RoleMember)
+	}
+	role, err := workspace.ParseRole(roleStr)
+	if err != nil {
+		writeError(w, validation("%s.", err.Error()))
+		return
+	}
+	out, err := s.d.Commands.AddMember(r.Context(), commands.AddMember{WorkspaceID: c.WorkspaceID, ActorID: c.UserID, Email: email, Role: role})
+	if err != nil {
+		writeError(w, s.identityError(r, err))
+		return
+	}
+	s.settle(r, out.Position)
+	writeJSON(w, http.StatusCreated, map[string]string{"user_id": out.UserID, "token": out.Token, "role": string(role)})
+}
+
+func (s *Server) identityError(r *http.Request, err error) *apiError {
+	var v *workspace.ValidationError
+	switch {
+	case errors.As(err, &v):
+		return validation("%s.", v.Error())
+	case errors.Is(err, workspace.ErrEmailTaken):
+		return errorf(http.StatusConflict, CodeConflict, "Someone with this email is already a member of the workspace.")
+	case errors.Is(err, workspace.ErrNotOwner):
+		return errorf(http.StatusForbidden, CodeForbidden, "Only an owner of the workspace can add users.")
+	}
+	return s.internal(r, err)
+}

@@ -1,0 +1,308 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
+	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+)
+
+var keyFields = []string{"label", "response_url", "budget_usd_cents", "budget_period"}
+
+type keyBody struct {
+	ID             string     `json:"id"`
+	Key            string     `json:"key,omitempty"`
+	SigningSecret  string     `json:"signing_secret,omitempty"`
+	KeyPrefix      string     `json:"key_prefix"`
+	Label          string     `json:"label"`
+	ResponseURL    *string    `json:"response_url"`
+	BudgetUSDCents *int64     `json:"budget_usd_cents"`
+	BudgetPeriod   string     `json:"budget_period"`
+	Status         string     `json:"status"`
+	CreatedAt      Timestamp  `json:"created_at"`
+	UpdatedAt      Timestamp  `json:"updated_at"`
+	RevokedAt      *Timestamp `json:"revoked_at"`
+	Usage          *usageBody `json:"usage,omitempty"`
+	Warning        string     `json:"warning,omitempty"`
+}
+
+type usageBody struct {
+	MessagesAccepted int            `json:"messages_accepted"`
+	Conversations    map[string]int `json:"conversations"`
+	ModelSteps       int            `json:"model_steps"`
+	ToolCalls        int            `json:"tool_calls"`
+	InputTokens      int            `json:"input_tokens"`
+	OutputTokens     int            `json:"output_tokens"`
+}
+
+func keyFromView(v apikeys.View) keyBody {
+	b := keyBody{ID: v.ID, KeyPrefix: v.KeyPrefix, Label: v.Label, BudgetUSDCents: v.BudgetUSDCents,
+		BudgetPeriod: v.BudgetPeriod, Status: "active", CreatedAt: ts(v.CreatedAt), UpdatedAt: ts(v.UpdatedAt),
+		RevokedAt: tsp(v.RevokedAt)}
+	if v.ResponseURL != "" {
+		u := v.ResponseURL
+		b.ResponseURL = &u
+	}
+	if v.Revoked {
+		b.Status = "revoked"
+	}
+	return b
+}
+
+func usageFrom(u conversations.Usage) *usageBody {
+	return &usageBody{MessagesAccepted: u.Conversations, Conversations: u.ByStatus, ModelSteps: u.Steps,
+		ToolCalls: u.ToolCalls, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens}
+}
+
+// keyManager authenticates a person who may manage keys (auditors read, but
+// do not hold keys).
+func (s *Server) keyManager(r *http.Request) (caller, *apiError) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		return c, e
+	}
+	if !c.is(string(workspace.RoleOwner), string(workspace.RoleMember)) {
+		return c, errorf(http.StatusForbidden, CodeForbidden, "The %s role cannot create or change API keys.", c.Role)
+	}
+	return c, nil
+}
+
+// parseSettings applies the fields present in obj on top of base.
+func parseSettings(obj map[string]json.RawMessage, base apikey.Settings) (apikey.Settings, *apiError) {
+	s := base
+	if raw, ok := obj["label"]; ok {
+		if isNull(raw) {
+			s.Label = ""
+		} else if err := json.Unmarshal(raw, &s.Label); err != nil {
+			return s, validation("label must be a string, not %s.", jsonKind(raw))
+		}
+		l, err := apikey.ValidateLabel(s.Label)
+		if err != nil {
+			return s, validation("%s.", err.Error())
+		}
+		s.Label = l
+	}
+	if raw, ok := obj["response_url"]; ok {
+		var u string
+		if !isNull(raw) {
+			if err := json.Unmarshal(raw, &u); err != nil {
+				return s, validation("response_url must be a string (an absolute http or https URL) or null, not %s.", jsonKind(raw))
+			}
+			if strings.TrimSpace(u) == "" {
+				return s, validation("response_url must be an absolute http or https URL, or null to remove it.")
+			}
+		}
+		v, err := apikey.ValidateResponseURL(u)
+		if err != nil {
+			return s, validation("%s.", err.Error())
+		}
+		s.ResponseURL = v
+	}
+	if raw, ok := obj["budget_usd_cents"]; ok {
+		if isNull(raw) {
+			s.BudgetUSDCents = nil
+		} else {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			var n json.Number
+			if err := dec.Decode(&n); err != nil {
+				return s, validation("budget_usd_cents must be a whole number of cents (e.g. 5000 for $50) or null, not %s.", jsonKind(raw))
+			}
+			c, err := n.Int64()
+			if err != nil {
+				return s, validation("budget_usd_cents must be a whole number of cents (e.g. 5000 for $50), not %s.", n.String())
+			}
+			if err := apikey.ValidateBudget(&c); err != nil {
+				return s, validation("%s.", err.Error())
+			}
+			s.BudgetUSDCents = &c
+		}
+	}
+	if raw, ok := obj["budget_period"]; ok {
+		var p string
+		if err := json.Unmarshal(raw, &p); err != nil || isNull(raw) {
+			return s, validation("budget_period must be one of daily, monthly or total, not %s.", jsonKind(raw))
+		}
+		v, err := apikey.ParsePeriod(p)
+		if err != nil {
+			return s, validation("%s.", err.Error())
+		}
+		s.BudgetPeriod = v
+	}
+	return s, nil
+}
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+	c, e := s.keyManager(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	obj, e := readObject(r, keyFields, true)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	settings, e := parseSettings(obj, apikey.Settings{BudgetPeriod: apikey.DefaultPeriod})
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	out, err := s.d.Commands.CreateAPIKey(r.Context(), commands.CreateAPIKey{WorkspaceID: c.WorkspaceID, UserID: c.UserID, Settings: settings})
+	if err != nil {
+		writeError(w, s.commandError(r, err))
+		return
+	}
+	s.settle(r, out.Position)
+	v, found, err := s.d.Keys.Get(r.Context(), out.KeyID)
+	if err != nil || !found {
+		// Not readable yet: answer from what was just decided.
+		now := s.d.Clock.Now()
+		v = apikeys.View{ID: out.KeyID, UserID: c.UserID, KeyPrefix: out.KeyPrefix, Label: settings.Label, ResponseURL: settings.ResponseURL,
+			BudgetUSDCents: settings.BudgetUSDCents, BudgetPeriod: string(settings.BudgetPeriod), CreatedAt: now, UpdatedAt: now}
+	}
+	b := keyFromView(v)
+	b.Key, b.SigningSecret = out.Key, out.SigningSecret
+	b.Warning = "Store the key and the signing secret now: they are shown only once."
+	w.Header().Set("Location", "/api/api-keys/"+out.KeyID)
+	writeJSON(w, http.StatusCreated, b)
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	views, err := s.d.Keys.ListByUser(r.Context(), c.UserID)
+	if err != nil {
+		writeError(w, s.internal(r, err))
+		return
+	}
+	out := make([]keyBody, 0, len(views))
+	for _, v := range views {
+		out = append(out, keyFromView(v))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"api_keys": out})
+}
+
+// ownKey finds one of the caller's keys; anyone else's is "not found".
+func (s *Server) ownKey(r *http.Request, c caller) (apikeys.View, *apiError) {
+	id := chi.URLParam(r, "id")
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		return apikeys.View{}, errorf(http.StatusNotFound, CodeNotFound, "%q is not an API key id; key ids are UUIDs.", id)
+	}
+	v, found, err := s.d.Keys.Get(r.Context(), id)
+	if err != nil {
+		return v, s.internal(r, err)
+	}
+	if !found || v.UserID != c.UserID {
+		return v, errorf(http.StatusNotFound, CodeNotFound, "No API key %s was found.", id)
+	}
+	return v, nil
+}
+
+func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	v, e := s.ownKey(r, c)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	u, err := s.d.Conversations.UsageByKey(r.Context(), v.ID)
+	if err != nil {
+		writeError(w, s.internal(r, err))
+		return
+	}
+	b := keyFromView(v)
+	b.Usage = usageFrom(u)
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
+	c, e := s.keyManager(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	v, e := s.ownKey(r, c)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	obj, e := readObject(r, keyFields, false)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if len(obj) == 0 {
+		writeError(w, validation("Give at least one of %s to change.", strings.Join(keyFields, ", ")))
+		return
+	}
+	if _, e := parseSettings(obj, apikey.Settings{BudgetPeriod: apikey.DefaultPeriod}); e != nil {
+		writeError(w, e)
+		return
+	}
+	pos, err := s.d.Commands.UpdateAPIKey(r.Context(), commands.UpdateAPIKey{KeyID: v.ID, UserID: c.UserID,
+		Change: func(cur apikey.Settings) (apikey.Settings, error) {
+			next, e := parseSettings(obj, cur)
+			if e != nil {
+				return cur, e
+			}
+			return next, nil
+		}})
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			writeError(w, ae)
+			return
+		}
+		writeError(w, s.commandError(r, err))
+		return
+	}
+	s.settle(r, pos)
+	s.writeKey(w, r, v.ID, http.StatusOK)
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	c, e := s.keyManager(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	v, e := s.ownKey(r, c)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	pos, err := s.d.Commands.RevokeAPIKey(r.Context(), commands.RevokeAPIKey{KeyID: v.ID, UserID: c.UserID})
+	if err != nil {
+		writeError(w, s.commandError(r, err))
+		return
+	}
+	s.settle(r, pos)
+	s.writeKey(w, r, v.ID, http.StatusOK)
+}
+
+func (s *Server) writeKey(w http.ResponseWriter, r *http.Request, id string, status int) {
+	v, found, err := s.d.Keys.Get(r.Context(), id)
+	if err != nil || !found {
+		writeError(w, s.internal(r, err))
+		return
+	}
+	writeJSON(w, status, keyFromView(v))
+}

@@ -1,0 +1,142 @@
+// Package httpapi is the REST face of the gateway: the task interface
+// (POST /api/agent, polling), key management, identity and health. Handlers
+// turn requests into commands and answer reads from projections; every
+// error uses the contract's {"error":{"code","message"}} shape.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
+	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+	"github.com/sois-ai/chat-agent-gateway/projections/identity"
+)
+
+// Waiter lets a handler answer only after its write is readable.
+type Waiter interface {
+	WaitFor(ctx context.Context, pos es.Position) error
+}
+
+// Deps are what the HTTP layer talks to.
+type Deps struct {
+	Commands      *commands.Handler
+	Identity      identity.Store
+	Keys          apikeys.Store
+	Conversations conversations.Store
+	Projections   Waiter
+	Clock         commands.Clock
+	// Ready reports whether stores are reachable and projections current.
+	Ready func(ctx context.Context) (any, error)
+	// AdminToken enables the admin API; empty turns it off (404).
+	AdminToken string
+	// WriteWait bounds how long a write waits to become readable.
+	WriteWait time.Duration
+	Logger    *slog.Logger
+}
+
+// Server holds the routes.
+type Server struct {
+	d Deps
+}
+
+// New builds the HTTP handler.
+func New(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.WriteWait <= 0 {
+		d.WriteWait = 3 * time.Second
+	}
+	s := &Server{d: d}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, s.recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "There is no route %s %s.", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "The route %s does not accept %s.", r.URL.Path, r.Method))
+	})
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Route("/api", func(r chi.Router) {
+		r.Post("/agent", s.postAgent)
+		r.Get("/agent/{id}", s.getAgent)
+		r.Post("/api-keys", s.createKey)
+		r.Get("/api-keys", s.listKeys)
+		r.Get("/api-keys/{id}", s.getKey)
+		r.Put("/api-keys/{id}", s.updateKey)
+		r.Delete("/api-keys/{id}", s.revokeKey)
+		r.Post("/users", s.createUser)
+		r.Post("/admin/workspaces", s.createWorkspace)
+	})
+	return r
+}
+
+// internal logs an unexpected error and hides its details from the client.
+func (s *Server) internal(r *http.Request, err error) *apiError {
+	s.d.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
+		"request_id", middleware.GetReqID(r.Context()), "err", err)
+	return errorf(http.StatusInternalServerError, CodeInternal,
+		"Something went wrong on our side; the request may be retried. Request id: %s.", middleware.GetReqID(r.Context()))
+}
+
+// settle waits (bounded) until a write is visible to reads, so a client
+// that polls right after a 201 or 202 finds what it created.
+func (s *Server) settle(r *http.Request, pos es.Position) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.d.WriteWait)
+	defer cancel()
+	if err := s.d.Projections.WaitFor(ctx, pos); err != nil && !errors.Is(err, context.Canceled) {
+		s.d.Logger.WarnContext(r.Context(), "write not yet readable; answering anyway", "position", pos.String(), "err", err)
+	}
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.d.Logger.ErrorContext(r.Context(), "panic in handler", "panic", v, "path", r.URL.Path)
+				writeError(w, errorf(http.StatusInternalServerError, CodeInternal, "Something went wrong on our side."))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		began := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		s.d.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", ww.Status()),
+			slog.Duration("took", time.Since(began)), slog.String("request_id", middleware.GetReqID(r.Context())))
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	detail, err := s.d.Ready(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"status": "not_ready", "error": map[string]string{"code": CodeNotReady, "message": err.Error()}, "detail": detail})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "detail": detail})
+}

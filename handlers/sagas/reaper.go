@@ -1,0 +1,98 @@
+package sagas
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+)
+
+// Reaper makes sure no conversation stays unfinished: it resumes work that
+// stalled (a lost command, a crash mid-step) from the events, and ends
+// with a clear error any conversation that made no progress for too long.
+type Reaper struct {
+	Conversations conversations.Store
+	Commands      *commands.Handler
+	Bus           Sender
+	Clock         commands.Clock
+	// StallAfter is how long without progress before work is resumed.
+	StallAfter time.Duration
+	// GiveUpAfter is how long without progress before the conversation fails.
+	GiveUpAfter time.Duration
+	// Interval between sweeps.
+	Interval time.Duration
+	// ResumeAllAtStart resumes every unfinished conversation at start; right
+	// when this process is the only worker (embedded mode), since nothing
+	// else can be running the work.
+	ResumeAllAtStart bool
+	Logger           *slog.Logger
+}
+
+// Run sweeps until ctx ends.
+func (r *Reaper) Run(ctx context.Context) {
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	if err := r.Sweep(ctx, r.ResumeAllAtStart); err != nil && ctx.Err() == nil {
+		r.Logger.Error("reaper sweep failed", "err", err)
+	}
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.Sweep(ctx, false); err != nil && ctx.Err() == nil {
+				r.Logger.Error("reaper sweep failed", "err", err)
+			}
+		}
+	}
+}
+
+// Sweep looks at every unfinished conversation once.
+func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
+	views, err := r.Conversations.Unfinished(ctx, 10000)
+	if err != nil {
+		return err
+	}
+	now := r.Clock.Now()
+	for _, v := range views {
+		idle := now.Sub(v.UpdatedAt)
+		switch {
+		case r.GiveUpAfter > 0 && idle >= r.GiveUpAfter:
+			r.Logger.Warn("conversation stalled; failing it", "conversation", v.ID, "idle", idle.Round(time.Second))
+			err = r.Commands.FailConversation(ctx, commands.FailConversation{ConversationID: v.ID, Code: conversation.CodeStalled,
+				Reason: fmt.Sprintf("The agent made no progress for %s and was stopped. Please send the request again.", r.GiveUpAfter)})
+		case resumeAll || idle >= r.StallAfter:
+			err = r.resume(ctx, v.ID)
+		default:
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.Logger.Error("reaper could not handle conversation", "conversation", v.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+func (r *Reaper) resume(ctx context.Context, id string) error {
+	cmds, _, err := r.Commands.NextCommands(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		r.Logger.Info("resuming conversation", "conversation", id, "command", fmt.Sprintf("%T", c))
+		if err := r.Bus.Send(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

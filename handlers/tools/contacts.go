@@ -1,0 +1,180 @@
+package tools
+
+import (
+	"context"
+	"strings"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/contact"
+	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
+)
+
+// ContactOut is how a contact is shown to the model.
+type ContactOut struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Company string `json:"company,omitempty"`
+	Title   string `json:"title,omitempty"`
+	Email   string `json:"email,omitempty"`
+	Phone   string `json:"phone,omitempty"`
+	City    string `json:"city,omitempty"`
+	Notes   string `json:"notes,omitempty"`
+}
+
+func contactFromDomain(c contact.Contact) ContactOut {
+	f := c.Fields
+	return ContactOut{ID: c.ID, Name: f.Name, Company: f.Company, Title: f.Title, Email: f.Email, Phone: f.Phone, City: f.City, Notes: f.Notes}
+}
+
+func contactFromView(v contacts.View) ContactOut {
+	return ContactOut{ID: v.ID, Name: v.Name, Company: v.Company, Title: v.Title, Email: v.Email, Phone: v.Phone, City: v.City, Notes: v.Notes}
+}
+
+const contactFieldsSchema = `
+  "name":    {"type": "string", "description": "Full name, e.g. \"John Smith\""},
+  "company": {"type": "string", "description": "Company or organisation"},
+  "title":   {"type": "string", "description": "Job title, e.g. \"CEO\""},
+  "email":   {"type": "string", "description": "Email address"},
+  "phone":   {"type": "string", "description": "Phone number as given, e.g. \"+44 7700 900000\""},
+  "city":    {"type": "string", "description": "City the contact is based in"},
+  "notes":   {"type": "string", "description": "Free-form notes"}`
+
+func (c *Catalog) addContactTools() {
+	c.add("search_contacts",
+		"Search the workspace's contacts. Every given filter must match (case-insensitive, partial match). "+
+			"Use `query` for free text matched against name, company, city, email, title and notes. "+
+			"Always search before updating or deleting a contact, to find its id.",
+		`{"type": "object", "properties": {
+  "query":   {"type": "string", "description": "Free text matched against every field"},
+  "name":    {"type": "string"}, "company": {"type": "string"}, "city": {"type": "string"}, "email": {"type": "string"},
+  "limit":   {"type": "integer", "minimum": 1, "maximum": 100, "description": "At most this many contacts (default 20)"}
+}, "additionalProperties": false}`,
+		c.searchContacts)
+	c.add("get_contact", "Get one contact by id, with every field.",
+		`{"type": "object", "properties": {"id": {"type": "string", "description": "The contact's id"}}, "required": ["id"], "additionalProperties": false}`,
+		c.getContact)
+	c.add("create_contact", "Create a contact in the workspace. Only `name` is required; give every other fact the request mentions.",
+		`{"type": "object", "properties": {`+contactFieldsSchema+`}, "required": ["name"], "additionalProperties": false}`,
+		c.createContact)
+	c.add("update_contact", "Change fields of an existing contact (find its id with search_contacts first). Only the given fields change.",
+		`{"type": "object", "properties": {"id": {"type": "string", "description": "The contact's id"},`+contactFieldsSchema+`}, "required": ["id"], "additionalProperties": false}`,
+		c.updateContact)
+	c.add("delete_contact", "Delete a contact (find its id with search_contacts first).",
+		`{"type": "object", "properties": {"id": {"type": "string", "description": "The contact's id"}}, "required": ["id"], "additionalProperties": false}`,
+		c.deleteContact)
+}
+
+func (c *Catalog) searchContacts(ctx context.Context, call commands.ToolCall) (any, error) {
+	var f contacts.Filter
+	if err := decode(call, &f); err != nil {
+		return nil, err
+	}
+	if err := c.deps.Sync.WaitForHead(ctx); err != nil {
+		return nil, err
+	}
+	views, total, err := c.deps.Contacts.Search(ctx, call.WorkspaceID, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ContactOut, 0, len(views))
+	for _, v := range views {
+		out = append(out, contactFromView(v))
+	}
+	return map[string]any{"count": total, "contacts": out}, nil
+}
+
+type idArgs struct {
+	ID string `json:"id"`
+}
+
+func (c *Catalog) getContact(ctx context.Context, call commands.ToolCall) (any, error) {
+	var a idArgs
+	if err := decode(call, &a); err != nil {
+		return nil, err
+	}
+	if !isUUID(a.ID) {
+		return nil, userErr("No contact has the id %q.", a.ID)
+	}
+	ct, err := c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"contact": contactFromDomain(ct)}, nil
+}
+
+func (c *Catalog) createContact(ctx context.Context, call commands.ToolCall) (any, error) {
+	var f contact.Fields
+	if err := decode(call, &f); err != nil {
+		return nil, err
+	}
+	ct, err := c.deps.Commands.CreateContact(ctx, call.EffectID(), call.WorkspaceID, f, cause(call))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"contact": contactFromDomain(ct)}, nil
+}
+
+func (c *Catalog) updateContact(ctx context.Context, call commands.ToolCall) (any, error) {
+	var raw map[string]any
+	if err := decode(call, &raw); err != nil {
+		return nil, err
+	}
+	id, _ := raw["id"].(string)
+	if !isUUID(id) {
+		return nil, userErr("No contact has the id %q.", id)
+	}
+	patch := map[string]string{}
+	for k, v := range raw {
+		if k == "id" {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return nil, userErr("Field %s must be a string.", k)
+		}
+		patch[k] = s
+	}
+	if len(patch) == 0 {
+		return nil, userErr("Give at least one field to change besides id.")
+	}
+	ct, err := c.deps.Commands.UpdateContact(ctx, id, call.WorkspaceID, patch, cause(call))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"contact": contactFromDomain(ct)}, nil
+}
+
+func (c *Catalog) deleteContact(ctx context.Context, call commands.ToolCall) (any, error) {
+	var a idArgs
+	if err := decode(call, &a); err != nil {
+		return nil, err
+	}
+	if !isUUID(a.ID) {
+		return nil, userErr("No contact has the id %q.", a.ID)
+	}
+	ct, err := c.deps.Commands.DeleteContact(ctx, a.ID, call.WorkspaceID, cause(call))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"deleted": true, "contact": contactFromDomain(ct)}, nil
+}
+
+func isUUID(s string) bool {
+	s = strings.TrimSpace(s)
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,82 @@
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
+)
+
+// Append adds events to a stream. Concurrent appends are group-committed
+// with bbolt's Batch: one write transaction and one fsync for many callers,
+// each still checked against its own expected version. Batch may run the
+// function more than once (it replays a batch without a call that failed),
+// so the function only writes to the transaction and to its own result.
+func (s *Store) Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error) {
+	if err := eventstore.ValidateAppend(stream, expected, events); err != nil {
+		return es.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return es.AppendResult{}, err
+	}
+	var res es.AppendResult
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		var err error
+		res, err = appendTx(tx, stream, expected, events)
+		return err
+	})
+	if err != nil {
+		return es.AppendResult{}, err
+	}
+	s.changed.Notify()
+	return res, nil
+}
+
+func appendTx(tx *bbolt.Tx, stream string, expected int64, events []es.Event) (es.AppendResult, error) {
+	streams, index := tx.Bucket(bucketStreams), tx.Bucket(bucketStreamIndex)
+	ids, log := tx.Bucket(bucketEventIDs), tx.Bucket(bucketEvents)
+	// Keys only ever grow at the end of the log, so full pages waste nothing.
+	log.FillPercent = 1.0
+
+	version := int64(readU64(streams.Get([]byte(stream))))
+	if expected != es.AnyVersion && expected != version {
+		return es.AppendResult{}, &es.ConflictError{Stream: stream, Expected: expected, Actual: version}
+	}
+	for _, ev := range events {
+		if ids.Get([]byte(ev.ID)) != nil {
+			return es.AppendResult{}, fmt.Errorf("append to %s: event %s: %w", stream, ev.ID, eventstore.ErrDuplicateEvent)
+		}
+	}
+
+	var seq uint64
+	for _, ev := range events {
+		var err error
+		if seq, err = log.NextSequence(); err != nil {
+			return es.AppendResult{}, err
+		}
+		version++
+		v, err := json.Marshal(record{ID: ev.ID, Stream: stream, Version: version, Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata})
+		if err != nil {
+			return es.AppendResult{}, fmt.Errorf("encode event %s: %w", ev.ID, err)
+		}
+		// bbolt keeps references to keys and values until commit, so every
+		// Put gets freshly allocated slices.
+		if err := log.Put(u64(seq), v); err != nil {
+			return es.AppendResult{}, err
+		}
+		if err := index.Put(streamKey(stream, version), u64(seq)); err != nil {
+			return es.AppendResult{}, err
+		}
+		if err := ids.Put([]byte(ev.ID), u64(seq)); err != nil {
+			return es.AppendResult{}, err
+		}
+	}
+	if err := streams.Put([]byte(stream), u64(uint64(version))); err != nil {
+		return es.AppendResult{}, err
+	}
+	return es.AppendResult{Version: version, Position: es.Position{Seq: seq}}, nil
+}

@@ -1,0 +1,210 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
+)
+
+// maxAttempts bounds the retries of an append whose transaction id turned
+// out to be older than the stream's last writer (see claimStream).
+const maxAttempts = 20
+
+// errStaleXID says the transaction must be retried with a fresh id.
+var errStaleXID = errors.New("stream was last written by a newer transaction")
+
+// Append adds events to a stream in one short transaction.
+func (s *Store) Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error) {
+	return s.append(ctx, stream, expected, events, hooks{})
+}
+
+// hooks stop an append at the points where races happen, so tests can
+// build them on purpose. Each runs once per attempt.
+type hooks struct {
+	// afterBegin runs first in the transaction.
+	afterBegin func(context.Context, pgx.Tx) error
+	// beforeCommit runs once the events have their positions.
+	beforeCommit func(context.Context) error
+}
+
+func (s *Store) append(ctx context.Context, stream string, expected int64, events []es.Event, h hooks) (es.AppendResult, error) {
+	if err := eventstore.ValidateAppend(stream, expected, events); err != nil {
+		return es.AppendResult{}, err
+	}
+	rows, err := newEventRows(events)
+	if err != nil {
+		return es.AppendResult{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := s.tryAppend(ctx, stream, expected, rows, h)
+		if errors.Is(err, errStaleXID) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return es.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+		}
+		s.changed.Notify()
+		return res, nil
+	}
+}
+
+func (s *Store) tryAppend(ctx context.Context, stream string, expected int64, rows eventRows, h hooks) (es.AppendResult, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return es.AppendResult{}, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // no-op after Commit
+	if h.afterBegin != nil {
+		if err := h.afterBegin(ctx, tx); err != nil {
+			return es.AppendResult{}, err
+		}
+	}
+
+	n := int64(len(rows.ids))
+	version, err := claimStream(ctx, tx, stream, expected, n)
+	if err != nil {
+		return es.AppendResult{}, err
+	}
+	last, err := insertEvents(ctx, tx, stream, version-n, rows)
+	if err != nil {
+		return es.AppendResult{}, err
+	}
+	if h.beforeCommit != nil {
+		if err := h.beforeCommit(ctx); err != nil {
+			return es.AppendResult{}, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return es.AppendResult{}, err
+	}
+	return es.AppendResult{Version: version, Position: last}, nil
+}
+
+// claimStream is the transaction's first write: it locks the stream row,
+// checks the expected version and moves the version on by n, returning the
+// new version. Being first matters: the transaction id is taken here, and
+// the row lock orders it against every other writer of the stream.
+//
+// One reorder survives a version check: transaction A takes its id, then
+// waits for the row lock held by B, which has a larger id and commits
+// version 5; A then writes version 6 with a smaller id than version 5, and
+// the log (ordered by id) would show 6 before 5. So the row remembers its
+// last writer and the update only proceeds for a newer one; an older one
+// gets errStaleXID and retries in a new transaction, whose id is then
+// certainly newer than the committed writer's.
+func claimStream(ctx context.Context, tx pgx.Tx, stream string, expected, n int64) (int64, error) {
+	var version int64
+	var err error
+	switch expected {
+	case es.NoStream:
+		// A new stream has no earlier writer to be out of order with.
+		err = tx.QueryRow(ctx, `
+			INSERT INTO streams (stream_id, version, last_tx)
+			VALUES ($1, $2, pg_current_xact_id())
+			ON CONFLICT (stream_id) DO NOTHING
+			RETURNING version`, stream, n).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, conflict(ctx, tx, stream, expected)
+		}
+	case es.AnyVersion:
+		err = tx.QueryRow(ctx, `
+			INSERT INTO streams AS s (stream_id, version, last_tx)
+			VALUES ($1, $2, pg_current_xact_id())
+			ON CONFLICT (stream_id) DO UPDATE
+				SET version = s.version + excluded.version, last_tx = excluded.last_tx
+				WHERE s.last_tx < excluded.last_tx
+			RETURNING version`, stream, n).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, errStaleXID
+		}
+	default:
+		err = tx.QueryRow(ctx, `
+			UPDATE streams SET version = version + $3, last_tx = pg_current_xact_id()
+			WHERE stream_id = $1 AND version = $2 AND last_tx < pg_current_xact_id()
+			RETURNING version`, stream, expected, n).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, conflict(ctx, tx, stream, expected)
+		}
+	}
+	return version, err
+}
+
+// conflict explains why a stream row was not claimed: a different version
+// is a concurrency conflict for the caller, the right version with a newer
+// writer is errStaleXID.
+func conflict(ctx context.Context, tx pgx.Tx, stream string, expected int64) error {
+	var (
+		actual int64
+		newer  bool
+	)
+	err := tx.QueryRow(ctx, `
+		SELECT version, last_tx >= pg_current_xact_id() FROM streams WHERE stream_id = $1`,
+		stream).Scan(&actual, &newer)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		actual = 0
+	case err != nil:
+		return err
+	case actual == expected && newer:
+		return errStaleXID
+	}
+	return &es.ConflictError{Stream: stream, Expected: expected, Actual: actual}
+}
+
+// eventRows are the events as column arrays, encoded once for all attempts.
+type eventRows struct {
+	ids, types     []string
+	data, metadata []json.RawMessage
+}
+
+func newEventRows(events []es.Event) (eventRows, error) {
+	r := eventRows{
+		ids:      make([]string, len(events)),
+		types:    make([]string, len(events)),
+		data:     make([]json.RawMessage, len(events)),
+		metadata: make([]json.RawMessage, len(events)),
+	}
+	for i, ev := range events {
+		md, err := json.Marshal(ev.Metadata)
+		if err != nil {
+			return eventRows{}, fmt.Errorf("encode metadata of event %s: %w", ev.ID, err)
+		}
+		r.ids[i], r.types[i], r.data[i], r.metadata[i] = ev.ID, ev.Type, ev.Data, md
+	}
+	return r, nil
+}
+
+// insertEvents writes all events in one statement, in order, so their
+// positions increase with their versions, and returns the last position.
+func insertEvents(ctx context.Context, tx pgx.Tx, stream string, base int64, r eventRows) (es.Position, error) {
+	rows, err := tx.Query(ctx, `
+		INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
+		SELECT $1, $2::bigint + e.ord, e.id, e.type, e.data, e.metadata
+		FROM unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[])
+			WITH ORDINALITY AS e(id, type, data, metadata, ord)
+		ORDER BY e.ord
+		RETURNING transaction_id, global_position`,
+		stream, base, r.ids, r.types, r.data, r.metadata)
+	if err != nil {
+		return es.Position{}, err
+	}
+	var last, p es.Position
+	_, err = pgx.ForEachRow(rows, []any{&p.Tx, &p.Seq}, func() error {
+		if last.Less(p) {
+			last = p
+		}
+		return nil
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key" {
+		return es.Position{}, fmt.Errorf("%w (%s)", eventstore.ErrDuplicateEvent, pgErr.Detail)
+	}
+	return last, err
+}

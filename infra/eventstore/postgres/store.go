@@ -1,0 +1,42 @@
+// Package postgres is the event store for deployments with Postgres (13 or
+// later). Its one hard problem is the global order: an identity column hands
+// out positions when rows are inserted, but rows appear when their
+// transaction commits, so a reader that trusts positions alone can pass a
+// hole that a slow transaction fills in later, and miss that event forever.
+//
+// The log is therefore ordered by (transaction id, position), and a reader
+// only returns events whose transaction is older than every transaction
+// still running (the xmin of its snapshot). Any transaction that could still
+// add events has an id at or above that horizon, so nothing can ever land
+// behind a position a reader has been given. The price is that one long
+// transaction anywhere in the cluster holds back readers (not writers) until
+// it ends; appends are kept short for that reason.
+package postgres
+
+import (
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
+)
+
+// Store is an eventstore.Store over the tables of migration 00001.
+type Store struct {
+	pool    *pgxpool.Pool
+	changed eventstore.Signal
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// New returns a store on pool, whose schema must be migrated (pg.Connect
+// does that).
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool}
+}
+
+// Changed returns a channel closed after the next append through this
+// Store. Appends by other processes are only seen by polling.
+func (s *Store) Changed() <-chan struct{} { return s.changed.Wait() }
+
+// Close does nothing: the pool belongs to whoever created it and may serve
+// read models too.
+func (s *Store) Close() error { return nil }

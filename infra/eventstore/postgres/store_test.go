@@ -1,0 +1,78 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
+	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/eventstoretest"
+	"github.com/sois-ai/chat-agent-gateway/infra/pg"
+	"github.com/sois-ai/chat-agent-gateway/infra/pg/pgtest"
+)
+
+// connect opens a migrated pool on url through pg.Connect, as the gateway
+// does. The pool is large enough for every appender of the race test to
+// hold its own connection, so they really run at once.
+func connect(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pg.Connect(ctx, url+"&pool_max_conns=16")
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func newStore(t testing.TB) (*Store, string) {
+	url := pgtest.NewDatabase(t)
+	return New(connect(t, url)), url
+}
+
+func TestContract(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		urls = map[eventstore.Store]string{}
+	)
+	open := func(t *testing.T) eventstore.Store {
+		st, url := newStore(t)
+		mu.Lock()
+		defer mu.Unlock()
+		urls[st] = url
+		return st
+	}
+	// A restart is a new pool (new sessions, migrations run again) on the
+	// same database.
+	reopen := func(t *testing.T, old eventstore.Store) eventstore.Store {
+		if err := old.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		st := New(connect(t, urls[old]))
+		urls[st] = urls[old]
+		return st
+	}
+	// The slow append holds its transaction open after inserting, so its
+	// transaction id and positions are taken while everyone else commits.
+	slow := func(ctx context.Context, s eventstore.Store, stream string, events []es.Event, hold func(context.Context) error) (es.AppendResult, error) {
+		return s.(*Store).append(ctx, stream, es.NoStream, events, hooks{beforeCommit: hold})
+	}
+	eventstoretest.Run(t, open,
+		eventstoretest.WithReopen(reopen),
+		eventstoretest.WithSlowAppend(slow))
+}
+
+// BenchmarkAppend: parallel single-event appends to distinct streams.
+func BenchmarkAppend(b *testing.B) {
+	eventstoretest.BenchmarkAppend(b, func(b *testing.B) eventstore.Store {
+		st, _ := newStore(b)
+		return st
+	})
+}

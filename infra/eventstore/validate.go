@@ -1,0 +1,55 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// ValidateAppend checks what every adapter must refuse before touching
+// storage, so that all adapters refuse the same calls in the same way: the
+// Postgres adapter's columns would reject some of these on their own, the
+// bbolt adapter's would not.
+func ValidateAppend(stream string, expected int64, events []es.Event) error {
+	if stream == "" {
+		return fmt.Errorf("%w: empty stream name", ErrInvalidAppend)
+	}
+	if expected < es.AnyVersion {
+		return fmt.Errorf("%w: stream %s: expected version %d is neither a version nor es.AnyVersion", ErrInvalidAppend, stream, expected)
+	}
+	if len(events) == 0 {
+		return fmt.Errorf("%w: stream %s: no events", ErrInvalidAppend, stream)
+	}
+	seen := make(map[uuid.UUID]bool, len(events))
+	for i, ev := range events {
+		// Only the canonical form is accepted, so that an ID reads back
+		// exactly as it was written whatever the adapter stores it as.
+		id, err := uuid.Parse(ev.ID)
+		if err != nil || id.String() != ev.ID {
+			return fmt.Errorf("%w: stream %s event %d: id %q is not a canonical lowercase UUID", ErrInvalidAppend, stream, i, ev.ID)
+		}
+		if seen[id] {
+			return fmt.Errorf("%w: event %s appears twice in one append to %s", ErrDuplicateEvent, ev.ID, stream)
+		}
+		seen[id] = true
+		if ev.Type == "" {
+			return fmt.Errorf("%w: stream %s event %s: empty type", ErrInvalidAppend, stream, ev.ID)
+		}
+		if !json.Valid(ev.Data) {
+			return fmt.Errorf("%w: stream %s event %s (%s): data is not valid JSON", ErrInvalidAppend, stream, ev.ID, ev.Type)
+		}
+	}
+	return nil
+}
+
+// ValidateLimit checks a ReadAll page size. A zero limit would make a
+// catch-up loop spin without progress, so it is refused rather than guessed.
+func ValidateLimit(limit int) error {
+	if limit <= 0 {
+		return fmt.Errorf("read all: limit must be positive, got %d", limit)
+	}
+	return nil
+}

@@ -1,0 +1,304 @@
+package offline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+)
+
+// fakeCRM is an in-memory tool executor that follows the tool contract:
+// a small contact and task table, JSON arguments in, JSON results out.
+type fakeCRM struct {
+	contacts []fakeContact
+	tasks    []fakeTask
+	nextID   int
+	// fail makes a tool answer {"error": message}.
+	fail map[string]string
+	// raw makes a tool answer this exact text instead of running.
+	raw map[string]string
+}
+
+type fakeContact struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Company string `json:"company"`
+	Title   string `json:"title"`
+	Email   string `json:"email"`
+	Phone   string `json:"phone"`
+	City    string `json:"city"`
+}
+
+type fakeTask struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Status      string `json:"status"`
+	DueDate     string `json:"due_date"`
+}
+
+func (f *fakeCRM) id(prefix string) string {
+	f.nextID++
+	return fmt.Sprintf("%s%d", prefix, f.nextID)
+}
+
+// addContact seeds the table directly.
+func (f *fakeCRM) addContact(c fakeContact) fakeContact {
+	c.ID = f.id("c")
+	f.contacts = append(f.contacts, c)
+	return c
+}
+
+func (f *fakeCRM) addTask(t fakeTask) fakeTask {
+	t.ID = f.id("t")
+	if t.Status == "" {
+		t.Status = "open"
+	}
+	f.tasks = append(f.tasks, t)
+	return t
+}
+
+func (f *fakeCRM) contactByName(name string) (fakeContact, bool) {
+	for _, c := range f.contacts {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return fakeContact{}, false
+}
+
+func contains(haystack, needle string) bool {
+	return strings.Contains(strings.ToLower(haystack), strings.ToLower(needle))
+}
+
+func toJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func errorResult(msg string) string { return toJSON(map[string]string{"error": msg}) }
+
+// exec runs one tool call.
+func (f *fakeCRM) exec(call agent.ToolCall) string {
+	if msg, ok := f.fail[call.Name]; ok {
+		return errorResult(msg)
+	}
+	if raw, ok := f.raw[call.Name]; ok {
+		return raw
+	}
+	var args map[string]string
+	if err := json.Unmarshal(call.Arguments, &args); err != nil {
+		return errorResult("arguments are not a JSON object of strings: " + err.Error())
+	}
+	switch call.Name {
+	case "search_contacts":
+		var found []fakeContact
+		for _, c := range f.contacts {
+			if (args["name"] == "" || contains(c.Name, args["name"])) &&
+				(args["company"] == "" || contains(c.Company, args["company"])) &&
+				(args["city"] == "" || contains(c.City, args["city"])) &&
+				(args["email"] == "" || contains(c.Email, args["email"])) &&
+				(args["query"] == "" || contains(strings.Join([]string{c.Name, c.Company, c.City, c.Email, c.Title}, " "), args["query"])) {
+				found = append(found, c)
+			}
+		}
+		return toJSON(map[string]any{"count": len(found), "contacts": orEmpty(found)})
+	case "get_contact":
+		for _, c := range f.contacts {
+			if c.ID == args["id"] {
+				return toJSON(map[string]any{"contact": c})
+			}
+		}
+		return errorResult("No contact has id " + args["id"] + ".")
+	case "create_contact":
+		if args["name"] == "" {
+			return errorResult("A contact needs a name.")
+		}
+		c := f.addContact(fakeContact{Name: args["name"], Company: args["company"], Title: args["title"],
+			Email: args["email"], Phone: args["phone"], City: args["city"]})
+		return toJSON(map[string]any{"contact": c})
+	case "update_contact":
+		for i := range f.contacts {
+			c := &f.contacts[i]
+			if c.ID != args["id"] {
+				continue
+			}
+			for key, value := range args {
+				switch key {
+				case "name":
+					c.Name = value
+				case "company":
+					c.Company = value
+				case "title":
+					c.Title = value
+				case "email":
+					c.Email = value
+				case "phone":
+					c.Phone = value
+				case "city":
+					c.City = value
+				}
+			}
+			return toJSON(map[string]any{"contact": *c})
+		}
+		return errorResult("No contact has id " + args["id"] + ".")
+	case "delete_contact":
+		for i, c := range f.contacts {
+			if c.ID == args["id"] {
+				f.contacts = slices.Delete(f.contacts, i, i+1)
+				return toJSON(map[string]any{"deleted": true, "contact": c})
+			}
+		}
+		return errorResult("No contact has id " + args["id"] + ".")
+	case "create_task":
+		if args["title"] == "" {
+			return errorResult("A task needs a title.")
+		}
+		t := f.addTask(fakeTask{Title: args["title"], Description: args["description"], DueDate: args["due_date"]})
+		return toJSON(map[string]any{"task": t})
+	case "list_tasks":
+		status := args["status"]
+		if status == "" {
+			status = "open"
+		}
+		var found []fakeTask
+		for _, t := range f.tasks {
+			if (status == "all" || t.Status == status) &&
+				(args["query"] == "" || contains(t.Title+" "+t.Description, args["query"])) {
+				found = append(found, t)
+			}
+		}
+		return toJSON(map[string]any{"count": len(found), "tasks": orEmpty(found)})
+	case "complete_task":
+		for i := range f.tasks {
+			if f.tasks[i].ID == args["id"] {
+				f.tasks[i].Status = "done"
+				return toJSON(map[string]any{"task": f.tasks[i]})
+			}
+		}
+		return errorResult("No task has id " + args["id"] + ".")
+	}
+	return errorResult("Unknown tool " + call.Name + ".")
+}
+
+func orEmpty[T any](items []T) []T {
+	if items == nil {
+		return []T{}
+	}
+	return items
+}
+
+// toolNames of the whole contract.
+var allToolNames = []string{"search_contacts", "get_contact", "create_contact", "update_contact",
+	"delete_contact", "create_task", "list_tasks", "complete_task"}
+
+func specs(names ...string) []agent.ToolSpec {
+	var out []agent.ToolSpec
+	for _, n := range names {
+		out = append(out, agent.ToolSpec{
+			Name:        n,
+			Description: "The " + n + " tool of the CRM workspace.",
+			Parameters:  json.RawMessage(`{"type":"object"}`),
+		})
+	}
+	return out
+}
+
+func without(names []string, drop string) []string {
+	var out []string
+	for _, n := range names {
+		if n != drop {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// conversation is the outcome of driving the model to a final reply.
+type conversation struct {
+	reply    string
+	calls    []agent.ToolCall
+	messages []agent.Message
+}
+
+// callNames lists the tools called, in order.
+func (c conversation) callNames() []string {
+	var names []string
+	for _, call := range c.calls {
+		names = append(names, call.Name)
+	}
+	return names
+}
+
+// args decodes the arguments of the i-th call.
+func (c conversation) args(t *testing.T, i int) map[string]string {
+	t.Helper()
+	if i >= len(c.calls) {
+		t.Fatalf("wanted call %d, only %d calls: %v", i, len(c.calls), c.callNames())
+	}
+	var args map[string]string
+	if err := json.Unmarshal(c.calls[i].Arguments, &args); err != nil {
+		t.Fatalf("call %d arguments %s: %v", i, c.calls[i].Arguments, err)
+	}
+	return args
+}
+
+// converse runs the agent loop the gateway runs: ask the model, execute
+// the tools it asks for, feed the results back, until it answers in text.
+// It fails the test if the model calls a tool it was not offered, reports
+// zero usage, or mislabels its finish reason.
+func converse(t *testing.T, crm *fakeCRM, tools []string, message string) conversation {
+	t.Helper()
+	m := New()
+	offered := specs(tools...)
+	conv := conversation{messages: []agent.Message{{Role: agent.RoleUser, Content: message}}}
+	for range 10 {
+		resp, err := m.Complete(context.Background(), agent.Request{
+			System: "You are the CRM agent.", Messages: conv.messages, Tools: offered,
+		})
+		if err != nil {
+			t.Fatalf("Complete: %v", err)
+		}
+		if resp.Model != "offline" {
+			t.Errorf("Model = %q, want offline", resp.Model)
+		}
+		if resp.Usage.InputTokens <= 0 || resp.Usage.OutputTokens <= 0 {
+			t.Errorf("usage must never be zero: %+v", resp.Usage)
+		}
+		if len(resp.ToolCalls) == 0 {
+			if resp.FinishReason != "stop" {
+				t.Errorf("FinishReason = %q for a text reply, want stop", resp.FinishReason)
+			}
+			if strings.TrimSpace(resp.Content) == "" {
+				t.Fatalf("empty final reply")
+			}
+			conv.reply = resp.Content
+			return conv
+		}
+		if resp.FinishReason != "tool_calls" {
+			t.Errorf("FinishReason = %q with tool calls, want tool_calls", resp.FinishReason)
+		}
+		conv.messages = append(conv.messages, agent.Message{Role: agent.RoleAssistant, Content: resp.Content, ToolCalls: resp.ToolCalls})
+		for _, call := range resp.ToolCalls {
+			if !slices.Contains(tools, call.Name) {
+				t.Fatalf("model called %s, which is not among the offered tools %v", call.Name, tools)
+			}
+			if !strings.HasPrefix(call.ID, "call_") || len(call.ID) != len("call_")+24 {
+				t.Errorf("call id %q is not call_ + 24 hex digits", call.ID)
+			}
+			conv.calls = append(conv.calls, call)
+			conv.messages = append(conv.messages, agent.Message{
+				Role: agent.RoleTool, ToolCallID: call.ID, Name: call.Name, Content: crm.exec(call),
+			})
+		}
+	}
+	t.Fatalf("no final reply after 10 model steps; calls: %v", conv.callNames())
+	return conv
+}

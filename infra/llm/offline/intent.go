@@ -1,0 +1,513 @@
+package offline
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// intentKind is what the caller asked for.
+type intentKind int
+
+const (
+	intentUnknown intentKind = iota
+	intentCreateContact
+	intentFindContacts
+	intentUpdateContact
+	intentDeleteContact
+	intentSummarizeContact
+	intentCreateTask
+	intentListTasks
+	intentCompleteTask
+)
+
+// intent is a classified request with everything its flow needs.
+type intent struct {
+	kind intentKind
+	// problem, when set, is an honest reply for a request that was
+	// understood but cannot be acted on (no name given, nothing selected).
+	problem string
+
+	// contact holds the details of a new contact.
+	contact contactFields
+	// changes are the field updates of intentUpdateContact.
+	changes []fieldChange
+	// targetID (from the context line) or targetName (searched by name)
+	// picks the contact to update, delete or summarise.
+	targetID, targetName string
+	// filter narrows intentFindContacts.
+	filter contactFilter
+
+	// task holds a new task; taskQuery or taskID picks the task to
+	// complete; status filters intentListTasks.
+	task      taskFields
+	taskQuery string
+	taskID    string
+	status    string
+}
+
+// contactFilter are the search_contacts arguments of a find request.
+// queryWord is how the caller introduced the free-text query ("from",
+// "matching"), kept so the reply can echo it.
+type contactFilter struct {
+	Name, Company, City, Email, Query string
+	queryWord                         string
+}
+
+func (f contactFilter) args() map[string]string {
+	args := map[string]string{}
+	for key, value := range map[string]string{
+		"name": f.Name, "company": f.Company, "city": f.City, "email": f.Email, "query": f.Query,
+	} {
+		if value != "" {
+			args[key] = value
+		}
+	}
+	return args
+}
+
+// parser classifies one request. lower records that the caller typed in
+// lower case (a capital first letter aside), which relaxes the
+// capitalisation test for names: "Look up john smith" still finds John.
+type parser struct {
+	text  string
+	lower bool
+	ctx   requestContext
+}
+
+func newParser(text string, ctx requestContext) parser {
+	text = normalize(text)
+	_, first := utf8.DecodeRuneInString(text)
+	rest := text[first:]
+	return parser{text: text, lower: rest == strings.ToLower(rest), ctx: ctx}
+}
+
+// classify tries each request shape in turn. Task shapes come first because
+// their verbs ("complete", "add", "list") overlap with contact requests,
+// and the context hint comes last so explicit words always win.
+func (p parser) classify() intent {
+	for _, parse := range []func() (intent, bool){
+		p.completeTask, p.createTask, p.listTasks,
+		p.createContact, p.deleteContact, p.updateContact, p.summarizeContact, p.findContacts,
+		p.contextHint,
+	} {
+		if in, ok := parse(); ok {
+			return in
+		}
+	}
+	return intent{kind: intentUnknown}
+}
+
+// ---- tasks ----------------------------------------------------------------
+
+var (
+	// markDoneRe: "Mark the task Research competitor pricing as done".
+	markDoneRe = regexp.MustCompile(`(?i)^(?:mark|set|flag)\s+(.+?)\s+(?:as\s+)?(?:done|complete|completed|finished|closed)$`)
+	// completeTaskRe: "Complete task X", "Finish the task: X", "Close the todo X".
+	completeTaskRe = regexp.MustCompile(`(?i)^(?:complete|finish|close|tick\s+off|check\s+off|resolve)\s+(?:the\s+|my\s+)?(?:task|to-?do)\b[\s:]*(.*)$`)
+	// completeNamedTaskRe: "Complete the pricing research task".
+	completeNamedTaskRe = regexp.MustCompile(`(?i)^(?:complete|finish|close)\s+(?:the\s+|my\s+)?(.+?)\s+(?:task|to-?do)$`)
+	// finishedTaskRe: "I finished the task X", "The task X is done".
+	finishedTaskRe = regexp.MustCompile(`(?i)^(?:i(?:'ve|\s+have)?\s+(?:finished|completed|done\s+with)\s+(?:the\s+)?(?:task|to-?do)\b[\s:]*(.+)|(?:the\s+)?(?:task|to-?do)\s+(.+?)\s+is\s+(?:now\s+)?(?:done|complete|completed|finished))$`)
+	// taskWordPrefixRe strips "the task" in front of a task title.
+	taskWordPrefixRe = regexp.MustCompile(`(?i)^(?:the\s+|my\s+)?(?:task|to-?do)?\b[\s:]*`)
+	// thisTaskRe: references to the task selected in the context.
+	thisTaskRe = regexp.MustCompile(`(?i)^(?:as|this|it|this\s+one|this\s+task|the\s+task|that\s+task|current\s+task)?$`)
+
+	// createTaskRe: "Create a task: X", "Add a task to call Ann", "New todo X".
+	createTaskRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|set\s+up|open|log|schedule)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)(?:\s+item)?\b\s*(?:[:\-]|to\b|for\b|called\b|named\b|titled\b|saying\b)?\s*(.*)$`)
+	// remindMeRe: "Remind me to call Ann tomorrow" becomes a task.
+	remindMeRe = regexp.MustCompile(`(?i)^remind\s+me\s+to\s+(.+)$`)
+
+	// listTasksRe: a question or listing verb followed somewhere by "tasks".
+	listTasksRe = regexp.MustCompile(`(?i)^(?:list|show|display|get|give\s+me|fetch|see|view|what|which|whats|do\s+i\s+have|are\s+there|how\s+many|any)\b.*\b(?:tasks?|to-?dos?)\b`)
+	// bareTasksRe: "my tasks", "open tasks".
+	bareTasksRe = regexp.MustCompile(`(?i)^(?:(?:my|all|open|pending|done|completed|finished)\s+)*(?:tasks|to-?dos)$`)
+	// openStatusRe / doneStatusRe / allStatusRe pick the list_tasks status;
+	// negated forms ("not done") are tested first.
+	openStatusRe = regexp.MustCompile(`(?i)\b(?:not\s+(?:yet\s+)?(?:done|finished|completed|complete)|unfinished|incomplete|outstanding|open|pending|remaining|left|still|to\s+do|todo)\b`)
+	doneStatusRe = regexp.MustCompile(`(?i)\b(?:done|completed|complete|finished|closed)\b`)
+	// taskQueryRe: "tasks about pricing".
+	taskQueryRe = regexp.MustCompile(`(?i)\b(?:about|matching|containing|mentioning|related\s+to|regarding)\s+(.+)$`)
+)
+
+// completeTask reads "mark ... as done" and "complete task ..." requests.
+func (p parser) completeTask() (intent, bool) {
+	var query string
+	switch {
+	case markDoneRe.MatchString(p.text):
+		query = markDoneRe.FindStringSubmatch(p.text)[1]
+	case completeTaskRe.MatchString(p.text):
+		query = completeTaskRe.FindStringSubmatch(p.text)[1]
+	case completeNamedTaskRe.MatchString(p.text):
+		query = completeNamedTaskRe.FindStringSubmatch(p.text)[1]
+	case finishedTaskRe.MatchString(p.text):
+		m := finishedTaskRe.FindStringSubmatch(p.text)
+		query = m[1] + m[2]
+	default:
+		return intent{}, false
+	}
+	query = cleanValue(taskWordPrefixRe.ReplaceAllString(cleanValue(query), ""))
+	in := intent{kind: intentCompleteTask, taskQuery: query}
+	if thisTaskRe.MatchString(query) {
+		in.taskQuery = ""
+		if p.ctx.isTask() {
+			in.taskID = p.ctx.EntityID
+		} else {
+			in.problem = "Which task should I mark as done? No task is selected, so please give its title, " +
+				`for example "Mark the task Research competitor pricing as done".`
+		}
+	}
+	return in, true
+}
+
+// createTask reads "create a task ..." and "remind me to ..." requests.
+func (p parser) createTask() (intent, bool) {
+	var details string
+	switch {
+	case createTaskRe.MatchString(p.text):
+		details = createTaskRe.FindStringSubmatch(p.text)[1]
+	case remindMeRe.MatchString(p.text):
+		details = remindMeRe.FindStringSubmatch(p.text)[1]
+	default:
+		return intent{}, false
+	}
+	task, problem := parseTaskDetails(details)
+	in := intent{kind: intentCreateTask, task: task, problem: problem}
+	if problem == "" && task.Title == "" {
+		in.problem = `What should the task say? Please give it a title, for example "Create a task: Research competitor pricing".`
+	}
+	return in, true
+}
+
+// listTasks reads "list my tasks", "show open tasks", "what tasks are done".
+func (p parser) listTasks() (intent, bool) {
+	if !listTasksRe.MatchString(p.text) && !bareTasksRe.MatchString(p.text) {
+		return intent{}, false
+	}
+	text := p.text
+	in := intent{kind: intentListTasks, status: "all"}
+	if m := taskQueryRe.FindStringSubmatchIndex(text); m != nil {
+		in.taskQuery = cleanValue(text[m[2]:m[3]])
+		text = text[:m[0]]
+	}
+	switch {
+	case openStatusRe.MatchString(text):
+		in.status = "open"
+	case doneStatusRe.MatchString(text):
+		in.status = "done"
+	}
+	return in, true
+}
+
+// ---- contacts -------------------------------------------------------------
+
+var (
+	// createContactRe: "Create a contact for ...", "Add a new contact: ...",
+	// "New contact: ...".
+	createContactRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|save|register|insert|store)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?contact\b(?:\s+record)?\s*(?:for\b|:|called\b|named\b|with\b|-)?\s*(.*)$`)
+	// addAsContactRe: "Add John Smith as a contact, Acme Corp, ...".
+	addAsContactRe = regexp.MustCompile(`(?i)^(?:add|save|create|store)\s+(.+?)\s+as\s+(?:a\s+|an\s+)?(?:new\s+)?contact\b[\s,:;\-]*(.*)$`)
+
+	// deleteContactRe: "Delete the contact John Smith", "Remove contact Ann
+	// Lee", "Delete John Smith from contacts".
+	deleteContactRe = regexp.MustCompile(`(?i)^(?:delete|remove|erase|drop|get\s+rid\s+of)\s+(?:the\s+)?(contact\b\s*(?:for\s+|named\s+|called\s+)?)?(.*?)(\s+from\s+(?:my\s+|the\s+|our\s+)?(?:contacts?|crm|address\s+book|contact\s+list)(?:\s+list)?)?$`)
+
+	// thisContactRe: references to the contact selected in the context.
+	thisContactRe = regexp.MustCompile(`(?i)^(?:this|it|him|her|them|this\s+one|this\s+(?:contact|person|customer|client|lead)|the\s+(?:contact|person)|that\s+(?:contact|person)|current\s+contact|selected\s+contact)?$`)
+	// possessiveRefRe: "his", "her", "their", "this contact's" in front of
+	// a field name.
+	possessiveRefRe = `(?:his|her|their|its|this\s+contact's|this\s+person's|the\s+contact's)`
+
+	// updateVerb starts an update request.
+	updateVerb = `(?:update|change|set|edit|modify|correct|fix)`
+	// updatePossessiveRe: "Update John Smith's phone to +44 7700 900001".
+	updatePossessiveRe = regexp.MustCompile(`(?i)^` + updateVerb + `\s+(?:the\s+)?(?:contact\s+)?(.+?)'s?\s+((?:` + fieldWords + `)\b.*)$`)
+	// updateFieldOfRe: "Change the email of John Smith to js@acme.com".
+	updateFieldOfRe = regexp.MustCompile(`(?i)^` + updateVerb + `\s+(?:the\s+)?(?:new\s+)?(` + fieldWords + `)\s+(?:of|for|on)\s+(?:the\s+)?(?:contact\s+)?(.+?)\s+(?:to|as|=|into)\s+(.+)$`)
+	// updatePronounRe: "Change his phone to ..." (the contact in context).
+	updatePronounRe = regexp.MustCompile(`(?i)^` + updateVerb + `\s+` + possessiveRefRe + `\s+((?:` + fieldWords + `)\b.*)$`)
+	// updateListRe: "Update John Smith: phone +44 ..., city Paris",
+	// "Update John Smith with email js@acme.com", "Update this contact, ...".
+	updateListRe = regexp.MustCompile(`(?i)^(?:update|edit|modify|change)\s+(?:the\s+)?(?:contact\s+)?(.+?)(?:\s*[:,]|\s+-|\s+with|\s+so\s+that)\s+(.+)$`)
+	// newValueRe: "John Smith's new phone is +44 ...".
+	newValueRe = regexp.MustCompile(`(?i)^(.+?)'s?\s+((?:new\s+)?(?:` + fieldWords + `)\s+is\s+.+)$`)
+	// movedToCompanyRe: "John Smith moved to Globex", "... now works at ...",
+	// "... joined Globex".
+	movedToCompanyRe = regexp.MustCompile(`(?i)^(.+?)\s+(?:has\s+)?(?:moved\s+to|switched\s+to|joined|now\s+works\s+(?:at|for)|is\s+now\s+(?:working\s+)?(?:at|with))\s+(.+)$`)
+	// relocatedRe: "Ann Lee relocated to Paris", "... is now based in Paris".
+	relocatedRe = regexp.MustCompile(`(?i)^(.+?)\s+(?:has\s+)?(?:relocated\s+to|now\s+lives\s+in|is\s+now\s+based\s+in|is\s+now\s+living\s+in|now\s+based\s+in)\s+(.+)$`)
+
+	// summaryRe: words asking for an overview of a contact.
+	summaryRe = regexp.MustCompile(`(?i)\b(?:summary|summari[sz]e|overview|profile|details|everything|info|information|tell\s+me\s+about|who\s+is|describe)\b`)
+	// summaryTargetRe: what the summary is about ("... of John Smith").
+	summaryTargetRe = regexp.MustCompile(`(?i)(?:\b(?:of|for|on|about)\s+|^(?:summari[sz]e|describe|who\s+is)\s+)(?:the\s+contact\s+|contact\s+)?(.*)$`)
+
+	// findVerbRe: verbs that open a contact search.
+	findVerbRe = regexp.MustCompile(`(?i)^(?:find|search(?:\s+for)?|look\s*up|look\s+for|list|show(?:\s+me)?|display|get|give\s+me|fetch|pull\s+up|who)\b\s*`)
+	// contactNounRe: "(all) contacts", "people", "everyone" after the verb.
+	contactNounRe = regexp.MustCompile(`(?i)^(?:(?:all|every|any|the|my|our)\s+)*(?:contacts?|people|persons?|everyone|everybody|customers|clients|leads)\b\s*`)
+	// findClauseRe marks each filter clause of a search; longer phrases are
+	// listed first so "working at" wins over "at".
+	findClauseRe = regexp.MustCompile(`(?i)(?:^|\s)(based\s+in|located\s+in|living\s+in|(?:who|that)\s+lives?\s+in|lives?\s+in|` +
+		`(?:who|that)\s+(?:is\s+|are\s+)?(?:working|works?|employed)\s+(?:at|for|by)|working\s+(?:at|for)|works?\s+(?:at|for)|employed\s+(?:at|by)|` +
+		`named|called|with\s+(?:the\s+)?name|with\s+e-?mail|matching|containing|about|in|at|from|for)\s+`)
+	// fillerRe: words between a verb and a clause that mean nothing ("who are").
+	fillerRe = regexp.MustCompile(`(?i)\b(?:who|that|which|are|is)\b`)
+)
+
+// createContact reads "create a contact ..." requests.
+func (p parser) createContact() (intent, bool) {
+	var f contactFields
+	switch {
+	case addAsContactRe.MatchString(p.text):
+		m := addAsContactRe.FindStringSubmatch(p.text)
+		// The name comes first, so the details read as "Name, details".
+		f = parseContactDetails(m[1] + ", " + m[2])
+	case createContactRe.MatchString(p.text):
+		f = parseContactDetails(createContactRe.FindStringSubmatch(p.text)[1])
+	default:
+		return intent{}, false
+	}
+	in := intent{kind: intentCreateContact, contact: f}
+	if f.Name == "" {
+		in.problem = "To create a contact I need at least a name, for example " +
+			`"Create a contact for John Smith at Acme Corp, john@acme.com".`
+	}
+	return in, true
+}
+
+// deleteContact reads "delete the contact ..." requests. Without the word
+// "contact" the target must look like a person's name, so "Delete the Q1
+// report" is not taken for a contact.
+func (p parser) deleteContact() (intent, bool) {
+	m := deleteContactRe.FindStringSubmatch(p.text)
+	if m == nil || taskWordRe.MatchString(p.text) {
+		return intent{}, false
+	}
+	name := cleanValue(m[2])
+	mentionsContact := m[1] != "" || m[3] != ""
+	if !mentionsContact && !looksLikeName(name, p.lower) && !thisContactRe.MatchString(name) {
+		return intent{}, false
+	}
+	return p.targetContact(intent{kind: intentDeleteContact}, name, "delete"), true
+}
+
+// taskWordRe spots requests about tasks, which contact parsers leave alone.
+var taskWordRe = regexp.MustCompile(`(?i)\b(?:tasks?|to-?dos?)\b`)
+
+// updateContact reads the update phrasings; each yields a target and a
+// list of field changes.
+func (p parser) updateContact() (intent, bool) {
+	target, changes, ok := p.updateParts()
+	if !ok || len(changes) == 0 {
+		return intent{}, false
+	}
+	return p.targetContact(intent{kind: intentUpdateContact, changes: changes}, target, "update"), true
+}
+
+// updateParts tries the update shapes from most to least specific.
+func (p parser) updateParts() (target string, changes []fieldChange, ok bool) {
+	if m := updateFieldOfRe.FindStringSubmatch(p.text); m != nil {
+		field := canonicalField(m[1])
+		value, more := splitFirstValue(m[3])
+		changes = []fieldChange{{Field: field, Value: cleanFieldValue(field, value)}}
+		// "... to js@acme.com and phone to +44 ..." carries more fields.
+		changes = append(changes, parseAssignments(more)...)
+		return cleanValue(m[2]), validChanges(changes), true
+	}
+	if m := updatePronounRe.FindStringSubmatch(p.text); m != nil {
+		return "this contact", parseAssignments(m[1]), true
+	}
+	if m := updatePossessiveRe.FindStringSubmatch(p.text); m != nil {
+		if changes := parseAssignments(m[2]); len(changes) > 0 {
+			return cleanValue(m[1]), changes, true
+		}
+	}
+	if m := updateListRe.FindStringSubmatch(p.text); m != nil {
+		if changes := parseAssignments(m[2]); len(changes) > 0 {
+			return cleanValue(m[1]), changes, true
+		}
+	}
+	if m := newValueRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
+		return cleanValue(m[1]), parseAssignments(m[2]), true
+	}
+	if m := movedToCompanyRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
+		return cleanValue(m[1]), []fieldChange{{Field: "company", Value: cleanValue(m[2])}}, true
+	}
+	if m := relocatedRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
+		return cleanValue(m[1]), []fieldChange{{Field: "city", Value: cleanValue(m[2])}}, true
+	}
+	return "", nil, false
+}
+
+// splitFirstValue splits "X and phone to Y" into the first value X and the
+// further assignments "and phone to Y" (empty when there are none).
+func splitFirstValue(s string) (value, more string) {
+	if loc := assignmentSplitRe.FindStringIndex(s); loc != nil && loc[0] > 0 {
+		return s[:loc[0]], s[loc[0]:]
+	}
+	return s, ""
+}
+
+// validChanges drops changes without a field or a value.
+func validChanges(changes []fieldChange) []fieldChange {
+	var valid []fieldChange
+	for _, c := range changes {
+		if c.Field != "" && c.Value != "" {
+			valid = append(valid, c)
+		}
+	}
+	return valid
+}
+
+// isNameOrRef accepts a person's name or a reference to the selected contact.
+func (p parser) isNameOrRef(s string) bool {
+	s = cleanValue(s)
+	return looksLikeName(s, p.lower) || (s != "" && thisContactRe.MatchString(s))
+}
+
+// summarizeContact reads "give me a summary of this contact", "tell me about
+// John Smith", "who is Ann Lee". A summary of something that is neither the
+// selected contact nor a person's name ("the Q1 report") is not ours.
+func (p parser) summarizeContact() (intent, bool) {
+	if !summaryRe.MatchString(p.text) || taskWordRe.MatchString(p.text) {
+		return intent{}, false
+	}
+	target := ""
+	if m := summaryTargetRe.FindStringSubmatch(p.text); m != nil {
+		target = cleanValue(m[1])
+	}
+	in := intent{kind: intentSummarizeContact}
+	switch {
+	case thisContactRe.MatchString(target):
+		if target == "" && !p.ctx.isContact() {
+			return intent{}, false
+		}
+		return p.targetContact(in, target, "summarise"), true
+	case looksLikeName(target, p.lower):
+		in.targetName = target
+		return in, true
+	}
+	return intent{}, false
+}
+
+// targetContact sets the contact an update, delete or summary acts on: the
+// selected contact for "this contact", otherwise the named one.
+func (p parser) targetContact(in intent, name, verb string) intent {
+	if thisContactRe.MatchString(name) {
+		if p.ctx.isContact() {
+			in.targetID = p.ctx.EntityID
+			return in
+		}
+		in.problem = "Which contact should I " + verb + "? No contact is selected, so please give the contact's name."
+		return in
+	}
+	in.targetName = name
+	return in
+}
+
+// findContacts reads contact searches: a verb, optionally "contacts", then
+// filter clauses ("in London", "at Acme Corp", "from London", "named John")
+// or a bare name ("Find John Smith").
+func (p parser) findContacts() (intent, bool) {
+	loc := findVerbRe.FindStringIndex(p.text)
+	if loc == nil || taskWordRe.MatchString(p.text) {
+		return intent{}, false
+	}
+	rest := p.text[loc[1]:]
+	mentionsContacts := strings.HasPrefix(strings.ToLower(p.text), "who")
+	if n := contactNounRe.FindStringIndex(rest); n != nil {
+		mentionsContacts = true
+		rest = rest[n[1]:]
+	}
+	filter, lead, ok := parseFindClauses(rest)
+	if !ok {
+		return intent{}, false
+	}
+	lead = cleanValue(strings.Join(strings.Fields(fillerRe.ReplaceAllString(lead, "")), " "))
+	switch {
+	case lead == "":
+	case emailRe.MatchString(lead) && filter.Email == "":
+		// "Find john@acme.com": an address identifies the contact.
+		filter.Email = emailRe.FindString(lead)
+	case looksLikeName(lead, p.lower) && filter.Name == "":
+		filter.Name = lead
+	case mentionsContacts && filter.Query == "":
+		filter.Query, filter.queryWord = lead, "matching"
+	default:
+		return intent{}, false
+	}
+	if filter == (contactFilter{}) && !mentionsContacts {
+		return intent{}, false
+	}
+	return intent{kind: intentFindContacts, filter: filter}, true
+}
+
+// parseFindClauses splits "at Acme Corp in London" into filter fields. lead
+// is the text before the first clause (a name, or filler words).
+func parseFindClauses(s string) (filter contactFilter, lead string, ok bool) {
+	marks := findClauseRe.FindAllStringSubmatchIndex(s, -1)
+	if len(marks) == 0 {
+		return filter, s, true
+	}
+	lead = s[:marks[0][0]]
+	for i, m := range marks {
+		end := len(s)
+		if i+1 < len(marks) {
+			end = marks[i+1][0]
+		}
+		value := cleanValue(s[m[1]:end])
+		if value == "" {
+			return filter, "", false
+		}
+		keyword := strings.ToLower(strings.Join(strings.Fields(s[m[2]:m[3]]), " "))
+		switch {
+		case strings.HasSuffix(keyword, " in") || keyword == "in":
+			filter.City = value
+		case strings.HasSuffix(keyword, " at") || strings.HasSuffix(keyword, " for") ||
+			strings.HasSuffix(keyword, " by") || keyword == "at":
+			filter.Company = value
+		case keyword == "named" || keyword == "called" || strings.HasSuffix(keyword, "name"):
+			filter.Name = value
+		case strings.HasSuffix(keyword, "mail"):
+			filter.Email = value
+		default: // from, for, matching, containing, about
+			filter.Query, filter.queryWord = value, keyword
+			if keyword == "for" || keyword == "containing" || keyword == "about" {
+				filter.queryWord = "matching"
+			}
+		}
+	}
+	return filter, lead, true
+}
+
+// ---- context hints --------------------------------------------------------
+
+// readActions are context actions that ask to look at an entity. Only such
+// read-only actions, and "create", are taken from the context alone: a
+// destructive action needs the caller's own words.
+var readActions = wordSet("summarize summarise summary view show get read open details describe inspect")
+
+// contextHint handles requests whose words matched nothing but whose
+// context line says what the caller was doing.
+func (p parser) contextHint() (intent, bool) {
+	entity := strings.ToLower(p.ctx.EntityType)
+	switch {
+	case p.ctx.isContact() && (readActions[p.ctx.Action] || p.text == ""):
+		return intent{kind: intentSummarizeContact, targetID: p.ctx.EntityID}, true
+	case strings.HasPrefix(entity, "contact") && p.ctx.Action == "create" && p.text != "":
+		f := parseContactDetails(p.text)
+		if looksLikeName(f.Name, p.lower) {
+			return intent{kind: intentCreateContact, contact: f}, true
+		}
+	case strings.HasPrefix(entity, "contact") && (p.ctx.Action == "search" || p.ctx.Action == "find" || p.ctx.Action == "list") && p.text != "":
+		return intent{kind: intentFindContacts, filter: contactFilter{Query: p.text, queryWord: "matching"}}, true
+	case strings.HasPrefix(entity, "task") && p.ctx.Action == "create" && p.text != "":
+		task, problem := parseTaskDetails(p.text)
+		return intent{kind: intentCreateTask, task: task, problem: problem}, task.Title != "" || problem != ""
+	case strings.HasPrefix(entity, "task") && p.ctx.Action == "list":
+		return intent{kind: intentListTasks, status: "all"}, true
+	}
+	return intent{}, false
+}

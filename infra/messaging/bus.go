@@ -1,0 +1,159 @@
+// Package messaging carries commands between the sagas that decide what
+// must happen next and the handlers that do the slow work (model calls,
+// tool calls), over watermill: an in-process gochannel in embedded mode,
+// a Postgres queue (watermill-sql) when DATABASE_URL is set, so that the
+// work spreads over every gateway instance sharing the database.
+package messaging
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+)
+
+// Transport is a watermill publisher plus a way to subscribe per handler.
+type Transport struct {
+	Name       string
+	Publisher  message.Publisher
+	Subscriber func(handlerName string) (message.Subscriber, error)
+	Close      func() error
+}
+
+// Options tune the bus.
+type Options struct {
+	// Workers bounds how many commands run at once in this process.
+	Workers int
+	Logger  *slog.Logger
+}
+
+// Bus sends commands and runs their handlers.
+type Bus struct {
+	transport Transport
+	router    *message.Router
+	bus       *cqrs.CommandBus
+	processor *cqrs.CommandProcessor
+	slots     chan struct{}
+	logger    *slog.Logger
+}
+
+var marshaler = cqrs.JSONMarshaler{GenerateName: cqrs.StructName}
+
+// Topic is where commands of a type travel.
+func Topic(commandName string) string { return "commands." + commandName }
+
+// New builds a bus on a transport.
+func New(t Transport, opts Options) (*Bus, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 32
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	wlog := watermill.NewSlogLoggerWithLevelMapping(opts.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlog)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bus{transport: t, router: router, slots: make(chan struct{}, opts.Workers), logger: opts.Logger}
+	router.AddMiddleware(
+		middleware.Recoverer,
+		b.limit,
+		// Every command is acknowledged as soon as a worker takes it. The
+		// event store, not the queue, is what makes work durable: a command
+		// lost to a crash is derived again from the events by the reaper.
+		// Holding the message until the work ends would, on the Postgres
+		// queue, keep a transaction open through a whole model call and
+		// hold back the snapshot horizon every event-log reader waits on.
+		middleware.InstantAck,
+		middleware.Retry{MaxRetries: 3, InitialInterval: 200 * time.Millisecond, Multiplier: 2, Logger: wlog}.Middleware,
+	)
+	b.bus, err = cqrs.NewCommandBusWithConfig(t.Publisher, cqrs.CommandBusConfig{
+		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
+			return Topic(p.CommandName), nil
+		},
+		Marshaler: marshaler,
+		Logger:    wlog,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.processor, err = cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
+		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
+			return Topic(p.CommandName), nil
+		},
+		SubscriberConstructor: func(p cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
+			return t.Subscriber(p.HandlerName)
+		},
+		Marshaler: marshaler,
+		Logger:    wlog,
+		OnHandle: func(p cqrs.CommandProcessorOnHandleParams) error {
+			began := time.Now()
+			err := p.Handler.Handle(p.Message.Context(), p.Command)
+			lvl := slog.LevelDebug
+			if err != nil {
+				lvl = slog.LevelWarn
+			}
+			opts.Logger.Log(p.Message.Context(), lvl, "command handled", "command", p.CommandName,
+				"took", time.Since(began).Round(time.Millisecond), "err", err)
+			return err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// limit holds a worker slot for the whole handling of a message, taken
+// before the message is acknowledged, so a busy process stops pulling.
+func (b *Bus) limit(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		select {
+		case b.slots <- struct{}{}:
+		case <-msg.Context().Done():
+			return nil, msg.Context().Err()
+		}
+		defer func() { <-b.slots }()
+		return h(msg)
+	}
+}
+
+// Handle registers a typed command handler; call before Run. The name is
+// stable: on the Postgres queue it names the consumer.
+func Handle[C any](b *Bus, name string, fn func(ctx context.Context, cmd *C) error) error {
+	return b.processor.AddHandlers(cqrs.NewCommandHandler(name, fn))
+}
+
+// Send publishes a command (a pointer to a struct).
+func (b *Bus) Send(ctx context.Context, cmd any) error {
+	if err := b.bus.Send(ctx, cmd); err != nil {
+		return fmt.Errorf("send %T: %w", cmd, err)
+	}
+	return nil
+}
+
+// Run processes commands until ctx ends.
+func (b *Bus) Run(ctx context.Context) error { return b.router.Run(ctx) }
+
+// Running is closed once handlers are subscribed.
+func (b *Bus) Running() chan struct{} { return b.router.Running() }
+
+// Close stops the router and the transport.
+func (b *Bus) Close() error {
+	err := b.router.Close()
+	if b.transport.Close != nil {
+		if cerr := b.transport.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// TransportName says which transport carries commands (for logs and health).
+func (b *Bus) TransportName() string { return b.transport.Name }

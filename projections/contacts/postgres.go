@@ -1,0 +1,145 @@
+package contacts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+// Postgres keeps the read model in the contacts table.
+type Postgres struct{ pool *pgxpool.Pool }
+
+// NewPostgres returns a store on the pool (migrations already applied).
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
+
+func (p *Postgres) Name() string { return Name }
+
+func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
+	return projections.PgCheckpoint(ctx, p.pool, Name)
+}
+
+func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
+	return projections.PgApply(ctx, p.pool, Name, batch, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+		if !isContact(rec) {
+			return nil
+		}
+		// The row lock keeps a concurrent instance from folding the same
+		// contact from a stale version.
+		v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, idOf(rec))
+		if err != nil {
+			return err
+		}
+		changed, err := Fold(&v, rec)
+		if err != nil || !changed {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+INSERT INTO contacts (id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, company = EXCLUDED.company, title = EXCLUDED.title,
+  email = EXCLUDED.email, phone = EXCLUDED.phone, city = EXCLUDED.city, notes = EXCLUDED.notes,
+  deleted = EXCLUDED.deleted, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
+			v.ID, v.WorkspaceID, v.Name, v.Company, v.Title, v.Email, v.Phone, v.City, v.Notes, v.Deleted,
+			v.CreatedAt, v.UpdatedAt, v.Version)
+		return err
+	})
+}
+
+const columns = `id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version`
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func get(ctx context.Context, q querier, where string, args ...any) (View, bool, error) {
+	v, err := scanView(q.QueryRow(ctx, `SELECT `+columns+` FROM contacts `+where, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return View{}, false, nil
+	}
+	if err != nil {
+		return View{}, false, err
+	}
+	return v, true, nil
+}
+
+func scanView(row pgx.Row, extra ...any) (View, error) {
+	var v View
+	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.Name, &v.Company, &v.Title, &v.Email, &v.Phone,
+		&v.City, &v.Notes, &v.Deleted, &v.CreatedAt, &v.UpdatedAt, &v.Version}, extra...)...)
+	// pgx hands back times in the session's zone; UTC keeps views equal to
+	// the memory store's.
+	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
+	return v, err
+}
+
+// isUUID guards the uuid columns: an id that cannot exist is "not found",
+// as in the memory store, rather than a cast error from Postgres.
+func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil }
+
+func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
+	if !isUUID(workspaceID) || !isUUID(id) {
+		return View{}, false, nil
+	}
+	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2 AND NOT deleted`, id, workspaceID)
+}
+
+func (p *Postgres) Search(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
+	f = f.normalized()
+	if !isUUID(workspaceID) {
+		return nil, 0, nil
+	}
+	args := []any{workspaceID}
+	where := []string{`workspace_id = $1`, `NOT deleted`}
+	like := func(term string, cols ...string) {
+		if term == "" {
+			return
+		}
+		args = append(args, "%"+escapeLike(term)+"%")
+		var ors []string
+		for _, c := range cols {
+			ors = append(ors, fmt.Sprintf(`%s ILIKE $%d ESCAPE '\'`, c, len(args)))
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	like(f.Name, "name")
+	like(f.Company, "company")
+	like(f.City, "city")
+	like(f.Email, "email")
+	like(f.Query, "name", "company", "city", "email", "title", "notes")
+	args = append(args, f.Limit)
+	// The window count runs over every match before LIMIT, so the total and
+	// the page come from one snapshot.
+	rows, err := p.pool.Query(ctx, `SELECT `+columns+`, count(*) OVER () FROM contacts WHERE `+
+		strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY name COLLATE "C", id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []View
+	total := 0
+	for rows.Next() {
+		v, err := scanView(rows, &total)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// escapeLike makes the user's text match literally: % and _ would otherwise
+// be wildcards, and the escape character itself must be escaped first.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

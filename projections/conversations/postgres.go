@@ -1,0 +1,135 @@
+package conversations
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+// Postgres keeps the read model in the conversations table.
+type Postgres struct{ pool *pgxpool.Pool }
+
+// NewPostgres returns a store on the pool (migrations already applied).
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
+
+func (p *Postgres) Name() string { return Name }
+
+func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
+	return projections.PgCheckpoint(ctx, p.pool, Name)
+}
+
+func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
+	return projections.PgApply(ctx, p.pool, Name, batch, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+		if !isConversation(rec) {
+			return nil
+		}
+		v, _, err := get(ctx, tx, idOf(rec), true)
+		if err != nil {
+			return err
+		}
+		changed, err := Fold(&v, rec)
+		if err != nil || !changed {
+			return err
+		}
+		doc, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+INSERT INTO conversations (id, workspace_id, user_id, api_key_id, status, created_at, expires_at, updated_at, version, view)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
+  version = EXCLUDED.version, view = EXCLUDED.view`,
+			v.ID, v.WorkspaceID, v.UserID, v.APIKeyID, v.Status, v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc)
+		return err
+	})
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func get(ctx context.Context, q querier, id string, forUpdate bool) (View, bool, error) {
+	sql := `SELECT view FROM conversations WHERE id = $1`
+	if forUpdate {
+		sql += ` FOR UPDATE`
+	}
+	var doc []byte
+	err := q.QueryRow(ctx, sql, id).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return View{}, false, nil
+	}
+	if err != nil {
+		return View{}, false, err
+	}
+	var v View
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return View{}, false, err
+	}
+	return v, true, nil
+}
+
+func (p *Postgres) Get(ctx context.Context, id string) (View, bool, error) {
+	return get(ctx, p.pool, id, false)
+}
+
+func (p *Postgres) Unfinished(ctx context.Context, limit int) ([]View, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := p.pool.Query(ctx, `SELECT view FROM conversations WHERE status IN ('open', 'processing')
+ORDER BY updated_at, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanViews(rows)
+}
+
+func scanViews(rows pgx.Rows) ([]View, error) {
+	defer rows.Close()
+	var out []View
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		var v View
+		if err := json.Unmarshal(doc, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (p *Postgres) UsageByKey(ctx context.Context, keyID string) (Usage, error) {
+	u := NewUsage()
+	rows, err := p.pool.Query(ctx, `
+SELECT status, count(*), coalesce(sum((view->>'steps')::int), 0), coalesce(sum((view->>'tool_calls')::int), 0),
+       coalesce(sum((view->>'input_tokens')::bigint), 0), coalesce(sum((view->>'output_tokens')::bigint), 0)
+FROM conversations WHERE api_key_id = $1 GROUP BY status`, keyID)
+	if err != nil {
+		return u, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var n, steps, tools, in, out int
+		if err := rows.Scan(&status, &n, &steps, &tools, &in, &out); err != nil {
+			return u, err
+		}
+		u.Conversations += n
+		u.ByStatus[status] += n
+		u.Steps += steps
+		u.ToolCalls += tools
+		u.InputTokens += in
+		u.OutputTokens += out
+	}
+	return u, rows.Err()
+}

@@ -1,0 +1,148 @@
+// Package conversations is the read model behind polling: one view per
+// conversation, shaped like the poll response, plus the counts key usage
+// needs and the list of unfinished conversations the reaper watches.
+package conversations
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+// Name keys this projection's checkpoint.
+const Name = "conversations"
+
+// Turn is one entry of the poll response's turns.
+type Turn struct {
+	Role      string         `json:"role"`
+	Payload   map[string]any `json:"payload"`
+	Timestamp time.Time      `json:"timestamp"`
+}
+
+// Webhook is the delivery state shown in the poll response.
+type Webhook struct {
+	Status         string     `json:"status"` // pending | delivered | failed
+	Attempts       int        `json:"attempts"`
+	DeliveredAt    *time.Time `json:"delivered_at"`
+	LastStatusCode *int       `json:"last_status_code"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at"`
+	LastError      string     `json:"last_error,omitempty"`
+}
+
+// Failure is shown on failed conversations.
+type Failure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// View is one conversation as callers and operators read it.
+type View struct {
+	ID           string     `json:"conversation_uuid"`
+	WorkspaceID  string     `json:"workspace_id"`
+	UserID       string     `json:"user_id"`
+	APIKeyID     string     `json:"api_key_id"`
+	Status       string     `json:"status"`
+	Turns        []Turn     `json:"turns"`
+	Webhook      *Webhook   `json:"webhook"`
+	Error        *Failure   `json:"error,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ExpiresAt    time.Time  `json:"expires_at"`
+	ResolvedAt   *time.Time `json:"resolved_at"`
+	FailedAt     *time.Time `json:"failed_at,omitempty"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	Steps        int        `json:"steps"`
+	ToolCalls    int        `json:"tool_calls"`
+	InputTokens  int        `json:"input_tokens"`
+	OutputTokens int        `json:"output_tokens"`
+	Version      int64      `json:"version"`
+}
+
+// Terminal reports whether the conversation has ended.
+func (v *View) Terminal() bool {
+	return conversation.Status(v.Status).Terminal()
+}
+
+// Fold applies one recorded conversation event to a view. It skips events
+// the view already holds and refuses to jump over a missing one.
+func Fold(v *View, rec es.Recorded) (changed bool, err error) {
+	if rec.StreamVersion <= v.Version {
+		return false, nil
+	}
+	if rec.StreamVersion != v.Version+1 {
+		return false, projections.GapError(rec.Stream, v.Version, rec.StreamVersion)
+	}
+	f, err := conversation.Events.Decode(rec)
+	if err != nil {
+		return false, err
+	}
+	v.Version = rec.StreamVersion
+	switch e := f.(type) {
+	case *conversation.Opened:
+		payload := map[string]any{"message": e.Message}
+		if e.Context != nil {
+			payload["context"] = e.Context
+		}
+		if len(e.Metadata) > 0 {
+			var md any
+			if json.Unmarshal(e.Metadata, &md) == nil && md != nil {
+				payload["metadata"] = md
+			}
+		}
+		*v = View{ID: e.ConversationID, WorkspaceID: e.WorkspaceID, UserID: e.UserID, APIKeyID: e.APIKeyID,
+			Status: string(conversation.StatusOpen), CreatedAt: e.OpenedAt, ExpiresAt: e.ExpiresAt, UpdatedAt: e.OpenedAt,
+			Turns:   []Turn{{Role: "user", Payload: payload, Timestamp: e.OpenedAt}},
+			Version: rec.StreamVersion}
+		if e.ResponseURL != "" {
+			v.Webhook = &Webhook{Status: "pending"}
+		}
+	case *conversation.ProcessingStarted:
+		v.Status = string(conversation.StatusProcessing)
+		v.UpdatedAt = e.StartedAt
+	case *conversation.ModelStepCompleted:
+		v.Steps = e.Step
+		v.InputTokens += e.Usage.InputTokens
+		v.OutputTokens += e.Usage.OutputTokens
+		v.UpdatedAt = e.CompletedAt
+	case *conversation.ToolCallRequested:
+		v.ToolCalls++
+	case *conversation.ToolCallCompleted:
+		v.UpdatedAt = e.CompletedAt
+	case *conversation.Resolved:
+		t := e.ResolvedAt
+		v.Status, v.ResolvedAt, v.UpdatedAt = string(conversation.StatusResolved), &t, t
+		v.Turns = append(v.Turns, Turn{Role: "agent", Payload: map[string]any{"content": e.Reply}, Timestamp: t})
+	case *conversation.Failed:
+		t := e.FailedAt
+		v.Status, v.FailedAt, v.UpdatedAt = string(conversation.StatusFailed), &t, t
+		v.Error = &Failure{Code: e.Code, Message: e.Reason}
+	}
+	return true, nil
+}
+
+// Usage is what one key's conversations add up to.
+type Usage struct {
+	Conversations int            `json:"conversations"`
+	ByStatus      map[string]int `json:"by_status"`
+	Steps         int            `json:"model_steps"`
+	ToolCalls     int            `json:"tool_calls"`
+	InputTokens   int            `json:"input_tokens"`
+	OutputTokens  int            `json:"output_tokens"`
+}
+
+// NewUsage returns a zero usage with every status present.
+func NewUsage() Usage {
+	return Usage{ByStatus: map[string]int{"open": 0, "processing": 0, "resolved": 0, "failed": 0}}
+}
+
+// Add counts one view.
+func (u *Usage) Add(v *View) {
+	u.Conversations++
+	u.ByStatus[v.Status]++
+	u.Steps += v.Steps
+	u.ToolCalls += v.ToolCalls
+	u.InputTokens += v.InputTokens
+	u.OutputTokens += v.OutputTokens
+}

@@ -1,0 +1,221 @@
+// Package identity is the read model of workspaces and their members: it
+// turns a presented bearer token (by its hash) into a person and a role.
+package identity
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+// Name keys this projection's checkpoint.
+const Name = "identity"
+
+// Member is a person who can call the API.
+type Member struct {
+	UserID      string
+	WorkspaceID string
+	Email       string
+	Role        string
+	TokenHash   string
+	CreatedAt   time.Time
+}
+
+// Workspace is a tenant.
+type Workspace struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+	Version   int64
+}
+
+// Store is the identity read model.
+type Store interface {
+	projections.Projection
+	MemberByTokenHash(ctx context.Context, hash string) (Member, bool, error)
+	Member(ctx context.Context, userID string) (Member, bool, error)
+	Workspace(ctx context.Context, id string) (Workspace, bool, error)
+}
+
+func isWorkspace(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, "workspace-") }
+
+// decode checks the workspace's version and decodes the event; ok is false
+// for an event the view already holds.
+func decode(ws Workspace, rec es.Recorded) (es.Fact, bool, error) {
+	if rec.StreamVersion <= ws.Version {
+		return nil, false, nil
+	}
+	if rec.StreamVersion != ws.Version+1 {
+		return nil, false, projections.GapError(rec.Stream, ws.Version, rec.StreamVersion)
+	}
+	f, err := workspace.Events.Decode(rec)
+	return f, err == nil, err
+}
+
+// Memory keeps identity in memory; rebuilt from the log at start.
+type Memory struct {
+	mu         sync.RWMutex
+	workspaces map[string]*Workspace
+	members    map[string]*Member
+	byToken    map[string]string
+	cp         es.Position
+}
+
+// NewMemory returns an empty store.
+func NewMemory() *Memory {
+	return &Memory{workspaces: map[string]*Workspace{}, members: map[string]*Member{}, byToken: map[string]string{}}
+}
+
+func (m *Memory) Name() string { return Name }
+
+func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cp, nil
+}
+
+func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rec := range batch {
+		if !m.cp.Less(rec.Position) {
+			continue
+		}
+		if isWorkspace(rec) {
+			id := strings.TrimPrefix(rec.Stream, "workspace-")
+			var ws Workspace
+			if old := m.workspaces[id]; old != nil {
+				ws = *old
+			}
+			f, ok, err := decode(ws, rec)
+			if err != nil {
+				return err
+			}
+			if ok {
+				switch e := f.(type) {
+				case *workspace.Created:
+					ws = Workspace{ID: e.WorkspaceID, Name: e.Name, CreatedAt: e.CreatedAt}
+				case *workspace.MemberAdded:
+					mem := Member{UserID: e.UserID, WorkspaceID: e.WorkspaceID, Email: e.Email, Role: string(e.Role),
+						TokenHash: e.TokenHash, CreatedAt: e.AddedAt}
+					m.members[e.UserID] = &mem
+					m.byToken[e.TokenHash] = e.UserID
+				}
+				ws.Version = rec.StreamVersion
+				m.workspaces[id] = &ws
+			}
+		}
+		m.cp = rec.Position
+	}
+	return nil
+}
+
+func (m *Memory) MemberByTokenHash(ctx context.Context, hash string) (Member, bool, error) {
+	m.mu.RLock()
+	id, ok := m.byToken[hash]
+	m.mu.RUnlock()
+	if !ok {
+		return Member{}, false, nil
+	}
+	return m.Member(ctx, id)
+}
+
+func (m *Memory) Member(_ context.Context, userID string) (Member, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if v, ok := m.members[userID]; ok {
+		return *v, true, nil
+	}
+	return Member{}, false, nil
+}
+
+func (m *Memory) Workspace(_ context.Context, id string) (Workspace, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if v, ok := m.workspaces[id]; ok {
+		return *v, true, nil
+	}
+	return Workspace{}, false, nil
+}
+
+// Postgres keeps identity in the workspaces and members tables.
+type Postgres struct{ pool *pgxpool.Pool }
+
+// NewPostgres returns a store on the pool.
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
+
+func (p *Postgres) Name() string { return Name }
+
+func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
+	return projections.PgCheckpoint(ctx, p.pool, Name)
+}
+
+func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
+	return projections.PgApply(ctx, p.pool, Name, batch, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+		if !isWorkspace(rec) {
+			return nil
+		}
+		id := strings.TrimPrefix(rec.Stream, "workspace-")
+		var ws Workspace
+		err := tx.QueryRow(ctx, `SELECT id, name, created_at, version FROM workspaces WHERE id = $1 FOR UPDATE`, id).
+			Scan(&ws.ID, &ws.Name, &ws.CreatedAt, &ws.Version)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		f, ok, err := decode(ws, rec)
+		if err != nil || !ok {
+			return err
+		}
+		switch e := f.(type) {
+		case *workspace.Created:
+			_, err = tx.Exec(ctx, `INSERT INTO workspaces (id, name, created_at, version) VALUES ($1, $2, $3, $4)`,
+				e.WorkspaceID, e.Name, e.CreatedAt, rec.StreamVersion)
+			return err
+		case *workspace.MemberAdded:
+			if _, err = tx.Exec(ctx, `INSERT INTO members (user_id, workspace_id, email, role, token_hash, created_at)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO NOTHING`,
+				e.UserID, e.WorkspaceID, e.Email, string(e.Role), e.TokenHash, e.AddedAt); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE workspaces SET version = $2 WHERE id = $1`, id, rec.StreamVersion)
+		return err
+	})
+}
+
+func (p *Postgres) member(ctx context.Context, where string, arg any) (Member, bool, error) {
+	var m Member
+	err := p.pool.QueryRow(ctx, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members WHERE `+where, arg).
+		Scan(&m.UserID, &m.WorkspaceID, &m.Email, &m.Role, &m.TokenHash, &m.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Member{}, false, nil
+	}
+	return m, err == nil, err
+}
+
+func (p *Postgres) MemberByTokenHash(ctx context.Context, hash string) (Member, bool, error) {
+	return p.member(ctx, "token_hash = $1", hash)
+}
+
+func (p *Postgres) Member(ctx context.Context, userID string) (Member, bool, error) {
+	return p.member(ctx, "user_id = $1", userID)
+}
+
+func (p *Postgres) Workspace(ctx context.Context, id string) (Workspace, bool, error) {
+	var ws Workspace
+	err := p.pool.QueryRow(ctx, `SELECT id, name, created_at, version FROM workspaces WHERE id = $1`, id).
+		Scan(&ws.ID, &ws.Name, &ws.CreatedAt, &ws.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Workspace{}, false, nil
+	}
+	return ws, err == nil, err
+}

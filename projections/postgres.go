@@ -1,0 +1,63 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// PgCheckpoint reads a projection's checkpoint from projection_checkpoints.
+func PgCheckpoint(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, name string) (es.Position, error) {
+	var tx, seq int64
+	err := q.QueryRow(ctx, `SELECT tx, seq FROM projection_checkpoints WHERE name = $1`, name).Scan(&tx, &seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return es.Start, nil
+	}
+	if err != nil {
+		return es.Start, fmt.Errorf("read checkpoint of %s: %w", name, err)
+	}
+	return es.Position{Tx: uint64(tx), Seq: uint64(seq)}, nil
+}
+
+// PgApply applies a batch in one transaction that also moves the
+// projection's checkpoint, so each event takes effect exactly once even if
+// the process dies half way. The checkpoint row is locked first: a second
+// instance running the same projection waits, then skips what was applied.
+func PgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
+	apply func(ctx context.Context, tx pgx.Tx, ev es.Recorded) error) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, 0, 0) ON CONFLICT (name) DO NOTHING`, name); err != nil {
+			return err
+		}
+		var cpTx, cpSeq int64
+		if err := tx.QueryRow(ctx, `SELECT tx, seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, name).Scan(&cpTx, &cpSeq); err != nil {
+			return err
+		}
+		cp := es.Position{Tx: uint64(cpTx), Seq: uint64(cpSeq)}
+		for _, ev := range batch {
+			if !cp.Less(ev.Position) {
+				continue // applied by someone else meanwhile
+			}
+			if err := apply(ctx, tx, ev); err != nil {
+				return fmt.Errorf("apply %s (stream %s v%d): %w", ev.Type, ev.Stream, ev.StreamVersion, err)
+			}
+		}
+		last := batch[len(batch)-1].Position
+		if !cp.Less(last) {
+			return nil
+		}
+		_, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET tx = $2, seq = $3, updated_at = now() WHERE name = $1`,
+			name, int64(last.Tx), int64(last.Seq))
+		return err
+	})
+}

@@ -1,0 +1,272 @@
+// Package projections keeps the read models: each projection follows the
+// global event log from its own checkpoint and applies every event exactly
+// once. Subpackages hold one read model each; this package holds what they
+// share: the catch-up runner, read-your-writes waiting, and the Postgres
+// batch transaction that moves a checkpoint together with the rows.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Log is the part of the event store a projection reads.
+type Log interface {
+	ReadAll(ctx context.Context, after es.Position, limit int) ([]es.Recorded, error)
+	Head(ctx context.Context) (es.Position, error)
+	Changed() <-chan struct{}
+}
+
+// Projection is one read model fed from the log.
+type Projection interface {
+	// Name is stable: it keys the checkpoint.
+	Name() string
+	// Checkpoint is the position of the last event applied.
+	Checkpoint(ctx context.Context) (es.Position, error)
+	// Apply applies the events (in log order) and moves the checkpoint to
+	// the last one, atomically: either all of it happens or none.
+	Apply(ctx context.Context, batch []es.Recorded) error
+}
+
+// ErrGap means a stream's events arrived out of order: a projection refuses
+// to skip ahead, so it stops and retries rather than build a wrong view.
+var ErrGap = errors.New("stream version gap")
+
+// GapError tells which stream jumped.
+func GapError(stream string, have, got int64) error {
+	return fmt.Errorf("%w: stream %s at version %d received version %d", ErrGap, stream, have, got)
+}
+
+// Runner drives a set of projections and tells waiters when they have
+// caught up with a position.
+type Runner struct {
+	log         Log
+	projections []Projection
+	poll        time.Duration
+	batch       int
+	logger      *slog.Logger
+
+	mu        sync.Mutex
+	positions map[string]es.Position
+	moved     chan struct{}
+	errs      map[string]error
+}
+
+// Options tune a Runner.
+type Options struct {
+	// Poll is how often the log is read when nothing local woke the runner;
+	// it bounds how late appends by other processes are seen.
+	Poll   time.Duration
+	Batch  int
+	Logger *slog.Logger
+}
+
+// NewRunner prepares a runner; Run starts it.
+func NewRunner(log Log, opts Options, ps ...Projection) *Runner {
+	if opts.Poll <= 0 {
+		opts.Poll = 200 * time.Millisecond
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 500
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Runner{log: log, projections: ps, poll: opts.Poll, batch: opts.Batch, logger: opts.Logger,
+		positions: map[string]es.Position{}, moved: make(chan struct{}), errs: map[string]error{}}
+}
+
+// Run follows the log until ctx ends. Each projection runs on its own
+// goroutine so a slow one does not hold back the others.
+func (r *Runner) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, p := range r.projections {
+		wg.Add(1)
+		go func(p Projection) {
+			defer wg.Done()
+			r.follow(ctx, p)
+		}(p)
+	}
+	wg.Wait()
+}
+
+// CatchUp applies everything currently in the log, synchronously. Start-up
+// uses it so the gateway serves no stale reads.
+func (r *Runner) CatchUp(ctx context.Context) error {
+	for _, p := range r.projections {
+		for {
+			n, err := r.step(ctx, p)
+			if err != nil {
+				return fmt.Errorf("projection %s: %w", p.Name(), err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Runner) follow(ctx context.Context, p Projection) {
+	failures := 0
+	for ctx.Err() == nil {
+		wake := r.log.Changed()
+		n, err := r.step(ctx, p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			r.setErr(p.Name(), err)
+			delay := time.Duration(min(failures, 50)) * 100 * time.Millisecond
+			r.logger.Error("projection failed; retrying", "projection", p.Name(), "err", err, "retry_in", delay)
+			sleep(ctx, delay)
+			continue
+		}
+		if failures > 0 {
+			failures = 0
+			r.setErr(p.Name(), nil)
+		}
+		if n == r.batch {
+			continue // more is waiting
+		}
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-time.After(r.poll):
+		}
+	}
+}
+
+func (r *Runner) step(ctx context.Context, p Projection) (int, error) {
+	from, err := p.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	r.advance(p.Name(), from)
+	batch, err := r.log.ReadAll(ctx, from, r.batch)
+	if err != nil || len(batch) == 0 {
+		return 0, err
+	}
+	if err := p.Apply(ctx, batch); err != nil {
+		return 0, err
+	}
+	r.advance(p.Name(), batch[len(batch)-1].Position)
+	return len(batch), nil
+}
+
+func (r *Runner) advance(name string, pos es.Position) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.positions[name]; ok && !old.Less(pos) {
+		return
+	}
+	r.positions[name] = pos
+	close(r.moved)
+	r.moved = make(chan struct{})
+}
+
+func (r *Runner) setErr(name string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.errs, name)
+	} else {
+		r.errs[name] = err
+	}
+}
+
+// reached reports whether every projection has applied pos, and returns a
+// channel that is closed the next time any of them moves.
+func (r *Runner) reached(pos es.Position) (bool, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.projections {
+		at, ok := r.positions[p.Name()]
+		if !ok || at.Less(pos) {
+			return false, r.moved
+		}
+	}
+	return true, r.moved
+}
+
+// WaitFor blocks until every projection has applied the event at pos, so a
+// client that just wrote can read its own write. It gives up at ctx's end.
+func (r *Runner) WaitFor(ctx context.Context, pos es.Position) error {
+	for {
+		ok, moved := r.reached(pos)
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-moved:
+		}
+	}
+}
+
+// Status describes one projection for health checks and operators.
+type Status struct {
+	Name     string      `json:"name"`
+	Position es.Position `json:"position"`
+	Error    string      `json:"error,omitempty"`
+}
+
+// Statuses reports where each projection is.
+func (r *Runner) Statuses() []Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Status, 0, len(r.projections))
+	for _, p := range r.projections {
+		s := Status{Name: p.Name(), Position: r.positions[p.Name()]}
+		if err := r.errs[p.Name()]; err != nil {
+			s.Error = err.Error()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Lagging returns the projections that have not applied the log's head.
+func (r *Runner) Lagging(ctx context.Context) ([]string, error) {
+	head, err := r.log.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, p := range r.projections {
+		if at := r.positions[p.Name()]; at.Less(head) {
+			out = append(out, p.Name())
+		}
+	}
+	return out, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// WaitForHead waits until every projection has applied everything in the
+// log right now. Queries that must see the caller's latest writes (the
+// agent searching right after creating) call it first.
+func (r *Runner) WaitForHead(ctx context.Context) error {
+	head, err := r.log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return r.WaitFor(ctx, head)
+}

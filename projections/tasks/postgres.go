@@ -1,0 +1,146 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+// Postgres keeps the read model in the tasks table.
+type Postgres struct{ pool *pgxpool.Pool }
+
+// NewPostgres returns a store on the pool (migrations already applied).
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
+
+func (p *Postgres) Name() string { return Name }
+
+func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
+	return projections.PgCheckpoint(ctx, p.pool, Name)
+}
+
+func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
+	return projections.PgApply(ctx, p.pool, Name, batch, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+		if !isTask(rec) {
+			return nil
+		}
+		// The row lock keeps a concurrent instance from folding the same
+		// task from a stale version.
+		v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, idOf(rec))
+		if err != nil {
+			return err
+		}
+		changed, err := Fold(&v, rec)
+		if err != nil || !changed {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+INSERT INTO tasks (id, workspace_id, title, description, due_date, status, created_at, completed_at, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,
+  due_date = EXCLUDED.due_date, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at,
+  version = EXCLUDED.version`,
+			v.ID, v.WorkspaceID, v.Title, v.Description, v.DueDate, v.Status, v.CreatedAt, v.CompletedAt, v.Version)
+		return err
+	})
+}
+
+const columns = `id, workspace_id, title, description, due_date, status, created_at, completed_at, version`
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func get(ctx context.Context, q querier, where string, args ...any) (View, bool, error) {
+	v, err := scanView(q.QueryRow(ctx, `SELECT `+columns+` FROM tasks `+where, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return View{}, false, nil
+	}
+	if err != nil {
+		return View{}, false, err
+	}
+	return v, true, nil
+}
+
+func scanView(row pgx.Row, extra ...any) (View, error) {
+	var v View
+	var completed *time.Time
+	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.Title, &v.Description, &v.DueDate, &v.Status,
+		&v.CreatedAt, &completed, &v.Version}, extra...)...)
+	// pgx hands back times in the session's zone; UTC keeps views equal to
+	// the memory store's.
+	v.CreatedAt = v.CreatedAt.UTC()
+	if completed != nil {
+		t := completed.UTC()
+		v.CompletedAt = &t
+	}
+	return v, err
+}
+
+// isUUID guards the uuid columns: an id that cannot exist is "not found",
+// as in the memory store, rather than a cast error from Postgres.
+func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil }
+
+func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
+	if !isUUID(workspaceID) || !isUUID(id) {
+		return View{}, false, nil
+	}
+	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2`, id, workspaceID)
+}
+
+func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
+	f, err := f.normalized()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !isUUID(workspaceID) {
+		return nil, 0, nil
+	}
+	args := []any{workspaceID}
+	where := []string{`workspace_id = $1`}
+	if f.Status != "" {
+		args = append(args, f.Status)
+		where = append(where, fmt.Sprintf(`status = $%d`, len(args)))
+	}
+	if f.Query != "" {
+		args = append(args, "%"+escapeLike(f.Query)+"%")
+		n := len(args)
+		where = append(where, fmt.Sprintf(`(title ILIKE $%d ESCAPE '\' OR description ILIKE $%d ESCAPE '\')`, n, n))
+	}
+	args = append(args, f.Limit)
+	// The window count runs over every match before LIMIT, so the total and
+	// the page come from one snapshot.
+	rows, err := p.pool.Query(ctx, `SELECT `+columns+`, count(*) OVER () FROM tasks WHERE `+
+		strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY created_at, id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []View
+	total := 0
+	for rows.Next() {
+		v, err := scanView(rows, &total)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// escapeLike makes the user's text match literally: % and _ would otherwise
+// be wildcards, and the escape character itself must be escaped first.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

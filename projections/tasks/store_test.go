@@ -1,0 +1,418 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/contact"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/task"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+func TestMemoryStore(t *testing.T) {
+	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
+}
+
+// t0 has nanoseconds on purpose: both stores must cut them the same way.
+var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+
+// us is t as the read model keeps it.
+func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// eventLog hands out global positions in order, like the event store does.
+type eventLog struct{ seq uint64 }
+
+func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
+	t.Helper()
+	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.seq++
+	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
+		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
+}
+
+func (l *eventLog) created(t *testing.T, id, ws, title, description string, at time.Time) es.Recorded {
+	return l.rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: title,
+		Description: description, CreatedAt: at})
+}
+
+func (l *eventLog) completed(t *testing.T, id string, version int64, at time.Time) es.Recorded {
+	return l.rec(t, task.Stream(id), version, &task.Completed{CompletedAt: at})
+}
+
+func apply(t *testing.T, s Store, batch ...es.Recorded) {
+	t.Helper()
+	if err := s.Apply(context.Background(), batch); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+}
+
+func checkpoint(t *testing.T, s Store) es.Position {
+	t.Helper()
+	cp, err := s.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	return cp
+}
+
+func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
+	t.Helper()
+	v, ok, err := s.Get(context.Background(), ws, id)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	return v, ok
+}
+
+func mustList(t *testing.T, s Store, ws string, f Filter) ([]View, int) {
+	t.Helper()
+	vs, total, err := s.List(context.Background(), ws, f)
+	if err != nil {
+		t.Fatalf("list %+v: %v", f, err)
+	}
+	return vs, total
+}
+
+func titles(vs []View) []string {
+	out := []string{}
+	for _, v := range vs {
+		out = append(out, v.Title)
+	}
+	return out
+}
+
+func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	ws, otherWS := uuid.NewString(), uuid.NewString()
+
+	t.Run("name", func(t *testing.T) {
+		if got := newStore(t).Name(); got != "tasks" {
+			t.Fatalf("Name() = %q", got)
+		}
+	})
+
+	t.Run("empty store starts at the beginning", func(t *testing.T) {
+		s := newStore(t)
+		if cp := checkpoint(t, s); cp != es.Start {
+			t.Fatalf("checkpoint = %v, want start", cp)
+		}
+		if err := s.Apply(context.Background(), nil); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
+			t.Fatalf("list on empty store = %v, %d", vs, total)
+		}
+	})
+
+	t.Run("create and complete", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		apply(t, s, l.rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Call Ada",
+			Description: "about the engine", DueDate: "2025-03-07", CreatedBy: "user-1", CreatedAt: t0}))
+		want := View{ID: id, WorkspaceID: ws, Title: "Call Ada", Description: "about the engine", DueDate: "2025-03-07",
+			Status: "open", CreatedAt: us(t0), Version: 1}
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after create: %+v %v\nwant %+v", v, ok, want)
+		}
+		if vs, total := mustList(t, s, ws, Filter{Status: "open"}); total != 1 || !reflect.DeepEqual(vs, []View{want}) {
+			t.Fatalf("open list = %+v, %d", vs, total)
+		}
+
+		t1 := t0.Add(26 * time.Hour)
+		apply(t, s, l.completed(t, id, 2, t1))
+		done := us(t1)
+		want.Status, want.CompletedAt, want.Version = "done", &done, 2
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after complete: %+v %v\nwant %+v", v, ok, want)
+		}
+		if vs, total := mustList(t, s, ws, Filter{Status: "open"}); len(vs) != 0 || total != 0 {
+			t.Fatalf("completed task still open: %+v", vs)
+		}
+		if vs, total := mustList(t, s, ws, Filter{Status: "done"}); total != 1 || !reflect.DeepEqual(vs, []View{want}) {
+			t.Fatalf("done list = %+v, %d", vs, total)
+		}
+		if cp := checkpoint(t, s); cp != (es.Position{Seq: 2}) {
+			t.Fatalf("checkpoint = %v, want 0:2", cp)
+		}
+	})
+
+	t.Run("checkpoint is the last event of the batch", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.created(t, a, ws, "A", "", t0),
+			l.created(t, b, ws, "B", "", t0.Add(time.Second)),
+			l.completed(t, a, 2, t0),
+		}
+		// Positions as the Postgres event store hands them out: Tx counts.
+		for i := range batch {
+			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
+		}
+		apply(t, s, batch...)
+		if cp := checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
+			t.Fatalf("checkpoint = %v, want 7:12", cp)
+		}
+		if vs, total := mustList(t, s, ws, Filter{Status: "all"}); total != 2 || vs[0].Status != "done" || vs[1].Status != "open" {
+			t.Fatalf("list = %+v, %d", vs, total)
+		}
+	})
+
+	t.Run("idempotent", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.created(t, a, ws, "Write report", "", t0),
+			l.created(t, b, ws, "Book flights", "", t0.Add(time.Second)),
+			l.completed(t, a, 2, t0.Add(time.Hour)),
+		}
+		apply(t, s, batch...)
+		before, total := mustList(t, s, ws, Filter{})
+		cp := checkpoint(t, s)
+
+		apply(t, s, batch...)
+		apply(t, s, batch[1:]...)
+		after, total2 := mustList(t, s, ws, Filter{})
+		if !reflect.DeepEqual(before, after) || total != total2 {
+			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
+		}
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
+		}
+
+		// A stream version the view already holds, delivered again at a new
+		// position, is skipped — but the checkpoint still moves past it.
+		stale := l.created(t, a, ws, "Impostor", "", t0)
+		staleDone := l.completed(t, a, 2, t0.Add(48*time.Hour))
+		apply(t, s, stale, staleDone)
+		if v, ok := mustGet(t, s, ws, a); !ok || v.Title != "Write report" || v.Version != 2 ||
+			v.CompletedAt == nil || !v.CompletedAt.Equal(us(t0.Add(time.Hour))) {
+			t.Fatalf("stale events applied: %+v %v", v, ok)
+		}
+		if got := checkpoint(t, s); got != staleDone.Position {
+			t.Fatalf("checkpoint = %v, want %v", got, staleDone.Position)
+		}
+	})
+
+	t.Run("version gap is refused", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		apply(t, s, l.created(t, a, ws, "Existing", "", t0))
+		cp := checkpoint(t, s)
+
+		batch := []es.Recorded{
+			l.created(t, b, ws, "New", "", t0),
+			l.completed(t, b, 2, t0),
+			l.completed(t, a, 3, t0),
+		}
+		err := s.Apply(context.Background(), batch)
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("apply with gap: err = %v, want ErrGap", err)
+		}
+		// Nothing of the refused batch may stick: the runner retries it
+		// from the unchanged checkpoint.
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
+		}
+		if v, ok := mustGet(t, s, ws, b); ok {
+			t.Fatalf("task created by a refused batch: %+v", v)
+		}
+		if v, _ := mustGet(t, s, ws, a); v.Status != "open" || v.Version != 1 {
+			t.Fatalf("task changed by a refused batch: %+v", v)
+		}
+
+		orphan := uuid.NewString()
+		err = s.Apply(context.Background(), []es.Recorded{l.completed(t, orphan, 2, t0)})
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("complete without create: err = %v, want ErrGap", err)
+		}
+		if _, ok := mustGet(t, s, ws, orphan); ok {
+			t.Fatalf("task without Created appeared")
+		}
+
+		apply(t, s, batch[0], batch[1])
+		if v, ok := mustGet(t, s, ws, b); !ok || v.Status != "done" {
+			t.Fatalf("after in-order retry: %+v %v", v, ok)
+		}
+	})
+
+	t.Run("out of place events are refused", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		if err := s.Apply(context.Background(), []es.Recorded{l.completed(t, id, 1, t0)}); err == nil {
+			t.Fatalf("a stream starting with TaskCompleted was accepted")
+		}
+		apply(t, s, l.created(t, id, ws, "Ok", "", t0))
+		again := l.rec(t, task.Stream(id), 2, &task.Created{TaskID: id, WorkspaceID: otherWS, Title: "Again", CreatedAt: t0})
+		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
+			t.Fatalf("a second TaskCreated was accepted")
+		}
+		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Ok" {
+			t.Fatalf("task changed: %+v %v", v, ok)
+		}
+	})
+
+	t.Run("other streams are ignored but advance the checkpoint", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		conv := l.rec(t, "conversation-"+uuid.NewString(), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Not a task", CreatedAt: t0})
+		c := uuid.NewString()
+		contactRec := l.rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws,
+			Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0})
+		apply(t, s, conv, contactRec)
+		if cp := checkpoint(t, s); cp != contactRec.Position {
+			t.Fatalf("checkpoint = %v, want %v", cp, contactRec.Position)
+		}
+		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
+			t.Fatalf("foreign events made tasks: %+v", vs)
+		}
+		apply(t, s, l.created(t, id, ws, "Real", "", t0))
+		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Real" {
+			t.Fatalf("task after foreign events: %+v %v", v, ok)
+		}
+	})
+
+	t.Run("workspace scoping", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		mine, theirs := uuid.NewString(), uuid.NewString()
+		apply(t, s, l.created(t, mine, ws, "Mine", "", t0), l.created(t, theirs, otherWS, "Theirs", "", t0))
+		if _, ok := mustGet(t, s, otherWS, mine); ok {
+			t.Fatalf("Get crossed workspaces")
+		}
+		if _, ok := mustGet(t, s, ws, theirs); ok {
+			t.Fatalf("Get crossed workspaces")
+		}
+		if v, ok := mustGet(t, s, otherWS, theirs); !ok || v.Title != "Theirs" {
+			t.Fatalf("Get in own workspace: %+v %v", v, ok)
+		}
+		if vs, total := mustList(t, s, ws, Filter{}); total != 1 || !reflect.DeepEqual(titles(vs), []string{"Mine"}) {
+			t.Fatalf("list crossed workspaces: %v, %d", titles(vs), total)
+		}
+		for _, bad := range []string{"", "not-a-uuid", uuid.NewString()} {
+			if vs, total := mustList(t, s, bad, Filter{}); len(vs) != 0 || total != 0 {
+				t.Fatalf("list in workspace %q = %v", bad, titles(vs))
+			}
+			if _, ok := mustGet(t, s, bad, mine); ok {
+				t.Fatalf("get in workspace %q found a task", bad)
+			}
+		}
+		if _, ok := mustGet(t, s, ws, "not-a-uuid"); ok {
+			t.Fatalf("get of a malformed id found a task")
+		}
+	})
+
+	t.Run("list filters", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		ids := map[string]string{}
+		var batch []es.Recorded
+		for i, tc := range []struct{ title, desc string }{
+			{"Send invoice", "to Acme, 100% of the fee"},
+			{"Call Bob", "about the 1000 units"},
+			{"Renew contract", "snake_case matters"},
+			{"Review Q3", "snake-case draft"},
+			{"Pay rent", `path C:\rent`},
+			{"Water plants", "crent is not rent"},
+		} {
+			id := uuid.NewString()
+			ids[tc.title] = id
+			batch = append(batch, l.created(t, id, ws, tc.title, tc.desc, t0.Add(time.Duration(i)*time.Minute)))
+		}
+		batch = append(batch, l.completed(t, ids["Call Bob"], 2, t0), l.completed(t, ids["Review Q3"], 2, t0))
+		apply(t, s, batch...)
+
+		all := []string{"Send invoice", "Call Bob", "Renew contract", "Review Q3", "Pay rent", "Water plants"}
+		cases := []struct {
+			name string
+			f    Filter
+			want []string
+		}{
+			{"empty status is all", Filter{}, all},
+			{"all", Filter{Status: "all"}, all},
+			{"status is trimmed and case-folded", Filter{Status: " ALL "}, all},
+			{"open", Filter{Status: "open"}, []string{"Send invoice", "Renew contract", "Pay rent", "Water plants"}},
+			{"done", Filter{Status: "done"}, []string{"Call Bob", "Review Q3"}},
+			{"query on title ignores case", Filter{Query: "CALL"}, []string{"Call Bob"}},
+			{"query on description", Filter{Query: "acme"}, []string{"Send invoice"}},
+			{"query and status", Filter{Query: "re", Status: "done"}, []string{"Review Q3"}},
+			{"query and status, none", Filter{Query: "invoice", Status: "done"}, nil},
+			{"percent is literal", Filter{Query: "100%"}, []string{"Send invoice"}},
+			{"underscore is literal", Filter{Query: "e_c"}, []string{"Renew contract"}},
+			{"backslash is literal", Filter{Query: `\r`}, []string{"Pay rent"}},
+			{"no match", Filter{Query: "nothing"}, nil},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				vs, total := mustList(t, s, ws, c.f)
+				if got := titles(vs); !reflect.DeepEqual(got, append([]string{}, c.want...)) {
+					t.Fatalf("list %+v = %v, want %v", c.f, got, c.want)
+				}
+				if total != len(c.want) {
+					t.Fatalf("total = %d, want %d", total, len(c.want))
+				}
+			})
+		}
+
+		for _, bad := range []string{"closed", "completed", "opened"} {
+			_, _, err := s.List(context.Background(), ws, Filter{Status: bad})
+			if !errors.Is(err, ErrInvalidStatus) {
+				t.Fatalf("status %q: err = %v, want ErrInvalidStatus", bad, err)
+			}
+		}
+	})
+
+	t.Run("order limit and total", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		var batch []es.Recorded
+		for i := range 105 {
+			// Applied newest first so the order must come from the query.
+			n := 104 - i
+			batch = append(batch, l.created(t, uuid.NewString(), ws, fmt.Sprintf("Task %03d", n), "", t0.Add(time.Duration(n)*time.Second)))
+		}
+		late, early := "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000a"
+		batch = append(batch,
+			l.created(t, uuid.NewString(), otherWS, "Later", "", t0.Add(time.Hour)),
+			l.created(t, late, otherWS, "Same time b", "", t0),
+			l.created(t, early, otherWS, "Same time a", "", t0),
+			// Microseconds apart: the order must survive Postgres' precision.
+			l.created(t, uuid.NewString(), otherWS, "Earliest", "", t0.Add(-time.Microsecond)))
+		apply(t, s, batch...)
+
+		vs, total := mustList(t, s, ws, Filter{})
+		if total != 105 || len(vs) != 20 || vs[0].Title != "Task 000" || vs[19].Title != "Task 019" {
+			t.Fatalf("default limit: %d results, total %d", len(vs), total)
+		}
+		vs, total = mustList(t, s, ws, Filter{Limit: 3, Status: "open"})
+		if total != 105 || !reflect.DeepEqual(titles(vs), []string{"Task 000", "Task 001", "Task 002"}) {
+			t.Fatalf("limit 3: %v, total %d", titles(vs), total)
+		}
+		vs, total = mustList(t, s, ws, Filter{Limit: 500})
+		if total != 105 || len(vs) != 100 || vs[99].Title != "Task 099" {
+			t.Fatalf("limit above max: %d results, total %d", len(vs), total)
+		}
+		vs, total = mustList(t, s, ws, Filter{Limit: -1, Query: "task 10"})
+		if total != 5 || len(vs) != 5 {
+			t.Fatalf("negative limit: %v, total %d", titles(vs), total)
+		}
+		vs, _ = mustList(t, s, otherWS, Filter{})
+		if got := titles(vs); !reflect.DeepEqual(got, []string{"Earliest", "Same time a", "Same time b", "Later"}) {
+			t.Fatalf("order = %v", got)
+		}
+	})
+}
