@@ -30,9 +30,13 @@ func PgCheckpoint(ctx context.Context, q interface {
 // projection's checkpoint, so each event takes effect exactly once even if
 // the process dies half way. The checkpoint row is locked first: a second
 // instance running the same projection waits, then skips what was applied.
+//
+// A batch holding nothing the projection cares about (relevant) costs no
+// database write at all: the runner keeps the position in memory, and after
+// a restart the projection reads those events again and skips them again.
 func PgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
-	apply func(ctx context.Context, tx pgx.Tx, ev es.Recorded) error) error {
-	if len(batch) == 0 {
+	relevant func(es.Recorded) bool, apply func(ctx context.Context, tx pgx.Tx, ev es.Recorded) error) error {
+	if !anyRelevant(batch, relevant) {
 		return nil
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -60,4 +64,13 @@ func PgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Re
 			name, int64(last.Tx), int64(last.Seq))
 		return err
 	})
+}
+
+func anyRelevant(batch []es.Recorded, relevant func(es.Recorded) bool) bool {
+	for _, ev := range batch {
+		if relevant == nil || relevant(ev) {
+			return true
+		}
+	}
+	return false
 }

@@ -144,21 +144,40 @@ func (r *Runner) follow(ctx context.Context, p Projection) {
 	}
 }
 
+// step applies the next batch. The position lives in memory once loaded:
+// a store may skip writing its checkpoint for a batch it had nothing to
+// do with, and reading it back each time would replay that batch forever.
+// After a failure the stored checkpoint is read again.
 func (r *Runner) step(ctx context.Context, p Projection) (int, error) {
-	from, err := p.Checkpoint(ctx)
-	if err != nil {
-		return 0, err
+	r.mu.Lock()
+	from, known := r.positions[p.Name()]
+	r.mu.Unlock()
+	if !known {
+		cp, err := p.Checkpoint(ctx)
+		if err != nil {
+			return 0, err
+		}
+		r.advance(p.Name(), cp)
+		from = cp
 	}
-	r.advance(p.Name(), from)
 	batch, err := r.log.ReadAll(ctx, from, r.batch)
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
 	if err := p.Apply(ctx, batch); err != nil {
+		r.forget(p.Name())
 		return 0, err
 	}
 	r.advance(p.Name(), batch[len(batch)-1].Position)
 	return len(batch), nil
+}
+
+// forget drops the in-memory position so the next step reloads the stored
+// checkpoint. Waiters keep waiting: nothing moved backwards for them.
+func (r *Runner) forget(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.positions, name)
 }
 
 func (r *Runner) advance(name string, pos es.Position) {

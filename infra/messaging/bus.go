@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -40,6 +41,9 @@ type Bus struct {
 	processor *cqrs.CommandProcessor
 	slots     chan struct{}
 	logger    *slog.Logger
+
+	mu  sync.Mutex
+	ctx context.Context
 }
 
 var marshaler = cqrs.JSONMarshaler{GenerateName: cqrs.StructName}
@@ -94,7 +98,13 @@ func New(t Transport, opts Options) (*Bus, error) {
 		Logger:    wlog,
 		OnHandle: func(p cqrs.CommandProcessorOnHandleParams) error {
 			began := time.Now()
-			err := p.Handler.Handle(p.Message.Context(), p.Command)
+			// The message is acknowledged before the work starts, which
+			// ends its context; the work lives until the bus stops instead.
+			ctx, cancel := context.WithCancel(context.WithoutCancel(p.Message.Context()))
+			defer cancel()
+			stop := context.AfterFunc(b.runCtx(), cancel)
+			defer stop()
+			err := p.Handler.Handle(ctx, p.Command)
 			lvl := slog.LevelDebug
 			if err != nil {
 				lvl = slog.LevelWarn
@@ -139,7 +149,21 @@ func (b *Bus) Send(ctx context.Context, cmd any) error {
 }
 
 // Run processes commands until ctx ends.
-func (b *Bus) Run(ctx context.Context) error { return b.router.Run(ctx) }
+func (b *Bus) Run(ctx context.Context) error {
+	b.mu.Lock()
+	b.ctx = ctx
+	b.mu.Unlock()
+	return b.router.Run(ctx)
+}
+
+func (b *Bus) runCtx() context.Context {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx == nil {
+		return context.Background()
+	}
+	return b.ctx
+}
 
 // Running is closed once handlers are subscribed.
 func (b *Bus) Running() chan struct{} { return b.router.Running() }

@@ -194,7 +194,7 @@ func scan(row pgx.Row) (View, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+	return projections.PgApply(ctx, p.pool, Name, batch, isKey, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
 		if !isKey(rec) {
 			return nil
 		}

@@ -28,7 +28,7 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+	return projections.PgApply(ctx, p.pool, Name, batch, isTask, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
 		if !isTask(rec) {
 			return nil
 		}

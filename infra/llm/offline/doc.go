@@ -17,5 +17,5 @@
 // The files are split by concern: transcript.go reads the transcript,
 // intent.go classifies the request, fields.go parses contact and task details,
 // results.go decodes tool results, plan.go runs the flows, reply.go words the
-// answers and model.go ties them to the agent.Model port.
+// answers and model.go ties them to the gateway's model port (commands.Model).
 package offline

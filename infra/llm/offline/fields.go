@@ -28,8 +28,8 @@ func (f contactFields) args() map[string]string {
 	return args
 }
 
-// set assigns one canonical field; it reports false for unknown fields.
-func (f *contactFields) set(field, value string) bool {
+// set assigns one canonical field; unknown fields are ignored.
+func (f *contactFields) set(field, value string) {
 	switch field {
 	case "name":
 		f.Name = value
@@ -43,10 +43,7 @@ func (f *contactFields) set(field, value string) bool {
 		f.Phone = value
 	case "city":
 		f.City = value
-	default:
-		return false
 	}
-	return true
 }
 
 // get reads one canonical field.
@@ -121,9 +118,11 @@ var (
 
 	// politePrefixRe and politeSuffixRe strip courtesy words that carry no
 	// meaning for the rules ("please", "could you", "thanks").
-	politePrefixRe = regexp.MustCompile(`(?i)^(?:please|pls|kindly|hey|hi|hello|ok|okay|so|now|can you|could you|would you|will you|` +
-		`i want to|i'd like to|i would like to|i need to|i need you to|go ahead and|help me|let's|lets)\b[\s,:]*`)
-	politeSuffixRe = regexp.MustCompile(`(?i)[\s,]+(?:please|thanks|thank you|for me)$`)
+	// Each matches a whole run of such words at once, so a long run costs
+	// one pass rather than one pass per word.
+	politePrefixRe = regexp.MustCompile(`(?i)^(?:(?:please|pls|kindly|hey|hi|hello|ok|okay|so|now|can you|could you|would you|will you|` +
+		`i want to|i'd like to|i would like to|i need to|i need you to|go ahead and|help me|let's|lets)\b[\s,:!.]*)+`)
+	politeSuffixRe = regexp.MustCompile(`(?i)(?:[\s,]+(?:please|thanks|thank you|for me)[\s.!?;,]*)+$`)
 
 	// dueDateRe finds an ISO due date ("due 2026-12-01", "due on ...",
 	// "by ...", "(due: ...)") so it can become due_date.
@@ -143,15 +142,9 @@ func normalize(s string) string {
 	s = bareMailtoRe.ReplaceAllString(s, "")
 	s = strings.NewReplacer("’", "'", "‘", "'", "“", `"`, "”", `"`, "–", "-", "—", "-").Replace(s)
 	s = strings.Join(strings.Fields(s), " ")
-	for {
-		before := s
-		s = strings.TrimSpace(politePrefixRe.ReplaceAllString(s, ""))
-		s = strings.TrimSpace(politeSuffixRe.ReplaceAllString(s, ""))
-		s = strings.TrimRight(s, ".!?; ")
-		if s == before {
-			return s
-		}
-	}
+	s = politePrefixRe.ReplaceAllString(s, "")
+	s = politeSuffixRe.ReplaceAllString(strings.TrimRight(s, ".!?; "), "")
+	return strings.TrimSpace(strings.TrimRight(s, ".!?; "))
 }
 
 // cleanValue trims what surrounds a captured value: spaces, closing

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 )
@@ -654,4 +655,32 @@ func FuzzComplete(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLongRequestsStayFast guards against parsing that is quadratic in the
+// request: each of these took minutes when courtesy words were stripped one
+// pass per word.
+func TestLongRequestsStayFast(t *testing.T) {
+	for _, msg := range []string{
+		strings.Repeat("please ", 10000) + "list my tasks",
+		"Create a contact for " + strings.Repeat("John Smith at Acme, ", 3000),
+		"Update John Smith: " + strings.Repeat("phone 1234567, ", 3000),
+		"Find contacts " + strings.Repeat("in London at Acme ", 3000),
+		"List my tasks" + strings.Repeat(" thanks", 10000),
+	} {
+		start := time.Now()
+		resp, err := New().Complete(context.Background(), agent.Request{
+			Messages: []agent.Message{{Role: agent.RoleUser, Content: msg}},
+			Tools:    specs(allToolNames...),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if elapsed := time.Since(start); elapsed > 5*time.Second {
+			t.Errorf("%d-character request took %v", len(msg), elapsed)
+		}
+		if len(resp.ToolCalls) == 0 && resp.Content == "" {
+			t.Errorf("no answer for a %d-character request", len(msg))
+		}
+	}
 }
