@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
@@ -123,7 +124,7 @@ func Create(workspaceID, name, ownerID, ownerEmail, tokenHash string, now time.T
 	if name == "" {
 		return nil, &ValidationError{"name", "is required"}
 	}
-	if len(name) > 200 {
+	if utf8.RuneCountInString(name) > 200 {
 		return nil, &ValidationError{"name", "must be at most 200 characters"}
 	}
 	email, err := NormalizeEmail(ownerEmail)

@@ -1,8 +1,11 @@
 package eventstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -14,8 +17,8 @@ import (
 // Postgres adapter's columns would reject some of these on their own, the
 // bbolt adapter's would not.
 func ValidateAppend(stream string, expected int64, events []es.Event) error {
-	if stream == "" {
-		return fmt.Errorf("%w: empty stream name", ErrInvalidAppend)
+	if stream == "" || !storableText(stream) {
+		return fmt.Errorf("%w: stream name %q must be non-empty UTF-8 without NUL", ErrInvalidAppend, stream)
 	}
 	if expected < es.AnyVersion {
 		return fmt.Errorf("%w: stream %s: expected version %d is neither a version nor es.AnyVersion", ErrInvalidAppend, stream, expected)
@@ -35,14 +38,21 @@ func ValidateAppend(stream string, expected int64, events []es.Event) error {
 			return fmt.Errorf("%w: event %s appears twice in one append to %s", ErrDuplicateEvent, ev.ID, stream)
 		}
 		seen[id] = true
-		if ev.Type == "" {
-			return fmt.Errorf("%w: stream %s event %s: empty type", ErrInvalidAppend, stream, ev.ID)
+		if ev.Type == "" || !storableText(ev.Type) {
+			return fmt.Errorf("%w: stream %s event %s: type %q must be non-empty UTF-8 without NUL", ErrInvalidAppend, stream, ev.ID, ev.Type)
 		}
-		if !json.Valid(ev.Data) {
-			return fmt.Errorf("%w: stream %s event %s (%s): data is not valid JSON", ErrInvalidAppend, stream, ev.ID, ev.Type)
+		// Postgres jsonb refuses the \u0000 escape, so no store takes it
+		// (a string holding the literal text \\u0000 is refused too; rare).
+		if !json.Valid(ev.Data) || bytes.Contains(ev.Data, []byte(`\u0000`)) {
+			return fmt.Errorf("%w: stream %s event %s (%s): data is not valid JSON (or holds \\u0000)", ErrInvalidAppend, stream, ev.ID, ev.Type)
 		}
 	}
 	return nil
+}
+
+// storableText is what a Postgres text column accepts.
+func storableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // ValidateLimit checks a ReadAll page size. A zero limit would make a

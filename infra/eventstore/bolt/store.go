@@ -83,7 +83,8 @@ func Open(path string) (*Store, error) {
 // Changed returns a channel closed after the next successful append.
 func (s *Store) Changed() <-chan struct{} { return s.changed.Wait() }
 
-// Close releases the file. Appends in flight finish first.
+// Close releases the file after any running write transaction. Appends
+// still waiting to join a batch then fail.
 func (s *Store) Close() error { return s.db.Close() }
 
 // view runs a read-only transaction unless ctx is already done; bbolt itself

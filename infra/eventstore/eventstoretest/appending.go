@@ -2,6 +2,7 @@ package eventstoretest
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -227,10 +228,15 @@ func (s *suite) testInvalidAppend(t *testing.T) {
 	}{
 		{"no events", "s", es.NoStream, nil},
 		{"empty stream name", "", es.NoStream, NewEvents("Happened", 1)},
+		{"stream name with NUL", "s\x00", es.NoStream, NewEvents("Happened", 1)},
+		{"stream name not UTF-8", "s\xff", es.NoStream, NewEvents("Happened", 1)},
 		{"expected below AnyVersion", "s", -2, NewEvents("Happened", 1)},
 		{"id not a uuid", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.ID = "evt-1" })}},
 		{"empty type", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Type = "" })}},
 		{"data not json", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Data = []byte("{nope") })}},
+		{"no data", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Data = nil })}},
+		{"data with NUL escape", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Data = []byte(`{"a":"\u0000"}`) })}},
+		{"uppercase uuid", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.ID = strings.ToUpper(e.ID) })}},
 	}
 	for _, c := range cases {
 		_, err := st.Append(ctx, c.stream, c.expected, c.events...)

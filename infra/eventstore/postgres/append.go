@@ -47,6 +47,10 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 		if errors.Is(err, errStaleXID) && attempt < maxAttempts {
 			continue
 		}
+		var ce *es.ConflictError
+		if errors.As(err, &ce) {
+			return es.AppendResult{}, err // already names the stream
+		}
 		if err != nil {
 			return es.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
 		}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	neturl "net/url"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +23,14 @@ func connect(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := pg.Connect(ctx, url+"&pool_max_conns=16")
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatalf("parse %s: %v", url, err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "16")
+	u.RawQuery = q.Encode()
+	pool, err := pg.Connect(ctx, u.String())
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

@@ -1,0 +1,14 @@
+# Multi-stage build: a static binary on a distroless base.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/gateway ./cmd/gateway
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/gateway /gateway
+ENV GATEWAY_ADDR=:8080 GATEWAY_DATA_DIR=/data
+EXPOSE 8080
+ENTRYPOINT ["/gateway"]
+CMD ["serve"]
