@@ -54,6 +54,7 @@ type Runner struct {
 
 	mu        sync.Mutex
 	positions map[string]es.Position
+	reload    map[string]bool
 	moved     chan struct{}
 	errs      map[string]error
 }
@@ -79,7 +80,7 @@ func NewRunner(log Log, opts Options, ps ...Projection) *Runner {
 		opts.Logger = slog.Default()
 	}
 	return &Runner{log: log, projections: ps, poll: opts.Poll, batch: opts.Batch, logger: opts.Logger,
-		positions: map[string]es.Position{}, moved: make(chan struct{}), errs: map[string]error{}}
+		positions: map[string]es.Position{}, reload: map[string]bool{}, moved: make(chan struct{}), errs: map[string]error{}}
 }
 
 // Run follows the log until ctx ends. Each projection runs on its own
@@ -151,13 +152,19 @@ func (r *Runner) follow(ctx context.Context, p Projection) {
 func (r *Runner) step(ctx context.Context, p Projection) (int, error) {
 	r.mu.Lock()
 	from, known := r.positions[p.Name()]
+	if r.reload[p.Name()] {
+		known = false
+	}
 	r.mu.Unlock()
 	if !known {
 		cp, err := p.Checkpoint(ctx)
 		if err != nil {
 			return 0, err
 		}
-		r.advance(p.Name(), cp)
+		r.mu.Lock()
+		delete(r.reload, p.Name())
+		r.mu.Unlock()
+		r.advance(p.Name(), cp) // never moves a reported position backwards
 		from = cp
 	}
 	batch, err := r.log.ReadAll(ctx, from, r.batch)
@@ -172,12 +179,13 @@ func (r *Runner) step(ctx context.Context, p Projection) (int, error) {
 	return len(batch), nil
 }
 
-// forget drops the in-memory position so the next step reloads the stored
-// checkpoint. Waiters keep waiting: nothing moved backwards for them.
+// forget makes the next step read the stored checkpoint again. The
+// reported position stays: what was applied stays applied, and replaying
+// from an older checkpoint is harmless.
 func (r *Runner) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.positions, name)
+	r.reload[name] = true
 }
 
 func (r *Runner) advance(name string, pos es.Position) {

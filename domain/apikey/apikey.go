@@ -58,21 +58,35 @@ type Updated struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// SigningSecretRotated replaces the signing secret. The previous one keeps
+// signing deliveries (beside the new one) until PreviousValidUntil, so
+// receivers can switch without losing a delivery.
+type SigningSecretRotated struct {
+	SealedSigningSecret string    `json:"sealed_signing_secret"`
+	PreviousValidUntil  time.Time `json:"previous_valid_until"`
+	RotatedAt           time.Time `json:"rotated_at"`
+}
+
 // Revoked ends a key's life.
 type Revoked struct {
 	RevokedAt time.Time `json:"revoked_at"`
 }
 
-func (Created) EventType() string { return "ApiKeyCreated" }
-func (Updated) EventType() string { return "ApiKeyUpdated" }
-func (Revoked) EventType() string { return "ApiKeyRevoked" }
+func (Created) EventType() string              { return "ApiKeyCreated" }
+func (Updated) EventType() string              { return "ApiKeyUpdated" }
+func (Revoked) EventType() string              { return "ApiKeyRevoked" }
+func (SigningSecretRotated) EventType() string { return "ApiKeySigningSecretRotated" }
 
 // Events decodes this aggregate's facts.
 var Events = es.Registry{
-	"ApiKeyCreated": func() es.Fact { return &Created{} },
-	"ApiKeyUpdated": func() es.Fact { return &Updated{} },
-	"ApiKeyRevoked": func() es.Fact { return &Revoked{} },
+	"ApiKeyCreated":              func() es.Fact { return &Created{} },
+	"ApiKeyUpdated":              func() es.Fact { return &Updated{} },
+	"ApiKeyRevoked":              func() es.Fact { return &Revoked{} },
+	"ApiKeySigningSecretRotated": func() es.Fact { return &SigningSecretRotated{} },
 }
+
+// RotationOverlap is how long the previous signing secret keeps signing.
+const RotationOverlap = 24 * time.Hour
 
 // Key is the state folded from its stream.
 type Key struct {
@@ -81,9 +95,12 @@ type Key struct {
 	UserID              string
 	KeyHash             string
 	SealedSigningSecret string
-	Settings            Settings
-	Revoked             bool
-	Version             int64
+	// PreviousSealed signs beside the current secret until PreviousValidUntil.
+	PreviousSealed     string
+	PreviousValidUntil time.Time
+	Settings           Settings
+	Revoked            bool
+	Version            int64
 }
 
 // Apply folds one fact into the state.
@@ -97,6 +114,9 @@ func (k *Key) Apply(f es.Fact) {
 		k.Settings = e.Settings
 	case *Revoked:
 		k.Revoked = true
+	case *SigningSecretRotated:
+		k.PreviousSealed, k.PreviousValidUntil = k.SealedSigningSecret, e.PreviousValidUntil
+		k.SealedSigningSecret = e.SealedSigningSecret
 	}
 }
 
@@ -235,4 +255,25 @@ func settingsEqual(a, b Settings) bool {
 		return false
 	}
 	return a.BudgetUSDCents == nil || *a.BudgetUSDCents == *b.BudgetUSDCents
+}
+
+// RotateSecret decides a new signing secret for the key's owner.
+func (k *Key) RotateSecret(userID, sealed string, now time.Time) ([]es.Fact, error) {
+	if err := k.CheckOwner(userID); err != nil {
+		return nil, err
+	}
+	if k.Revoked {
+		return nil, ErrRevoked
+	}
+	return []es.Fact{&SigningSecretRotated{SealedSigningSecret: sealed, PreviousValidUntil: now.Add(RotationOverlap), RotatedAt: now}}, nil
+}
+
+// SealedSecrets lists the sealed secrets that sign a delivery at now,
+// newest first.
+func (k *Key) SealedSecrets(now time.Time) []string {
+	out := []string{k.SealedSigningSecret}
+	if k.PreviousSealed != "" && now.Before(k.PreviousValidUntil) {
+		out = append(out, k.PreviousSealed)
+	}
+	return out
 }

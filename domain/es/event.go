@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -91,11 +93,13 @@ func (p Position) String() string { return fmt.Sprintf("%d:%d", p.Tx, p.Seq) }
 
 // ParsePosition reads the "tx:seq" form back.
 func ParsePosition(s string) (Position, error) {
-	var p Position
-	if _, err := fmt.Sscanf(s, "%d:%d", &p.Tx, &p.Seq); err != nil {
+	a, b, ok := strings.Cut(s, ":")
+	tx, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
 		return Position{}, fmt.Errorf("position %q is not of the form tx:seq", s)
 	}
-	return p, nil
+	return Position{Tx: tx, Seq: seq}, nil
 }
 
 // Recorded is an event as the store returns it.

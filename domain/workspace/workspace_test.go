@@ -108,10 +108,8 @@ func TestCreate(t *testing.T) {
 		thenInvalid(t, facts, err, "name")
 	})
 	t.Run("name limit counts characters, not bytes", func(t *testing.T) {
-		// BUG: Create checks len(name) (bytes) while the message and every
-		// other limit in the domain counts characters (runes): 101 "é" are
-		// 101 characters but 202 bytes, and are refused as "more than 200
-		// characters".
+		// Like every other limit in the domain, the name limit counts
+		// characters (runes), not bytes: 150 "é" are 300 bytes.
 		name := strings.Repeat("é", 150)
 		facts, err := workspace.Create(wsID, name, ownerID, "owner@acme.example", "h", now)
 		if err != nil {

@@ -85,7 +85,7 @@ type Store interface {
 	ListByUser(ctx context.Context, userID string) ([]View, error)
 }
 
-func isKey(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, "apikey-") }
+func isKey(rec es.Recorded) bool  { return strings.HasPrefix(rec.Stream, "apikey-") }
 func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, "apikey-") }
 
 // Memory keeps the keys in memory; rebuilt from the log at start.

@@ -1,0 +1,183 @@
+// Package webhook is the delivery aggregate: every attempt to hand a
+// finished conversation's reply to the caller's response_url, and how each
+// delivery ended. One stream per conversation holds all its deliveries
+// (the first one, and any the caller asks to redeliver), so they share one
+// webhook id and receivers can deduplicate.
+package webhook
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Stream names the delivery stream of a conversation.
+func Stream(conversationID string) string { return "webhook-" + conversationID }
+
+// ID is the Standard Webhooks message id: stable across retries and
+// redeliveries of one conversation's reply.
+func ID(conversationID string) string { return "msg_" + conversationID }
+
+// Outcome of one attempt.
+type Outcome string
+
+const (
+	OutcomeDelivered Outcome = "delivered"
+	OutcomeFailed    Outcome = "failed"
+	OutcomeGone      Outcome = "gone" // 410: the receiver asked us to stop
+)
+
+// Started opens a delivery: what is sent, and where.
+type Started struct {
+	Delivery       int       `json:"delivery"`
+	ConversationID string    `json:"conversation_id"`
+	APIKeyID       string    `json:"api_key_id"`
+	URL            string    `json:"url"`
+	WebhookID      string    `json:"webhook_id"`
+	Body           string    `json:"body"` // the exact bytes signed and sent on every attempt
+	Reason         string    `json:"reason"`
+	StartedAt      time.Time `json:"started_at"`
+}
+
+// AttemptStarted claims an attempt, so that only one worker sends it.
+type AttemptStarted struct {
+	Delivery  int       `json:"delivery"`
+	Attempt   int       `json:"attempt"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// AttemptCompleted records what one attempt got back.
+type AttemptCompleted struct {
+	Delivery       int        `json:"delivery"`
+	Attempt        int        `json:"attempt"`
+	URL            string     `json:"url"`
+	Outcome        Outcome    `json:"outcome"`
+	StatusCode     int        `json:"status_code"` // 0: no HTTP response
+	DurationMS     int64      `json:"duration_ms"`
+	Error          string     `json:"error,omitempty"`
+	ResponsePrefix string     `json:"response_prefix,omitempty"` // first KiB of the body
+	NextAttemptAt  *time.Time `json:"next_attempt_at,omitempty"`
+	CompletedAt    time.Time  `json:"completed_at"`
+}
+
+// Delivered ends a delivery successfully.
+type Delivered struct {
+	Delivery    int       `json:"delivery"`
+	Attempt     int       `json:"attempt"`
+	DeliveredAt time.Time `json:"delivered_at"`
+}
+
+// Abandoned ends a delivery without success.
+type Abandoned struct {
+	Delivery    int       `json:"delivery"`
+	Reason      string    `json:"reason"`
+	AbandonedAt time.Time `json:"abandoned_at"`
+}
+
+func (Started) EventType() string          { return "WebhookDeliveryStarted" }
+func (AttemptStarted) EventType() string   { return "WebhookAttemptStarted" }
+func (AttemptCompleted) EventType() string { return "WebhookAttemptCompleted" }
+func (Delivered) EventType() string        { return "WebhookDelivered" }
+func (Abandoned) EventType() string        { return "WebhookAbandoned" }
+
+// Events decodes this aggregate's facts.
+var Events = es.Registry{
+	"WebhookDeliveryStarted":  func() es.Fact { return &Started{} },
+	"WebhookAttemptStarted":   func() es.Fact { return &AttemptStarted{} },
+	"WebhookAttemptCompleted": func() es.Fact { return &AttemptCompleted{} },
+	"WebhookDelivered":        func() es.Fact { return &Delivered{} },
+	"WebhookAbandoned":        func() es.Fact { return &Abandoned{} },
+}
+
+// Deliveries is the state of a conversation's webhook stream.
+type Deliveries struct {
+	Current   Started
+	Count     int // deliveries started
+	Attempts  int // attempts of the current delivery, claimed or completed
+	Completed int // attempts of the current delivery with a result
+	Claimed   *AttemptStarted
+	Done      bool // the current delivery ended (delivered or abandoned)
+	NextAt    *time.Time
+	Version   int64
+}
+
+// Apply folds one fact.
+func (d *Deliveries) Apply(f es.Fact) {
+	switch e := f.(type) {
+	case *Started:
+		d.Current, d.Count = *e, e.Delivery
+		d.Attempts, d.Completed, d.Claimed, d.Done, d.NextAt = 0, 0, nil, false, nil
+	case *AttemptStarted:
+		d.Attempts = e.Attempt
+		c := *e
+		d.Claimed = &c
+	case *AttemptCompleted:
+		d.Completed = e.Attempt
+		d.Claimed = nil
+		d.NextAt = e.NextAttemptAt
+	case *Delivered, *Abandoned:
+		d.Done, d.NextAt, d.Claimed = true, nil, nil
+	}
+}
+
+// Errors callers act on.
+var (
+	ErrInProgress  = errors.New("a delivery of this conversation is still in progress")
+	ErrNothingToDo = errors.New("nothing to do")
+)
+
+// Start decides a new delivery; a second one only after the last ended.
+func (d *Deliveries) Start(s Started) ([]es.Fact, error) {
+	if d.Count > 0 && !d.Done {
+		return nil, ErrInProgress
+	}
+	s.Delivery = d.Count + 1
+	return []es.Fact{&s}, nil
+}
+
+// Claim decides whether attempt n of delivery may start now. A claim left
+// by a worker that died (older than stale) is closed as a failed attempt
+// first, so the history says what happened, and the next attempt starts
+// at once.
+func (d *Deliveries) Claim(delivery, n int, now time.Time, stale time.Duration) ([]es.Fact, error) {
+	if d.Count != delivery || d.Done {
+		return nil, ErrNothingToDo
+	}
+	if c := d.Claimed; c != nil {
+		if now.Sub(c.StartedAt) < stale {
+			return nil, ErrNothingToDo // someone is on it
+		}
+		return []es.Fact{
+			&AttemptCompleted{Delivery: delivery, Attempt: c.Attempt, URL: d.Current.URL, Outcome: OutcomeFailed,
+				Error: "The attempt was interrupted: the gateway stopped before it finished.", CompletedAt: now},
+			&AttemptStarted{Delivery: delivery, Attempt: c.Attempt + 1, StartedAt: now},
+		}, nil
+	}
+	if n != d.Completed+1 || (d.NextAt != nil && now.Before(*d.NextAt)) {
+		return nil, ErrNothingToDo // already done, or not due yet
+	}
+	return []es.Fact{&AttemptStarted{Delivery: delivery, Attempt: n, StartedAt: now}}, nil
+}
+
+// Complete records an attempt's result and, when it ends the delivery, the
+// outcome. next is the time of the next attempt (nil: no more attempts).
+func (d *Deliveries) Complete(a AttemptCompleted, next *time.Time, now time.Time) ([]es.Fact, error) {
+	if d.Claimed == nil || d.Claimed.Attempt != a.Attempt || d.Count != a.Delivery || d.Done {
+		return nil, ErrNothingToDo
+	}
+	a.CompletedAt = now
+	switch a.Outcome {
+	case OutcomeDelivered:
+		return []es.Fact{&a, &Delivered{Delivery: a.Delivery, Attempt: a.Attempt, DeliveredAt: now}}, nil
+	case OutcomeGone:
+		return []es.Fact{&a, &Abandoned{Delivery: a.Delivery, AbandonedAt: now,
+			Reason: "The receiver answered 410 Gone, which asks us to stop."}}, nil
+	}
+	if next == nil {
+		return []es.Fact{&a, &Abandoned{Delivery: a.Delivery, AbandonedAt: now,
+			Reason: "Every attempt of the retry schedule failed."}}, nil
+	}
+	a.NextAttemptAt = next
+	return []es.Fact{&a}, nil
+}

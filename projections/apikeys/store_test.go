@@ -1,0 +1,356 @@
+package apikeys
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+func TestMemoryStore(t *testing.T) {
+	runStoreSuite(t, func(*testing.T) Store { return NewMemory() }, false)
+}
+
+var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// us is t as Postgres keeps it. The memory store keeps nanoseconds and
+// Postgres microseconds (and hands times back in the local zone), so views
+// are compared at microsecond precision in UTC.
+func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func normalized(v View) View {
+	v.CreatedAt, v.UpdatedAt = us(v.CreatedAt), us(v.UpdatedAt)
+	if v.RevokedAt != nil {
+		r := us(*v.RevokedAt)
+		v.RevokedAt = &r
+	}
+	return v
+}
+
+func cents(n int64) *int64 { return &n }
+
+// eventLog hands out global positions in order, like the event store does.
+type eventLog struct{ seq uint64 }
+
+func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
+	t.Helper()
+	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "user"}, OccurredAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.seq++
+	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
+		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
+}
+
+type owner struct{ ws, user string }
+
+func newOwner() owner { return owner{uuid.NewString(), uuid.NewString()} }
+
+func (o owner) created(id, hash string, s apikey.Settings, createdAt time.Time) *apikey.Created {
+	return &apikey.Created{KeyID: id, WorkspaceID: o.ws, UserID: o.user, KeyHash: hash, KeyPrefix: "cag_" + hash[:4],
+		SealedSigningSecret: "sealed", Settings: s, CreatedAt: createdAt}
+}
+
+func apply(t *testing.T, s Store, batch ...es.Recorded) {
+	t.Helper()
+	if err := s.Apply(context.Background(), batch); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+}
+
+func checkpoint(t *testing.T, s Store) es.Position {
+	t.Helper()
+	cp, err := s.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	return cp
+}
+
+func mustGet(t *testing.T, s Store, id string) (View, bool) {
+	t.Helper()
+	v, ok, err := s.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	return normalized(v), ok
+}
+
+func mustByHash(t *testing.T, s Store, hash string) (View, bool) {
+	t.Helper()
+	v, ok, err := s.ByHash(context.Background(), hash)
+	if err != nil {
+		t.Fatalf("by hash: %v", err)
+	}
+	return normalized(v), ok
+}
+
+func mustList(t *testing.T, s Store, user string) []View {
+	t.Helper()
+	vs, err := s.ListByUser(context.Background(), user)
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	for i := range vs {
+		vs[i] = normalized(vs[i])
+	}
+	return vs
+}
+
+func keyIDs(vs []View) []string {
+	out := []string{}
+	for _, v := range vs {
+		out = append(out, v.ID)
+	}
+	return out
+}
+
+func sameView(t *testing.T, got View, ok bool, want View) {
+	t.Helper()
+	if !ok || !reflect.DeepEqual(got, want) {
+		t.Fatalf("view (found %v)\n got %+v\nwant %+v", ok, got, want)
+	}
+}
+
+// runStoreSuite checks the contract of a keys store. atomic says whether a
+// refused batch must leave no trace at all (Postgres) or may keep the events
+// before the refused one with the checkpoint on the last of them (memory).
+func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool) {
+	ctx := context.Background()
+
+	t.Run("name and empty store", func(t *testing.T) {
+		s := newStore(t)
+		if s.Name() != "api_keys" {
+			t.Fatalf("Name() = %q", s.Name())
+		}
+		if cp := checkpoint(t, s); cp != es.Start {
+			t.Fatalf("checkpoint = %v", cp)
+		}
+		if err := s.Apply(ctx, nil); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		if _, ok := mustGet(t, s, uuid.NewString()); ok {
+			t.Fatal("Get found a key in an empty store")
+		}
+		if _, ok := mustByHash(t, s, "nothing"); ok {
+			t.Fatal("ByHash found a key in an empty store")
+		}
+		if vs := mustList(t, s, uuid.NewString()); len(vs) != 0 {
+			t.Fatalf("ListByUser = %+v", vs)
+		}
+	})
+
+	t.Run("created, updated, revoked", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		o := newOwner()
+		id := uuid.NewString()
+		settings := apikey.Settings{Label: "CRM sync", ResponseURL: "https://hooks.example/in", BudgetUSDCents: cents(500), BudgetPeriod: apikey.Daily}
+		apply(t, s, l.rec(t, apikey.Stream(id), 1, o.created(id, "hash-one", settings, t0)))
+		want := View{ID: id, WorkspaceID: o.ws, UserID: o.user, KeyHash: "hash-one", KeyPrefix: "cag_hash",
+			Label: "CRM sync", ResponseURL: "https://hooks.example/in", BudgetUSDCents: cents(500), BudgetPeriod: "daily",
+			CreatedAt: us(t0), UpdatedAt: us(t0), Version: 1}
+		v, ok := mustGet(t, s, id)
+		sameView(t, v, ok, want)
+		v, ok = mustByHash(t, s, "hash-one")
+		sameView(t, v, ok, want)
+
+		// An update replaces every setting, including clearing the budget.
+		upd := l.rec(t, apikey.Stream(id), 2, &apikey.Updated{Settings: apikey.Settings{Label: "renamed", BudgetPeriod: apikey.Total}, UpdatedAt: at(time.Hour)})
+		apply(t, s, upd)
+		want.Label, want.ResponseURL, want.BudgetUSDCents, want.BudgetPeriod = "renamed", "", nil, "total"
+		want.UpdatedAt, want.Version = us(at(time.Hour)), 2
+		v, ok = mustGet(t, s, id)
+		sameView(t, v, ok, want)
+
+		apply(t, s, l.rec(t, apikey.Stream(id), 3, &apikey.Updated{Settings: apikey.Settings{Label: "renamed", BudgetUSDCents: cents(0), BudgetPeriod: apikey.Monthly}, UpdatedAt: at(2 * time.Hour)}))
+		want.BudgetUSDCents, want.BudgetPeriod, want.UpdatedAt, want.Version = cents(0), "monthly", us(at(2*time.Hour)), 3
+		v, ok = mustGet(t, s, id)
+		sameView(t, v, ok, want)
+
+		rev := l.rec(t, apikey.Stream(id), 4, &apikey.Revoked{RevokedAt: at(3 * time.Hour)})
+		apply(t, s, rev)
+		r := us(at(3 * time.Hour))
+		want.Revoked, want.RevokedAt, want.UpdatedAt, want.Version = true, &r, r, 4
+		v, ok = mustGet(t, s, id)
+		sameView(t, v, ok, want)
+		// A revoked key is still found by its hash; callers check Revoked.
+		v, ok = mustByHash(t, s, "hash-one")
+		sameView(t, v, ok, want)
+		if cp := checkpoint(t, s); cp != rev.Position {
+			t.Fatalf("checkpoint = %v, want %v", cp, rev.Position)
+		}
+	})
+
+	t.Run("list by user: newest first, ties by id", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		o, other := newOwner(), newOwner()
+		oldest, newest := uuid.NewString(), uuid.NewString()
+		tieLow, tieHigh := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
+		mine := apikey.Settings{Label: "mine", BudgetPeriod: apikey.Monthly}
+		theirs := uuid.NewString()
+		apply(t, s,
+			l.rec(t, apikey.Stream(oldest), 1, o.created(oldest, "hash-oldest", mine, t0)),
+			l.rec(t, apikey.Stream(tieLow), 1, o.created(tieLow, "hash-tie-low", mine, at(time.Hour))),
+			l.rec(t, apikey.Stream(newest), 1, o.created(newest, "hash-newest", mine, at(2*time.Hour))),
+			l.rec(t, apikey.Stream(theirs), 1, other.created(theirs, "hash-theirs", mine, at(3*time.Hour))),
+			l.rec(t, apikey.Stream(tieHigh), 1, o.created(tieHigh, "hash-tie-high", mine, at(time.Hour))),
+			// Updating or revoking does not reorder.
+			l.rec(t, apikey.Stream(oldest), 2, &apikey.Revoked{RevokedAt: at(4 * time.Hour)}),
+		)
+		vs := mustList(t, s, o.user)
+		if want := []string{newest, tieHigh, tieLow, oldest}; !reflect.DeepEqual(keyIDs(vs), want) {
+			t.Fatalf("ListByUser = %v\nwant %v", keyIDs(vs), want)
+		}
+		if !vs[3].Revoked || vs[0].KeyHash != "hash-newest" || vs[0].UserID != o.user {
+			t.Fatalf("listed views: %+v", vs)
+		}
+		if vs := mustList(t, s, other.user); !reflect.DeepEqual(keyIDs(vs), []string{theirs}) {
+			t.Fatalf("other user's keys = %v", keyIDs(vs))
+		}
+		if vs := mustList(t, s, uuid.NewString()); len(vs) != 0 {
+			t.Fatalf("unknown user's keys = %v", keyIDs(vs))
+		}
+	})
+
+	t.Run("idempotent", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		o := newOwner()
+		a, b := uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "a", BudgetPeriod: apikey.Monthly}, t0)),
+			l.rec(t, apikey.Stream(b), 1, o.created(b, "hash-b", apikey.Settings{Label: "b", BudgetPeriod: apikey.Monthly}, t0)),
+			l.rec(t, apikey.Stream(a), 2, &apikey.Updated{Settings: apikey.Settings{Label: "a2", BudgetPeriod: apikey.Daily}, UpdatedAt: at(time.Minute)}),
+			l.rec(t, apikey.Stream(b), 2, &apikey.Revoked{RevokedAt: at(time.Minute)}),
+		}
+		apply(t, s, batch...)
+		va, _ := mustGet(t, s, a)
+		vb, _ := mustGet(t, s, b)
+		cp := checkpoint(t, s)
+
+		apply(t, s, batch...)
+		apply(t, s, batch[1:3]...)
+		if got, ok := mustGet(t, s, a); !ok || !reflect.DeepEqual(got, va) {
+			t.Fatalf("second apply changed the view:\n%+v\n%+v", va, got)
+		}
+		if got, ok := mustGet(t, s, b); !ok || !reflect.DeepEqual(got, vb) {
+			t.Fatalf("second apply changed the view:\n%+v\n%+v", vb, got)
+		}
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved: %v -> %v", cp, got)
+		}
+
+		// Held versions delivered again at new positions are skipped.
+		stale := []es.Recorded{
+			l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "impostor"}, at(time.Hour))),
+			l.rec(t, apikey.Stream(a), 2, &apikey.Revoked{RevokedAt: at(time.Hour)}),
+		}
+		apply(t, s, stale...)
+		if got, _ := mustGet(t, s, a); !reflect.DeepEqual(got, va) {
+			t.Fatalf("stale events applied:\n%+v\n%+v", va, got)
+		}
+		if got := checkpoint(t, s); got != stale[1].Position {
+			t.Fatalf("checkpoint = %v, want %v", got, stale[1].Position)
+		}
+	})
+
+	t.Run("a version gap is refused", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		o := newOwner()
+		a, b := uuid.NewString(), uuid.NewString()
+		apply(t, s, l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "a", BudgetPeriod: apikey.Monthly}, t0)))
+		before := checkpoint(t, s)
+		va, _ := mustGet(t, s, a)
+		batch := []es.Recorded{
+			l.rec(t, apikey.Stream(b), 1, o.created(b, "hash-b", apikey.Settings{Label: "b", BudgetPeriod: apikey.Monthly}, t0)),
+			l.rec(t, apikey.Stream(a), 2, &apikey.Updated{Settings: apikey.Settings{Label: "a2", BudgetPeriod: apikey.Monthly}, UpdatedAt: at(time.Minute)}),
+			l.rec(t, apikey.Stream(a), 4, &apikey.Revoked{RevokedAt: at(time.Hour)}),
+		}
+		err := s.Apply(ctx, batch)
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("err = %v, want ErrGap", err)
+		}
+		switch cp := checkpoint(t, s); {
+		case cp == before:
+			if got, _ := mustGet(t, s, a); !reflect.DeepEqual(got, va) {
+				t.Fatalf("key changed by a refused batch: %+v", got)
+			}
+			if _, ok := mustGet(t, s, b); ok {
+				t.Fatal("key created by a refused batch")
+			}
+			if _, ok := mustByHash(t, s, "hash-b"); ok {
+				t.Fatal("key created by a refused batch is found by hash")
+			}
+		case !atomic && cp == batch[1].Position:
+			if got, _ := mustGet(t, s, a); got.Label != "a2" || got.Version != 2 || got.Revoked {
+				t.Fatalf("checkpoint past an event the view lacks: %+v", got)
+			}
+		default:
+			t.Fatalf("checkpoint = %v after a refused batch (before: %v)", cp, before)
+		}
+
+		orphan := uuid.NewString()
+		err = s.Apply(ctx, []es.Recorded{l.rec(t, apikey.Stream(orphan), 2, &apikey.Revoked{RevokedAt: t0})})
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("orphan: err = %v, want ErrGap", err)
+		}
+
+		apply(t, s, batch[0], batch[1], l.rec(t, apikey.Stream(a), 3, &apikey.Revoked{RevokedAt: at(time.Hour)}))
+		if got, _ := mustGet(t, s, a); got.Label != "a2" || !got.Revoked || got.Version != 3 {
+			t.Fatalf("after the retry: %+v", got)
+		}
+		if got, ok := mustByHash(t, s, "hash-b"); !ok || got.ID != b {
+			t.Fatalf("after the retry: %+v %v", got, ok)
+		}
+	})
+
+	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		o := newOwner()
+		id := uuid.NewString()
+		foreign := func() []es.Recorded {
+			c := uuid.NewString()
+			return []es.Recorded{
+				l.rec(t, conversation.Stream(c), 1, &conversation.Opened{ConversationID: c, WorkspaceID: o.ws, UserID: o.user, APIKeyID: id, Message: "hi", OpenedAt: t0}),
+				l.rec(t, workspace.Stream(o.ws), 1, &workspace.Created{WorkspaceID: o.ws, Name: "Acme", CreatedAt: t0}),
+				// Named like a key but not one.
+				l.rec(t, "apikeys-"+id, 1, o.created(id, "hash-x", apikey.Settings{}, t0)),
+			}
+		}
+		only := foreign()
+		apply(t, s, only...)
+		if cp := checkpoint(t, s); cp != only[2].Position && cp != es.Start {
+			t.Fatalf("checkpoint = %v, want %v or the start", cp, only[2].Position)
+		}
+		if _, ok := mustGet(t, s, id); ok {
+			t.Fatal("a foreign event made a key")
+		}
+		if _, ok := mustByHash(t, s, "hash-x"); ok {
+			t.Fatal("a foreign event made a key")
+		}
+		mixed := append([]es.Recorded{l.rec(t, apikey.Stream(id), 1, o.created(id, "hash-real", apikey.Settings{Label: "real", BudgetPeriod: apikey.Monthly}, t0))}, foreign()...)
+		apply(t, s, mixed...)
+		if cp := checkpoint(t, s); cp != mixed[3].Position {
+			t.Fatalf("checkpoint = %v, want %v", cp, mixed[3].Position)
+		}
+		if v, ok := mustGet(t, s, id); !ok || v.Label != "real" || v.KeyHash != "hash-real" {
+			t.Fatalf("key among foreign events: %+v %v", v, ok)
+		}
+	})
+}

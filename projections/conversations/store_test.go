@@ -1,0 +1,534 @@
+package conversations
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+func TestMemoryStore(t *testing.T) {
+	runStoreSuite(t, func(*testing.T) Store { return NewMemory() }, false)
+}
+
+// t0 has nanoseconds on purpose: the view is a JSON document in both stores
+// and must keep them.
+var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+func tp(t time.Time) *time.Time    { return &t }
+
+// eventLog hands out global positions in order, like the event store does,
+// and numbers each stream's events.
+type eventLog struct {
+	seq      uint64
+	versions map[string]int64
+}
+
+func newLog() *eventLog { return &eventLog{versions: map[string]int64{}} }
+
+// at records f as version v of stream.
+func (l *eventLog) at(t *testing.T, stream string, v int64, f es.Fact) es.Recorded {
+	t.Helper()
+	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.seq++
+	if v > l.versions[stream] {
+		l.versions[stream] = v
+	}
+	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: v, Position: es.Position{Seq: l.seq},
+		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
+}
+
+// next records f as the next version of conversation id.
+func (l *eventLog) next(t *testing.T, id string, f es.Fact) es.Recorded {
+	t.Helper()
+	s := conversation.Stream(id)
+	return l.at(t, s, l.versions[s]+1, f)
+}
+
+type ids struct{ ws, user, key string }
+
+func newIDs() ids { return ids{uuid.NewString(), uuid.NewString(), uuid.NewString()} }
+
+func (x ids) opened(id string, openedAt time.Time) *conversation.Opened {
+	return &conversation.Opened{ConversationID: id, WorkspaceID: x.ws, UserID: x.user, APIKeyID: x.key,
+		Message: "Where does Ada live?", OpenedAt: openedAt, ExpiresAt: openedAt.Add(conversation.Lifetime)}
+}
+
+func modelStep(n, in, out int, d time.Duration) *conversation.ModelStepCompleted {
+	return &conversation.ModelStepCompleted{Step: n, Model: "m", Usage: agent.Usage{InputTokens: in, OutputTokens: out}, CompletedAt: at(d)}
+}
+
+func apply(t *testing.T, s Store, batch ...es.Recorded) {
+	t.Helper()
+	if err := s.Apply(context.Background(), batch); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+}
+
+func checkpoint(t *testing.T, s Store) es.Position {
+	t.Helper()
+	cp, err := s.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	return cp
+}
+
+func mustGet(t *testing.T, s Store, id string) (View, bool) {
+	t.Helper()
+	v, ok, err := s.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	return v, ok
+}
+
+// jsonOf is the view as the poll handler and operators read it; comparing
+// it makes the memory store (typed payload values) and Postgres (a JSON
+// document) comparable.
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(j)
+}
+
+// decoded is the view's JSON read back as plain values, so key order
+// (jsonb sorts keys, a struct does not) does not matter.
+func decoded(t *testing.T, v any) any {
+	t.Helper()
+	var out any
+	if err := json.Unmarshal([]byte(jsonOf(t, v)), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func equalViews(t *testing.T, got, want View) bool {
+	t.Helper()
+	return reflect.DeepEqual(decoded(t, got), decoded(t, want))
+}
+
+func sameView(t *testing.T, s Store, want View) {
+	t.Helper()
+	got, ok := mustGet(t, s, want.ID)
+	if !ok {
+		t.Fatalf("conversation %s not found", want.ID)
+	}
+	if !equalViews(t, got, want) {
+		t.Fatalf("view\n got %s\nwant %s", jsonOf(t, got), jsonOf(t, want))
+	}
+}
+
+func viewIDs(vs []View) []string {
+	out := []string{}
+	for _, v := range vs {
+		out = append(out, v.ID)
+	}
+	return out
+}
+
+// runStoreSuite checks the contract of a conversations store. atomic says
+// whether a refused batch leaves no trace at all (Postgres) or may keep the
+// events before the refused one with the checkpoint on the last of them
+// (memory); either way the checkpoint must match what the views hold.
+func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool) {
+	ctx := context.Background()
+
+	t.Run("name and empty store", func(t *testing.T) {
+		s := newStore(t)
+		if s.Name() != "conversations" {
+			t.Fatalf("Name() = %q", s.Name())
+		}
+		if cp := checkpoint(t, s); cp != es.Start {
+			t.Fatalf("checkpoint = %v", cp)
+		}
+		if err := s.Apply(ctx, nil); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		if _, ok := mustGet(t, s, uuid.NewString()); ok {
+			t.Fatal("found a conversation in an empty store")
+		}
+		if vs, err := s.Unfinished(ctx, 10); err != nil || len(vs) != 0 {
+			t.Fatalf("Unfinished = %v, %v", vs, err)
+		}
+	})
+
+	t.Run("a resolved conversation, event by event", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x := newIDs()
+		id := uuid.NewString()
+		o := x.opened(id, t0)
+		o.Context = &conversation.Context{EntityType: "contact", EntityID: "42"}
+		o.Metadata = json.RawMessage(`{"ticket":7,"tags":["a"]}`)
+		o.ResponseURL = "https://hooks.example/in"
+
+		userTurn := Turn{Role: "user", Timestamp: t0, Payload: map[string]any{
+			"message":  "Where does Ada live?",
+			"context":  map[string]any{"entity_type": "contact", "entity_id": "42"},
+			"metadata": map[string]any{"ticket": 7, "tags": []any{"a"}},
+		}}
+		want := View{ID: id, WorkspaceID: x.ws, UserID: x.user, APIKeyID: x.key, Status: "open",
+			Turns: []Turn{userTurn}, Webhook: &Webhook{Status: "pending"},
+			CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), UpdatedAt: t0, Version: 1}
+
+		rec := l.next(t, id, o)
+		apply(t, s, rec)
+		sameView(t, s, want)
+		if cp := checkpoint(t, s); cp != rec.Position {
+			t.Fatalf("checkpoint = %v, want %v", cp, rec.Position)
+		}
+		// The poll response shape: webhook block present, no error, null resolved_at.
+		got, _ := mustGet(t, s, id)
+		poll := decoded(t, got).(map[string]any)
+		if poll["resolved_at"] != nil || poll["error"] != nil || poll["webhook"].(map[string]any)["status"] != "pending" {
+			t.Fatalf("poll shape: %v", poll)
+		}
+		if _, has := poll["failed_at"]; has {
+			t.Fatalf("failed_at shown on an unfailed conversation: %v", poll)
+		}
+
+		apply(t, s, l.next(t, id, &conversation.ProcessingStarted{StartedAt: at(time.Second)}))
+		want.Status, want.UpdatedAt, want.Version = "processing", at(time.Second), 2
+		sameView(t, s, want)
+
+		apply(t, s,
+			l.next(t, id, modelStep(1, 100, 20, 2*time.Second)),
+			l.next(t, id, &conversation.ToolCallRequested{Key: "1.1", Step: 1, CallID: "c", Name: "search_contacts", Arguments: json.RawMessage(`{}`)}),
+			l.next(t, id, &conversation.ToolCallRequested{Key: "1.2", Step: 1, CallID: "c", Name: "list_tasks", Arguments: json.RawMessage(`{}`)}))
+		want.Steps, want.ToolCalls, want.InputTokens, want.OutputTokens = 1, 2, 100, 20
+		want.UpdatedAt, want.Version = at(2*time.Second), 5
+		sameView(t, s, want)
+
+		apply(t, s,
+			l.next(t, id, &conversation.ToolCallCompleted{Key: "1.1", Name: "search_contacts", Result: "[]", CompletedAt: at(3 * time.Second)}),
+			l.next(t, id, &conversation.ToolCallCompleted{Key: "1.2", Name: "list_tasks", Result: "[]", CompletedAt: at(4 * time.Second)}))
+		want.UpdatedAt, want.Version = at(4*time.Second), 7
+		sameView(t, s, want)
+
+		step2 := l.next(t, id, modelStep(2, 150, 30, 5*time.Second))
+		last := l.next(t, id, &conversation.Resolved{Reply: "Ada lives in London.", ResolvedAt: at(6 * time.Second)})
+		apply(t, s, step2, last)
+		want.Status, want.Steps, want.InputTokens, want.OutputTokens = "resolved", 2, 250, 50
+		want.ResolvedAt, want.UpdatedAt, want.Version = tp(at(6*time.Second)), at(6*time.Second), 9
+		want.Turns = []Turn{userTurn, {Role: "agent", Timestamp: at(6 * time.Second), Payload: map[string]any{"content": "Ada lives in London."}}}
+		sameView(t, s, want)
+		if cp := checkpoint(t, s); cp != last.Position {
+			t.Fatalf("checkpoint = %v, want %v", cp, last.Position)
+		}
+		if got, _ := mustGet(t, s, id); !got.Terminal() || !got.ResolvedAt.Equal(at(6*time.Second)) || got.FailedAt != nil || got.Error != nil {
+			t.Fatalf("resolved view: %+v", got)
+		}
+	})
+
+	t.Run("a failed conversation", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x := newIDs()
+		id := uuid.NewString()
+		o := x.opened(id, t0)
+		o.Metadata = json.RawMessage(`null`)
+		o.Context = &conversation.Context{Action: "follow_up"}
+		apply(t, s,
+			l.next(t, id, o),
+			l.next(t, id, &conversation.ProcessingStarted{StartedAt: at(time.Second)}),
+			l.next(t, id, modelStep(1, 40, 0, 2*time.Second)),
+			l.next(t, id, &conversation.Failed{Code: conversation.CodeEmptyReply, Reason: "The language model returned an empty answer.", FailedAt: at(3 * time.Second)}))
+		want := View{ID: id, WorkspaceID: x.ws, UserID: x.user, APIKeyID: x.key, Status: "failed",
+			Turns: []Turn{{Role: "user", Timestamp: t0, Payload: map[string]any{"message": "Where does Ada live?",
+				"context": map[string]any{"action": "follow_up"}}}},
+			Error:     &Failure{Code: "EMPTY_REPLY", Message: "The language model returned an empty answer."},
+			CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), FailedAt: tp(at(3 * time.Second)), UpdatedAt: at(3 * time.Second),
+			Steps: 1, InputTokens: 40, Version: 4}
+		sameView(t, s, want)
+		got, _ := mustGet(t, s, id)
+		poll := decoded(t, got).(map[string]any)
+		if poll["webhook"] != nil || poll["resolved_at"] != nil || poll["failed_at"] == nil {
+			t.Fatalf("poll shape of a failed conversation without a response URL: %v", poll)
+		}
+	})
+
+	t.Run("idempotent", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x := newIDs()
+		a, b := uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.next(t, a, x.opened(a, t0)),
+			l.next(t, b, x.opened(b, t0)),
+			l.next(t, a, &conversation.ProcessingStarted{StartedAt: at(time.Second)}),
+			l.next(t, a, modelStep(1, 10, 5, 2*time.Second)),
+			l.next(t, a, &conversation.Resolved{Reply: "Hi", ResolvedAt: at(2 * time.Second)}),
+		}
+		apply(t, s, batch...)
+		va, _ := mustGet(t, s, a)
+		vb, _ := mustGet(t, s, b)
+		cp := checkpoint(t, s)
+
+		apply(t, s, batch...)
+		apply(t, s, batch[2:4]...)
+		if got, _ := mustGet(t, s, a); !equalViews(t, got, va) {
+			t.Fatalf("second apply changed the view:\n%s\n%s", jsonOf(t, va), jsonOf(t, got))
+		}
+		if got, _ := mustGet(t, s, b); !equalViews(t, got, vb) {
+			t.Fatalf("second apply changed the view")
+		}
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved: %v -> %v", cp, got)
+		}
+
+		// Versions the view already holds, delivered again at new positions,
+		// are skipped; the checkpoint still moves past them.
+		stale := []es.Recorded{
+			l.at(t, conversation.Stream(a), 4, modelStep(1, 999, 999, time.Hour)),
+			l.at(t, conversation.Stream(a), 1, x.opened(a, at(time.Hour))),
+		}
+		apply(t, s, stale...)
+		if got, _ := mustGet(t, s, a); !equalViews(t, got, va) {
+			t.Fatalf("stale events applied:\n%s\n%s", jsonOf(t, va), jsonOf(t, got))
+		}
+		if got := checkpoint(t, s); got != stale[1].Position {
+			t.Fatalf("checkpoint = %v, want %v", got, stale[1].Position)
+		}
+	})
+
+	t.Run("a version gap is refused", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x := newIDs()
+		a, b := uuid.NewString(), uuid.NewString()
+		apply(t, s, l.next(t, a, x.opened(a, t0)))
+		before := checkpoint(t, s)
+		va, _ := mustGet(t, s, a)
+
+		batch := []es.Recorded{
+			l.next(t, b, x.opened(b, t0)),
+			l.next(t, a, &conversation.ProcessingStarted{StartedAt: at(time.Second)}),
+			l.at(t, conversation.Stream(a), 4, modelStep(2, 1, 1, 2*time.Second)),
+		}
+		err := s.Apply(ctx, batch)
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("err = %v, want ErrGap", err)
+		}
+		cp := checkpoint(t, s)
+		switch {
+		case cp == before:
+			// Nothing of the refused batch may show.
+			if got, _ := mustGet(t, s, a); !equalViews(t, got, va) {
+				t.Fatalf("conversation changed by a refused batch: %s", jsonOf(t, got))
+			}
+			if _, ok := mustGet(t, s, b); ok {
+				t.Fatal("conversation opened by a refused batch")
+			}
+		case !atomic && cp == batch[1].Position:
+			// What was applied is what the checkpoint says.
+			if got, _ := mustGet(t, s, a); got.Status != "processing" || got.Version != 2 {
+				t.Fatalf("checkpoint past an event the view lacks: %+v", got)
+			}
+			if _, ok := mustGet(t, s, b); !ok {
+				t.Fatal("checkpoint past an event the view lacks")
+			}
+		default:
+			t.Fatalf("checkpoint = %v after a refused batch (before: %v)", cp, before)
+		}
+
+		// A stream whose first event is missing is a gap too.
+		orphan := uuid.NewString()
+		err = s.Apply(ctx, []es.Recorded{l.at(t, conversation.Stream(orphan), 2, &conversation.ProcessingStarted{StartedAt: t0})})
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("orphan: err = %v, want ErrGap", err)
+		}
+		if _, ok := mustGet(t, s, orphan); ok {
+			t.Fatal("orphan event made a view")
+		}
+
+		// Retried in order (as the runner does, from the checkpoint), the
+		// events go on.
+		apply(t, s, batch[0], batch[1], l.at(t, conversation.Stream(a), 3, modelStep(1, 1, 1, 2*time.Second)))
+		if got, _ := mustGet(t, s, a); got.Status != "processing" || got.Version != 3 || got.Steps != 1 {
+			t.Fatalf("after the retry: %+v", got)
+		}
+		if got, ok := mustGet(t, s, b); !ok || got.Version != 1 {
+			t.Fatalf("after the retry: %+v %v", got, ok)
+		}
+	})
+
+	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x := newIDs()
+		id := uuid.NewString()
+		foreign := func() []es.Recorded {
+			k := uuid.NewString()
+			return []es.Recorded{
+				l.at(t, apikey.Stream(k), 1, &apikey.Created{KeyID: k, WorkspaceID: x.ws, UserID: x.user, CreatedAt: t0}),
+				l.at(t, workspace.Stream(uuid.NewString()), 1, &workspace.Created{WorkspaceID: x.ws, Name: "Acme", CreatedAt: t0}),
+				// Named like a conversation but not one.
+				l.at(t, "conversations-"+id, 1, x.opened(id, t0)),
+			}
+		}
+		// A batch with nothing for this read model may leave the stored
+		// checkpoint where it was (the runner keeps its place in memory);
+		// it must never point anywhere else.
+		only := foreign()
+		apply(t, s, only...)
+		if cp := checkpoint(t, s); cp != only[2].Position && cp != es.Start {
+			t.Fatalf("checkpoint = %v, want %v or the start", cp, only[2].Position)
+		}
+		if _, ok := mustGet(t, s, id); ok {
+			t.Fatal("a foreign event made a conversation")
+		}
+		if vs, _ := s.Unfinished(ctx, 0); len(vs) != 0 {
+			t.Fatalf("Unfinished = %v", viewIDs(vs))
+		}
+		// In a batch with a conversation event, the checkpoint moves to the
+		// batch's last event, foreign or not.
+		mixed := append([]es.Recorded{l.next(t, id, x.opened(id, t0))}, foreign()...)
+		apply(t, s, mixed...)
+		if cp := checkpoint(t, s); cp != mixed[3].Position {
+			t.Fatalf("checkpoint = %v, want %v", cp, mixed[3].Position)
+		}
+		if v, ok := mustGet(t, s, id); !ok || v.Version != 1 || v.Status != "open" {
+			t.Fatalf("conversation among foreign events: %+v %v", v, ok)
+		}
+		// Foreign events at or before the checkpoint change nothing either.
+		apply(t, s, mixed...)
+		if cp := checkpoint(t, s); cp != mixed[3].Position {
+			t.Fatalf("checkpoint = %v after a replay, want %v", cp, mixed[3].Position)
+		}
+	})
+
+	t.Run("unfinished: open or processing, least recently updated first", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x := newIDs()
+		// Fixed ids so the tie below has a known order.
+		twinLow, twinHigh := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
+		late, mid, resolved, failed := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+		apply(t, s,
+			l.next(t, late, x.opened(late, at(3*time.Hour))),
+			l.next(t, twinHigh, x.opened(twinHigh, t0)),
+			l.next(t, twinHigh, &conversation.ProcessingStarted{StartedAt: at(time.Hour)}),
+			l.next(t, mid, x.opened(mid, at(2*time.Hour))),
+			l.next(t, twinLow, x.opened(twinLow, at(time.Hour))),
+			l.next(t, resolved, x.opened(resolved, t0.Add(-time.Hour))),
+			l.next(t, resolved, modelStep(1, 1, 1, -time.Hour)),
+			l.next(t, resolved, &conversation.Resolved{Reply: "x", ResolvedAt: t0.Add(-time.Hour)}),
+			l.next(t, failed, x.opened(failed, t0.Add(-time.Hour))),
+			l.next(t, failed, &conversation.Failed{Code: conversation.CodeStalled, Reason: "x", FailedAt: t0.Add(-time.Hour)}),
+		)
+		all := []string{twinLow, twinHigh, mid, late}
+		for _, limit := range []int{0, 4, 100} {
+			vs, err := s.Unfinished(ctx, limit)
+			if err != nil || !reflect.DeepEqual(viewIDs(vs), all) {
+				t.Fatalf("Unfinished(%d) = %v, %v\nwant %v", limit, viewIDs(vs), err, all)
+			}
+		}
+		vs, err := s.Unfinished(ctx, 2)
+		if err != nil || !reflect.DeepEqual(viewIDs(vs), all[:2]) {
+			t.Fatalf("Unfinished(2) = %v, %v", viewIDs(vs), err)
+		}
+		if vs[1].Status != "processing" || !vs[1].UpdatedAt.Equal(at(time.Hour)) {
+			t.Fatalf("unfinished view: %+v", vs[1])
+		}
+		// Progress moves a conversation to the back.
+		apply(t, s, l.next(t, twinLow, &conversation.ProcessingStarted{StartedAt: at(4 * time.Hour)}))
+		vs, _ = s.Unfinished(ctx, 0)
+		if want := []string{twinHigh, mid, late, twinLow}; !reflect.DeepEqual(viewIDs(vs), want) {
+			t.Fatalf("after progress: %v, want %v", viewIDs(vs), want)
+		}
+	})
+
+	t.Run("usage by key", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x, other := newIDs(), newIDs()
+		c1, c2, c3, c4, c5 := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+		apply(t, s,
+			// resolved: 2 steps, 2 tool calls, 250/50 tokens
+			l.next(t, c1, x.opened(c1, t0)),
+			l.next(t, c1, &conversation.ProcessingStarted{StartedAt: t0}),
+			l.next(t, c1, modelStep(1, 100, 20, time.Second)),
+			l.next(t, c1, &conversation.ToolCallRequested{Key: "1.1", Step: 1, CallID: "a", Name: "n", Arguments: json.RawMessage(`{}`)}),
+			l.next(t, c1, &conversation.ToolCallRequested{Key: "1.2", Step: 1, CallID: "b", Name: "n", Arguments: json.RawMessage(`{}`)}),
+			l.next(t, c1, &conversation.ToolCallCompleted{Key: "1.1", Name: "n", CompletedAt: at(2 * time.Second)}),
+			l.next(t, c1, &conversation.ToolCallCompleted{Key: "1.2", Name: "n", CompletedAt: at(2 * time.Second)}),
+			l.next(t, c1, modelStep(2, 150, 30, 3*time.Second)),
+			l.next(t, c1, &conversation.Resolved{Reply: "ok", ResolvedAt: at(3 * time.Second)}),
+			// failed: 1 step, 40/0
+			l.next(t, c2, x.opened(c2, t0)),
+			l.next(t, c2, modelStep(1, 40, 0, time.Second)),
+			l.next(t, c2, &conversation.Failed{Code: conversation.CodeEmptyReply, Reason: "x", FailedAt: at(time.Second)}),
+			// open
+			l.next(t, c3, x.opened(c3, t0)),
+			// processing: 1 step, 1 tool call, 10/5
+			l.next(t, c4, x.opened(c4, t0)),
+			l.next(t, c4, &conversation.ProcessingStarted{StartedAt: t0}),
+			l.next(t, c4, modelStep(1, 10, 5, time.Second)),
+			l.next(t, c4, &conversation.ToolCallRequested{Key: "1.1", Step: 1, CallID: "a", Name: "n", Arguments: json.RawMessage(`{}`)}),
+			// another key's conversation
+			l.next(t, c5, other.opened(c5, t0)),
+			l.next(t, c5, modelStep(1, 1000, 1000, time.Second)),
+		)
+		u, err := s.UsageByKey(ctx, x.key)
+		want := Usage{Conversations: 4, ByStatus: map[string]int{"open": 1, "processing": 1, "resolved": 1, "failed": 1},
+			Steps: 4, ToolCalls: 3, InputTokens: 300, OutputTokens: 55}
+		if err != nil || !reflect.DeepEqual(u, want) {
+			t.Fatalf("UsageByKey = %+v, %v\nwant %+v", u, err, want)
+		}
+		u, err = s.UsageByKey(ctx, other.key)
+		want = Usage{Conversations: 1, ByStatus: map[string]int{"open": 1, "processing": 0, "resolved": 0, "failed": 0},
+			Steps: 1, InputTokens: 1000, OutputTokens: 1000}
+		if err != nil || !reflect.DeepEqual(u, want) {
+			t.Fatalf("UsageByKey(other) = %+v, %v\nwant %+v", u, err, want)
+		}
+		u, err = s.UsageByKey(ctx, uuid.NewString())
+		if err != nil || !reflect.DeepEqual(u, NewUsage()) {
+			t.Fatalf("UsageByKey(unknown) = %+v, %v", u, err)
+		}
+	})
+}
+
+// The fold on its own: the rules both stores share.
+func TestFold(t *testing.T) {
+	l := newLog()
+	x := newIDs()
+	id := uuid.NewString()
+	var v View
+	o := x.opened(id, t0)
+	o.Metadata = json.RawMessage(`"just a string"`)
+	changed, err := Fold(&v, l.next(t, id, o))
+	if err != nil || !changed || v.Turns[0].Payload["metadata"] != "just a string" || v.Webhook != nil {
+		t.Fatalf("Fold(opened) = %v, %v: %+v", changed, err, v)
+	}
+	if changed, err := Fold(&v, l.at(t, conversation.Stream(id), 1, o)); changed || err != nil {
+		t.Fatalf("Fold of a held version = %v, %v", changed, err)
+	}
+	_, err = Fold(&v, l.at(t, conversation.Stream(id), 3, &conversation.ProcessingStarted{StartedAt: t0}))
+	if !errors.Is(err, projections.ErrGap) || err.Error() != "stream version gap: stream conversation-"+id+" at version 1 received version 3" {
+		t.Fatalf("gap: %v", err)
+	}
+	bad := l.at(t, conversation.Stream(id), 2, &conversation.ProcessingStarted{StartedAt: t0})
+	bad.Type = "ConversationExploded"
+	if changed, err := Fold(&v, bad); err == nil || changed || v.Version != 1 {
+		t.Fatalf("unknown event type: %v, %v, version %d", changed, err, v.Version)
+	}
+}

@@ -1,0 +1,322 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/contact"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+func TestMemoryStore(t *testing.T) {
+	runStoreSuite(t, func(*testing.T) Store { return NewMemory() }, false)
+}
+
+var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// us is t as Postgres keeps it; the memory store keeps nanoseconds and
+// Postgres hands times back in the local zone, so both are compared as
+// microseconds in UTC.
+func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// eventLog hands out global positions in order, like the event store does.
+type eventLog struct{ seq uint64 }
+
+func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
+	t.Helper()
+	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.seq++
+	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
+		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
+}
+
+func created(ws, name string, when time.Time) *workspace.Created {
+	return &workspace.Created{WorkspaceID: ws, Name: name, CreatedAt: when}
+}
+
+func added(ws, user, email string, role workspace.Role, hash string, when time.Time) *workspace.MemberAdded {
+	return &workspace.MemberAdded{WorkspaceID: ws, UserID: user, Email: email, Role: role, TokenHash: hash, AddedAt: when}
+}
+
+func apply(t *testing.T, s Store, batch ...es.Recorded) {
+	t.Helper()
+	if err := s.Apply(context.Background(), batch); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+}
+
+func checkpoint(t *testing.T, s Store) es.Position {
+	t.Helper()
+	cp, err := s.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	return cp
+}
+
+func mustWorkspace(t *testing.T, s Store, id string) (Workspace, bool) {
+	t.Helper()
+	w, ok, err := s.Workspace(context.Background(), id)
+	if err != nil {
+		t.Fatalf("workspace: %v", err)
+	}
+	w.CreatedAt = us(w.CreatedAt)
+	return w, ok
+}
+
+func mustMember(t *testing.T, s Store, user string) (Member, bool) {
+	t.Helper()
+	m, ok, err := s.Member(context.Background(), user)
+	if err != nil {
+		t.Fatalf("member: %v", err)
+	}
+	m.CreatedAt = us(m.CreatedAt)
+	return m, ok
+}
+
+func mustByToken(t *testing.T, s Store, hash string) (Member, bool) {
+	t.Helper()
+	m, ok, err := s.MemberByTokenHash(context.Background(), hash)
+	if err != nil {
+		t.Fatalf("member by token: %v", err)
+	}
+	m.CreatedAt = us(m.CreatedAt)
+	return m, ok
+}
+
+// runStoreSuite checks the contract of an identity store. atomic says
+// whether a refused batch must leave no trace at all (Postgres) or may keep
+// the events before the refused one with the checkpoint on the last of them
+// (memory).
+func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool) {
+	ctx := context.Background()
+
+	t.Run("name and empty store", func(t *testing.T) {
+		s := newStore(t)
+		if s.Name() != "identity" {
+			t.Fatalf("Name() = %q", s.Name())
+		}
+		if cp := checkpoint(t, s); cp != es.Start {
+			t.Fatalf("checkpoint = %v", cp)
+		}
+		if err := s.Apply(ctx, nil); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		if _, ok := mustWorkspace(t, s, uuid.NewString()); ok {
+			t.Fatal("found a workspace in an empty store")
+		}
+		if _, ok := mustMember(t, s, uuid.NewString()); ok {
+			t.Fatal("found a member in an empty store")
+		}
+		if _, ok := mustByToken(t, s, "nothing"); ok {
+			t.Fatal("found a token in an empty store")
+		}
+	})
+
+	t.Run("a workspace and its members", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		ws, other := uuid.NewString(), uuid.NewString()
+		owner, member, stranger := uuid.NewString(), uuid.NewString(), uuid.NewString()
+		apply(t, s,
+			l.rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
+			l.rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)),
+			l.rec(t, workspace.Stream(other), 1, created(other, "Other", at(time.Hour))),
+			l.rec(t, workspace.Stream(other), 2, added(other, stranger, "owner@other.example", workspace.RoleOwner, "hash-stranger", at(time.Hour))),
+		)
+		if w, ok := mustWorkspace(t, s, ws); !ok || w != (Workspace{ID: ws, Name: "Acme", CreatedAt: us(t0), Version: 2}) {
+			t.Fatalf("Workspace = %+v %v", w, ok)
+		}
+		wantOwner := Member{UserID: owner, WorkspaceID: ws, Email: "owner@acme.example", Role: "owner", TokenHash: "hash-owner", CreatedAt: us(t0)}
+		if m, ok := mustMember(t, s, owner); !ok || m != wantOwner {
+			t.Fatalf("Member = %+v %v\nwant %+v", m, ok, wantOwner)
+		}
+		if m, ok := mustByToken(t, s, "hash-owner"); !ok || m != wantOwner {
+			t.Fatalf("MemberByTokenHash = %+v %v", m, ok)
+		}
+
+		last := l.rec(t, workspace.Stream(ws), 3, added(ws, member, "bob@acme.example", workspace.RoleAuditor, "hash-bob", at(2*time.Hour)))
+		apply(t, s, last)
+		wantMember := Member{UserID: member, WorkspaceID: ws, Email: "bob@acme.example", Role: "auditor", TokenHash: "hash-bob", CreatedAt: us(at(2 * time.Hour))}
+		if m, ok := mustByToken(t, s, "hash-bob"); !ok || m != wantMember {
+			t.Fatalf("MemberByTokenHash = %+v %v\nwant %+v", m, ok, wantMember)
+		}
+		if m, ok := mustMember(t, s, member); !ok || m != wantMember {
+			t.Fatalf("Member = %+v %v", m, ok)
+		}
+		// Adding a member moves the workspace's version, nothing else.
+		if w, ok := mustWorkspace(t, s, ws); !ok || w != (Workspace{ID: ws, Name: "Acme", CreatedAt: us(t0), Version: 3}) {
+			t.Fatalf("Workspace = %+v %v", w, ok)
+		}
+		if w, ok := mustWorkspace(t, s, other); !ok || w != (Workspace{ID: other, Name: "Other", CreatedAt: us(at(time.Hour)), Version: 2}) {
+			t.Fatalf("other Workspace = %+v %v", w, ok)
+		}
+		if m, ok := mustByToken(t, s, "hash-stranger"); !ok || m.WorkspaceID != other || m.UserID != stranger {
+			t.Fatalf("stranger = %+v %v", m, ok)
+		}
+		if cp := checkpoint(t, s); cp != last.Position {
+			t.Fatalf("checkpoint = %v, want %v", cp, last.Position)
+		}
+		for _, h := range []string{"", "hash", "HASH-OWNER", "hash-owner "} {
+			if m, ok := mustByToken(t, s, h); ok {
+				t.Fatalf("token hash %q found %+v", h, m)
+			}
+		}
+		if _, ok := mustMember(t, s, uuid.NewString()); ok {
+			t.Fatal("unknown user found")
+		}
+	})
+
+	t.Run("idempotent", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		ws, owner, member := uuid.NewString(), uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
+			l.rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)),
+			l.rec(t, workspace.Stream(ws), 3, added(ws, member, "bob@acme.example", workspace.RoleMember, "hash-bob", t0)),
+		}
+		apply(t, s, batch...)
+		cp := checkpoint(t, s)
+		apply(t, s, batch...)
+		apply(t, s, batch[1:]...)
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved: %v -> %v", cp, got)
+		}
+		// Held versions at new positions: skipped, even with other contents.
+		stale := []es.Recorded{
+			l.rec(t, workspace.Stream(ws), 1, created(ws, "Impostor", at(time.Hour))),
+			l.rec(t, workspace.Stream(ws), 3, added(ws, member, "eve@acme.example", workspace.RoleOwner, "hash-eve", at(time.Hour))),
+		}
+		apply(t, s, stale...)
+		if w, _ := mustWorkspace(t, s, ws); w != (Workspace{ID: ws, Name: "Acme", CreatedAt: us(t0), Version: 3}) {
+			t.Fatalf("Workspace after replays = %+v", w)
+		}
+		if m, _ := mustMember(t, s, member); m.Email != "bob@acme.example" || m.Role != "member" || m.TokenHash != "hash-bob" {
+			t.Fatalf("member after replays = %+v", m)
+		}
+		if _, ok := mustByToken(t, s, "hash-eve"); ok {
+			t.Fatal("a replayed event added a token")
+		}
+		if got := checkpoint(t, s); got != stale[1].Position {
+			t.Fatalf("checkpoint = %v, want %v", got, stale[1].Position)
+		}
+	})
+
+	t.Run("a version gap is refused", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		ws, other, owner, bob, eve := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+		apply(t, s,
+			l.rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
+			l.rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)))
+		before := checkpoint(t, s)
+		batch := []es.Recorded{
+			l.rec(t, workspace.Stream(other), 1, created(other, "Other", t0)),
+			l.rec(t, workspace.Stream(ws), 3, added(ws, bob, "bob@acme.example", workspace.RoleMember, "hash-bob", t0)),
+			l.rec(t, workspace.Stream(ws), 5, added(ws, eve, "eve@acme.example", workspace.RoleMember, "hash-eve", t0)),
+		}
+		err := s.Apply(ctx, batch)
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("err = %v, want ErrGap", err)
+		}
+		if _, ok := mustByToken(t, s, "hash-eve"); ok {
+			t.Fatal("the event after the gap was applied")
+		}
+		switch cp := checkpoint(t, s); {
+		case cp == before:
+			if _, ok := mustWorkspace(t, s, other); ok {
+				t.Fatal("workspace created by a refused batch")
+			}
+			if _, ok := mustByToken(t, s, "hash-bob"); ok {
+				t.Fatal("member added by a refused batch")
+			}
+			if w, _ := mustWorkspace(t, s, ws); w.Version != 2 {
+				t.Fatalf("workspace moved by a refused batch: %+v", w)
+			}
+		case !atomic && cp == batch[1].Position:
+			if _, ok := mustByToken(t, s, "hash-bob"); !ok {
+				t.Fatal("checkpoint past an event the view lacks")
+			}
+			if w, _ := mustWorkspace(t, s, ws); w.Version != 3 {
+				t.Fatalf("checkpoint past an event the view lacks: %+v", w)
+			}
+		default:
+			t.Fatalf("checkpoint = %v after a refused batch (before: %v)", cp, before)
+		}
+
+		// Retried in order, the stream goes on.
+		apply(t, s, batch[0], batch[1], l.rec(t, workspace.Stream(ws), 4, added(ws, eve, "eve@acme.example", workspace.RoleMember, "hash-eve", t0)))
+		if w, _ := mustWorkspace(t, s, ws); w.Version != 4 {
+			t.Fatalf("after the retry: %+v", w)
+		}
+		for _, h := range []string{"hash-bob", "hash-eve"} {
+			if m, ok := mustByToken(t, s, h); !ok || m.WorkspaceID != ws {
+				t.Fatalf("after the retry %s: %+v %v", h, m, ok)
+			}
+		}
+		if _, ok := mustWorkspace(t, s, other); !ok {
+			t.Fatal("after the retry: other workspace missing")
+		}
+	})
+
+	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		ws, owner := uuid.NewString(), uuid.NewString()
+		foreign := func() []es.Recorded {
+			k, c := uuid.NewString(), uuid.NewString()
+			return []es.Recorded{
+				l.rec(t, apikey.Stream(k), 1, &apikey.Created{KeyID: k, WorkspaceID: ws, UserID: owner, KeyHash: "hash-key", CreatedAt: t0}),
+				l.rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws, Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0}),
+				// Named like a workspace but not one.
+				l.rec(t, "workspaces-"+ws, 1, created(ws, "Fake", t0)),
+			}
+		}
+		only := foreign()
+		apply(t, s, only...)
+		if cp := checkpoint(t, s); cp != only[2].Position && cp != es.Start {
+			t.Fatalf("checkpoint = %v, want %v or the start", cp, only[2].Position)
+		}
+		if _, ok := mustWorkspace(t, s, ws); ok {
+			t.Fatal("a foreign event made a workspace")
+		}
+		mixed := append([]es.Recorded{
+			l.rec(t, workspace.Stream(ws), 1, created(ws, "Real", t0)),
+			l.rec(t, workspace.Stream(ws), 2, added(ws, owner, "o@real.example", workspace.RoleOwner, "hash-real", t0)),
+		}, foreign()...)
+		apply(t, s, mixed...)
+		if cp := checkpoint(t, s); cp != mixed[4].Position {
+			t.Fatalf("checkpoint = %v, want %v", cp, mixed[4].Position)
+		}
+		if w, ok := mustWorkspace(t, s, ws); !ok || w.Name != "Real" || w.Version != 2 {
+			t.Fatalf("workspace among foreign events: %+v %v", w, ok)
+		}
+		if m, ok := mustByToken(t, s, "hash-real"); !ok || m.UserID != owner {
+			t.Fatalf("member among foreign events: %+v %v", m, ok)
+		}
+	})
+}
+
+func TestMemberZeroValues(t *testing.T) {
+	// Not found is the zero value, so a caller that ignores ok cannot
+	// mistake it for someone.
+	s := NewMemory()
+	m, ok, err := s.MemberByTokenHash(context.Background(), "x")
+	if err != nil || ok || !reflect.DeepEqual(m, Member{}) {
+		t.Fatalf("= %+v %v %v", m, ok, err)
+	}
+}
