@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
@@ -97,4 +98,38 @@ func (h *Handler) RevokeAPIKey(ctx context.Context, cmd RevokeAPIKey) (es.Positi
 		return err
 	})
 	return pos, err
+}
+
+// RotatedSecret carries the new signing secret, shown once.
+type RotatedSecret struct {
+	SigningSecret      string
+	PreviousValidUntil time.Time
+	Position           es.Position
+}
+
+// RotateSigningSecret issues a new signing secret for a key; deliveries
+// carry signatures of both secrets for apikey.RotationOverlap.
+func (h *Handler) RotateSigningSecret(ctx context.Context, keyID, userID string) (RotatedSecret, error) {
+	out := RotatedSecret{SigningSecret: NewSigningSecret()}
+	sealed, err := h.Sealer.Seal(out.SigningSecret)
+	if err != nil {
+		return RotatedSecret{}, fmt.Errorf("seal signing secret: %w", err)
+	}
+	err = retry(ctx, func() error {
+		var k apikey.Key
+		v, _, err := h.load(ctx, apikey.Stream(keyID), apikey.Events, &k)
+		if err != nil {
+			return err
+		}
+		facts, err := k.RotateSecret(userID, sealed, h.now())
+		if err != nil {
+			return err
+		}
+		out.PreviousValidUntil = facts[0].(*apikey.SigningSecretRotated).PreviousValidUntil
+		res, err := h.append(ctx, apikey.Stream(keyID), v,
+			es.Metadata{CorrelationID: keyID, Actor: es.Actor{Kind: "user", ID: userID}}, facts...)
+		out.Position = res.Position
+		return err
+	})
+	return out, err
 }

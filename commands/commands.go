@@ -23,6 +23,8 @@ type Handler struct {
 	Limits conversation.Limits
 	// ModelTimeout bounds one model call.
 	ModelTimeout time.Duration
+	Webhook      WebhookSender
+	Webhooks     WebhookPolicy
 	Logger       *slog.Logger
 }
 

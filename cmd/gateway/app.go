@@ -24,6 +24,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/messaging"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/secrets"
+	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
@@ -52,6 +53,8 @@ type App struct {
 	Tasks         tasks.Store
 
 	Handler http.Handler
+
+	webhookClient *webhook.Client
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -98,6 +101,9 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls},
 		ModelTimeout: cfg.ModelTimeout, Logger: logger}
 	a.Cmds.Tools = tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Sync: a.Runner, Logger: logger})
+	a.webhookClient = webhook.New(webhook.Options{Timeout: cfg.WebhookTimeout, AllowPrivate: cfg.WebhookAllowPrivate})
+	a.Cmds.Webhook = webhook.Sender{Client: a.webhookClient}
+	a.Cmds.Webhooks = webhook.Policy(cfg.WebhookSchedule, cfg.WebhookTimeout)
 
 	if a.Bus, err = messaging.New(transport, messaging.Options{Workers: cfg.Workers, Logger: logger}); err != nil {
 		a.Close()
@@ -110,6 +116,17 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		messaging.Handle(a.Bus, "ExecuteToolCall", func(ctx context.Context, c *commands.ExecuteToolCall) error {
 			return a.Cmds.ExecuteToolCall(ctx, *c)
 		}),
+		messaging.Handle(a.Bus, "StartWebhookDelivery", func(ctx context.Context, c *commands.StartWebhookDelivery) error {
+			_, _, err := a.Cmds.StartWebhookDelivery(ctx, *c)
+			if errors.Is(err, commands.ErrNoResponseURL) || errors.Is(err, conversation.ErrNothingToDo) {
+				return nil // nothing to deliver
+			}
+			return err
+		}),
+		messaging.HandleWithWorkers(a.Bus, "AttemptWebhookDelivery", cfg.WebhookWorkers,
+			func(ctx context.Context, c *commands.AttemptWebhookDelivery) error {
+				return a.Cmds.AttemptWebhookDelivery(ctx, *c)
+			}),
 	); err != nil {
 		a.Close()
 		return nil, err
@@ -165,6 +182,9 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	loop := &sagas.AgentLoop{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
 	a.goRun(func() { loop.Run(ctx) })
+	hooks := &sagas.Webhooks{Log: a.Store, Bus: a.Bus, Conversations: a.Conversations, Clock: a.clock,
+		Tick: min(time.Second, a.cfg.WebhookSchedule[0]), Stale: a.Cmds.Webhooks.Stale, Poll: a.cfg.Poll, Logger: a.logger}
+	a.goRun(func() { hooks.Run(ctx) })
 	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
 		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/2, 30*time.Second),
 		ResumeAllAtStart: a.cfg.Embedded(), Logger: a.logger}
@@ -209,6 +229,9 @@ func (a *App) Close() {
 		_ = a.Bus.Close()
 	}
 	a.wg.Wait()
+	if a.webhookClient != nil {
+		a.webhookClient.Close()
+	}
 	if a.Store != nil {
 		_ = a.Store.Close()
 	}

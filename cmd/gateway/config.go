@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 )
 
 // Config is read from the environment; the embedded default needs none.
@@ -23,6 +25,11 @@ type Config struct {
 	Poll         time.Duration // GATEWAY_POLL_INTERVAL
 	LogLevel     string        // GATEWAY_LOG_LEVEL
 	LogFormat    string        // GATEWAY_LOG_FORMAT
+
+	WebhookSchedule     []time.Duration // GATEWAY_WEBHOOK_RETRY_SCHEDULE
+	WebhookTimeout      time.Duration   // GATEWAY_WEBHOOK_TIMEOUT
+	WebhookAllowPrivate bool            // GATEWAY_WEBHOOK_ALLOW_PRIVATE
+	WebhookWorkers      int             // GATEWAY_WEBHOOK_WORKERS
 }
 
 // Embedded reports whether no database is configured.
@@ -51,6 +58,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"GATEWAY_MAX_STEPS", &c.MaxSteps, 16},
 		{"GATEWAY_MAX_TOOL_CALLS", &c.MaxToolCalls, 32},
 		{"GATEWAY_WORKERS", &c.Workers, 32},
+		{"GATEWAY_WEBHOOK_WORKERS", &c.WebhookWorkers, 64},
 	}
 	for _, i := range ints {
 		if *i.dst, err = intVar(getenv, i.name, i.def); err != nil {
@@ -66,11 +74,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"GATEWAY_STALL_AFTER", &c.StallAfter, 2 * time.Minute},
 		{"GATEWAY_GIVE_UP_AFTER", &c.GiveUpAfter, 15 * time.Minute},
 		{"GATEWAY_POLL_INTERVAL", &c.Poll, 100 * time.Millisecond},
+		{"GATEWAY_WEBHOOK_TIMEOUT", &c.WebhookTimeout, webhook.DefaultTimeout},
 	}
 	for _, d := range durs {
 		if *d.dst, err = durationVar(getenv, d.name, d.def); err != nil {
 			return c, err
 		}
+	}
+	c.WebhookSchedule = webhook.DefaultSchedule
+	if v := getenv("GATEWAY_WEBHOOK_RETRY_SCHEDULE"); v != "" {
+		if c.WebhookSchedule, err = webhook.ParseSchedule(v); err != nil {
+			return c, fmt.Errorf("GATEWAY_WEBHOOK_RETRY_SCHEDULE: %w", err)
+		}
+	}
+	switch v := getenv("GATEWAY_WEBHOOK_ALLOW_PRIVATE"); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.WebhookAllowPrivate = true
+	default:
+		return c, fmt.Errorf("GATEWAY_WEBHOOK_ALLOW_PRIVATE must be true or false, not %q", v)
 	}
 	if c.GiveUpAfter <= c.StallAfter {
 		return c, fmt.Errorf("GATEWAY_GIVE_UP_AFTER (%s) must be longer than GATEWAY_STALL_AFTER (%s)", c.GiveUpAfter, c.StallAfter)

@@ -171,8 +171,11 @@ func (d *Deliveries) Complete(a AttemptCompleted, next *time.Time, now time.Time
 	case OutcomeDelivered:
 		return []es.Fact{&a, &Delivered{Delivery: a.Delivery, Attempt: a.Attempt, DeliveredAt: now}}, nil
 	case OutcomeGone:
-		return []es.Fact{&a, &Abandoned{Delivery: a.Delivery, AbandonedAt: now,
-			Reason: "The receiver answered 410 Gone, which asks us to stop."}}, nil
+		reason := "The receiver answered 410 Gone, which asks us to stop."
+		if a.StatusCode != 410 {
+			reason = "The delivery cannot succeed as configured: " + a.Error
+		}
+		return []es.Fact{&a, &Abandoned{Delivery: a.Delivery, AbandonedAt: now, Reason: reason}}, nil
 	}
 	if next == nil {
 		return []es.Fact{&a, &Abandoned{Delivery: a.Delivery, AbandonedAt: now,

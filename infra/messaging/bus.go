@@ -39,7 +39,8 @@ type Bus struct {
 	router    *message.Router
 	bus       *cqrs.CommandBus
 	processor *cqrs.CommandProcessor
-	slots     chan struct{}
+	workers   int
+	slots     map[string]chan struct{}
 	logger    *slog.Logger
 
 	mu  sync.Mutex
@@ -64,7 +65,7 @@ func New(t Transport, opts Options) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bus{transport: t, router: router, slots: make(chan struct{}, opts.Workers), logger: opts.Logger}
+	b := &Bus{transport: t, router: router, workers: opts.Workers, slots: map[string]chan struct{}{}, logger: opts.Logger}
 	router.AddMiddleware(
 		middleware.Recoverer,
 		b.limit,
@@ -120,23 +121,44 @@ func New(t Transport, opts Options) (*Bus, error) {
 	return b, nil
 }
 
-// limit holds a worker slot for the whole handling of a message, taken
-// before the message is acknowledged, so a busy process stops pulling.
+// limit holds a worker slot of the message's handler for the whole
+// handling, taken before the message is acknowledged, so a busy process
+// stops pulling. Each handler has its own slots: slow webhook receivers
+// cannot starve model steps.
 func (b *Bus) limit(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
+		b.mu.Lock()
+		slots := b.slots[message.HandlerNameFromCtx(msg.Context())]
+		b.mu.Unlock()
+		if slots == nil {
+			return h(msg)
+		}
 		select {
-		case b.slots <- struct{}{}:
+		case slots <- struct{}{}:
 		case <-msg.Context().Done():
 			return nil, msg.Context().Err()
 		}
-		defer func() { <-b.slots }()
+		defer func() { <-slots }()
 		return h(msg)
 	}
 }
 
-// Handle registers a typed command handler; call before Run. The name is
-// stable: on the Postgres queue it names the consumer.
+// Handle registers a typed command handler with the bus's default number
+// of workers; call before Run. The name is stable: on the Postgres queue
+// it names the consumer.
 func Handle[C any](b *Bus, name string, fn func(ctx context.Context, cmd *C) error) error {
+	return HandleWithWorkers(b, name, b.workers, fn)
+}
+
+// HandleWithWorkers registers a handler that runs at most workers commands
+// at once in this process.
+func HandleWithWorkers[C any](b *Bus, name string, workers int, fn func(ctx context.Context, cmd *C) error) error {
+	if workers <= 0 {
+		workers = b.workers
+	}
+	b.mu.Lock()
+	b.slots[name] = make(chan struct{}, workers)
+	b.mu.Unlock()
 	return b.processor.AddHandlers(cqrs.NewCommandHandler(name, fn))
 }
 

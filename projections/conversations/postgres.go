@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,12 +42,23 @@ func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
 		if err != nil {
 			return err
 		}
+		var whStatus *string
+		var whNext, whClaimed *time.Time
+		if w := v.Webhook; w != nil {
+			whStatus, whNext, whClaimed = &w.Status, w.NextAttemptAt, w.ClaimedAt
+			if w.Delivery == 0 {
+				whStatus = nil // nothing started yet: nothing is due
+			}
+		}
 		_, err = tx.Exec(ctx, `
-INSERT INTO conversations (id, workspace_id, user_id, api_key_id, status, created_at, expires_at, updated_at, version, view)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+INSERT INTO conversations (id, workspace_id, user_id, api_key_id, status, created_at, expires_at, updated_at, version, view,
+  webhook_status, webhook_next_at, webhook_claimed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
-  version = EXCLUDED.version, view = EXCLUDED.view`,
-			v.ID, v.WorkspaceID, v.UserID, v.APIKeyID, v.Status, v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc)
+  version = EXCLUDED.version, view = EXCLUDED.view, webhook_status = EXCLUDED.webhook_status,
+  webhook_next_at = EXCLUDED.webhook_next_at, webhook_claimed_at = EXCLUDED.webhook_claimed_at`,
+			v.ID, v.WorkspaceID, v.UserID, v.APIKeyID, v.Status, v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc,
+			whStatus, whNext, whClaimed)
 		return err
 	})
 }
@@ -132,4 +144,19 @@ FROM conversations WHERE api_key_id = $1 GROUP BY status`, keyID)
 		u.OutputTokens += out
 	}
 	return u, rows.Err()
+}
+
+func (p *Postgres) DueWebhooks(ctx context.Context, now time.Time, stale time.Duration, limit int) ([]View, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := p.pool.Query(ctx, `SELECT view FROM conversations
+WHERE webhook_status = 'pending'
+  AND ((webhook_claimed_at IS NULL AND (webhook_next_at IS NULL OR webhook_next_at <= $1))
+       OR webhook_claimed_at <= $2)
+ORDER BY updated_at, id LIMIT $3`, now, now.Add(-stale), limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanViews(rows)
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
@@ -20,11 +21,28 @@ type Store interface {
 	Unfinished(ctx context.Context, limit int) ([]View, error)
 	// UsageByKey adds up a key's conversations.
 	UsageByKey(ctx context.Context, keyID string) (Usage, error)
+	// DueWebhooks lists conversations whose webhook delivery waits for an
+	// attempt at now (see Webhook.Due), oldest first.
+	DueWebhooks(ctx context.Context, now time.Time, stale time.Duration, limit int) ([]View, error)
 }
 
-func isConversation(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, "conversation-") }
+const (
+	conversationPrefix = "conversation-"
+	webhookPrefix      = "webhook-"
+)
 
-func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, "conversation-") }
+// isConversation picks the streams this read model folds: conversations and
+// their webhook deliveries.
+func isConversation(rec es.Recorded) bool {
+	return strings.HasPrefix(rec.Stream, conversationPrefix) || strings.HasPrefix(rec.Stream, webhookPrefix)
+}
+
+func idOf(rec es.Recorded) string {
+	if id, ok := strings.CutPrefix(rec.Stream, webhookPrefix); ok {
+		return id
+	}
+	return strings.TrimPrefix(rec.Stream, conversationPrefix)
+}
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
 type Memory struct {
@@ -59,6 +77,11 @@ func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
 			}
 			next := *v
 			next.Turns = append([]Turn(nil), v.Turns...)
+			if v.Webhook != nil {
+				wh := *v.Webhook
+				wh.History = append([]Attempt(nil), v.Webhook.History...)
+				next.Webhook = &wh
+			}
 			if _, err := Fold(&next, rec); err != nil {
 				return err
 			}
@@ -110,4 +133,25 @@ func (m *Memory) UsageByKey(_ context.Context, keyID string) (Usage, error) {
 		}
 	}
 	return u, nil
+}
+
+func (m *Memory) DueWebhooks(_ context.Context, now time.Time, stale time.Duration, limit int) ([]View, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []View
+	for _, v := range m.views {
+		if v.Webhook.Due(now, stale) {
+			out = append(out, *v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].UpdatedAt.Equal(out[j].UpdatedAt) {
+			return out[i].UpdatedAt.Before(out[j].UpdatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }

@@ -5,10 +5,12 @@ package conversations
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
@@ -30,6 +32,41 @@ type Webhook struct {
 	LastStatusCode *int       `json:"last_status_code"`
 	NextAttemptAt  *time.Time `json:"next_attempt_at"`
 	LastError      string     `json:"last_error,omitempty"`
+	// Delivery is the number of the current delivery (redeliveries add one).
+	Delivery int `json:"delivery"`
+	// ClaimedAt is when the attempt in flight started (nil: none in flight).
+	ClaimedAt *time.Time `json:"claimed_at,omitempty"`
+	// History lists every attempt of every delivery, oldest first.
+	History []Attempt `json:"history,omitempty"`
+	// Version is the webhook stream's version this view holds.
+	Version int64 `json:"version"`
+}
+
+// Attempt is one webhook delivery attempt as operators read it.
+type Attempt struct {
+	Delivery       int        `json:"delivery"`
+	Attempt        int        `json:"attempt"`
+	URL            string     `json:"url"`
+	Outcome        string     `json:"outcome"`
+	StatusCode     int        `json:"status_code"`
+	DurationMS     int64      `json:"duration_ms"`
+	Error          string     `json:"error,omitempty"`
+	ResponsePrefix string     `json:"response_prefix,omitempty"`
+	NextAttemptAt  *time.Time `json:"next_attempt_at"`
+	CompletedAt    time.Time  `json:"completed_at"`
+}
+
+// Due reports whether the delivery waits for an attempt at now: the next
+// attempt's time has come, or an attempt in flight is older than stale
+// (its worker died). This is the durable timer of webhook retries.
+func (w *Webhook) Due(now time.Time, stale time.Duration) bool {
+	if w == nil || w.Status != "pending" || w.Delivery == 0 {
+		return false
+	}
+	if w.ClaimedAt != nil {
+		return !now.Before(w.ClaimedAt.Add(stale))
+	}
+	return w.NextAttemptAt == nil || !now.Before(*w.NextAttemptAt)
 }
 
 // Failure is shown on failed conversations.
@@ -65,9 +102,13 @@ func (v *View) Terminal() bool {
 	return conversation.Status(v.Status).Terminal()
 }
 
-// Fold applies one recorded conversation event to a view. It skips events
-// the view already holds and refuses to jump over a missing one.
+// Fold applies one recorded conversation or webhook event to a view. It
+// skips events the view already holds and refuses to jump over a missing
+// one.
 func Fold(v *View, rec es.Recorded) (changed bool, err error) {
+	if strings.HasPrefix(rec.Stream, webhookPrefix) {
+		return foldWebhook(v, rec)
+	}
 	if rec.StreamVersion <= v.Version {
 		return false, nil
 	}
@@ -145,4 +186,50 @@ func (u *Usage) Add(v *View) {
 	u.ToolCalls += v.ToolCalls
 	u.InputTokens += v.InputTokens
 	u.OutputTokens += v.OutputTokens
+}
+
+func foldWebhook(v *View, rec es.Recorded) (bool, error) {
+	if v.ID == "" {
+		return false, projections.GapError(rec.Stream, 0, rec.StreamVersion)
+	}
+	if v.Webhook == nil {
+		v.Webhook = &Webhook{Status: "pending"}
+	}
+	w := v.Webhook
+	if rec.StreamVersion <= w.Version {
+		return false, nil
+	}
+	if rec.StreamVersion != w.Version+1 {
+		return false, projections.GapError(rec.Stream, w.Version, rec.StreamVersion)
+	}
+	f, err := webhook.Events.Decode(rec)
+	if err != nil {
+		return false, err
+	}
+	w.Version = rec.StreamVersion
+	switch e := f.(type) {
+	case *webhook.Started:
+		*w = Webhook{Status: "pending", Delivery: e.Delivery, History: w.History, Version: w.Version}
+	case *webhook.AttemptStarted:
+		t := e.StartedAt
+		w.ClaimedAt = &t
+	case *webhook.AttemptCompleted:
+		w.ClaimedAt = nil
+		w.Attempts = e.Attempt
+		if e.StatusCode != 0 {
+			c := e.StatusCode
+			w.LastStatusCode = &c
+		}
+		w.LastError = e.Error
+		w.NextAttemptAt = e.NextAttemptAt
+		w.History = append(w.History, Attempt{Delivery: e.Delivery, Attempt: e.Attempt, URL: e.URL, Outcome: string(e.Outcome),
+			StatusCode: e.StatusCode, DurationMS: e.DurationMS, Error: e.Error, ResponsePrefix: e.ResponsePrefix,
+			NextAttemptAt: e.NextAttemptAt, CompletedAt: e.CompletedAt})
+	case *webhook.Delivered:
+		t := e.DeliveredAt
+		w.Status, w.DeliveredAt, w.NextAttemptAt, w.LastError = "delivered", &t, nil, ""
+	case *webhook.Abandoned:
+		w.Status, w.NextAttemptAt, w.LastError = "failed", nil, e.Reason
+	}
+	return true, nil
 }

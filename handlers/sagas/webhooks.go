@@ -1,0 +1,120 @@
+package sagas
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
+	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+)
+
+// WebhooksName keys the webhook saga's checkpoint.
+const WebhooksName = "saga.webhooks"
+
+// Webhooks starts a delivery when a conversation ends and sends each
+// attempt when it is due. Due times live in the events (each failed
+// attempt records the next one's time) and in the conversations read
+// model, which is the durable timer: after a restart in the middle of a
+// backoff, the next tick finds the attempt due and sends it.
+type Webhooks struct {
+	Log           Log
+	Bus           Sender
+	Conversations conversations.Store
+	Clock         commands.Clock
+	// Tick is how often due attempts are looked for.
+	Tick time.Duration
+	// Stale is how old an unfinished attempt must be to be retried.
+	Stale  time.Duration
+	Poll   time.Duration
+	Logger *slog.Logger
+
+	mu   sync.Mutex
+	sent map[string]time.Time
+}
+
+// Run follows the log and ticks until ctx ends.
+func (w *Webhooks) Run(ctx context.Context) {
+	if w.Logger == nil {
+		w.Logger = slog.Default()
+	}
+	if w.Tick <= 0 {
+		w.Tick = time.Second
+	}
+	w.sent = map[string]time.Time{}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		follow(ctx, w.Log, WebhooksName, w.Poll, w.Logger, w.react)
+	}()
+	t := time.NewTicker(w.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-t.C:
+			if err := w.sendDue(ctx); err != nil && ctx.Err() == nil {
+				w.Logger.Error("webhook timer failed", "err", err)
+			}
+		}
+	}
+}
+
+func (w *Webhooks) react(ctx context.Context, rec es.Recorded) error {
+	switch rec.Type {
+	case "ConversationResolved", "ConversationFailed":
+		id := strings.TrimPrefix(rec.Stream, "conversation-")
+		return w.Bus.Send(ctx, &commands.StartWebhookDelivery{ConversationID: id, Reason: commands.ReasonConversationEnded})
+	case "WebhookDeliveryStarted":
+		f, err := webhook.Events.Decode(rec)
+		if err != nil {
+			return err
+		}
+		s := f.(*webhook.Started)
+		return w.send(ctx, s.ConversationID, s.Delivery, 1)
+	}
+	return nil
+}
+
+// sendDue sends the attempts whose time has come.
+func (w *Webhooks) sendDue(ctx context.Context) error {
+	views, err := w.Conversations.DueWebhooks(ctx, w.Clock.Now(), w.Stale, 500)
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		if err := w.send(ctx, v.ID, v.Webhook.Delivery, v.Webhook.Attempts+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// send puts an attempt on the bus unless it was sent moments ago: the
+// read model lags the claim by a little, and the handler would drop the
+// duplicate anyway.
+func (w *Webhooks) send(ctx context.Context, conversationID string, delivery, attempt int) error {
+	key := fmt.Sprintf("%s/%d/%d", conversationID, delivery, attempt)
+	now := time.Now()
+	w.mu.Lock()
+	if at, ok := w.sent[key]; ok && now.Sub(at) < w.Stale {
+		w.mu.Unlock()
+		return nil
+	}
+	w.sent[key] = now
+	for k, at := range w.sent {
+		if now.Sub(at) > 2*w.Stale {
+			delete(w.sent, k)
+		}
+	}
+	w.mu.Unlock()
+	return w.Bus.Send(ctx, &commands.AttemptWebhookDelivery{ConversationID: conversationID, Delivery: delivery, Attempt: attempt})
+}
