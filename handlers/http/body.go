@@ -51,6 +51,9 @@ func readObject(r *http.Request, allowed []string, emptyOK bool) (map[string]jso
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 		return nil, errorf(http.StatusBadRequest, CodeMalformedJSON, "The request body must be a JSON object, not %s.", jsonKind(raw))
 	}
+	if path := nulPath(obj); path != "" {
+		return nil, validation("%s must not contain the NUL character (U+0000).", path)
+	}
 	var unknown []string
 	for k := range obj {
 		if !containsString(allowed, k) {
@@ -138,3 +141,53 @@ func objectField(obj map[string]json.RawMessage, name string) (map[string]json.R
 }
 
 func fieldPath(parent, name string) string { return fmt.Sprintf("%s.%s", parent, name) }
+
+// nulPath finds the first string (or object key) holding U+0000, which no
+// event store keeps, and returns where it is ("context.entity_id").
+func nulPath(obj map[string]json.RawMessage) string {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.ContainsRune(k, 0) {
+			return "a field name"
+		}
+		var v any
+		if json.Unmarshal(obj[k], &v) == nil {
+			if p, ok := findNUL(v, k); ok {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+func findNUL(v any, path string) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return path, strings.ContainsRune(x, 0)
+	case []any:
+		for i, e := range x {
+			if p, ok := findNUL(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
+			}
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if strings.ContainsRune(k, 0) {
+				return path, true
+			}
+			if p, ok := findNUL(x[k], path+"."+k); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}

@@ -112,6 +112,9 @@ func parseSettings(obj map[string]json.RawMessage, base apikey.Settings) (apikey
 		if isNull(raw) {
 			s.BudgetUSDCents = nil
 		} else {
+			if t := bytes.TrimSpace(raw); len(t) == 0 || (t[0] != '-' && (t[0] < '0' || t[0] > '9')) {
+				return s, validation("budget_usd_cents must be a whole number of cents (e.g. 5000 for $50) or null, not %s.", jsonKind(raw))
+			}
 			dec := json.NewDecoder(bytes.NewReader(raw))
 			dec.UseNumber()
 			var n json.Number

@@ -41,13 +41,33 @@ func ValidateAppend(stream string, expected int64, events []es.Event) error {
 		if ev.Type == "" || !storableText(ev.Type) {
 			return fmt.Errorf("%w: stream %s event %s: type %q must be non-empty UTF-8 without NUL", ErrInvalidAppend, stream, ev.ID, ev.Type)
 		}
-		// Postgres jsonb refuses the \u0000 escape, so no store takes it
-		// (a string holding the literal text \\u0000 is refused too; rare).
-		if !json.Valid(ev.Data) || bytes.Contains(ev.Data, []byte(`\u0000`)) {
+		// Postgres jsonb refuses the \u0000 escape, so no store takes it.
+		if !json.Valid(ev.Data) || holdsNULEscape(ev.Data) {
 			return fmt.Errorf("%w: stream %s event %s (%s): data is not valid JSON (or holds \\u0000)", ErrInvalidAppend, stream, ev.ID, ev.Type)
 		}
 	}
 	return nil
+}
+
+// holdsNULEscape reports a real \u0000 escape in JSON text: one preceded by
+// an odd run of backslashes. The text \\u0000 (an escaped backslash, then
+// "u0000") is ordinary and allowed.
+func holdsNULEscape(data []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		run := 0
+		for k := at; k >= 0 && data[k] == '\\'; k-- {
+			run++
+		}
+		if run%2 == 1 {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // storableText is what a Postgres text column accepts.

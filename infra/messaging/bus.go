@@ -76,7 +76,6 @@ func New(t Transport, opts Options) (*Bus, error) {
 		// queue, keep a transaction open through a whole model call and
 		// hold back the snapshot horizon every event-log reader waits on.
 		middleware.InstantAck,
-		middleware.Retry{MaxRetries: 3, InitialInterval: 200 * time.Millisecond, Multiplier: 2, Logger: wlog}.Middleware,
 	)
 	b.bus, err = cqrs.NewCommandBusWithConfig(t.Publisher, cqrs.CommandBusConfig{
 		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
@@ -105,7 +104,7 @@ func New(t Transport, opts Options) (*Bus, error) {
 			defer cancel()
 			stop := context.AfterFunc(b.runCtx(), cancel)
 			defer stop()
-			err := p.Handler.Handle(ctx, p.Command)
+			err := handleWithRetries(ctx, func() error { return p.Handler.Handle(ctx, p.Command) })
 			lvl := slog.LevelDebug
 			if err != nil {
 				lvl = slog.LevelWarn
@@ -203,3 +202,25 @@ func (b *Bus) Close() error {
 
 // TransportName says which transport carries commands (for logs and health).
 func (b *Bus) TransportName() string { return b.transport.Name }
+
+// handleWithRetries runs a handler again after a failure (a database
+// hiccup, say), a few times with growing pauses. It lives here rather than
+// in watermill's Retry middleware because the message is acknowledged
+// before the work starts, and that middleware gives up on an acknowledged
+// message's context before it even calls the handler.
+func handleWithRetries(ctx context.Context, fn func() error) error {
+	delay := 200 * time.Millisecond
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if err = fn(); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+	return err
+}
