@@ -25,7 +25,10 @@ type Handler struct {
 	ModelTimeout time.Duration
 	Webhook      WebhookSender
 	Webhooks     WebhookPolicy
-	Logger       *slog.Logger
+	Mailer       Mailer
+	// MailFrom is the sender of the agent's e-mail ("" = the mailer's default).
+	MailFrom string
+	Logger   *slog.Logger
 }
 
 func (h *Handler) now() time.Time { return h.Clock.Now() }

@@ -68,3 +68,22 @@ type Tools interface {
 	// result that reports a failure (bad arguments, nothing found...).
 	Execute(ctx context.Context, call ToolCall) (result string, isError bool)
 }
+
+// MailMessage is one e-mail to send; ID becomes its Message-ID, so a
+// resent mail is recognisable as the same one.
+type MailMessage struct {
+	ID, From string
+	To       []string
+	Subject  string
+	Body     string
+}
+
+// MailReceipt says which transport took the mail ("smtp" or "outbox").
+type MailReceipt struct {
+	Transport, MessageID string
+}
+
+// Mailer sends e-mail.
+type Mailer interface {
+	Send(ctx context.Context, m MailMessage) (MailReceipt, error)
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/task"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 )
 
 func isConflict(err error) bool { return errors.Is(err, es.ErrConcurrency) }
@@ -50,6 +51,52 @@ func (h *Handler) CompleteTask(ctx context.Context, id, workspaceID string, caus
 			return err
 		}
 		facts, err := t.Complete(workspaceID, h.now())
+		if err != nil {
+			return err
+		}
+		if _, err := h.append(ctx, task.Stream(id), v, cause.meta(), facts...); err != nil {
+			return err
+		}
+		for _, f := range facts {
+			t.Apply(f)
+		}
+		out = t
+		return nil
+	})
+	return out, err
+}
+
+// AssignTask gives a task to a member of the workspace (checked on the
+// workspace's own facts).
+func (h *Handler) AssignTask(ctx context.Context, id, workspaceID, assigneeID string, cause Cause) (task.Task, error) {
+	var ws workspace.Workspace
+	if _, _, err := h.load(ctx, workspace.Stream(workspaceID), workspace.Events, &ws); err != nil {
+		return task.Task{}, err
+	}
+	if _, ok := ws.Members[assigneeID]; !ok {
+		return task.Task{}, &task.ValidationError{Field: "assignee_id", Reason: "is not a member of this workspace"}
+	}
+	return h.changeTask(ctx, id, workspaceID, cause, func(t *task.Task) ([]es.Fact, error) {
+		return t.Assign(workspaceID, assigneeID, h.now())
+	})
+}
+
+// SetTaskDueDate changes when a task is due.
+func (h *Handler) SetTaskDueDate(ctx context.Context, id, workspaceID, due string, cause Cause) (task.Task, error) {
+	return h.changeTask(ctx, id, workspaceID, cause, func(t *task.Task) ([]es.Fact, error) {
+		return t.SetDueDate(workspaceID, due, h.now())
+	})
+}
+
+func (h *Handler) changeTask(ctx context.Context, id, workspaceID string, cause Cause, decide func(*task.Task) ([]es.Fact, error)) (task.Task, error) {
+	var out task.Task
+	err := retry(ctx, func() error {
+		var t task.Task
+		v, _, err := h.load(ctx, task.Stream(id), task.Events, &t)
+		if err != nil {
+			return err
+		}
+		facts, err := decide(&t)
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,8 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/bolt"
 	pgstore "github.com/sois-ai/chat-agent-gateway/infra/eventstore/postgres"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/offline"
+	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
+	"github.com/sois-ai/chat-agent-gateway/infra/mail"
 	"github.com/sois-ai/chat-agent-gateway/infra/messaging"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/secrets"
@@ -53,6 +55,8 @@ type App struct {
 	Tasks         tasks.Store
 
 	Handler http.Handler
+	// ModelName and MailerName say which adapters run (for the start-up log).
+	ModelName, MailerName string
 
 	webhookClient *webhook.Client
 
@@ -97,8 +101,18 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	}
 	a.Runner = projections.NewRunner(a.Store, projections.Options{Poll: cfg.Poll, Logger: logger},
 		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks)
-	a.Cmds = &commands.Handler{Store: a.Store, Clock: clock, Sealer: sealer, Model: offline.New(),
-		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls},
+	model, err := a.model()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	mailer, err := a.mailer()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Cmds = &commands.Handler{Store: a.Store, Clock: clock, Sealer: sealer, Model: model, Mailer: mailer, MailFrom: cfg.MailFrom,
+		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls, MaxDuration: cfg.MaxDuration},
 		ModelTimeout: cfg.ModelTimeout, Logger: logger}
 	a.Cmds.Tools = tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Sync: a.Runner, Logger: logger})
 	a.webhookClient = webhook.New(webhook.Options{Timeout: cfg.WebhookTimeout, AllowPrivate: cfg.WebhookAllowPrivate})
@@ -136,6 +150,34 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		Projections: a.Runner, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger,
 	})
 	return a, nil
+}
+
+// model picks the OpenAI-compatible endpoint when one is configured, the
+// offline model otherwise.
+func (a *App) model() (commands.Model, error) {
+	if !a.cfg.ModelConfigured {
+		a.ModelName = offline.Name
+		return offline.New(), nil
+	}
+	m, err := openai.New(a.cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	a.ModelName = m.Name() + " at " + a.cfg.Model.BaseURL
+	return m, nil
+}
+
+func (a *App) mailer() (commands.Mailer, error) {
+	if a.cfg.SMTPURL == "" {
+		a.MailerName = mail.TransportOutbox
+		return mail.Port{Mailer: mail.Outbox{From: a.cfg.MailFrom}}, nil
+	}
+	m, err := mail.FromURL(a.cfg.SMTPURL)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_URL: %w", err)
+	}
+	a.MailerName = m.String()
+	return mail.Port{Mailer: m}, nil
 }
 
 func (a *App) sealer() (*secrets.Sealer, error) {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 )
 
@@ -25,6 +26,15 @@ type Config struct {
 	Poll         time.Duration // GATEWAY_POLL_INTERVAL
 	LogLevel     string        // GATEWAY_LOG_LEVEL
 	LogFormat    string        // GATEWAY_LOG_FORMAT
+
+	MaxDuration time.Duration // GATEWAY_MAX_DURATION
+	// Model is the OpenAI-compatible endpoint (OPENAI_BASE_URL,
+	// OPENAI_API_KEY, GATEWAY_MODEL); ModelConfigured is false when none
+	// is set and the offline model runs.
+	Model           openai.Config
+	ModelConfigured bool
+	SMTPURL         string // SMTP_URL
+	MailFrom        string // GATEWAY_MAIL_FROM
 
 	WebhookSchedule     []time.Duration // GATEWAY_WEBHOOK_RETRY_SCHEDULE
 	WebhookTimeout      time.Duration   // GATEWAY_WEBHOOK_TIMEOUT
@@ -75,12 +85,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"GATEWAY_GIVE_UP_AFTER", &c.GiveUpAfter, 15 * time.Minute},
 		{"GATEWAY_POLL_INTERVAL", &c.Poll, 100 * time.Millisecond},
 		{"GATEWAY_WEBHOOK_TIMEOUT", &c.WebhookTimeout, webhook.DefaultTimeout},
+		{"GATEWAY_MAX_DURATION", &c.MaxDuration, 10 * time.Minute},
 	}
 	for _, d := range durs {
 		if *d.dst, err = durationVar(getenv, d.name, d.def); err != nil {
 			return c, err
 		}
 	}
+	if c.Model, c.ModelConfigured, err = openai.ConfigFromEnv(getenv); err != nil {
+		return c, err
+	}
+	c.SMTPURL = getenv("SMTP_URL")
+	c.MailFrom = getenv("GATEWAY_MAIL_FROM")
 	c.WebhookSchedule = webhook.DefaultSchedule
 	if v := getenv("GATEWAY_WEBHOOK_RETRY_SCHEDULE"); v != "" {
 		if c.WebhookSchedule, err = webhook.ParseSchedule(v); err != nil {

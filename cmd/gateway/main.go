@@ -75,7 +75,7 @@ func serve(ctx context.Context) error {
 	srv := &http.Server{Handler: app.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	logger.Info("gateway listening", "addr", ln.Addr().String(), "event_store", app.storeKind(),
-		"transport", app.Bus.TransportName(), "model", "offline", "admin_api", cfg.AdminToken != "")
+		"transport", app.Bus.TransportName(), "model", app.ModelName, "mail", app.MailerName, "admin_api", cfg.AdminToken != "")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

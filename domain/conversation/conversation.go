@@ -49,6 +49,7 @@ const (
 	CodeModelError    = "MODEL_ERROR"
 	CodeEmptyReply    = "EMPTY_REPLY"
 	CodeStalled       = "STALLED"
+	CodeTimeLimit     = "TIME_LIMIT"
 )
 
 // Context holds the caller's optional hints.
@@ -62,10 +63,13 @@ type Context struct {
 type Limits struct {
 	MaxSteps     int
 	MaxToolCalls int
+	// MaxDuration bounds the wall time from acceptance to the last model
+	// step (0: no bound).
+	MaxDuration time.Duration
 }
 
 // DefaultLimits are used when none are configured.
-var DefaultLimits = Limits{MaxSteps: 16, MaxToolCalls: 32}
+var DefaultLimits = Limits{MaxSteps: 16, MaxToolCalls: 32, MaxDuration: 10 * time.Minute}
 
 // Conversation is the state folded from a conversation's stream.
 type Conversation struct {
@@ -242,6 +246,10 @@ func (c *Conversation) CheckModelStep(n int, lim Limits, now time.Time) ([]es.Fa
 	if lim.MaxSteps > 0 && c.Steps >= lim.MaxSteps {
 		return []es.Fact{&Failed{Code: CodeStepLimit, FailedAt: now,
 			Reason: fmt.Sprintf("The agent stopped after %d model steps (the step limit) without finishing your request.", lim.MaxSteps)}}, nil
+	}
+	if lim.MaxDuration > 0 && now.Sub(c.OpenedAt) >= lim.MaxDuration {
+		return []es.Fact{&Failed{Code: CodeTimeLimit, FailedAt: now,
+			Reason: fmt.Sprintf("The agent stopped after working for %s (the time limit) without finishing your request.", lim.MaxDuration)}}, nil
 	}
 	return nil, nil
 }

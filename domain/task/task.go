@@ -38,18 +38,35 @@ type Completed struct {
 	CompletedAt time.Time `json:"completed_at"`
 }
 
-func (Created) EventType() string   { return "TaskCreated" }
-func (Completed) EventType() string { return "TaskCompleted" }
+// Assigned gives the task to a workspace member.
+type Assigned struct {
+	AssigneeID string    `json:"assignee_id"`
+	AssignedAt time.Time `json:"assigned_at"`
+}
+
+// DueDateSet changes when the task is due ("" clears it).
+type DueDateSet struct {
+	DueDate string    `json:"due_date"`
+	SetAt   time.Time `json:"set_at"`
+}
+
+func (Created) EventType() string    { return "TaskCreated" }
+func (Completed) EventType() string  { return "TaskCompleted" }
+func (Assigned) EventType() string   { return "TaskAssigned" }
+func (DueDateSet) EventType() string { return "TaskDueDateSet" }
 
 // Events decodes this aggregate's facts.
 var Events = es.Registry{
-	"TaskCreated":   func() es.Fact { return &Created{} },
-	"TaskCompleted": func() es.Fact { return &Completed{} },
+	"TaskCreated":    func() es.Fact { return &Created{} },
+	"TaskCompleted":  func() es.Fact { return &Completed{} },
+	"TaskAssigned":   func() es.Fact { return &Assigned{} },
+	"TaskDueDateSet": func() es.Fact { return &DueDateSet{} },
 }
 
 // Task is the state folded from its stream.
 type Task struct {
 	ID, WorkspaceID, Title, Description, DueDate string
+	AssigneeID                                   string
 	Status                                       Status
 	Version                                      int64
 }
@@ -62,6 +79,10 @@ func (t *Task) Apply(f es.Fact) {
 		t.Status = Open
 	case *Completed:
 		t.Status = Done
+	case *Assigned:
+		t.AssigneeID = e.AssigneeID
+	case *DueDateSet:
+		t.DueDate = e.DueDate
 	}
 }
 
@@ -100,4 +121,33 @@ func (t *Task) Complete(workspaceID string, now time.Time) ([]es.Fact, error) {
 		return nil, nil
 	}
 	return []es.Fact{&Completed{CompletedAt: now}}, nil
+}
+
+// Assign decides giving the task to a member; the caller checks the member
+// belongs to the workspace.
+func (t *Task) Assign(workspaceID, assigneeID string, now time.Time) ([]es.Fact, error) {
+	if t.ID == "" || t.WorkspaceID != workspaceID {
+		return nil, ErrNotFound
+	}
+	if t.AssigneeID == assigneeID {
+		return nil, nil
+	}
+	return []es.Fact{&Assigned{AssigneeID: assigneeID, AssignedAt: now}}, nil
+}
+
+// SetDueDate decides a new due date (YYYY-MM-DD, or "" to clear it).
+func (t *Task) SetDueDate(workspaceID, due string, now time.Time) ([]es.Fact, error) {
+	if t.ID == "" || t.WorkspaceID != workspaceID {
+		return nil, ErrNotFound
+	}
+	due = strings.TrimSpace(due)
+	if due != "" {
+		if _, err := time.Parse("2006-01-02", due); err != nil {
+			return nil, &ValidationError{"due_date", fmt.Sprintf("must be a date as YYYY-MM-DD, not %q", due)}
+		}
+	}
+	if due == t.DueDate {
+		return nil, nil
+	}
+	return []es.Fact{&DueDateSet{DueDate: due, SetAt: now}}, nil
 }

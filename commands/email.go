@@ -1,0 +1,79 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/email"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// SendEmail sends a mail with a caller-chosen id, once: the queued fact
+// claims the send, the sent fact records it, and a repeated call finds
+// either and does not mail again. Only a crash between the transport taking
+// the mail and the sent fact being recorded sends it twice, with the same
+// Message-ID so mail systems can recognise the copy.
+func (h *Handler) SendEmail(ctx context.Context, q email.Queued, cause Cause) (email.Email, error) {
+	q.QueuedAt = h.now()
+	if q.From == "" {
+		q.From = h.MailFrom
+	}
+	var m email.Email
+	v, _, err := h.load(ctx, email.Stream(q.EmailID), email.Events, &m)
+	if err != nil {
+		return m, err
+	}
+	if v == 0 {
+		facts, err := email.Compose(q)
+		if err != nil {
+			return m, err
+		}
+		res, err := h.append(ctx, email.Stream(q.EmailID), es.NoStream, cause.meta(), facts...)
+		if err != nil && !isConflict(err) {
+			return m, err
+		}
+		if err == nil {
+			v = res.Version
+			m.Apply(facts[0])
+		} else if v, _, err = h.load(ctx, email.Stream(q.EmailID), email.Events, &m); err != nil {
+			return m, err
+		}
+	}
+	if m.Status != email.StatusQueued || m.WorkspaceID != q.WorkspaceID {
+		return m, nil // already sent, recorded or failed: report it as it is
+	}
+	receipt, sendErr := h.Mailer.Send(ctx, MailMessage{ID: m.EmailID, From: m.From, To: m.To, Subject: m.Subject, Body: m.Body})
+	if ctx.Err() != nil {
+		return m, ctx.Err()
+	}
+	var fact es.Fact
+	if sendErr != nil {
+		fact = &email.Failed{Reason: sendErr.Error(), FailedAt: h.now()}
+	} else {
+		fact = &email.Sent{Transport: receipt.Transport, MessageID: receipt.MessageID, SentAt: h.now()}
+	}
+	if _, err := h.append(ctx, email.Stream(q.EmailID), v, cause.meta(), fact); err != nil {
+		if isConflict(err) {
+			var again email.Email
+			_, _, _ = h.load(ctx, email.Stream(q.EmailID), email.Events, &again)
+			return again, nil
+		}
+		return m, err
+	}
+	m.Apply(fact)
+	if sendErr != nil {
+		return m, &SendFailedError{Reason: sendErr.Error()}
+	}
+	return m, nil
+}
+
+// SendFailedError reports that the mail transport refused the mail.
+type SendFailedError struct{ Reason string }
+
+func (e *SendFailedError) Error() string { return "the mail could not be sent: " + e.Reason }
+
+// IsSendFailed reports a transport refusal.
+func IsSendFailed(err error) bool {
+	var s *SendFailedError
+	return errors.As(err, &s)
+}
