@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -80,7 +81,12 @@ func parseMessage(r *http.Request) (commands.AcceptMessage, *apiError) {
 	if ctxObj != nil {
 		hints := []string{"entity_type", "entity_id", "action"}
 		cc := &conversation.Context{}
+		names := make([]string, 0, len(ctxObj))
 		for k := range ctxObj {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
 			if !containsString(hints, k) {
 				return cmd, validation("context.%s is not a known hint; use entity_type, entity_id or action.", k)
 			}
@@ -181,10 +187,12 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
 // the caller's business.
 func (s *Server) ownConversation(r *http.Request, c caller) (conversations.View, *apiError) {
 	id := chi.URLParam(r, "id")
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
 		return conversations.View{}, errorf(http.StatusNotFound, CodeNotFound,
 			"%q is not a conversation id; conversation ids are UUIDs like 6cafd8ba-dd51-4411-808e-671d1dd59561.", id)
 	}
+	id = u.String() // ids are stored lower-case; UUIDs are case-insensitive
 	v, found, err := s.d.Conversations.Get(r.Context(), id)
 	if err != nil {
 		return v, s.internal(r, err)

@@ -202,9 +202,11 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 // ownKey finds one of the caller's keys; anyone else's is "not found".
 func (s *Server) ownKey(r *http.Request, c caller) (apikeys.View, *apiError) {
 	id := chi.URLParam(r, "id")
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
 		return apikeys.View{}, errorf(http.StatusNotFound, CodeNotFound, "%q is not an API key id; key ids are UUIDs.", id)
 	}
+	id = u.String()
 	v, found, err := s.d.Keys.Get(r.Context(), id)
 	if err != nil {
 		return v, s.internal(r, err)
