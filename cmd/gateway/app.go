@@ -31,7 +31,10 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+	"github.com/sois-ai/chat-agent-gateway/projections/documents"
+	"github.com/sois-ai/chat-agent-gateway/projections/emails"
 	"github.com/sois-ai/chat-agent-gateway/projections/identity"
+	"github.com/sois-ai/chat-agent-gateway/projections/org"
 	"github.com/sois-ai/chat-agent-gateway/projections/tasks"
 )
 
@@ -53,6 +56,9 @@ type App struct {
 	Conversations conversations.Store
 	Contacts      contacts.Store
 	Tasks         tasks.Store
+	Documents     documents.Store
+	Org           org.Store
+	Emails        emails.Store
 
 	Handler http.Handler
 	// ModelName and MailerName say which adapters run (for the start-up log).
@@ -79,6 +85,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Store = st
 		a.Identity, a.Keys, a.Conversations = identity.NewMemory(), apikeys.NewMemory(), conversations.NewMemory()
 		a.Contacts, a.Tasks = contacts.NewMemory(), tasks.NewMemory()
+		a.Documents, a.Org, a.Emails = documents.NewMemory(), org.NewMemory(), emails.NewMemory()
 		transport = messaging.GoChannel(logger)
 	} else {
 		pool, err := pg.Connect(ctx, cfg.DatabaseURL)
@@ -89,6 +96,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Store = pgstore.New(pool)
 		a.Identity, a.Keys, a.Conversations = identity.NewPostgres(pool), apikeys.NewPostgres(pool), conversations.NewPostgres(pool)
 		a.Contacts, a.Tasks = contacts.NewPostgres(pool), tasks.NewPostgres(pool)
+		a.Documents, a.Org, a.Emails = documents.NewPostgres(pool), org.NewPostgres(pool), emails.NewPostgres(pool)
 		if transport, err = messaging.Postgres(pool, messaging.PostgresOptions{Poll: cfg.Poll}, logger); err != nil {
 			a.Close()
 			return nil, err
@@ -100,7 +108,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		return nil, err
 	}
 	a.Runner = projections.NewRunner(a.Store, projections.Options{Poll: cfg.Poll, Logger: logger},
-		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks)
+		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails)
 	model, err := a.model()
 	if err != nil {
 		a.Close()
@@ -114,7 +122,8 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	a.Cmds = &commands.Handler{Store: a.Store, Clock: clock, Sealer: sealer, Model: model, Mailer: mailer, MailFrom: cfg.MailFrom,
 		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls, MaxDuration: cfg.MaxDuration},
 		ModelTimeout: cfg.ModelTimeout, Logger: logger}
-	a.Cmds.Tools = tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Sync: a.Runner, Logger: logger})
+	a.Cmds.Tools = tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Documents: a.Documents,
+		Org: a.Org, Emails: a.Emails, Identity: a.Identity, Sync: a.Runner, Logger: logger})
 	a.webhookClient = webhook.New(webhook.Options{Timeout: cfg.WebhookTimeout, AllowPrivate: cfg.WebhookAllowPrivate})
 	a.Cmds.Webhook = webhook.Sender{Client: a.webhookClient}
 	a.Cmds.Webhooks = webhook.Policy(cfg.WebhookSchedule, cfg.WebhookTimeout)
@@ -146,7 +155,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		return nil, err
 	}
 	a.Handler = httpapi.New(httpapi.Deps{
-		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations,
+		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org,
 		Projections: a.Runner, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger,
 	})
 	return a, nil

@@ -69,9 +69,37 @@ func (c *testClock) Advance(d time.Duration) {
 
 type harnessOptions struct {
 	noAdminToken bool
+	env          map[string]string
+	config       []func(*Config)
+	beforeStart  []func(*App)
 }
 
 type harnessOption func(*harnessOptions)
+
+// withEnv sets environment variables for the gateway (on top of the
+// harness's own), e.g. OPENAI_BASE_URL or GATEWAY_WEBHOOK_RETRY_SCHEDULE.
+func withEnv(kv map[string]string) harnessOption {
+	return func(o *harnessOptions) {
+		if o.env == nil {
+			o.env = map[string]string{}
+		}
+		for k, v := range kv {
+			o.env[k] = v
+		}
+	}
+}
+
+// withConfig changes the loaded Config before the app is built (settings
+// with no environment variable, such as the model's retry backoff).
+func withConfig(fn func(*Config)) harnessOption {
+	return func(o *harnessOptions) { o.config = append(o.config, fn) }
+}
+
+// withBeforeStart runs fn on every App after Build and before Start (also
+// after a restart), e.g. to wrap a port with a test probe.
+func withBeforeStart(fn func(*App)) harnessOption {
+	return func(o *harnessOptions) { o.beforeStart = append(o.beforeStart, fn) }
+}
 
 // withoutAdminToken starts the gateway with GATEWAY_ADMIN_TOKEN unset.
 func withoutAdminToken() harnessOption { return func(o *harnessOptions) { o.noAdminToken = true } }
@@ -88,6 +116,8 @@ type gateway struct {
 
 	mu      sync.Mutex
 	secrets []string // every token, key and signing secret the test was given
+
+	beforeStart []func(*App)
 }
 
 // harness is a gateway seen from one test: failures are reported on t.
@@ -125,14 +155,20 @@ func newHarness(t *testing.T, backend string, opts ...harnessOption) *harness {
 	default:
 		t.Fatalf("unknown backend %q", backend)
 	}
+	for k, v := range o.env {
+		env[k] = v
+	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("LoadConfig: %v", err)
 	}
+	for _, fn := range o.config {
+		fn(&cfg)
+	}
 	if cfg.Embedded() != (backend == "embedded") {
 		t.Fatalf("backend %s: config Embedded() = %v", backend, cfg.Embedded())
 	}
-	h := &harness{t: t, gateway: &gateway{backend: backend, env: env, cfg: cfg, Clock: &testClock{}}}
+	h := &harness{t: t, gateway: &gateway{backend: backend, env: env, cfg: cfg, Clock: &testClock{}, beforeStart: o.beforeStart}}
 	h.start()
 	t.Cleanup(h.stop)
 	// Runs before stop: whatever the test did, no credential it was given
@@ -159,6 +195,9 @@ func (h *harness) start() {
 	app, err := Build(ctx, h.cfg, testLogger(), h.Clock)
 	if err != nil {
 		h.t.Fatalf("Build (%s): %v", h.backend, err)
+	}
+	for _, fn := range h.beforeStart {
+		fn(app)
 	}
 	if err := app.Start(ctx); err != nil {
 		app.Close()

@@ -19,6 +19,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 	"github.com/sois-ai/chat-agent-gateway/projections/identity"
+	"github.com/sois-ai/chat-agent-gateway/projections/org"
 )
 
 // Waiter lets a handler answer only after its write is readable.
@@ -32,6 +33,7 @@ type Deps struct {
 	Identity      identity.Store
 	Keys          apikeys.Store
 	Conversations conversations.Store
+	Org           org.Store
 	Projections   Waiter
 	Clock         commands.Clock
 	// Ready reports whether stores are reachable and projections current.
@@ -79,6 +81,12 @@ func New(d Deps) http.Handler {
 		r.Delete("/api-keys/{id}", s.revokeKey)
 		r.Post("/api-keys/{id}/rotate-secret", s.rotateSecret)
 		r.Post("/users", s.createUser)
+		r.Post("/departments", s.createDepartment)
+		r.Get("/departments", s.listDepartments)
+		r.Post("/teams", s.createTeam)
+		r.Get("/teams", s.listTeams)
+		r.Post("/teams/{id}/members", s.addTeamMember)
+		r.Post("/documents", s.createDocument)
 		r.Post("/admin/workspaces", s.createWorkspace)
 	})
 	return r

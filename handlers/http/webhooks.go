@@ -97,5 +97,5 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	s.settle(r, out.Position)
 	writeJSON(w, http.StatusOK, map[string]any{"id": v.ID, "signing_secret": out.SigningSecret,
 		"previous_secret_valid_until": ts(out.PreviousValidUntil),
-		"warning": "Store the new signing secret now: it is shown only once. Deliveries are signed with both secrets until previous_secret_valid_until."})
+		"warning":                     "Store the new signing secret now: it is shown only once. Deliveries are signed with both secrets until previous_secret_valid_until."})
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
+	"github.com/sois-ai/chat-agent-gateway/projections/documents"
+	"github.com/sois-ai/chat-agent-gateway/projections/emails"
+	"github.com/sois-ai/chat-agent-gateway/projections/identity"
+	"github.com/sois-ai/chat-agent-gateway/projections/org"
 	"github.com/sois-ai/chat-agent-gateway/projections/tasks"
 )
 
@@ -28,11 +32,15 @@ type Syncer interface {
 
 // Deps are what the tools act through.
 type Deps struct {
-	Commands *commands.Handler
-	Contacts contacts.Store
-	Tasks    tasks.Store
-	Sync     Syncer
-	Logger   *slog.Logger
+	Commands  *commands.Handler
+	Contacts  contacts.Store
+	Tasks     tasks.Store
+	Documents documents.Store
+	Org       org.Store
+	Emails    emails.Store
+	Identity  identity.Store
+	Sync      Syncer
+	Logger    *slog.Logger
 }
 
 // Tool is one entry of the catalog.
@@ -55,6 +63,10 @@ func New(d Deps) *Catalog {
 	c := &Catalog{deps: d, tools: map[string]Tool{}}
 	c.addContactTools()
 	c.addTaskTools()
+	c.addTaskExtraTools()
+	c.addDocumentTools()
+	c.addEmailTools()
+	c.addOrgTools()
 	return c
 }
 

@@ -7,6 +7,8 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/contact"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
+	"github.com/sois-ai/chat-agent-gateway/projections/emails"
+	"github.com/sois-ai/chat-agent-gateway/projections/tasks"
 )
 
 // ContactOut is how a contact is shown to the model.
@@ -59,6 +61,10 @@ func (c *Catalog) addContactTools() {
 	c.add("update_contact", "Change fields of an existing contact (find its id with search_contacts first). Only the given fields change.",
 		`{"type": "object", "properties": {"id": {"type": "string", "description": "The contact's id"},`+contactFieldsSchema+`}, "required": ["id"], "additionalProperties": false}`,
 		c.updateContact)
+	c.add("summarize_contact", "Everything known about one contact: its fields, the tasks and documents that mention it, and the emails sent to it. "+
+		"Use it for \"give me a summary of this contact\" (the contact's id may be in the request's context as entity_id).",
+		`{"type": "object", "properties": {"id": {"type": "string", "description": "The contact's id"}}, "required": ["id"], "additionalProperties": false}`,
+		c.summarizeContact)
 	c.add("delete_contact", "Delete a contact (find its id with search_contacts first).",
 		`{"type": "object", "properties": {"id": {"type": "string", "description": "The contact's id"}}, "required": ["id"], "additionalProperties": false}`,
 		c.deleteContact)
@@ -177,4 +183,59 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+func (c *Catalog) summarizeContact(ctx context.Context, call commands.ToolCall) (any, error) {
+	var a idArgs
+	if err := decode(call, &a); err != nil {
+		return nil, err
+	}
+	if !isUUID(a.ID) {
+		return nil, userErr("No contact has the id %q.", a.ID)
+	}
+	ct, err := c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.deps.Sync.WaitForHead(ctx); err != nil {
+		return nil, err
+	}
+	name := ct.Fields.Name
+	taskViews, _, err := c.deps.Tasks.List(ctx, call.WorkspaceID, tasks.Filter{Query: name, Limit: 20})
+	if err != nil {
+		return nil, err
+	}
+	ts := make([]TaskOut, 0, len(taskViews))
+	for _, v := range taskViews {
+		ts = append(ts, TaskOut{ID: v.ID, Title: v.Title, Description: v.Description, Status: v.Status, DueDate: v.DueDate, AssigneeID: v.AssigneeID})
+	}
+	hits, _, err := c.deps.Documents.Search(ctx, call.WorkspaceID, name, 10)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]DocumentOut, 0, len(hits))
+	for _, h := range hits {
+		docs = append(docs, DocumentOut{ID: h.ID, Title: h.Title, Folder: h.Folder})
+	}
+	var mails []EmailOut
+	seen := map[string]bool{}
+	for _, f := range []emails.Filter{{ContactID: ct.ID, Limit: 20}, {To: ct.Fields.Email, Limit: 20}} {
+		if f.To == "" && f.ContactID == "" {
+			continue
+		}
+		views, _, err := c.deps.Emails.List(ctx, call.WorkspaceID, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range views {
+			if !seen[v.ID] {
+				seen[v.ID] = true
+				mails = append(mails, emailOut(v.ID, v.To, v.Subject, v.Status, v.Transport, ""))
+			}
+		}
+	}
+	if mails == nil {
+		mails = []EmailOut{}
+	}
+	return map[string]any{"contact": contactFromDomain(ct), "tasks": ts, "documents": docs, "emails": mails}, nil
 }

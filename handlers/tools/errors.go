@@ -5,7 +5,10 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/contact"
+	"github.com/sois-ai/chat-agent-gateway/domain/document"
+	"github.com/sois-ai/chat-agent-gateway/domain/email"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/org"
 	"github.com/sois-ai/chat-agent-gateway/domain/task"
 )
 
@@ -13,8 +16,12 @@ import (
 func isDomainError(err error) bool {
 	var cv *contact.ValidationError
 	var tv *task.ValidationError
-	return errors.As(err, &cv) || errors.As(err, &tv) ||
-		errors.Is(err, contact.ErrNotFound) || errors.Is(err, task.ErrNotFound)
+	var dv *document.ValidationError
+	var ev *email.ValidationError
+	var ov *org.ValidationError
+	return errors.As(err, &cv) || errors.As(err, &tv) || errors.As(err, &dv) || errors.As(err, &ev) || errors.As(err, &ov) ||
+		errors.Is(err, contact.ErrNotFound) || errors.Is(err, task.ErrNotFound) || errors.Is(err, document.ErrNotFound) ||
+		errors.Is(err, org.ErrNotFound) || errors.Is(err, email.ErrNoRecipients)
 }
 
 func agentActor(call commands.ToolCall) es.Actor {

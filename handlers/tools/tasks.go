@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"strings"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/task"
@@ -15,10 +16,11 @@ type TaskOut struct {
 	Description string `json:"description,omitempty"`
 	Status      string `json:"status"`
 	DueDate     string `json:"due_date,omitempty"`
+	AssigneeID  string `json:"assignee_id,omitempty"`
 }
 
 func taskFromDomain(t task.Task) TaskOut {
-	return TaskOut{ID: t.ID, Title: t.Title, Description: t.Description, Status: string(t.Status), DueDate: t.DueDate}
+	return TaskOut{ID: t.ID, Title: t.Title, Description: t.Description, Status: string(t.Status), DueDate: t.DueDate, AssigneeID: t.AssigneeID}
 }
 
 func (c *Catalog) addTaskTools() {
@@ -77,7 +79,7 @@ func (c *Catalog) listTasks(ctx context.Context, call commands.ToolCall) (any, e
 	}
 	out := make([]TaskOut, 0, len(views))
 	for _, v := range views {
-		out = append(out, TaskOut{ID: v.ID, Title: v.Title, Description: v.Description, Status: v.Status, DueDate: v.DueDate})
+		out = append(out, TaskOut{ID: v.ID, Title: v.Title, Description: v.Description, Status: v.Status, DueDate: v.DueDate, AssigneeID: v.AssigneeID})
 	}
 	return map[string]any{"count": total, "tasks": out}, nil
 }
@@ -91,6 +93,70 @@ func (c *Catalog) completeTask(ctx context.Context, call commands.ToolCall) (any
 		return nil, userErr("No task has the id %q.", a.ID)
 	}
 	t, err := c.deps.Commands.CompleteTask(ctx, a.ID, call.WorkspaceID, cause(call))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"task": taskFromDomain(t)}, nil
+}
+
+func (c *Catalog) addTaskExtraTools() {
+	c.add("assign_task", "Assign a task to a member of the workspace (by user id or email; see list_members).",
+		`{"type": "object", "properties": {
+  "id":       {"type": "string", "description": "The task's id"},
+  "assignee": {"type": "string", "description": "The member's user id or email"}
+}, "required": ["id", "assignee"], "additionalProperties": false}`,
+		c.assignTask)
+	c.add("set_task_due_date", "Set or clear a task's due date.",
+		`{"type": "object", "properties": {
+  "id":       {"type": "string"},
+  "due_date": {"type": "string", "description": "YYYY-MM-DD, or empty to clear"}
+}, "required": ["id", "due_date"], "additionalProperties": false}`,
+		c.setTaskDueDate)
+}
+
+func (c *Catalog) assignTask(ctx context.Context, call commands.ToolCall) (any, error) {
+	var a struct{ ID, Assignee string }
+	if err := decode(call, &a); err != nil {
+		return nil, err
+	}
+	if !isUUID(a.ID) {
+		return nil, userErr("No task has the id %q.", a.ID)
+	}
+	if err := c.deps.Sync.WaitForHead(ctx); err != nil {
+		return nil, err
+	}
+	_, all, err := c.members(ctx, call.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	assignee := ""
+	for _, m := range all {
+		if m.UserID == a.Assignee || strings.EqualFold(m.Email, strings.TrimSpace(a.Assignee)) {
+			assignee = m.UserID
+		}
+	}
+	if assignee == "" {
+		return nil, userErr("No member of the workspace is %q; list_members shows who can be assigned.", a.Assignee)
+	}
+	t, err := c.deps.Commands.AssignTask(ctx, a.ID, call.WorkspaceID, assignee, cause(call))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"task": taskFromDomain(t)}, nil
+}
+
+func (c *Catalog) setTaskDueDate(ctx context.Context, call commands.ToolCall) (any, error) {
+	var a struct {
+		ID      string
+		DueDate string `json:"due_date"`
+	}
+	if err := decode(call, &a); err != nil {
+		return nil, err
+	}
+	if !isUUID(a.ID) {
+		return nil, userErr("No task has the id %q.", a.ID)
+	}
+	t, err := c.deps.Commands.SetTaskDueDate(ctx, a.ID, call.WorkspaceID, a.DueDate, cause(call))
 	if err != nil {
 		return nil, err
 	}

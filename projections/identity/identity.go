@@ -5,6 +5,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,8 @@ type Store interface {
 	MemberByTokenHash(ctx context.Context, hash string) (Member, bool, error)
 	Member(ctx context.Context, userID string) (Member, bool, error)
 	Workspace(ctx context.Context, id string) (Workspace, bool, error)
+	// Members lists a workspace's people, by email.
+	Members(ctx context.Context, workspaceID string) ([]Member, error)
 }
 
 func isWorkspace(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, "workspace-") }
@@ -218,4 +221,35 @@ func (p *Postgres) Workspace(ctx context.Context, id string) (Workspace, bool, e
 		return Workspace{}, false, nil
 	}
 	return ws, err == nil, err
+}
+
+func (m *Memory) Members(_ context.Context, workspaceID string) ([]Member, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []Member
+	for _, v := range m.members {
+		if v.WorkspaceID == workspaceID {
+			out = append(out, *v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
+	return out, nil
+}
+
+func (p *Postgres) Members(ctx context.Context, workspaceID string) ([]Member, error) {
+	rows, err := p.pool.Query(ctx, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members
+WHERE workspace_id = $1 ORDER BY email COLLATE "C"`, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		var m Member
+		if err := rows.Scan(&m.UserID, &m.WorkspaceID, &m.Email, &m.Role, &m.TokenHash, &m.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }

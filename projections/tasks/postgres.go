@@ -43,17 +43,17 @@ func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
 			return err
 		}
 		_, err = tx.Exec(ctx, `
-INSERT INTO tasks (id, workspace_id, title, description, due_date, status, created_at, completed_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO tasks (id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,
-  due_date = EXCLUDED.due_date, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at,
-  version = EXCLUDED.version`,
-			v.ID, v.WorkspaceID, v.Title, v.Description, v.DueDate, v.Status, v.CreatedAt, v.CompletedAt, v.Version)
+  due_date = EXCLUDED.due_date, assignee_id = EXCLUDED.assignee_id, status = EXCLUDED.status,
+  completed_at = EXCLUDED.completed_at, version = EXCLUDED.version`,
+			v.ID, v.WorkspaceID, v.Title, v.Description, v.DueDate, v.AssigneeID, v.Status, v.CreatedAt, v.CompletedAt, v.Version)
 		return err
 	})
 }
 
-const columns = `id, workspace_id, title, description, due_date, status, created_at, completed_at, version`
+const columns = `id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version`
 
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
@@ -73,7 +73,7 @@ func get(ctx context.Context, q querier, where string, args ...any) (View, bool,
 func scanView(row pgx.Row, extra ...any) (View, error) {
 	var v View
 	var completed *time.Time
-	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.Title, &v.Description, &v.DueDate, &v.Status,
+	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.Title, &v.Description, &v.DueDate, &v.AssigneeID, &v.Status,
 		&v.CreatedAt, &completed, &v.Version}, extra...)...)
 	// pgx hands back times in the session's zone; UTC keeps views equal to
 	// the memory store's.
@@ -109,6 +109,10 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]Vi
 	if f.Status != "" {
 		args = append(args, f.Status)
 		where = append(where, fmt.Sprintf(`status = $%d`, len(args)))
+	}
+	if f.AssigneeID != "" {
+		args = append(args, f.AssigneeID)
+		where = append(where, fmt.Sprintf(`assignee_id = $%d`, len(args)))
 	}
 	if f.Query != "" {
 		args = append(args, "%"+escapeLike(f.Query)+"%")

@@ -91,6 +91,7 @@ func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, 
 	var out []View
 	for _, v := range m.views {
 		if v.WorkspaceID == workspaceID && (f.Status == "" || v.Status == f.Status) &&
+			(f.AssigneeID == "" || v.AssigneeID == f.AssigneeID) &&
 			(contains(v.Title, f.Query) || contains(v.Description, f.Query)) {
 			out = append(out, v)
 		}

@@ -146,6 +146,60 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("assign and set the due date", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		ada, bob := uuid.NewString(), uuid.NewString()
+		apply(t, s, l.rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Call Ada",
+			DueDate: "2025-03-07", CreatedAt: t0}))
+		want := View{ID: id, WorkspaceID: ws, Title: "Call Ada", DueDate: "2025-03-07", Status: "open",
+			CreatedAt: us(t0), Version: 1}
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after create: %+v %v\nwant %+v", v, ok, want)
+		}
+
+		apply(t, s,
+			l.rec(t, task.Stream(id), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
+			l.rec(t, task.Stream(id), 3, &task.DueDateSet{DueDate: "2025-04-01", SetAt: t0}))
+		want.AssigneeID, want.DueDate, want.Version = ada, "2025-04-01", 3
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after assign and due date: %+v %v\nwant %+v", v, ok, want)
+		}
+
+		// Reassigning replaces the assignee; an empty due date clears it.
+		apply(t, s,
+			l.rec(t, task.Stream(id), 4, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
+			l.rec(t, task.Stream(id), 5, &task.DueDateSet{DueDate: "", SetAt: t0}),
+			l.completed(t, id, 6, t0.Add(time.Hour)))
+		done := us(t0.Add(time.Hour))
+		want.AssigneeID, want.DueDate, want.Status, want.CompletedAt, want.Version = bob, "", "done", &done, 6
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after reassign: %+v %v\nwant %+v", v, ok, want)
+		}
+		if vs, total := mustList(t, s, ws, Filter{AssigneeID: bob}); total != 1 || !reflect.DeepEqual(vs, []View{want}) {
+			t.Fatalf("list by new assignee = %+v, %d", vs, total)
+		}
+		if vs, total := mustList(t, s, ws, Filter{AssigneeID: ada}); len(vs) != 0 || total != 0 {
+			t.Fatalf("old assignee still has the task: %+v", vs)
+		}
+
+		// Replayed, the assignment events change nothing.
+		apply(t, s, l.rec(t, task.Stream(id), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}))
+		if v, _ := mustGet(t, s, ws, id); !reflect.DeepEqual(v, want) {
+			t.Fatalf("replayed assignment applied: %+v", v)
+		}
+		// A jump in an assignment is a gap like any other.
+		err := s.Apply(context.Background(), []es.Recorded{
+			l.rec(t, task.Stream(id), 8, &task.Assigned{AssigneeID: ada, AssignedAt: t0})})
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("assignment with gap: err = %v, want ErrGap", err)
+		}
+		if v, _ := mustGet(t, s, ws, id); v.AssigneeID != bob {
+			t.Fatalf("refused assignment applied: %+v", v)
+		}
+	})
+
 	t.Run("checkpoint is the last event of the batch", func(t *testing.T) {
 		s := newStore(t)
 		var l eventLog
@@ -255,6 +309,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if err := s.Apply(context.Background(), []es.Recorded{l.completed(t, id, 1, t0)}); err == nil {
 			t.Fatalf("a stream starting with TaskCompleted was accepted")
 		}
+		for _, f := range []es.Fact{&task.Assigned{AssigneeID: "u", AssignedAt: t0}, &task.DueDateSet{DueDate: "2025-01-01", SetAt: t0}} {
+			if err := s.Apply(context.Background(), []es.Recorded{l.rec(t, task.Stream(id), 1, f)}); err == nil {
+				t.Fatalf("a stream starting with %s was accepted", f.EventType())
+			}
+		}
 		apply(t, s, l.created(t, id, ws, "Ok", "", t0))
 		again := l.rec(t, task.Stream(id), 2, &task.Created{TaskID: id, WorkspaceID: otherWS, Title: "Again", CreatedAt: t0})
 		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
@@ -337,6 +396,18 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			batch = append(batch, l.created(t, id, ws, tc.title, tc.desc, t0.Add(time.Duration(i)*time.Minute)))
 		}
 		batch = append(batch, l.completed(t, ids["Call Bob"], 2, t0), l.completed(t, ids["Review Q3"], 2, t0))
+		ada, bob := uuid.NewString(), uuid.NewString()
+		batch = append(batch,
+			l.rec(t, task.Stream(ids["Send invoice"]), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
+			l.rec(t, task.Stream(ids["Call Bob"]), 3, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
+			l.rec(t, task.Stream(ids["Pay rent"]), 2, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
+			// Given to Bob, then taken back: nobody's task any more.
+			l.rec(t, task.Stream(ids["Water plants"]), 2, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
+			l.rec(t, task.Stream(ids["Water plants"]), 3, &task.Assigned{AssigneeID: "", AssignedAt: t0}))
+		// Another workspace's task assigned to Ada stays out of every list.
+		foreign := uuid.NewString()
+		batch = append(batch, l.created(t, foreign, otherWS, "Foreign", "", t0),
+			l.rec(t, task.Stream(foreign), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}))
 		apply(t, s, batch...)
 
 		all := []string{"Send invoice", "Call Bob", "Renew contract", "Review Q3", "Pay rent", "Water plants"}
@@ -358,6 +429,12 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			{"underscore is literal", Filter{Query: "e_c"}, []string{"Renew contract"}},
 			{"backslash is literal", Filter{Query: `\r`}, []string{"Pay rent"}},
 			{"no match", Filter{Query: "nothing"}, nil},
+			{"assignee", Filter{AssigneeID: ada}, []string{"Send invoice", "Call Bob"}},
+			{"assignee is trimmed", Filter{AssigneeID: " " + bob + " "}, []string{"Pay rent"}},
+			{"assignee and status", Filter{AssigneeID: ada, Status: "open"}, []string{"Send invoice"}},
+			{"assignee and query", Filter{AssigneeID: ada, Query: "bob"}, []string{"Call Bob"}},
+			{"assignee is exact", Filter{AssigneeID: ada[:8]}, nil},
+			{"unknown assignee", Filter{AssigneeID: uuid.NewString()}, nil},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

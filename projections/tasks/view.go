@@ -23,8 +23,9 @@ type View struct {
 	WorkspaceID string     `json:"workspace_id"`
 	Title       string     `json:"title"`
 	Description string     `json:"description"`
-	DueDate     string     `json:"due_date"` // YYYY-MM-DD or empty
-	Status      string     `json:"status"`   // "open" | "done"
+	DueDate     string     `json:"due_date"`    // YYYY-MM-DD or empty
+	AssigneeID  string     `json:"assignee_id"` // the member the task is assigned to, or empty
+	Status      string     `json:"status"`      // "open" | "done"
 	CreatedAt   time.Time  `json:"created_at"`
 	CompletedAt *time.Time `json:"completed_at"`
 	Version     int64      `json:"version"`
@@ -37,6 +38,9 @@ type Filter struct {
 	// Query is a case-insensitive substring of the title or description,
 	// taken literally (no wildcards).
 	Query string `json:"query,omitempty"`
+	// AssigneeID keeps only the tasks assigned to this member (exact id);
+	// empty means any assignee or none.
+	AssigneeID string `json:"assignee_id,omitempty"`
 	// Limit defaults to DefaultLimit and is capped at MaxLimit, so a tool
 	// result never floods the model's context.
 	Limit int `json:"limit,omitempty"`
@@ -63,7 +67,7 @@ func (f Filter) normalized() (Filter, error) {
 	default:
 		return f, fmt.Errorf("%w, not %q", ErrInvalidStatus, f.Status)
 	}
-	f.Query = strings.TrimSpace(f.Query)
+	f.Query, f.AssigneeID = strings.TrimSpace(f.Query), strings.TrimSpace(f.AssigneeID)
 	switch {
 	case f.Limit <= 0:
 		f.Limit = DefaultLimit
@@ -109,6 +113,10 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	case *task.Completed:
 		at := stamp(e.CompletedAt)
 		v.Status, v.CompletedAt = string(task.Done), &at
+	case *task.Assigned:
+		v.AssigneeID = e.AssigneeID
+	case *task.DueDateSet:
+		v.DueDate = e.DueDate
 	}
 	v.Version = rec.StreamVersion
 	return true, nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 )
@@ -58,7 +59,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("create event store directory: %w", err)
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open event store %s: the file is locked, is another gateway process using it?", path)
 	}
 	if err != nil {

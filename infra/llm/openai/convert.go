@@ -95,6 +95,7 @@ func (m *Model) buildRequest(req agent.Request) (goopenai.ChatCompletionRequest,
 		// only know max_tokens, so the newer field is used only here.
 		out.MaxCompletionTokens = maxTokens
 	} else {
+		//lint:ignore SA1019 local OpenAI-compatible servers (Ollama, llama.cpp, vLLM) only read max_tokens
 		out.MaxTokens = maxTokens
 	}
 	if t := m.cfg.Temperature; t != nil {

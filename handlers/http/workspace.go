@@ -1,0 +1,226 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/document"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/org"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+)
+
+// These endpoints let an owner set a workspace up (departments, teams,
+// documents) so the agent has something to work with; the agent itself
+// reaches the same data through its tools.
+
+func userCause(c caller) commands.Cause {
+	return commands.Cause{CorrelationID: c.WorkspaceID, CausationID: "http", Actor: es.Actor{Kind: "user", ID: c.UserID}}
+}
+
+func (s *Server) owner(r *http.Request) (caller, *apiError) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		return c, e
+	}
+	if !c.is(string(workspace.RoleOwner)) {
+		return c, errorf(http.StatusForbidden, CodeForbidden, "Only an owner of the workspace can change its organisation; you are %s.", c.Role)
+	}
+	return c, nil
+}
+
+func (s *Server) orgError(r *http.Request, err error) *apiError {
+	var ov *org.ValidationError
+	var dv *document.ValidationError
+	switch {
+	case errors.As(err, &ov):
+		return validation("%s.", ov.Error())
+	case errors.As(err, &dv):
+		return validation("%s.", dv.Error())
+	case errors.Is(err, org.ErrNotFound):
+		return errorf(http.StatusNotFound, CodeNotFound, "No such team in your workspace.")
+	}
+	return s.internal(r, err)
+}
+
+func (s *Server) createDepartment(w http.ResponseWriter, r *http.Request) {
+	c, e := s.owner(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	obj, e := readObject(r, []string{"name"}, false)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	name, _, e := stringField(obj, "name")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	id, pos, err := s.d.Commands.CreateDepartment(r.Context(), c.WorkspaceID, name, userCause(c))
+	if err != nil {
+		writeError(w, s.orgError(r, err))
+		return
+	}
+	s.settle(r, pos)
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "name": strings.TrimSpace(name)})
+}
+
+func (s *Server) listDepartments(w http.ResponseWriter, r *http.Request) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	ds, err := s.d.Org.Departments(r.Context(), c.WorkspaceID)
+	if err != nil {
+		writeError(w, s.internal(r, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"departments": ds})
+}
+
+func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) {
+	c, e := s.owner(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	obj, e := readObject(r, []string{"name", "department_id"}, false)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	name, _, e := stringField(obj, "name")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	dept, _, e := stringField(obj, "department_id")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if dept != "" {
+		if _, err := uuid.Parse(dept); err != nil {
+			writeError(w, validation("department_id must be a department's id (a UUID)."))
+			return
+		}
+	}
+	id, pos, err := s.d.Commands.CreateTeam(r.Context(), c.WorkspaceID, dept, name, userCause(c))
+	if err != nil {
+		writeError(w, s.orgError(r, err))
+		return
+	}
+	s.settle(r, pos)
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "name": strings.TrimSpace(name), "department_id": dept})
+}
+
+func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	ts, err := s.d.Org.Teams(r.Context(), c.WorkspaceID, "")
+	if err != nil {
+		writeError(w, s.internal(r, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"teams": ts})
+}
+
+func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request) {
+	c, e := s.owner(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	teamID := chi.URLParam(r, "id")
+	if _, err := uuid.Parse(teamID); err != nil {
+		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "%q is not a team id; team ids are UUIDs.", teamID))
+		return
+	}
+	obj, e := readObject(r, []string{"user_id", "email"}, false)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	userID, _, e := stringField(obj, "user_id")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	email, _, e := stringField(obj, "email")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if userID == "" && email != "" {
+		members, err := s.d.Identity.Members(r.Context(), c.WorkspaceID)
+		if err != nil {
+			writeError(w, s.internal(r, err))
+			return
+		}
+		for _, m := range members {
+			if strings.EqualFold(m.Email, strings.TrimSpace(email)) {
+				userID = m.UserID
+			}
+		}
+		if userID == "" {
+			writeError(w, validation("email %q is not a member of this workspace; add the person with POST /api/users first.", email))
+			return
+		}
+	}
+	if userID == "" {
+		writeError(w, validation("Give user_id or email of the member to add."))
+		return
+	}
+	pos, err := s.d.Commands.AddTeamMember(r.Context(), c.WorkspaceID, teamID, userID, userCause(c))
+	if err != nil {
+		writeError(w, s.orgError(r, err))
+		return
+	}
+	s.settle(r, pos)
+	writeJSON(w, http.StatusOK, map[string]string{"team_id": teamID, "user_id": userID})
+}
+
+func (s *Server) createDocument(w http.ResponseWriter, r *http.Request) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if !c.is(string(workspace.RoleOwner), string(workspace.RoleMember)) {
+		writeError(w, errorf(http.StatusForbidden, CodeForbidden, "The %s role cannot create documents.", c.Role))
+		return
+	}
+	obj, e := readObject(r, []string{"title", "folder", "body"}, false)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	var f [3]string
+	for i, name := range []string{"title", "folder", "body"} {
+		v, _, e := stringField(obj, name)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		f[i] = v
+	}
+	id := commands.NewID()
+	d, err := s.d.Commands.CreateDocument(r.Context(), id, c.WorkspaceID, f[0], f[1], f[2], c.UserID, userCause(c))
+	if err != nil {
+		writeError(w, s.orgError(r, err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": d.ID, "title": d.Title, "folder": d.Folder})
+}

@@ -1,0 +1,169 @@
+package documents
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+// Store is the documents read model: a projection plus its queries. Every
+// query is scoped to one workspace, so a tool can never see another tenant's
+// documents.
+type Store interface {
+	projections.Projection
+	// Get returns one document of the workspace, body included.
+	Get(ctx context.Context, workspaceID, id string) (View, bool, error)
+	// List returns the documents of a folder (or all of them) without their
+	// bodies, ordered by folder (segment by segment, so a folder's
+	// subfolders follow it), then title and id (byte-wise, so both stores
+	// agree); at most f.Limit of them, and how many match in all so the
+	// caller can tell the model the list is cut short. A folder that cannot
+	// exist is a *document.ValidationError.
+	List(ctx context.Context, workspaceID string, f ListFilter) ([]View, int, error)
+	// Folders returns every folder that holds documents, and all their
+	// ancestors up to the root "/", each with the number of documents filed
+	// directly in it, in List's folder order. An empty workspace has none.
+	Folders(ctx context.Context, workspaceID string) ([]Folder, error)
+	// Search finds the documents whose title or body holds every word of
+	// the query (whole words, case-insensitive, no stemming; see search.go),
+	// best match first (then title and id), at most limit of them
+	// (DefaultLimit if limit <= 0, capped at MaxLimit), and how many match
+	// in all. A query without any word matches nothing. Only the Postgres
+	// store also understands web-search syntax ("a phrase", or, -word).
+	Search(ctx context.Context, workspaceID, query string, limit int) ([]Hit, int, error)
+}
+
+// Memory keeps the read model in memory; it is rebuilt from the log at start.
+type Memory struct {
+	mu    sync.RWMutex
+	views map[string]View
+	cp    es.Position
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory { return &Memory{views: map[string]View{}} }
+
+func (m *Memory) Name() string { return Name }
+
+func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.cp, nil
+}
+
+// Apply folds the batch into a copy and swaps it in only if every event
+// folded, so a refused batch leaves the store as it was, like the Postgres
+// transaction does.
+func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	touched := map[string]View{}
+	cp := m.cp
+	for _, rec := range batch {
+		if !cp.Less(rec.Position) {
+			continue
+		}
+		if isDocument(rec) {
+			id := idOf(rec)
+			v, ok := touched[id]
+			if !ok {
+				v = m.views[id]
+			}
+			if _, err := Fold(&v, rec); err != nil {
+				return err
+			}
+			touched[id] = v
+		}
+		cp = rec.Position
+	}
+	for id, v := range touched {
+		m.views[id] = v
+	}
+	m.cp = cp
+	return nil
+}
+
+func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v, ok := m.views[id]
+	if !ok || v.WorkspaceID != workspaceID {
+		return View{}, false, nil
+	}
+	return v, true, nil
+}
+
+func (m *Memory) List(_ context.Context, workspaceID string, f ListFilter) ([]View, int, error) {
+	f, err := f.normalized()
+	if err != nil {
+		return nil, 0, err
+	}
+	m.mu.RLock()
+	var out []View
+	for _, v := range m.views {
+		if v.WorkspaceID == workspaceID && f.inFolder(v.Folder) {
+			v.Body = ""
+			out = append(out, v)
+		}
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
+	total := len(out)
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, total, nil
+}
+
+func (m *Memory) Folders(_ context.Context, workspaceID string) ([]Folder, error) {
+	m.mu.RLock()
+	counts := map[string]int{}
+	for _, v := range m.views {
+		if v.WorkspaceID == workspaceID {
+			counts[v.Folder]++
+		}
+	}
+	m.mu.RUnlock()
+	return folderTree(counts), nil
+}
+
+// Search tokenises every document of the workspace on each call: the memory
+// store serves development and tests, where that is cheap enough.
+func (m *Memory) Search(_ context.Context, workspaceID, query string, n int) ([]Hit, int, error) {
+	terms := queryTerms(query)
+	if len(terms) == 0 {
+		return nil, 0, nil
+	}
+	n = limit(n)
+	m.mu.RLock()
+	var out []Hit
+	for _, v := range m.views {
+		if v.WorkspaceID != workspaceID {
+			continue
+		}
+		body := tokenize(v.Body)
+		if rank := match(terms, tokenize(v.Title), body); rank > 0 {
+			h := Hit{View: v, Snippet: snippet(v.Body, body, terms), Rank: rank}
+			h.Body = ""
+			out = append(out, h)
+		}
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Rank != out[j].Rank {
+			return out[i].Rank > out[j].Rank
+		}
+		if out[i].Title != out[j].Title {
+			return out[i].Title < out[j].Title
+		}
+		return out[i].ID < out[j].ID
+	})
+	total := len(out)
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out, total, nil
+}

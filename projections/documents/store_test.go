@@ -1,0 +1,713 @@
+package documents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/document"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/task"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+func TestMemoryStore(t *testing.T) {
+	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
+}
+
+// t0 has nanoseconds on purpose: both stores must cut them the same way.
+var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+
+// us is t as the read model keeps it.
+func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// eventLog hands out global positions in order, like the event store does.
+type eventLog struct{ seq uint64 }
+
+func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
+	t.Helper()
+	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.seq++
+	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
+		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
+}
+
+func (l *eventLog) created(t *testing.T, id, ws, title, folder, body string) es.Recorded {
+	return l.rec(t, document.Stream(id), 1, &document.Created{DocumentID: id, WorkspaceID: ws, Title: title,
+		Folder: folder, Body: body, CreatedBy: "user-1", CreatedAt: t0})
+}
+
+func (l *eventLog) moved(t *testing.T, id string, version int64, from, to string, at time.Time) es.Recorded {
+	return l.rec(t, document.Stream(id), version, &document.Moved{From: from, To: to, MovedAt: at})
+}
+
+func apply(t *testing.T, s Store, batch ...es.Recorded) {
+	t.Helper()
+	if err := s.Apply(context.Background(), batch); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+}
+
+func checkpoint(t *testing.T, s Store) es.Position {
+	t.Helper()
+	cp, err := s.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	return cp
+}
+
+func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
+	t.Helper()
+	v, ok, err := s.Get(context.Background(), ws, id)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	return v, ok
+}
+
+func mustList(t *testing.T, s Store, ws string, f ListFilter) ([]View, int) {
+	t.Helper()
+	vs, total, err := s.List(context.Background(), ws, f)
+	if err != nil {
+		t.Fatalf("list %+v: %v", f, err)
+	}
+	return vs, total
+}
+
+func mustFolders(t *testing.T, s Store, ws string) []Folder {
+	t.Helper()
+	fs, err := s.Folders(context.Background(), ws)
+	if err != nil {
+		t.Fatalf("folders: %v", err)
+	}
+	return fs
+}
+
+func mustSearch(t *testing.T, s Store, ws, q string, limit int) ([]Hit, int) {
+	t.Helper()
+	hs, total, err := s.Search(context.Background(), ws, q, limit)
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	return hs, total
+}
+
+func titles(vs []View) []string {
+	out := []string{}
+	for _, v := range vs {
+		out = append(out, v.Title)
+	}
+	return out
+}
+
+func hitTitles(hs []Hit) []string {
+	out := []string{}
+	for _, h := range hs {
+		out = append(out, h.Title)
+	}
+	return out
+}
+
+func sorted(s []string) []string {
+	s = append([]string{}, s...)
+	sort.Strings(s)
+	return s
+}
+
+func withoutBody(v View) View { v.Body = ""; return v }
+
+func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	ws, otherWS := uuid.NewString(), uuid.NewString()
+
+	t.Run("name", func(t *testing.T) {
+		if got := newStore(t).Name(); got != "documents" {
+			t.Fatalf("Name() = %q", got)
+		}
+	})
+
+	t.Run("empty store starts at the beginning", func(t *testing.T) {
+		s := newStore(t)
+		if cp := checkpoint(t, s); cp != es.Start {
+			t.Fatalf("checkpoint = %v, want start", cp)
+		}
+		if err := s.Apply(context.Background(), nil); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		if vs, total := mustList(t, s, ws, ListFilter{}); len(vs) != 0 || total != 0 {
+			t.Fatalf("list on empty store = %v, %d", vs, total)
+		}
+		if fs := mustFolders(t, s, ws); len(fs) != 0 {
+			t.Fatalf("folders on empty store = %v", fs)
+		}
+		if hs, total := mustSearch(t, s, ws, "anything", 0); len(hs) != 0 || total != 0 {
+			t.Fatalf("search on empty store = %v, %d", hs, total)
+		}
+	})
+
+	t.Run("create and move", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		apply(t, s, l.created(t, id, ws, "Q1 Sales Report", "/Reports", "Revenue grew."))
+		want := View{ID: id, WorkspaceID: ws, Title: "Q1 Sales Report", Folder: "/Reports", Body: "Revenue grew.",
+			CreatedAt: us(t0), UpdatedAt: us(t0), Version: 1}
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after create: %+v %v\nwant %+v", v, ok, want)
+		}
+		// Listings leave the body out.
+		if vs, total := mustList(t, s, ws, ListFilter{}); total != 1 || !reflect.DeepEqual(vs, []View{withoutBody(want)}) {
+			t.Fatalf("list = %+v, %d", vs, total)
+		}
+
+		t1 := t0.Add(time.Hour)
+		apply(t, s, l.moved(t, id, 2, "/Reports", "/Archive/2025", t1))
+		want.Folder, want.UpdatedAt, want.Version = "/Archive/2025", us(t1), 2
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after move: %+v %v\nwant %+v", v, ok, want)
+		}
+		if vs, _ := mustList(t, s, ws, ListFilter{Folder: "/Reports"}); len(vs) != 0 {
+			t.Fatalf("moved document still in its old folder: %+v", vs)
+		}
+		if vs, total := mustList(t, s, ws, ListFilter{Folder: "/Archive/2025"}); total != 1 || !reflect.DeepEqual(vs, []View{withoutBody(want)}) {
+			t.Fatalf("new folder = %+v, %d", vs, total)
+		}
+		if fs := mustFolders(t, s, ws); !reflect.DeepEqual(fs, []Folder{{"/", 0}, {"/Archive", 0}, {"/Archive/2025", 1}}) {
+			t.Fatalf("folders after move = %+v", fs)
+		}
+		if cp := checkpoint(t, s); cp != (es.Position{Seq: 2}) {
+			t.Fatalf("checkpoint = %v, want 0:2", cp)
+		}
+	})
+
+	t.Run("checkpoint is the last event of the batch", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.created(t, a, ws, "A", "/", ""),
+			l.created(t, b, ws, "B", "/", ""),
+			l.moved(t, a, 2, "/", "/X", t0),
+		}
+		// Positions as the Postgres event store hands them out: Tx counts.
+		for i := range batch {
+			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
+		}
+		apply(t, s, batch...)
+		if cp := checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
+			t.Fatalf("checkpoint = %v, want 7:12", cp)
+		}
+		if vs, total := mustList(t, s, ws, ListFilter{}); total != 2 || !reflect.DeepEqual(titles(vs), []string{"B", "A"}) {
+			t.Fatalf("list = %v, %d", titles(vs), total)
+		}
+	})
+
+	t.Run("idempotent", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.created(t, a, ws, "Plan", "/Projects", "the plan"),
+			l.created(t, b, ws, "Budget", "/Projects", "the budget"),
+			l.moved(t, a, 2, "/Projects", "/Done", t0.Add(time.Hour)),
+		}
+		apply(t, s, batch...)
+		before, total := mustList(t, s, ws, ListFilter{})
+		va, _ := mustGet(t, s, ws, a)
+		cp := checkpoint(t, s)
+
+		apply(t, s, batch...)
+		apply(t, s, batch[1:]...)
+		after, total2 := mustList(t, s, ws, ListFilter{})
+		if !reflect.DeepEqual(before, after) || total != total2 {
+			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
+		}
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
+		}
+
+		// A stream version the view already holds, delivered again at a new
+		// position, is skipped — but the checkpoint still moves past it.
+		stale := l.created(t, a, ws, "Impostor", "/Elsewhere", "other")
+		staleMove := l.moved(t, a, 2, "/Projects", "/Trash", t0.Add(48*time.Hour))
+		apply(t, s, stale, staleMove)
+		if v, ok := mustGet(t, s, ws, a); !ok || !reflect.DeepEqual(v, va) {
+			t.Fatalf("stale events applied: %+v %v\nwant %+v", v, ok, va)
+		}
+		if got := checkpoint(t, s); got != staleMove.Position {
+			t.Fatalf("checkpoint = %v, want %v", got, staleMove.Position)
+		}
+	})
+
+	t.Run("version gap is refused", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		apply(t, s, l.created(t, a, ws, "Existing", "/Old", "kept words"))
+		cp := checkpoint(t, s)
+
+		batch := []es.Recorded{
+			l.created(t, b, ws, "New", "/New", "fresh words"),
+			l.moved(t, a, 2, "/Old", "/Middle", t0),
+			l.moved(t, a, 4, "/Middle", "/Final", t0),
+		}
+		err := s.Apply(context.Background(), batch)
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("apply with gap: err = %v, want ErrGap", err)
+		}
+		// Nothing of the refused batch may stick: the runner retries it
+		// from the unchanged checkpoint.
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
+		}
+		if v, ok := mustGet(t, s, ws, b); ok {
+			t.Fatalf("document created by a refused batch: %+v", v)
+		}
+		if hs, _ := mustSearch(t, s, ws, "fresh", 0); len(hs) != 0 {
+			t.Fatalf("document of a refused batch is searchable: %+v", hs)
+		}
+		if v, _ := mustGet(t, s, ws, a); v.Folder != "/Old" || v.Version != 1 {
+			t.Fatalf("document changed by a refused batch: %+v", v)
+		}
+
+		orphan := uuid.NewString()
+		err = s.Apply(context.Background(), []es.Recorded{l.moved(t, orphan, 2, "/", "/X", t0)})
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("move without create: err = %v, want ErrGap", err)
+		}
+		if _, ok := mustGet(t, s, ws, orphan); ok {
+			t.Fatalf("document without Created appeared")
+		}
+
+		apply(t, s, batch[0], batch[1])
+		if v, ok := mustGet(t, s, ws, a); !ok || v.Folder != "/Middle" || v.Version != 2 {
+			t.Fatalf("after in-order retry: %+v %v", v, ok)
+		}
+		if _, ok := mustGet(t, s, ws, b); !ok {
+			t.Fatalf("document of the retried batch missing")
+		}
+	})
+
+	t.Run("out of place events are refused", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		if err := s.Apply(context.Background(), []es.Recorded{l.moved(t, id, 1, "/", "/X", t0)}); err == nil {
+			t.Fatalf("a stream starting with DocumentMoved was accepted")
+		}
+		apply(t, s, l.created(t, id, ws, "Ok", "/", ""))
+		again := l.rec(t, document.Stream(id), 2, &document.Created{DocumentID: id, WorkspaceID: otherWS, Title: "Again", Folder: "/", CreatedAt: t0})
+		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
+			t.Fatalf("a second DocumentCreated was accepted")
+		}
+		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Ok" {
+			t.Fatalf("document changed: %+v %v", v, ok)
+		}
+	})
+
+	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		// Shaped like a document event, but in somebody else's stream.
+		conv := l.rec(t, "conversation-"+uuid.NewString(), 1, &document.Created{DocumentID: id, WorkspaceID: ws,
+			Title: "Not a document", Folder: "/", CreatedAt: t0})
+		tk := uuid.NewString()
+		taskRec := l.rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Write doc", CreatedAt: t0})
+		apply(t, s, conv, taskRec)
+		if cp := checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
+			t.Fatalf("checkpoint = %v, want %v or the start", cp, taskRec.Position)
+		}
+		if vs, total := mustList(t, s, ws, ListFilter{}); len(vs) != 0 || total != 0 {
+			t.Fatalf("foreign events made documents: %+v", vs)
+		}
+		if hs, _ := mustSearch(t, s, ws, "document", 0); len(hs) != 0 {
+			t.Fatalf("foreign events are searchable: %+v", hs)
+		}
+		apply(t, s, l.created(t, id, ws, "Real", "/", ""))
+		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Real" {
+			t.Fatalf("document after foreign events: %+v %v", v, ok)
+		}
+	})
+
+	t.Run("workspace scoping", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		mine, theirs := uuid.NewString(), uuid.NewString()
+		apply(t, s,
+			l.created(t, mine, ws, "Mine", "/Shared", "quarterly plan"),
+			l.created(t, theirs, otherWS, "Theirs", "/Shared/Secret", "quarterly plan"))
+		if _, ok := mustGet(t, s, otherWS, mine); ok {
+			t.Fatalf("Get crossed workspaces")
+		}
+		if _, ok := mustGet(t, s, ws, theirs); ok {
+			t.Fatalf("Get crossed workspaces")
+		}
+		if v, ok := mustGet(t, s, otherWS, theirs); !ok || v.Title != "Theirs" {
+			t.Fatalf("Get in own workspace: %+v %v", v, ok)
+		}
+		if vs, total := mustList(t, s, ws, ListFilter{Folder: "/Shared", Recursive: true}); total != 1 || !reflect.DeepEqual(titles(vs), []string{"Mine"}) {
+			t.Fatalf("list crossed workspaces: %v, %d", titles(vs), total)
+		}
+		if fs := mustFolders(t, s, ws); !reflect.DeepEqual(fs, []Folder{{"/", 0}, {"/Shared", 1}}) {
+			t.Fatalf("folders crossed workspaces: %+v", fs)
+		}
+		if hs, total := mustSearch(t, s, ws, "quarterly plan", 0); total != 1 || !reflect.DeepEqual(hitTitles(hs), []string{"Mine"}) {
+			t.Fatalf("search crossed workspaces: %v, %d", hitTitles(hs), total)
+		}
+		for _, bad := range []string{"", "not-a-uuid", uuid.NewString()} {
+			if vs, total := mustList(t, s, bad, ListFilter{}); len(vs) != 0 || total != 0 {
+				t.Fatalf("list in workspace %q = %v", bad, titles(vs))
+			}
+			if fs := mustFolders(t, s, bad); len(fs) != 0 {
+				t.Fatalf("folders in workspace %q = %v", bad, fs)
+			}
+			if hs, total := mustSearch(t, s, bad, "plan", 0); len(hs) != 0 || total != 0 {
+				t.Fatalf("search in workspace %q = %v", bad, hitTitles(hs))
+			}
+			if _, ok := mustGet(t, s, bad, mine); ok {
+				t.Fatalf("get in workspace %q found a document", bad)
+			}
+		}
+		if _, ok := mustGet(t, s, ws, "not-a-uuid"); ok {
+			t.Fatalf("get of a malformed id found a document")
+		}
+	})
+
+	t.Run("list by folder", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		var batch []es.Recorded
+		for _, d := range []struct{ title, folder string }{
+			{"Root note", "/"},
+			{"Overview", "/Reports"},
+			{"Q1", "/Reports/2025"},
+			{"Q2", "/Reports/2025"},
+			{"Draft", "/Reports/2025/Drafts"},
+			{"Old", "/Reports Old"},
+			{"Repository", "/Repo"},
+			{"Percent", "/100%/x"},
+			{"Thousand", "/1000/x"},
+			{"Underscore", "/a_b/c"},
+			{"Lookalike", "/axb/c"},
+			{"Backslash", `/back\slash/d`},
+			{"Backslash lookalike", `/backslash/d`},
+			{"Lower", "/reports"},
+		} {
+			batch = append(batch, l.created(t, uuid.NewString(), ws, d.title, d.folder, "body of "+d.title))
+		}
+		apply(t, s, batch...)
+
+		cases := []struct {
+			name string
+			f    ListFilter
+			want []string
+		}{
+			{"folder only", ListFilter{Folder: "/Reports"}, []string{"Overview"}},
+			{"folder is normalised", ListFilter{Folder: " Reports/ 2025 / "}, []string{"Q1", "Q2"}},
+			{"folder is case-sensitive", ListFilter{Folder: "/reports"}, []string{"Lower"}},
+			{"recursive", ListFilter{Folder: "/Reports", Recursive: true}, []string{"Overview", "Q1", "Q2", "Draft"}},
+			{"recursive deeper", ListFilter{Folder: "Reports/2025", Recursive: true}, []string{"Q1", "Q2", "Draft"}},
+			{"recursive stops at segment boundaries", ListFilter{Folder: "/Rep", Recursive: true}, nil},
+			{"root only", ListFilter{Folder: "/"}, []string{"Root note"}},
+			{"percent is literal", ListFilter{Folder: "/100%", Recursive: true}, []string{"Percent"}},
+			{"underscore is literal", ListFilter{Folder: "/a_b", Recursive: true}, []string{"Underscore"}},
+			{"backslash is literal", ListFilter{Folder: `/back\slash`, Recursive: true}, []string{"Backslash"}},
+			{"empty folder", ListFilter{Folder: "/Nowhere", Recursive: true}, nil},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				vs, total := mustList(t, s, ws, c.f)
+				if got := titles(vs); !reflect.DeepEqual(got, append([]string{}, c.want...)) {
+					t.Fatalf("list %+v = %v, want %v", c.f, got, c.want)
+				}
+				if total != len(c.want) {
+					t.Fatalf("total = %d, want %d", total, len(c.want))
+				}
+				for _, v := range vs {
+					if v.Body != "" {
+						t.Fatalf("list returned a body: %+v", v)
+					}
+				}
+			})
+		}
+
+		// Everything: "" and a recursive root mean the same, folder by
+		// folder, a folder's subfolders right after it.
+		all := []string{"Root note", "Percent", "Thousand", "Repository", "Overview", "Q1", "Q2", "Draft", "Old",
+			"Underscore", "Lookalike", "Backslash", "Backslash lookalike", "Lower"}
+		for _, f := range []ListFilter{{}, {Folder: "/", Recursive: true}, {Recursive: true}, {Folder: "  "}} {
+			vs, total := mustList(t, s, ws, f)
+			if got := titles(vs); !reflect.DeepEqual(got, all) || total != len(all) {
+				t.Fatalf("list %+v = %v (%d)\nwant %v", f, got, total, all)
+			}
+		}
+
+		for _, bad := range []string{"a/../b", "./x"} {
+			_, _, err := s.List(context.Background(), ws, ListFilter{Folder: bad})
+			var ve *document.ValidationError
+			if !errors.As(err, &ve) || ve.Field != "folder" {
+				t.Fatalf("folder %q: err = %v, want a folder validation error", bad, err)
+			}
+		}
+	})
+
+	t.Run("list order limit and total", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		var batch []es.Recorded
+		for i := range 105 {
+			// Created in reverse so the order must come from the query.
+			batch = append(batch, l.created(t, uuid.NewString(), ws, fmt.Sprintf("Doc %03d", 104-i), "/Bulk", "x"))
+		}
+		twinA, twinB := "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000a"
+		batch = append(batch,
+			l.created(t, twinA, otherWS, "Twin", "/T", ""),
+			l.created(t, twinB, otherWS, "Twin", "/T", ""),
+			l.created(t, uuid.NewString(), otherWS, "alpha", "/T", ""),
+			l.created(t, uuid.NewString(), otherWS, "Zulu", "/T", ""),
+			l.created(t, uuid.NewString(), otherWS, "In A B", "/A B", ""),
+			l.created(t, uuid.NewString(), otherWS, "In A/B", "/A/B", ""),
+			l.created(t, uuid.NewString(), otherWS, "In A", "/A", ""),
+			l.created(t, uuid.NewString(), otherWS, "In A-B", "/A-B", ""))
+		apply(t, s, batch...)
+
+		vs, total := mustList(t, s, ws, ListFilter{})
+		if total != 105 || len(vs) != 20 || vs[0].Title != "Doc 000" || vs[19].Title != "Doc 019" {
+			t.Fatalf("default limit: %d results (%v..), total %d", len(vs), titles(vs[:1]), total)
+		}
+		vs, total = mustList(t, s, ws, ListFilter{Limit: 3, Folder: "/Bulk"})
+		if total != 105 || !reflect.DeepEqual(titles(vs), []string{"Doc 000", "Doc 001", "Doc 002"}) {
+			t.Fatalf("limit 3: %v, total %d", titles(vs), total)
+		}
+		vs, total = mustList(t, s, ws, ListFilter{Limit: 1000})
+		if total != 105 || len(vs) != 100 || vs[99].Title != "Doc 099" {
+			t.Fatalf("limit above max: %d results, total %d", len(vs), total)
+		}
+		vs, total = mustList(t, s, ws, ListFilter{Limit: -1})
+		if total != 105 || len(vs) != 20 {
+			t.Fatalf("negative limit: %d results, total %d", len(vs), total)
+		}
+
+		// Folders segment by segment ("/A", "/A/B" before "/A B" and
+		// "/A-B"), titles byte-wise (upper case first), equal titles by id.
+		vs, _ = mustList(t, s, otherWS, ListFilter{})
+		want := []string{"In A", "In A/B", "In A B", "In A-B", "Twin", "Twin", "Zulu", "alpha"}
+		if got := titles(vs); !reflect.DeepEqual(got, want) {
+			t.Fatalf("order = %v\nwant %v", got, want)
+		}
+		if vs[4].ID != twinB || vs[5].ID != twinA {
+			t.Fatalf("equal titles not ordered by id: %s, %s", vs[4].ID, vs[5].ID)
+		}
+	})
+
+	t.Run("folders", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		moving := uuid.NewString()
+		apply(t, s,
+			l.created(t, uuid.NewString(), ws, "Deep", "/A/B/C", ""),
+			l.created(t, uuid.NewString(), ws, "Deep 2", "/A/B/C", ""),
+			l.created(t, uuid.NewString(), ws, "Spaced", "/A B", ""),
+			l.created(t, moving, ws, "Mover", "/Z/Y", ""),
+			l.created(t, uuid.NewString(), ws, "Top", "/", ""))
+		want := []Folder{{"/", 1}, {"/A", 0}, {"/A/B", 0}, {"/A/B/C", 2}, {"/A B", 1}, {"/Z", 0}, {"/Z/Y", 1}}
+		if fs := mustFolders(t, s, ws); !reflect.DeepEqual(fs, want) {
+			t.Fatalf("folders = %+v\nwant %+v", fs, want)
+		}
+		// A folder emptied by a move disappears, with its empty ancestors;
+		// the target appears with its own.
+		apply(t, s, l.moved(t, moving, 2, "/Z/Y", "/A/B", t0))
+		want = []Folder{{"/", 1}, {"/A", 0}, {"/A/B", 1}, {"/A/B/C", 2}, {"/A B", 1}}
+		if fs := mustFolders(t, s, ws); !reflect.DeepEqual(fs, want) {
+			t.Fatalf("folders after move = %+v\nwant %+v", fs, want)
+		}
+	})
+
+	t.Run("search", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		ids := map[string]string{}
+		corpus := []struct{ title, folder, body string }{
+			{"Q1 Sales Report", "/Reports/Q1", "Numbers for the first quarter. Revenue grew in every region."},
+			{"Board minutes", "/Meetings", "The board discussed the q1 figures at length and asked for a written report by Friday."},
+			{"Annual report", "/Reports", "The yearly summary of all reports and activities."},
+			{"Team offsite", "/Events", "Contact ada@example.com about the venue. E-mail her before 2025-03-01; budget is 1.5k."},
+			{"Lieferanten", "/Einkauf", "Herr Müller liefert Äpfel und Birnen."},
+			{"Reports archive", "/Reports/Archive", "Old reports only."},
+			{"Snake case", "/Dev", "use snake_case names and state-of-the-art tools"},
+		}
+		var batch []es.Recorded
+		for _, d := range corpus {
+			id := uuid.NewString()
+			ids[d.title] = id
+			batch = append(batch, l.created(t, id, ws, d.title, d.folder, d.body))
+		}
+		// Same words elsewhere: another workspace must never show up.
+		batch = append(batch, l.created(t, uuid.NewString(), otherWS, "Q1 report", "/", "q1 report q1 report"))
+		apply(t, s, batch...)
+
+		cases := []struct {
+			query string
+			want  []string
+		}{
+			{"Q1 report", []string{"Q1 Sales Report", "Board minutes"}},
+			{"q1 REPORT", []string{"Q1 Sales Report", "Board minutes"}},
+			{"  q1   report  ", []string{"Q1 Sales Report", "Board minutes"}},
+			{"q1", []string{"Q1 Sales Report", "Board minutes"}},
+			{"report", []string{"Q1 Sales Report", "Board minutes", "Annual report"}},
+			// No stemming: "reports" and "report" are different words.
+			{"reports", []string{"Annual report", "Reports archive"}},
+			// No stop words: "the" is a word like any other.
+			{"the", []string{"Q1 Sales Report", "Board minutes", "Annual report", "Team offsite", "Snake case"}},
+			{"quarter revenue", []string{"Q1 Sales Report"}},
+			{"quarterly", nil},
+			// Punctuation separates words on both sides.
+			{"example", []string{"Team offsite"}},
+			{"ada@example.com", []string{"Team offsite"}},
+			{"e-mail", []string{"Team offsite"}},
+			{"mail", []string{"Team offsite"}},
+			{"03", []string{"Team offsite"}},
+			{"2025-03-01", []string{"Team offsite"}},
+			{"1.5k", []string{"Team offsite"}},
+			{"snake", []string{"Snake case"}},
+			{"art", []string{"Snake case"}},
+			{"state-of-the-art", []string{"Snake case"}},
+			// Letters beyond ASCII, case-folded.
+			{"MÜLLER", []string{"Lieferanten"}},
+			{"äpfel birnen", []string{"Lieferanten"}},
+			{"apfel", nil},
+			{"q1 nothing", nil},
+			{"nothing here", nil},
+			// Prefixes do not match.
+			{"rep", nil},
+			// No words, no matches.
+			{"", nil},
+			{"   ", nil},
+			{"!!! ... %", nil},
+		}
+		for _, c := range cases {
+			t.Run(c.query, func(t *testing.T) {
+				hs, total := mustSearch(t, s, ws, c.query, 0)
+				if got := hitTitles(hs); !reflect.DeepEqual(sorted(got), sorted(append([]string{}, c.want...))) {
+					t.Fatalf("search %q = %v, want %v", c.query, got, c.want)
+				}
+				if total != len(c.want) {
+					t.Fatalf("total = %d, want %d", total, len(c.want))
+				}
+				for i, h := range hs {
+					if h.Body != "" {
+						t.Fatalf("hit with a body: %+v", h)
+					}
+					if h.Rank <= 0 {
+						t.Fatalf("hit %q has rank %v", h.Title, h.Rank)
+					}
+					if i > 0 && h.Rank > hs[i-1].Rank {
+						t.Fatalf("hits not best first: %v after %v", h.Rank, hs[i-1].Rank)
+					}
+					full, ok := mustGet(t, s, ws, h.ID)
+					if !ok || !reflect.DeepEqual(h.View, withoutBody(full)) {
+						t.Fatalf("hit view = %+v, want %+v", h.View, withoutBody(full))
+					}
+				}
+			})
+		}
+
+		// A title match ranks above a body-only match.
+		hs, _ := mustSearch(t, s, ws, "q1 report", 0)
+		if len(hs) != 2 || hs[0].ID != ids["Q1 Sales Report"] || hs[1].ID != ids["Board minutes"] || !(hs[0].Rank > hs[1].Rank) {
+			t.Fatalf("ranking of title over body: %v (%v, %v)", hitTitles(hs), hs[0].Rank, hs[1].Rank)
+		}
+		hs, _ = mustSearch(t, s, ws, "report", 0)
+		if len(hs) != 3 || hs[2].ID != ids["Board minutes"] {
+			t.Fatalf("body-only match not last: %v", hitTitles(hs))
+		}
+		// The snippet of a body match shows the matched word.
+		if !snippetHas(hs[2].Snippet, "report") {
+			t.Fatalf("snippet %q lacks the query term", hs[2].Snippet)
+		}
+		hs, _ = mustSearch(t, s, ws, "venue", 0)
+		if len(hs) != 1 || !snippetHas(hs[0].Snippet, "venue") {
+			t.Fatalf("venue snippet: %+v", hs)
+		}
+
+		// Limit and total.
+		hs, total := mustSearch(t, s, ws, "the", 2)
+		if len(hs) != 2 || total != 5 {
+			t.Fatalf("limit 2: %v, total %d", hitTitles(hs), total)
+		}
+		hs, total = mustSearch(t, s, ws, "the", -5)
+		if len(hs) != 5 || total != 5 {
+			t.Fatalf("default limit: %v, total %d", hitTitles(hs), total)
+		}
+	})
+
+	t.Run("search snippets are short windows around the match", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		filler := strings.Repeat("lorem ipsum dolor sit amet consectetur adipiscing elit ", 40)
+		body := filler + "\n\nThe contract with Globex renews in June.\n\n" + filler
+		apply(t, s,
+			l.created(t, uuid.NewString(), ws, "Contracts", "/Legal", body),
+			l.created(t, uuid.NewString(), ws, "Empty body", "/Legal", ""))
+		for _, q := range []string{"globex", "Globex renews", "june"} {
+			hs, total := mustSearch(t, s, ws, q, 0)
+			if total != 1 || len(hs) != 1 {
+				t.Fatalf("search %q: %v, %d", q, hitTitles(hs), total)
+			}
+			sn := hs[0].Snippet
+			if !snippetHas(sn, queryTerms(q)[0]) {
+				t.Fatalf("snippet for %q lacks the term: %q", q, sn)
+			}
+			if len(sn) > 300 || len(sn) < 20 {
+				t.Fatalf("snippet for %q is %d bytes: %q", q, len(sn), sn)
+			}
+			if strings.ContainsAny(sn, "\n\t") || strings.Contains(sn, "  ") {
+				t.Fatalf("snippet whitespace not collapsed: %q", sn)
+			}
+		}
+		// A title-only match with no body has an empty snippet.
+		hs, _ := mustSearch(t, s, ws, "empty", 0)
+		if len(hs) != 1 || hs[0].Snippet != "" {
+			t.Fatalf("empty body snippet: %+v", hs)
+		}
+	})
+
+	t.Run("search order limit and total", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		var batch []es.Recorded
+		for i := range 105 {
+			batch = append(batch, l.created(t, uuid.NewString(), ws, fmt.Sprintf("Memo %03d", i), "/", "weekly memo"))
+		}
+		apply(t, s, batch...)
+		hs, total := mustSearch(t, s, ws, "memo", 0)
+		if total != 105 || len(hs) != DefaultLimit {
+			t.Fatalf("default limit: %d hits, total %d", len(hs), total)
+		}
+		// Equal ranks fall back to the title.
+		if got := hitTitles(hs[:3]); !reflect.DeepEqual(got, []string{"Memo 000", "Memo 001", "Memo 002"}) {
+			t.Fatalf("ties not ordered by title: %v", got)
+		}
+		if hs, total = mustSearch(t, s, ws, "weekly", 500); total != 105 || len(hs) != MaxLimit {
+			t.Fatalf("limit above max: %d hits, total %d", len(hs), total)
+		}
+	})
+}
+
+// snippetHas reports whether the snippet holds the word (case-insensitive,
+// as a whole word).
+func snippetHas(snippet, word string) bool {
+	return slices.ContainsFunc(tokenize(snippet), func(t token) bool { return t.word == strings.ToLower(word) })
+}

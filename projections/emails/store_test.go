@@ -1,0 +1,467 @@
+package emails
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/email"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/task"
+	"github.com/sois-ai/chat-agent-gateway/projections"
+)
+
+func TestMemoryStore(t *testing.T) {
+	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
+}
+
+// t0 has nanoseconds on purpose: both stores must cut them the same way.
+var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+
+// us is t as the read model keeps it.
+func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func ptr(t time.Time) *time.Time { return &t }
+
+// eventLog hands out global positions in order, like the event store does.
+type eventLog struct{ seq uint64 }
+
+func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
+	t.Helper()
+	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.seq++
+	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
+		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
+}
+
+func (l *eventLog) queued(t *testing.T, id, ws, subject string, to ...string) es.Recorded {
+	return l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example", To: to,
+		Subject: subject, Body: "Body of " + subject, QueuedAt: t0})
+}
+
+func (l *eventLog) sent(t *testing.T, id string, version int64, transport string, at time.Time) es.Recorded {
+	return l.rec(t, email.Stream(id), version, &email.Sent{Transport: transport, MessageID: "<" + id + "@gw.example>", SentAt: at})
+}
+
+func (l *eventLog) failed(t *testing.T, id string, version int64, reason string) es.Recorded {
+	return l.rec(t, email.Stream(id), version, &email.Failed{Reason: reason, FailedAt: t0})
+}
+
+func apply(t *testing.T, s Store, batch ...es.Recorded) {
+	t.Helper()
+	if err := s.Apply(context.Background(), batch); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+}
+
+func checkpoint(t *testing.T, s Store) es.Position {
+	t.Helper()
+	cp, err := s.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	return cp
+}
+
+func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
+	t.Helper()
+	v, ok, err := s.Get(context.Background(), ws, id)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	return v, ok
+}
+
+func mustList(t *testing.T, s Store, ws string, f Filter) ([]View, int) {
+	t.Helper()
+	vs, total, err := s.List(context.Background(), ws, f)
+	if err != nil {
+		t.Fatalf("list %+v: %v", f, err)
+	}
+	return vs, total
+}
+
+func subjects(vs []View) []string {
+	out := []string{}
+	for _, v := range vs {
+		out = append(out, v.Subject)
+	}
+	return out
+}
+
+func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	ws, otherWS := uuid.NewString(), uuid.NewString()
+
+	t.Run("name", func(t *testing.T) {
+		if got := newStore(t).Name(); got != "emails" {
+			t.Fatalf("Name() = %q", got)
+		}
+	})
+
+	t.Run("empty store starts at the beginning", func(t *testing.T) {
+		s := newStore(t)
+		if cp := checkpoint(t, s); cp != es.Start {
+			t.Fatalf("checkpoint = %v, want start", cp)
+		}
+		if err := s.Apply(context.Background(), nil); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
+			t.Fatalf("list on empty store = %v, %d", vs, total)
+		}
+	})
+
+	t.Run("queued then sent", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id, contact, team := uuid.NewString(), uuid.NewString(), uuid.NewString()
+		apply(t, s, l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example",
+			To: []string{"ada@example.com", "bob@example.com"}, Subject: "Offer", Body: "Dear Ada,\nhere is the offer.",
+			ContactIDs: []string{contact}, TeamID: team, QueuedAt: t0}))
+		want := View{ID: id, WorkspaceID: ws, From: "agent@gw.example", To: []string{"ada@example.com", "bob@example.com"},
+			Subject: "Offer", Body: "Dear Ada,\nhere is the offer.", ContactIDs: []string{contact}, TeamID: team,
+			Status: "queued", QueuedAt: us(t0), Version: 1}
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after queue: %+v %v\nwant %+v", v, ok, want)
+		}
+
+		t1 := t0.Add(time.Minute)
+		apply(t, s, l.sent(t, id, 2, "smtp", t1))
+		want.Status, want.Transport, want.MessageID, want.SentAt, want.Version = "sent", "smtp", "<"+id+"@gw.example>", ptr(us(t1)), 2
+		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
+			t.Fatalf("after send: %+v %v\nwant %+v", v, ok, want)
+		}
+		if vs, total := mustList(t, s, ws, Filter{}); total != 1 || !reflect.DeepEqual(vs, []View{want}) {
+			t.Fatalf("list = %+v, %d", vs, total)
+		}
+		if cp := checkpoint(t, s); cp != (es.Position{Seq: 2}) {
+			t.Fatalf("checkpoint = %v, want 0:2", cp)
+		}
+	})
+
+	t.Run("outbox failure and retry", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		outbox, failing := uuid.NewString(), uuid.NewString()
+		apply(t, s,
+			l.queued(t, outbox, ws, "Recorded", "ada@example.com"),
+			l.sent(t, outbox, 2, "outbox", t0),
+			l.queued(t, failing, ws, "Bounced", "bob@example.com"),
+			l.failed(t, failing, 2, "550 mailbox unavailable"))
+		if v, _ := mustGet(t, s, ws, outbox); v.Status != "outbox" || v.Transport != "outbox" || v.SentAt == nil || !v.SentAt.Equal(us(t0)) {
+			t.Fatalf("outbox mail = %+v", v)
+		}
+		v, _ := mustGet(t, s, ws, failing)
+		if v.Status != "failed" || v.FailureReason != "550 mailbox unavailable" || v.SentAt != nil || v.Transport != "" {
+			t.Fatalf("failed mail = %+v", v)
+		}
+		// Lists without contacts are empty, not nil.
+		if v.To == nil || v.ContactIDs == nil || len(v.ContactIDs) != 0 {
+			t.Fatalf("lists of a mail without contacts: %#v %#v", v.To, v.ContactIDs)
+		}
+		apply(t, s, l.sent(t, failing, 3, "smtp", t0.Add(time.Hour)))
+		if v, _ := mustGet(t, s, ws, failing); v.Status != "sent" || v.FailureReason != "" || v.SentAt == nil || v.Version != 3 {
+			t.Fatalf("mail sent after a failure = %+v", v)
+		}
+	})
+
+	t.Run("returned lists are copies", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		apply(t, s, l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, To: []string{"a@x.example"},
+			ContactIDs: []string{"c1"}, Subject: "S", Body: "B", QueuedAt: t0}))
+		v, _ := mustGet(t, s, ws, id)
+		v.To[0], v.ContactIDs[0] = "changed", "changed"
+		vs, _ := mustList(t, s, ws, Filter{})
+		vs[0].To[0] = "changed too"
+		if v, _ := mustGet(t, s, ws, id); v.To[0] != "a@x.example" || v.ContactIDs[0] != "c1" {
+			t.Fatalf("store changed through a returned slice: %+v", v)
+		}
+	})
+
+	t.Run("checkpoint is the last event of the batch", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.queued(t, a, ws, "A", "a@x.example"),
+			l.queued(t, b, ws, "B", "b@x.example"),
+			l.sent(t, a, 2, "smtp", t0),
+		}
+		for i := range batch {
+			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
+		}
+		apply(t, s, batch...)
+		if cp := checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
+			t.Fatalf("checkpoint = %v, want 7:12", cp)
+		}
+		if v, _ := mustGet(t, s, ws, a); v.Status != "sent" {
+			t.Fatalf("a = %+v", v)
+		}
+	})
+
+	t.Run("idempotent", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		batch := []es.Recorded{
+			l.queued(t, a, ws, "Hello", "a@x.example"),
+			l.queued(t, b, ws, "World", "b@x.example"),
+			l.sent(t, a, 2, "smtp", t0.Add(time.Hour)),
+		}
+		apply(t, s, batch...)
+		before, total := mustList(t, s, ws, Filter{})
+		cp := checkpoint(t, s)
+
+		apply(t, s, batch...)
+		apply(t, s, batch[1:]...)
+		after, total2 := mustList(t, s, ws, Filter{})
+		if !reflect.DeepEqual(before, after) || total != total2 {
+			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
+		}
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
+		}
+
+		// A stream version the view already holds, delivered again at a new
+		// position, is skipped — but the checkpoint still moves past it.
+		stale := l.queued(t, a, ws, "Impostor", "evil@x.example")
+		staleFail := l.failed(t, a, 2, "never happened")
+		apply(t, s, stale, staleFail)
+		if after, _ := mustList(t, s, ws, Filter{}); !reflect.DeepEqual(before, after) {
+			t.Fatalf("stale events applied:\n%+v\n%+v", before, after)
+		}
+		if got := checkpoint(t, s); got != staleFail.Position {
+			t.Fatalf("checkpoint = %v, want %v", got, staleFail.Position)
+		}
+	})
+
+	t.Run("version gap is refused", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		a, b := uuid.NewString(), uuid.NewString()
+		apply(t, s, l.queued(t, a, ws, "Existing", "a@x.example"))
+		cp := checkpoint(t, s)
+
+		batch := []es.Recorded{
+			l.queued(t, b, ws, "New", "b@x.example"),
+			l.sent(t, b, 2, "smtp", t0),
+			l.failed(t, a, 3, "skipped a version"),
+		}
+		err := s.Apply(context.Background(), batch)
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("apply with gap: err = %v, want ErrGap", err)
+		}
+		if got := checkpoint(t, s); got != cp {
+			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
+		}
+		if v, ok := mustGet(t, s, ws, b); ok {
+			t.Fatalf("email created by a refused batch: %+v", v)
+		}
+		if v, _ := mustGet(t, s, ws, a); v.Status != "queued" || v.Version != 1 {
+			t.Fatalf("email changed by a refused batch: %+v", v)
+		}
+
+		orphan := uuid.NewString()
+		err = s.Apply(context.Background(), []es.Recorded{l.sent(t, orphan, 2, "smtp", t0)})
+		if !errors.Is(err, projections.ErrGap) {
+			t.Fatalf("send without queue: err = %v, want ErrGap", err)
+		}
+		if _, ok := mustGet(t, s, ws, orphan); ok {
+			t.Fatalf("email without EmailQueued appeared")
+		}
+
+		apply(t, s, batch[0], batch[1])
+		if v, ok := mustGet(t, s, ws, b); !ok || v.Status != "sent" {
+			t.Fatalf("after in-order retry: %+v %v", v, ok)
+		}
+	})
+
+	t.Run("out of place events are refused", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		for _, rec := range []es.Recorded{l.sent(t, id, 1, "smtp", t0), l.failed(t, id, 1, "x")} {
+			if err := s.Apply(context.Background(), []es.Recorded{rec}); err == nil {
+				t.Fatalf("a stream starting with %s was accepted", rec.Type)
+			}
+		}
+		apply(t, s, l.queued(t, id, ws, "Ok", "a@x.example"))
+		again := l.rec(t, email.Stream(id), 2, &email.Queued{EmailID: id, WorkspaceID: otherWS, Subject: "Again", QueuedAt: t0})
+		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
+			t.Fatalf("a second EmailQueued was accepted")
+		}
+		if v, ok := mustGet(t, s, ws, id); !ok || v.Subject != "Ok" {
+			t.Fatalf("email changed: %+v %v", v, ok)
+		}
+	})
+
+	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		id := uuid.NewString()
+		// Shaped like an email event, but in somebody else's stream.
+		conv := l.rec(t, "conversation-"+uuid.NewString(), 1, &email.Queued{EmailID: id, WorkspaceID: ws, Subject: "Not an email", QueuedAt: t0})
+		tk := uuid.NewString()
+		taskRec := l.rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Mail Ada", CreatedAt: t0})
+		apply(t, s, conv, taskRec)
+		if cp := checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
+			t.Fatalf("checkpoint = %v, want %v or the start", cp, taskRec.Position)
+		}
+		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
+			t.Fatalf("foreign events made emails: %+v", vs)
+		}
+		apply(t, s, l.queued(t, id, ws, "Real", "a@x.example"))
+		if v, ok := mustGet(t, s, ws, id); !ok || v.Subject != "Real" {
+			t.Fatalf("email after foreign events: %+v %v", v, ok)
+		}
+	})
+
+	t.Run("workspace scoping", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		mine, theirs := uuid.NewString(), uuid.NewString()
+		apply(t, s, l.queued(t, mine, ws, "Mine", "ada@example.com"), l.queued(t, theirs, otherWS, "Theirs", "ada@example.com"))
+		if _, ok := mustGet(t, s, otherWS, mine); ok {
+			t.Fatalf("Get crossed workspaces")
+		}
+		if _, ok := mustGet(t, s, ws, theirs); ok {
+			t.Fatalf("Get crossed workspaces")
+		}
+		if v, ok := mustGet(t, s, otherWS, theirs); !ok || v.Subject != "Theirs" {
+			t.Fatalf("Get in own workspace: %+v %v", v, ok)
+		}
+		if vs, total := mustList(t, s, ws, Filter{To: "ada"}); total != 1 || !reflect.DeepEqual(subjects(vs), []string{"Mine"}) {
+			t.Fatalf("list crossed workspaces: %v, %d", subjects(vs), total)
+		}
+		for _, bad := range []string{"", "not-a-uuid", uuid.NewString()} {
+			if vs, total := mustList(t, s, bad, Filter{}); len(vs) != 0 || total != 0 {
+				t.Fatalf("list in workspace %q = %v", bad, subjects(vs))
+			}
+			if _, ok := mustGet(t, s, bad, mine); ok {
+				t.Fatalf("get in workspace %q found an email", bad)
+			}
+		}
+		if _, ok := mustGet(t, s, ws, "not-a-uuid"); ok {
+			t.Fatalf("get of a malformed id found an email")
+		}
+	})
+
+	t.Run("list filters", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		ada, bob := uuid.NewString(), uuid.NewString()
+		var batch []es.Recorded
+		for i, m := range []struct {
+			subject, body string
+			to            []string
+			contacts      []string
+		}{
+			{"Offer", "Dear Ada, 100% discount", []string{"Ada@Example.com"}, []string{ada}},
+			{"Invoice", "1000 units", []string{"bob@example.com", "carol@other.example"}, []string{bob}},
+			{"Both", "to both of you", []string{"ada@example.com", "bob@example.com"}, []string{ada, bob}},
+			{"Snake", "snake_case body", []string{"dev_ops@corp.example"}, nil},
+			{"Dash", "snake-case body", []string{"devXops@corp.example"}, nil},
+			{"Path", `see C:\reports`, []string{`odd\user@corp.example`}, nil},
+			{"Follow-up OFFER", "as discussed", []string{"zed@example.com"}, nil},
+		} {
+			id := uuid.NewString()
+			batch = append(batch, l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example",
+				To: m.to, Subject: m.subject, Body: m.body, ContactIDs: m.contacts, QueuedAt: t0.Add(time.Duration(i) * time.Minute)}))
+		}
+		apply(t, s, batch...)
+
+		// Newest first.
+		all := []string{"Follow-up OFFER", "Path", "Dash", "Snake", "Both", "Invoice", "Offer"}
+		cases := []struct {
+			name string
+			f    Filter
+			want []string
+		}{
+			{"no filter", Filter{}, all},
+			{"to ignores case", Filter{To: "ADA@example"}, []string{"Both", "Offer"}},
+			{"to matches any recipient", Filter{To: "carol"}, []string{"Invoice"}},
+			{"to domain", Filter{To: "@example.com"}, []string{"Follow-up OFFER", "Both", "Invoice", "Offer"}},
+			{"contact", Filter{ContactID: ada}, []string{"Both", "Offer"}},
+			{"contact is trimmed", Filter{ContactID: " " + bob + " "}, []string{"Both", "Invoice"}},
+			{"contact is exact", Filter{ContactID: ada[:8]}, nil},
+			{"unknown contact", Filter{ContactID: uuid.NewString()}, nil},
+			{"query on subject ignores case", Filter{Query: "offer"}, []string{"Follow-up OFFER", "Offer"}},
+			{"query on body", Filter{Query: "UNITS"}, []string{"Invoice"}},
+			{"query and contact", Filter{Query: "both", ContactID: bob}, []string{"Both"}},
+			{"to and contact", Filter{To: "bob", ContactID: ada}, []string{"Both"}},
+			{"to and query, none", Filter{To: "carol", Query: "offer"}, nil},
+			{"percent is literal", Filter{Query: "100%"}, []string{"Offer"}},
+			{"lone percent is literal", Filter{Query: "%"}, []string{"Offer"}},
+			{"underscore is literal", Filter{Query: "e_c"}, []string{"Snake"}},
+			{"underscore in recipient is literal", Filter{To: "dev_ops"}, []string{"Snake"}},
+			{"lone underscore in recipient is literal", Filter{To: "_"}, []string{"Snake"}},
+			{"backslash is literal", Filter{Query: `\r`}, []string{"Path"}},
+			{"backslash in recipient is literal", Filter{To: `d\u`}, []string{"Path"}},
+			{"blank terms are no terms", Filter{To: "  ", Query: " offer "}, []string{"Follow-up OFFER", "Offer"}},
+			{"no match", Filter{Query: "nothing"}, nil},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				vs, total := mustList(t, s, ws, c.f)
+				if got := subjects(vs); !reflect.DeepEqual(got, append([]string{}, c.want...)) {
+					t.Fatalf("list %+v = %v, want %v", c.f, got, c.want)
+				}
+				if total != len(c.want) {
+					t.Fatalf("total = %d, want %d", total, len(c.want))
+				}
+			})
+		}
+	})
+
+	t.Run("order limit and total", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		var batch []es.Recorded
+		for i := range 105 {
+			// Applied oldest first so the order must come from the query.
+			id := uuid.NewString()
+			batch = append(batch, l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws,
+				To: []string{"a@x.example"}, Subject: fmt.Sprintf("Mail %03d", i), Body: "b",
+				QueuedAt: t0.Add(time.Duration(i) * time.Second)}))
+		}
+		late, early := "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000a"
+		batch = append(batch,
+			l.queued(t, uuid.NewString(), otherWS, "Earliest", "a@x.example"),
+			l.rec(t, email.Stream(late), 1, &email.Queued{EmailID: late, WorkspaceID: otherWS, Subject: "Same time b", QueuedAt: t0.Add(time.Hour)}),
+			l.rec(t, email.Stream(early), 1, &email.Queued{EmailID: early, WorkspaceID: otherWS, Subject: "Same time a", QueuedAt: t0.Add(time.Hour)}),
+			// Microseconds apart: the order must survive Postgres' precision.
+			l.rec(t, email.Stream(uuid.NewString()), 1, &email.Queued{WorkspaceID: otherWS, Subject: "Latest", QueuedAt: t0.Add(time.Hour + time.Microsecond)}))
+		apply(t, s, batch...)
+
+		vs, total := mustList(t, s, ws, Filter{})
+		if total != 105 || len(vs) != 20 || vs[0].Subject != "Mail 104" || vs[19].Subject != "Mail 085" {
+			t.Fatalf("default limit: %d results (%v), total %d", len(vs), subjects(vs), total)
+		}
+		vs, total = mustList(t, s, ws, Filter{Limit: 3, To: "x.example"})
+		if total != 105 || !reflect.DeepEqual(subjects(vs), []string{"Mail 104", "Mail 103", "Mail 102"}) {
+			t.Fatalf("limit 3: %v, total %d", subjects(vs), total)
+		}
+		vs, total = mustList(t, s, ws, Filter{Limit: 500})
+		if total != 105 || len(vs) != 100 || vs[99].Subject != "Mail 005" {
+			t.Fatalf("limit above max: %d results, total %d", len(vs), total)
+		}
+		vs, total = mustList(t, s, ws, Filter{Limit: -1, Query: "mail 10"})
+		if total != 5 || len(vs) != 5 {
+			t.Fatalf("negative limit: %v, total %d", subjects(vs), total)
+		}
+		vs, _ = mustList(t, s, otherWS, Filter{})
+		if got := subjects(vs); !reflect.DeepEqual(got, []string{"Latest", "Same time b", "Same time a", "Earliest"}) {
+			t.Fatalf("order = %v", got)
+		}
+	})
+}
