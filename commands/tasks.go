@@ -43,27 +43,9 @@ func (h *Handler) GetTask(ctx context.Context, id, workspaceID string) (task.Tas
 
 // CompleteTask marks a task done; completing it again changes nothing.
 func (h *Handler) CompleteTask(ctx context.Context, id, workspaceID string, cause Cause) (task.Task, error) {
-	var out task.Task
-	err := retry(ctx, func() error {
-		var t task.Task
-		v, _, err := h.load(ctx, task.Stream(id), task.Events, &t)
-		if err != nil {
-			return err
-		}
-		facts, err := t.Complete(workspaceID, h.now())
-		if err != nil {
-			return err
-		}
-		if _, err := h.append(ctx, task.Stream(id), v, cause.meta(), facts...); err != nil {
-			return err
-		}
-		for _, f := range facts {
-			t.Apply(f)
-		}
-		out = t
-		return nil
+	return h.changeTask(ctx, id, workspaceID, cause, func(t *task.Task) ([]es.Fact, error) {
+		return t.Complete(workspaceID, h.now())
 	})
-	return out, err
 }
 
 // AssignTask gives a task to a member of the workspace (checked on the

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 )
 
 // Stream names a contact's stream.
@@ -84,10 +85,8 @@ var (
 	ErrNotFound = errors.New("contact not found")
 )
 
-// ValidationError names the field that is wrong.
-type ValidationError struct{ Field, Reason string }
-
-func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+// ValidationError names the field that is wrong (shared by every aggregate).
+type ValidationError = invalid.Error
 
 const maxField = 500
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 )
 
 // Stream names a conversation's stream.
@@ -147,10 +148,8 @@ func remove(keys []string, k string) []string {
 // Exists reports whether the conversation has been opened.
 func (c *Conversation) Exists() bool { return c.ID != "" }
 
-// ValidationError names the request field that is wrong.
-type ValidationError struct{ Field, Reason string }
-
-func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+// ValidationError names the field that is wrong (shared by every aggregate).
+type ValidationError = invalid.Error
 
 // OpenParams are the inputs of a new conversation.
 type OpenParams struct {

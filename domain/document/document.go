@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 )
 
 // Stream names a document's stream.
@@ -68,10 +69,8 @@ func (d *Document) Apply(f es.Fact) {
 // ErrNotFound is returned for documents outside the caller's workspace too.
 var ErrNotFound = errors.New("document not found")
 
-// ValidationError names the field that is wrong.
-type ValidationError struct{ Field, Reason string }
-
-func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+// ValidationError names the field that is wrong (shared by every aggregate).
+type ValidationError = invalid.Error
 
 // NormalizeFolder turns "Reports/ Q1 /" into "/Reports/Q1": folders are
 // slash-separated paths from the root "/".

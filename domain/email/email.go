@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 )
 
 // Stream names an email's stream.
@@ -98,10 +99,8 @@ func (m *Email) Apply(f es.Fact) {
 	}
 }
 
-// ValidationError names the field that is wrong.
-type ValidationError struct{ Field, Reason string }
-
-func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+// ValidationError names the field that is wrong (shared by every aggregate).
+type ValidationError = invalid.Error
 
 // ErrNoRecipients means nobody would receive the mail.
 var ErrNoRecipients = errors.New("the email has no recipient with an email address")

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 )
 
 // DepartmentStream names a department's stream.
@@ -65,10 +66,8 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
-// ValidationError names the field that is wrong.
-type ValidationError struct{ Field, Reason string }
-
-func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+// ValidationError names the field that is wrong (shared by every aggregate).
+type ValidationError = invalid.Error
 
 func validName(name string) (string, error) {
 	name = strings.TrimSpace(name)

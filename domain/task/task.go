@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 )
 
 // Stream names a task's stream.
@@ -89,10 +90,8 @@ func (t *Task) Apply(f es.Fact) {
 // ErrNotFound is returned for tasks outside the caller's workspace too.
 var ErrNotFound = errors.New("task not found")
 
-// ValidationError names the field that is wrong.
-type ValidationError struct{ Field, Reason string }
-
-func (e *ValidationError) Error() string { return e.Field + " " + e.Reason }
+// ValidationError names the field that is wrong (shared by every aggregate).
+type ValidationError = invalid.Error
 
 // Create decides a new task.
 func Create(id, workspaceID, title, description, dueDate, createdBy string, now time.Time) ([]es.Fact, error) {

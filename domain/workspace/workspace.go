@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 )
 
 // Role of a member.
@@ -100,10 +101,8 @@ var (
 	ErrNoSuchWorkspace = errors.New("workspace not found")
 )
 
-// ValidationError names the field that is wrong.
-type ValidationError struct{ Field, Reason string }
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+// ValidationError names the field that is wrong (shared by every aggregate).
+type ValidationError = invalid.Error
 
 // NormalizeEmail validates an email address and lower-cases it.
 func NormalizeEmail(s string) (string, error) {

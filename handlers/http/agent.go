@@ -13,6 +13,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 )
@@ -209,13 +210,10 @@ func (s *Server) ownConversation(r *http.Request, c caller) (conversations.View,
 
 // commandError maps domain errors to the contract's codes.
 func (s *Server) commandError(r *http.Request, err error) *apiError {
-	var cv *conversation.ValidationError
-	var kv *apikey.ValidationError
+	var iv *invalid.Error
 	switch {
-	case errors.As(err, &cv):
-		return validation("%s.", cv.Error())
-	case errors.As(err, &kv):
-		return validation("%s.", kv.Error())
+	case errors.As(err, &iv):
+		return validation("%s.", iv.Error())
 	case errors.Is(err, apikey.ErrRevoked):
 		return errorf(http.StatusForbidden, CodeKeyRevoked, "The API key has been revoked; create a new key.")
 	case errors.Is(err, apikey.ErrOwnerMismatch):

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 )
 
@@ -85,7 +86,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) identityError(r *http.Request, err error) *apiError {
-	var v *workspace.ValidationError
+	var v *invalid.Error
 	switch {
 	case errors.As(err, &v):
 		return validation("%s.", v.Error())

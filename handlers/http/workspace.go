@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
-	"github.com/sois-ai/chat-agent-gateway/domain/document"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 	"github.com/sois-ai/chat-agent-gateway/domain/org"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 )
@@ -35,13 +35,10 @@ func (s *Server) owner(r *http.Request) (caller, *apiError) {
 }
 
 func (s *Server) orgError(r *http.Request, err error) *apiError {
-	var ov *org.ValidationError
-	var dv *document.ValidationError
+	var iv *invalid.Error
 	switch {
-	case errors.As(err, &ov):
-		return validation("%s.", ov.Error())
-	case errors.As(err, &dv):
-		return validation("%s.", dv.Error())
+	case errors.As(err, &iv):
+		return validation("%s.", iv.Error())
 	case errors.Is(err, org.ErrNotFound):
 		return errorf(http.StatusNotFound, CodeNotFound, "No such team in your workspace.")
 	}

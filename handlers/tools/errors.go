@@ -8,18 +8,15 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/document"
 	"github.com/sois-ai/chat-agent-gateway/domain/email"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 	"github.com/sois-ai/chat-agent-gateway/domain/org"
 	"github.com/sois-ai/chat-agent-gateway/domain/task"
 )
 
 // isDomainError reports failures whose message is meant for the model.
 func isDomainError(err error) bool {
-	var cv *contact.ValidationError
-	var tv *task.ValidationError
-	var dv *document.ValidationError
-	var ev *email.ValidationError
-	var ov *org.ValidationError
-	return errors.As(err, &cv) || errors.As(err, &tv) || errors.As(err, &dv) || errors.As(err, &ev) || errors.As(err, &ov) ||
+	var iv *invalid.Error
+	return errors.As(err, &iv) ||
 		errors.Is(err, contact.ErrNotFound) || errors.Is(err, task.ErrNotFound) || errors.Is(err, document.ErrNotFound) ||
 		errors.Is(err, org.ErrNotFound) || errors.Is(err, email.ErrNoRecipients)
 }
