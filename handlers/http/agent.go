@@ -14,6 +14,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
+	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 )
@@ -36,7 +37,17 @@ type acceptedBody struct {
 }
 
 func (s *Server) postAgent(w http.ResponseWriter, r *http.Request) {
-	c, k, e := s.both(r)
+	c, e := s.authenticate(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if c.is(string(workspace.RoleAuditor)) {
+		writeError(w, errorf(http.StatusForbidden, CodeForbidden,
+			"The auditor role reads conversations, their events, key usage and billing, but cannot send messages."))
+		return
+	}
+	k, e := s.authenticateKey(r, c)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -170,12 +181,7 @@ func pollFromView(v conversations.View) pollBody {
 }
 
 func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
-	c, _, e := s.both(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	v, e := s.ownConversation(r, c)
+	v, e := s.readableConversation(r)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -183,10 +189,34 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, pollFromView(v))
 }
 
+// readableConversation authenticates a reader of a conversation. A caller
+// with a key reads their own conversations, as the contract says; an
+// auditor (who holds no keys) reads any conversation of the workspace with
+// the bearer token alone, also after the poll expiry.
+func (s *Server) readableConversation(r *http.Request) (conversations.View, *apiError) {
+	c, e := s.authenticate(r)
+	if e != nil {
+		return conversations.View{}, e
+	}
+	if r.Header.Get("X-Api-Key") == "" && c.is(string(workspace.RoleAuditor)) {
+		return s.conversationIn(r, c, true)
+	}
+	if _, e := s.authenticateKey(r, c); e != nil {
+		return conversations.View{}, e
+	}
+	return s.ownConversation(r, c)
+}
+
 // ownConversation finds a conversation the caller may poll. Someone else's
 // conversation is "not found", never "forbidden": its existence is not
 // the caller's business.
 func (s *Server) ownConversation(r *http.Request, c caller) (conversations.View, *apiError) {
+	return s.conversationIn(r, c, false)
+}
+
+// conversationIn finds a conversation of the caller (workspaceWide: of the
+// caller's workspace, without the poll expiry).
+func (s *Server) conversationIn(r *http.Request, c caller, workspaceWide bool) (conversations.View, *apiError) {
 	id := chi.URLParam(r, "id")
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
@@ -198,8 +228,11 @@ func (s *Server) ownConversation(r *http.Request, c caller) (conversations.View,
 	if err != nil {
 		return v, s.internal(r, err)
 	}
-	if !found || v.UserID != c.UserID {
+	if !found || (!workspaceWide && v.UserID != c.UserID) || v.WorkspaceID != c.WorkspaceID {
 		return v, errorf(http.StatusNotFound, CodeNotFound, "No conversation %s was found.", id)
+	}
+	if workspaceWide {
+		return v, nil
 	}
 	if !s.d.Clock.Now().Before(v.ExpiresAt) {
 		return v, errorf(http.StatusNotFound, CodeNotFound, "Conversation %s expired at %s; conversations can be polled for %s.",

@@ -22,12 +22,7 @@ type attemptBody struct {
 }
 
 func (s *Server) webhookAttempts(w http.ResponseWriter, r *http.Request) {
-	c, _, e := s.both(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	v, e := s.ownConversation(r, c)
+	v, e := s.readableConversation(r)
 	if e != nil {
 		writeError(w, e)
 		return
