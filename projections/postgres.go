@@ -66,6 +66,33 @@ func PgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Re
 	})
 }
 
+// PgFold is PgApply for the usual read model, one row per stream: for each
+// relevant event it reads the view of the stream key names with load, folds
+// the event into it and, if that changed it, writes it back with save. load
+// must lock the row (SELECT ... FOR UPDATE), so that a second instance
+// cannot fold the same view from a stale version, and return the zero view
+// when there is no row yet.
+func PgFold[V any](ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
+	relevant func(es.Recorded) bool, key func(es.Recorded) string,
+	load func(ctx context.Context, tx pgx.Tx, id string) (V, error),
+	fold func(*V, es.Recorded) (changed bool, err error),
+	save func(ctx context.Context, tx pgx.Tx, v V) error) error {
+	return PgApply(ctx, pool, name, batch, relevant, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+		if !relevant(rec) {
+			return nil
+		}
+		v, err := load(ctx, tx, key(rec))
+		if err != nil {
+			return err
+		}
+		changed, err := fold(&v, rec)
+		if err != nil || !changed {
+			return err
+		}
+		return save(ctx, tx, v)
+	})
+}
+
 func anyRelevant(batch []es.Recorded, relevant func(es.Recorded) bool) bool {
 	for _, ev := range batch {
 		if relevant == nil || relevant(ev) {

@@ -1,8 +1,9 @@
 // Package projections keeps the read models: each projection follows the
 // global event log from its own checkpoint and applies every event exactly
 // once. Subpackages hold one read model each; this package holds what they
-// share: the catch-up runner, read-your-writes waiting, and the Postgres
-// batch transaction that moves a checkpoint together with the rows.
+// share: the catch-up runner, read-your-writes waiting, the Postgres batch
+// transaction that moves a checkpoint together with the rows, and its
+// in-memory twin, MemoryTable.
 package projections
 
 import (

@@ -194,26 +194,28 @@ func scan(row pgx.Row) (View, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isKey, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !isKey(rec) {
-			return nil
-		}
-		v, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM api_keys WHERE id = $1 FOR UPDATE`, idOf(rec)))
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		changed, err := Fold(&v, rec)
-		if err != nil || !changed {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO api_keys (`+columns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
+	return projections.PgFold(ctx, p.pool, Name, batch, isKey, idOf, lock, Fold, upsert)
+}
+
+// lock reads a key's view for Apply. The row stays locked until the batch
+// commits, so a second instance cannot fold it from a stale version.
+func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
+	v, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM api_keys WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return View{}, nil
+	}
+	return v, err
+}
+
+// upsert writes a folded key back.
+func upsert(ctx context.Context, tx pgx.Tx, v View) error {
+	_, err := tx.Exec(ctx, `INSERT INTO api_keys (`+columns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
 ON CONFLICT (id) DO UPDATE SET label = EXCLUDED.label, response_url = EXCLUDED.response_url,
   budget_usd_cents = EXCLUDED.budget_usd_cents, budget_period = EXCLUDED.budget_period, revoked = EXCLUDED.revoked,
   updated_at = EXCLUDED.updated_at, revoked_at = EXCLUDED.revoked_at, version = EXCLUDED.version`,
-			v.ID, v.WorkspaceID, v.UserID, v.KeyHash, v.KeyPrefix, v.Label, v.ResponseURL, v.BudgetUSDCents, v.BudgetPeriod,
-			v.Revoked, v.CreatedAt, v.UpdatedAt, v.RevokedAt, v.Version)
-		return err
-	})
+		v.ID, v.WorkspaceID, v.UserID, v.KeyHash, v.KeyPrefix, v.Label, v.ResponseURL, v.BudgetUSDCents, v.BudgetPeriod,
+		v.Revoked, v.CreatedAt, v.UpdatedAt, v.RevokedAt, v.Version)
+	return err
 }
 
 func (p *Postgres) one(ctx context.Context, where string, arg any) (View, bool, error) {

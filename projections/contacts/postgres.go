@@ -27,30 +27,27 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isContact, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !isContact(rec) {
-			return nil
-		}
-		// The row lock keeps a concurrent instance from folding the same
-		// contact from a stale version.
-		v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, idOf(rec))
-		if err != nil {
-			return err
-		}
-		changed, err := Fold(&v, rec)
-		if err != nil || !changed {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
+	return projections.PgFold(ctx, p.pool, Name, batch, isContact, idOf, lock, Fold, upsert)
+}
+
+// lock reads a contact's view for Apply. The row stays locked until the batch
+// commits, so a second instance cannot fold it from a stale version.
+func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
+	v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, id)
+	return v, err
+}
+
+// upsert writes a folded contact back.
+func upsert(ctx context.Context, tx pgx.Tx, v View) error {
+	_, err := tx.Exec(ctx, `
 INSERT INTO contacts (id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, company = EXCLUDED.company, title = EXCLUDED.title,
   email = EXCLUDED.email, phone = EXCLUDED.phone, city = EXCLUDED.city, notes = EXCLUDED.notes,
   deleted = EXCLUDED.deleted, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
-			v.ID, v.WorkspaceID, v.Name, v.Company, v.Title, v.Email, v.Phone, v.City, v.Notes, v.Deleted,
-			v.CreatedAt, v.UpdatedAt, v.Version)
-		return err
-	})
+		v.ID, v.WorkspaceID, v.Name, v.Company, v.Title, v.Email, v.Phone, v.City, v.Notes, v.Deleted,
+		v.CreatedAt, v.UpdatedAt, v.Version)
+	return err
 }
 
 const columns = `id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version`

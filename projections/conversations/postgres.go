@@ -26,41 +26,41 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isConversation, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !isConversation(rec) {
-			return nil
+	return projections.PgFold(ctx, p.pool, Name, batch, isConversation, idOf, lock, Fold, upsert)
+}
+
+// lock reads a conversation's view for Apply. The row stays locked until
+// the batch commits, so a second instance cannot fold it from a stale
+// version.
+func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
+	v, _, err := get(ctx, tx, id, true)
+	return v, err
+}
+
+// upsert writes a folded conversation back.
+func upsert(ctx context.Context, tx pgx.Tx, v View) error {
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var whStatus *string
+	var whNext, whClaimed *time.Time
+	if w := v.Webhook; w != nil {
+		whStatus, whNext, whClaimed = &w.Status, w.NextAttemptAt, w.ClaimedAt
+		if w.Delivery == 0 {
+			whStatus = nil // nothing started yet: nothing is due
 		}
-		v, _, err := get(ctx, tx, idOf(rec), true)
-		if err != nil {
-			return err
-		}
-		changed, err := Fold(&v, rec)
-		if err != nil || !changed {
-			return err
-		}
-		doc, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		var whStatus *string
-		var whNext, whClaimed *time.Time
-		if w := v.Webhook; w != nil {
-			whStatus, whNext, whClaimed = &w.Status, w.NextAttemptAt, w.ClaimedAt
-			if w.Delivery == 0 {
-				whStatus = nil // nothing started yet: nothing is due
-			}
-		}
-		_, err = tx.Exec(ctx, `
+	}
+	_, err = tx.Exec(ctx, `
 INSERT INTO conversations (id, workspace_id, user_id, api_key_id, status, created_at, expires_at, updated_at, version, view,
   webhook_status, webhook_next_at, webhook_claimed_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
   version = EXCLUDED.version, view = EXCLUDED.view, webhook_status = EXCLUDED.webhook_status,
   webhook_next_at = EXCLUDED.webhook_next_at, webhook_claimed_at = EXCLUDED.webhook_claimed_at`,
-			v.ID, v.WorkspaceID, v.UserID, v.APIKeyID, v.Status, v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc,
-			whStatus, whNext, whClaimed)
-		return err
-	})
+		v.ID, v.WorkspaceID, v.UserID, v.APIKeyID, v.Status, v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc,
+		whStatus, whNext, whClaimed)
+	return err
 }
 
 type querier interface {

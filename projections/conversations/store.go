@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
@@ -46,104 +45,73 @@ func idOf(rec es.Recorded) string {
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
 type Memory struct {
-	mu    sync.RWMutex
-	views map[string]*View
-	cp    es.Position
+	views *projections.MemoryTable[View]
 }
 
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory { return &Memory{views: map[string]*View{}} }
+func NewMemory() *Memory { return &Memory{views: projections.NewMemoryTable(clone)} }
+
+// clone copies what Fold changes in place, the turns and the webhook with
+// its history, so a view handed out earlier never changes under its reader.
+func clone(v View) View {
+	v.Turns = append([]Turn(nil), v.Turns...)
+	if v.Webhook != nil {
+		wh := *v.Webhook
+		wh.History = append([]Attempt(nil), v.Webhook.History...)
+		v.Webhook = &wh
+	}
+	return v
+}
 
 func (m *Memory) Name() string { return Name }
 
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.cp, nil
-}
+func (m *Memory) Checkpoint(context.Context) (es.Position, error) { return m.views.Checkpoint(), nil }
 
+// Apply is all-or-nothing, like the Postgres transaction (see
+// projections.MemoryTable).
 func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, rec := range batch {
-		if !m.cp.Less(rec.Position) {
-			continue
-		}
-		if isConversation(rec) {
-			id := idOf(rec)
-			v := m.views[id]
-			if v == nil {
-				v = &View{}
-			}
-			next := *v
-			next.Turns = append([]Turn(nil), v.Turns...)
-			if v.Webhook != nil {
-				wh := *v.Webhook
-				wh.History = append([]Attempt(nil), v.Webhook.History...)
-				next.Webhook = &wh
-			}
-			if _, err := Fold(&next, rec); err != nil {
-				return err
-			}
-			m.views[id] = &next
-		}
-		m.cp = rec.Position
-	}
-	return nil
+	return m.views.Apply(batch, isConversation, idOf, Fold)
 }
 
 func (m *Memory) Get(_ context.Context, id string) (View, bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	v, ok := m.views[id]
-	if !ok {
-		return View{}, false, nil
-	}
-	return *v, true, nil
+	v, ok := m.views.Get(id)
+	return v, ok, nil
 }
 
 func (m *Memory) Unfinished(_ context.Context, limit int) ([]View, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	var out []View
-	for _, v := range m.views {
+	for v := range m.views.All() {
 		if !v.Terminal() {
-			out = append(out, *v)
+			out = append(out, v)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].UpdatedAt.Equal(out[j].UpdatedAt) {
-			return out[i].UpdatedAt.Before(out[j].UpdatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return leastRecentFirst(out, limit), nil
 }
 
 func (m *Memory) UsageByKey(_ context.Context, keyID string) (Usage, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	u := NewUsage()
-	for _, v := range m.views {
+	for v := range m.views.All() {
 		if v.APIKeyID == keyID {
-			u.Add(v)
+			u.Add(&v)
 		}
 	}
 	return u, nil
 }
 
 func (m *Memory) DueWebhooks(_ context.Context, now time.Time, stale time.Duration, limit int) ([]View, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	var out []View
-	for _, v := range m.views {
+	for v := range m.views.All() {
 		if v.Webhook.Due(now, stale) {
-			out = append(out, *v)
+			out = append(out, v)
 		}
 	}
+	return leastRecentFirst(out, limit), nil
+}
+
+// leastRecentFirst is the order of Unfinished and DueWebhooks: least
+// recently updated first, then by id. It keeps at most limit views (all if
+// limit <= 0).
+func leastRecentFirst(out []View, limit int) []View {
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].UpdatedAt.Equal(out[j].UpdatedAt) {
 			return out[i].UpdatedAt.Before(out[j].UpdatedAt)
@@ -153,5 +121,5 @@ func (m *Memory) DueWebhooks(_ context.Context, now time.Time, stale time.Durati
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	return out, nil
+	return out
 }

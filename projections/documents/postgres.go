@@ -28,28 +28,25 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isDocument, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !isDocument(rec) {
-			return nil
-		}
-		// The row lock keeps a concurrent instance from folding the same
-		// document from a stale version.
-		v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, idOf(rec))
-		if err != nil {
-			return err
-		}
-		changed, err := Fold(&v, rec)
-		if err != nil || !changed {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
+	return projections.PgFold(ctx, p.pool, Name, batch, isDocument, idOf, lock, Fold, upsert)
+}
+
+// lock reads a document's view for Apply. The row stays locked until the batch
+// commits, so a second instance cannot fold it from a stale version.
+func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
+	v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, id)
+	return v, err
+}
+
+// upsert writes a folded document back.
+func upsert(ctx context.Context, tx pgx.Tx, v View) error {
+	_, err := tx.Exec(ctx, `
 INSERT INTO documents (id, workspace_id, title, folder, body, created_at, updated_at, version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, folder = EXCLUDED.folder, body = EXCLUDED.body,
   updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
-			v.ID, v.WorkspaceID, v.Title, v.Folder, v.Body, v.CreatedAt, v.UpdatedAt, v.Version)
-		return err
-	})
+		v.ID, v.WorkspaceID, v.Title, v.Folder, v.Body, v.CreatedAt, v.UpdatedAt, v.Version)
+	return err
 }
 
 // columns without the body, which Get adds and List and Search leave out.

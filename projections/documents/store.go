@@ -3,7 +3,6 @@ package documents
 import (
 	"context"
 	"sort"
-	"sync"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
@@ -38,58 +37,24 @@ type Store interface {
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
 type Memory struct {
-	mu    sync.RWMutex
-	views map[string]View
-	cp    es.Position
+	views *projections.MemoryTable[View]
 }
 
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory { return &Memory{views: map[string]View{}} }
+func NewMemory() *Memory { return &Memory{views: projections.NewMemoryTable[View](nil)} }
 
 func (m *Memory) Name() string { return Name }
 
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.cp, nil
-}
+func (m *Memory) Checkpoint(context.Context) (es.Position, error) { return m.views.Checkpoint(), nil }
 
-// Apply folds the batch into a copy and swaps it in only if every event
-// folded, so a refused batch leaves the store as it was, like the Postgres
-// transaction does.
+// Apply is all-or-nothing, like the Postgres transaction (see
+// projections.MemoryTable).
 func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	touched := map[string]View{}
-	cp := m.cp
-	for _, rec := range batch {
-		if !cp.Less(rec.Position) {
-			continue
-		}
-		if isDocument(rec) {
-			id := idOf(rec)
-			v, ok := touched[id]
-			if !ok {
-				v = m.views[id]
-			}
-			if _, err := Fold(&v, rec); err != nil {
-				return err
-			}
-			touched[id] = v
-		}
-		cp = rec.Position
-	}
-	for id, v := range touched {
-		m.views[id] = v
-	}
-	m.cp = cp
-	return nil
+	return m.views.Apply(batch, isDocument, idOf, Fold)
 }
 
 func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	v, ok := m.views[id]
+	v, ok := m.views.Get(id)
 	if !ok || v.WorkspaceID != workspaceID {
 		return View{}, false, nil
 	}
@@ -101,15 +66,13 @@ func (m *Memory) List(_ context.Context, workspaceID string, f ListFilter) ([]Vi
 	if err != nil {
 		return nil, 0, err
 	}
-	m.mu.RLock()
 	var out []View
-	for _, v := range m.views {
+	for v := range m.views.All() {
 		if v.WorkspaceID == workspaceID && f.inFolder(v.Folder) {
 			v.Body = ""
 			out = append(out, v)
 		}
 	}
-	m.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
 	total := len(out)
 	if len(out) > f.Limit {
@@ -119,14 +82,12 @@ func (m *Memory) List(_ context.Context, workspaceID string, f ListFilter) ([]Vi
 }
 
 func (m *Memory) Folders(_ context.Context, workspaceID string) ([]Folder, error) {
-	m.mu.RLock()
 	counts := map[string]int{}
-	for _, v := range m.views {
+	for v := range m.views.All() {
 		if v.WorkspaceID == workspaceID {
 			counts[v.Folder]++
 		}
 	}
-	m.mu.RUnlock()
 	return folderTree(counts), nil
 }
 
@@ -138,9 +99,8 @@ func (m *Memory) Search(_ context.Context, workspaceID, query string, n int) ([]
 		return nil, 0, nil
 	}
 	n = limit(n)
-	m.mu.RLock()
 	var out []Hit
-	for _, v := range m.views {
+	for v := range m.views.All() {
 		if v.WorkspaceID != workspaceID {
 			continue
 		}
@@ -151,7 +111,6 @@ func (m *Memory) Search(_ context.Context, workspaceID, query string, n int) ([]
 			out = append(out, h)
 		}
 	}
-	m.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Rank != out[j].Rank {
 			return out[i].Rank > out[j].Rank

@@ -28,31 +28,28 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isEmail, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !isEmail(rec) {
-			return nil
-		}
-		// The row lock keeps a concurrent instance from folding the same
-		// email from a stale version.
-		v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, idOf(rec))
-		if err != nil {
-			return err
-		}
-		changed, err := Fold(&v, rec)
-		if err != nil || !changed {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
+	return projections.PgFold(ctx, p.pool, Name, batch, isEmail, idOf, lock, Fold, upsert)
+}
+
+// lock reads an email's view for Apply. The row stays locked until the batch
+// commits, so a second instance cannot fold it from a stale version.
+func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
+	v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, id)
+	return v, err
+}
+
+// upsert writes a folded email back.
+func upsert(ctx context.Context, tx pgx.Tx, v View) error {
+	_, err := tx.Exec(ctx, `
 INSERT INTO emails (id, workspace_id, from_addr, to_addrs, subject, body, contact_ids, team_id, status, transport,
   message_id, failure_reason, queued_at, sent_at, version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, transport = EXCLUDED.transport,
   message_id = EXCLUDED.message_id, failure_reason = EXCLUDED.failure_reason, sent_at = EXCLUDED.sent_at,
   version = EXCLUDED.version`,
-			v.ID, v.WorkspaceID, v.From, v.To, v.Subject, v.Body, v.ContactIDs, v.TeamID, v.Status, v.Transport,
-			v.MessageID, v.FailureReason, v.QueuedAt, v.SentAt, v.Version)
-		return err
-	})
+		v.ID, v.WorkspaceID, v.From, v.To, v.Subject, v.Body, v.ContactIDs, v.TeamID, v.Status, v.Transport,
+		v.MessageID, v.FailureReason, v.QueuedAt, v.SentAt, v.Version)
+	return err
 }
 
 const columns = `id, workspace_id, from_addr, to_addrs, subject, body, contact_ids, team_id, status, transport,

@@ -28,29 +28,26 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isTask, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !isTask(rec) {
-			return nil
-		}
-		// The row lock keeps a concurrent instance from folding the same
-		// task from a stale version.
-		v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, idOf(rec))
-		if err != nil {
-			return err
-		}
-		changed, err := Fold(&v, rec)
-		if err != nil || !changed {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
+	return projections.PgFold(ctx, p.pool, Name, batch, isTask, idOf, lock, Fold, upsert)
+}
+
+// lock reads a task's view for Apply. The row stays locked until the batch
+// commits, so a second instance cannot fold it from a stale version.
+func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
+	v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, id)
+	return v, err
+}
+
+// upsert writes a folded task back.
+func upsert(ctx context.Context, tx pgx.Tx, v View) error {
+	_, err := tx.Exec(ctx, `
 INSERT INTO tasks (id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,
   due_date = EXCLUDED.due_date, assignee_id = EXCLUDED.assignee_id, status = EXCLUDED.status,
   completed_at = EXCLUDED.completed_at, version = EXCLUDED.version`,
-			v.ID, v.WorkspaceID, v.Title, v.Description, v.DueDate, v.AssigneeID, v.Status, v.CreatedAt, v.CompletedAt, v.Version)
-		return err
-	})
+		v.ID, v.WorkspaceID, v.Title, v.Description, v.DueDate, v.AssigneeID, v.Status, v.CreatedAt, v.CompletedAt, v.Version)
+	return err
 }
 
 const columns = `id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version`
