@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
@@ -32,6 +33,20 @@ func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepte
 		return Accepted{}, err
 	}
 	if err := k.Usable(cmd.UserID); err != nil {
+		return Accepted{}, err
+	}
+	// The budget is checked on its own facts too: a key whose period spend
+	// (with what running conversations set aside) has reached its budget
+	// takes no new message, and nothing is recorded.
+	p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), h.now())
+	if err != nil {
+		return Accepted{}, err
+	}
+	b, _, err := h.loadBudget(ctx, billing.Stream(k.ID, p))
+	if err != nil {
+		return Accepted{}, err
+	}
+	if err := b.CanAccept(k.Settings.BudgetUSDCents, p); err != nil {
 		return Accepted{}, err
 	}
 	out := Accepted{ConversationID: NewID()}

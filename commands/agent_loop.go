@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
@@ -64,16 +66,33 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		_, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), stop...)
 		return ignoreConflict(err)
 	}
-	if started := c.StartProcessing(h.now()); started != nil {
-		res, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), started...)
-		if err != nil {
-			return ignoreConflict(err)
-		}
-		v = res.Version
-		c.Apply(started[0])
+	// Claim the step before calling the model: a duplicate command, or the
+	// reaper, finds the claim and leaves the running call alone.
+	claim, err := c.ClaimModelStep(cmd.Step, h.stepLease(), h.now())
+	if errors.Is(err, conversation.ErrNothingToDo) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	res, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), claim...)
+	if err != nil {
+		return ignoreConflict(err)
+	}
+	v = res.Version
+	for _, f := range claim {
+		c.Apply(f)
 	}
 
-	req := agent.Request{System: SystemPrompt, Messages: c.ModelMessages(), Tools: h.Tools.Specs()}
+	req := agent.Request{System: SystemPrompt, Messages: c.ModelMessages(), Tools: h.Tools.Specs(), MaxTokens: h.MaxOutputTokens}
+	charge, err := h.reserve(ctx, c, billing.CauseModelStep, "step "+strconv.Itoa(cmd.Step), h.worstCase(req))
+	var exceeded *billing.ExceededError
+	if errors.As(err, &exceeded) {
+		return h.budgetFailure(ctx, c, v, cause, exceeded)
+	}
+	if err != nil {
+		return err
+	}
 	mctx := ctx
 	if h.ModelTimeout > 0 {
 		var cancel context.CancelFunc
@@ -96,8 +115,9 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
 		return ignoreConflict(err)
 	}
+	charge.AmountMicroUSD = int64(h.Prices.Cost(h.ModelName, resp.Usage))
 	return retry(ctx, func() error {
-		facts, err := c.RecordModelStep(cmd.Step, resp, took, h.Limits, h.now())
+		facts, err := c.RecordModelStep(cmd.Step, resp, took, charge, h.Limits, h.now())
 		if errors.Is(err, conversation.ErrNothingToDo) {
 			return nil // another worker recorded this step first
 		}
@@ -119,7 +139,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 // side effect carries an id derived from the call, so running the command
 // twice (a retry, a resumed loop) has the effect once.
 func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) error {
-	c, _, err := h.loadConversation(ctx, cmd.ConversationID)
+	c, v0, err := h.loadConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return err
 	}
@@ -127,6 +147,16 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 	if !ok || c.Status.Terminal() || !c.IsPending(cmd.Key) {
 		return nil
 	}
+	cause := fmt.Sprintf("toolcall:%s:%s", c.ID, cmd.Key)
+	charge, err := h.reserve(ctx, c, billing.CauseToolCall, "tool call "+cmd.Key, h.Prices.ToolCall)
+	var exceeded *billing.ExceededError
+	if errors.As(err, &exceeded) {
+		return h.budgetFailure(ctx, c, v0, cause, exceeded)
+	}
+	if err != nil {
+		return err
+	}
+	charge.AmountMicroUSD = int64(h.Prices.ToolCall)
 	began := time.Now()
 	result, isErr := h.Tools.Execute(ctx, ToolCall{
 		WorkspaceID: c.WorkspaceID, UserID: c.UserID, ConversationID: c.ID,
@@ -136,7 +166,6 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 		return ctx.Err()
 	}
 	took := time.Since(began)
-	cause := fmt.Sprintf("toolcall:%s:%s", c.ID, cmd.Key)
 	// Parallel tool calls of one step finish concurrently: on a conflict,
 	// reload and record again unless this result is already there.
 	return retry(ctx, func() error {
@@ -144,7 +173,7 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 		if err != nil {
 			return err
 		}
-		facts, err := c.RecordToolResult(cmd.Key, result, isErr, took, h.now())
+		facts, err := c.RecordToolResult(cmd.Key, result, isErr, took, charge, h.now())
 		if errors.Is(err, conversation.ErrNothingToDo) {
 			return nil
 		}
@@ -192,6 +221,16 @@ func (h *Handler) NextCommands(ctx context.Context, conversationID string) ([]an
 		out = append(out, &ExecuteToolCall{ConversationID: c.ID, Key: k})
 	}
 	return out, c, nil
+}
+
+// stepLease is how long a claimed model step counts as running: the model
+// call cannot outlive ModelTimeout, and the rest of the step is quick.
+func (h *Handler) stepLease() time.Duration {
+	t := h.ModelTimeout
+	if t <= 0 {
+		t = 60 * time.Second
+	}
+	return t + 30*time.Second
 }
 
 func ignoreConflict(err error) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
@@ -26,6 +27,14 @@ type Handler struct {
 	Webhook      WebhookSender
 	Webhooks     WebhookPolicy
 	Mailer       Mailer
+	// Prices price model steps and tool calls; ModelName is the
+	// configured model (the price looked up), MaxOutputTokens bounds an
+	// answer (the worst case reserved before a step).
+	Prices          billing.Prices
+	ModelName       string
+	MaxOutputTokens int
+
+	budgets budgetCache
 	// MailFrom is the sender of the agent's e-mail ("" = the mailer's default).
 	MailFrom string
 	Logger   *slog.Logger

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/email"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
@@ -23,6 +24,7 @@ func (h *Handler) SendEmail(ctx context.Context, q email.Queued, cause Cause) (e
 	if err != nil {
 		return m, err
 	}
+	claimed := false
 	if v == 0 {
 		facts, err := email.Compose(q)
 		if err != nil {
@@ -33,7 +35,7 @@ func (h *Handler) SendEmail(ctx context.Context, q email.Queued, cause Cause) (e
 			return m, err
 		}
 		if err == nil {
-			v = res.Version
+			v, claimed = res.Version, true
 			m.Apply(facts[0])
 		} else if v, _, err = h.load(ctx, email.Stream(q.EmailID), email.Events, &m); err != nil {
 			return m, err
@@ -41,6 +43,16 @@ func (h *Handler) SendEmail(ctx context.Context, q email.Queued, cause Cause) (e
 	}
 	if m.Status != email.StatusQueued || m.WorkspaceID != q.WorkspaceID {
 		return m, nil // already sent, recorded or failed: report it as it is
+	}
+	if !claimed {
+		// Someone else queued it and may be sending right now: wait for
+		// their outcome while their claim can still be alive, and send
+		// only once it has lapsed (the sender died).
+		var again email.Email
+		if v, again, err = h.awaitEmail(ctx, q.EmailID, m.QueuedAt.Add(emailLease)); err != nil || again.Status != email.StatusQueued {
+			return again, err
+		}
+		m = again
 	}
 	receipt, sendErr := h.Mailer.Send(ctx, MailMessage{ID: m.EmailID, From: m.From, To: m.To, Subject: m.Subject, Body: m.Body})
 	if ctx.Err() != nil {
@@ -76,4 +88,25 @@ func (e *SendFailedError) Error() string { return "the mail could not be sent: "
 func IsSendFailed(err error) bool {
 	var s *SendFailedError
 	return errors.As(err, &s)
+}
+
+// emailLease is how long a queued email belongs to the worker that queued
+// it: longer than any SMTP send may take.
+const emailLease = 2 * time.Minute
+
+// awaitEmail polls an email's stream until it is no longer queued or the
+// queuing worker's lease ends.
+func (h *Handler) awaitEmail(ctx context.Context, id string, until time.Time) (int64, email.Email, error) {
+	for {
+		var m email.Email
+		v, _, err := h.load(ctx, email.Stream(id), email.Events, &m)
+		if err != nil || m.Status != email.StatusQueued || !h.now().Before(until) {
+			return v, m, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, m, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

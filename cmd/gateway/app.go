@@ -119,7 +119,15 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Close()
 		return nil, err
 	}
+	modelName, maxOut := offline.Name, 1024
+	if cfg.ModelConfigured {
+		modelName = cfg.Model.Model
+		if cfg.Model.MaxTokens > 0 {
+			maxOut = cfg.Model.MaxTokens
+		}
+	}
 	a.Cmds = &commands.Handler{Store: a.Store, Clock: clock, Sealer: sealer, Model: model, Mailer: mailer, MailFrom: cfg.MailFrom,
+		Prices: cfg.Prices, ModelName: modelName, MaxOutputTokens: maxOut,
 		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls, MaxDuration: cfg.MaxDuration},
 		ModelTimeout: cfg.ModelTimeout, Logger: logger}
 	a.Cmds.Tools = tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Documents: a.Documents,
@@ -145,6 +153,9 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 				return nil // nothing to deliver
 			}
 			return err
+		}),
+		messaging.Handle(a.Bus, "SettleConversation", func(ctx context.Context, c *commands.SettleConversation) error {
+			return a.Cmds.SettleConversation(ctx, *c)
 		}),
 		messaging.HandleWithWorkers(a.Bus, "AttemptWebhookDelivery", cfg.WebhookWorkers,
 			func(ctx context.Context, c *commands.AttemptWebhookDelivery) error {
@@ -236,6 +247,8 @@ func (a *App) Start(ctx context.Context) error {
 	hooks := &sagas.Webhooks{Log: a.Store, Bus: a.Bus, Conversations: a.Conversations, Clock: a.clock,
 		Tick: min(time.Second, a.cfg.WebhookSchedule[0]), Stale: a.Cmds.Webhooks.Stale, Poll: a.cfg.Poll, Logger: a.logger}
 	a.goRun(func() { hooks.Run(ctx) })
+	bill := &sagas.Billing{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
+	a.goRun(func() { bill.Run(ctx) })
 	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
 		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/2, 30*time.Second),
 		ResumeAllAtStart: a.cfg.Embedded(), Logger: a.logger}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 )
@@ -33,8 +34,9 @@ type Config struct {
 	// is set and the offline model runs.
 	Model           openai.Config
 	ModelConfigured bool
-	SMTPURL         string // SMTP_URL
-	MailFrom        string // GATEWAY_MAIL_FROM
+	SMTPURL         string         // SMTP_URL
+	Prices          billing.Prices // GATEWAY_PRICES (a JSON file)
+	MailFrom        string         // GATEWAY_MAIL_FROM
 
 	WebhookSchedule     []time.Duration // GATEWAY_WEBHOOK_RETRY_SCHEDULE
 	WebhookTimeout      time.Duration   // GATEWAY_WEBHOOK_TIMEOUT
@@ -96,6 +98,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return c, err
 	}
 	c.SMTPURL = getenv("SMTP_URL")
+	c.Prices = billing.DefaultPrices()
+	if path := getenv("GATEWAY_PRICES"); path != "" {
+		if c.Prices, err = billing.LoadPrices(path); err != nil {
+			return c, fmt.Errorf("GATEWAY_PRICES: %w", err)
+		}
+	}
 	c.MailFrom = getenv("GATEWAY_MAIL_FROM")
 	c.WebhookSchedule = webhook.DefaultSchedule
 	if v := getenv("GATEWAY_WEBHOOK_RETRY_SCHEDULE"); v != "" {
@@ -109,6 +117,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.WebhookAllowPrivate = true
 	default:
 		return c, fmt.Errorf("GATEWAY_WEBHOOK_ALLOW_PRIVATE must be true or false, not %q", v)
+	}
+	if c.StallAfter <= c.ModelTimeout+30*time.Second {
+		return c, fmt.Errorf("GATEWAY_STALL_AFTER (%s) must be longer than GATEWAY_MODEL_TIMEOUT (%s) plus 30s, or the reaper would restart model steps that are still running",
+			c.StallAfter, c.ModelTimeout)
 	}
 	if c.GiveUpAfter <= c.StallAfter {
 		return c, fmt.Errorf("GATEWAY_GIVE_UP_AFTER (%s) must be longer than GATEWAY_STALL_AFTER (%s)", c.GiveUpAfter, c.StallAfter)

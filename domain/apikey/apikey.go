@@ -144,7 +144,7 @@ const (
 func ValidateLabel(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if utf8.RuneCountInString(s) > MaxLabel {
-		return "", &ValidationError{"label", fmt.Sprintf("must be at most %d characters", MaxLabel)}
+		return "", &ValidationError{Field: "label", Reason: fmt.Sprintf("must be at most %d characters", MaxLabel)}
 	}
 	return s, nil
 }
@@ -156,17 +156,17 @@ func ValidateResponseURL(s string) (string, error) {
 		return "", nil
 	}
 	if len(s) > MaxResponseURL {
-		return "", &ValidationError{"response_url", fmt.Sprintf("must be at most %d characters", MaxResponseURL)}
+		return "", &ValidationError{Field: "response_url", Reason: fmt.Sprintf("must be at most %d characters", MaxResponseURL)}
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-		return "", &ValidationError{"response_url", fmt.Sprintf("must be an absolute http or https URL, got %q", s)}
+		return "", &ValidationError{Field: "response_url", Reason: fmt.Sprintf("must be an absolute http or https URL, got %q", s)}
 	}
 	if u.User != nil {
-		return "", &ValidationError{"response_url", "must not carry a user name or password"}
+		return "", &ValidationError{Field: "response_url", Reason: "must not carry a user name or password"}
 	}
 	if u.Fragment != "" {
-		return "", &ValidationError{"response_url", "must not have a #fragment"}
+		return "", &ValidationError{Field: "response_url", Reason: "must not have a #fragment"}
 	}
 	return u.String(), nil
 }
@@ -174,7 +174,7 @@ func ValidateResponseURL(s string) (string, error) {
 // ValidateBudget accepts nil (unlimited) or a whole number of cents ≥ 0.
 func ValidateBudget(cents *int64) error {
 	if cents != nil && *cents < 0 {
-		return &ValidationError{"budget_usd_cents", "must be a whole number of cents, 0 or more, or null for no limit"}
+		return &ValidationError{Field: "budget_usd_cents", Reason: "must be a whole number of cents, 0 or more, or null for no limit"}
 	}
 	return nil
 }
@@ -185,7 +185,7 @@ func ParsePeriod(s string) (Period, error) {
 	case Daily, Monthly, Total:
 		return Period(s), nil
 	}
-	return "", &ValidationError{"budget_period", fmt.Sprintf("must be one of daily, monthly or total, not %q", s)}
+	return "", &ValidationError{Field: "budget_period", Reason: fmt.Sprintf("must be one of daily, monthly or total, not %q", s)}
 }
 
 // Create decides a new key.

@@ -96,16 +96,16 @@ func (f Fields) Normalize() (Fields, error) {
 	f.Email, f.Phone, f.City = strings.TrimSpace(f.Email), strings.TrimSpace(f.Phone), strings.TrimSpace(f.City)
 	f.Notes = strings.TrimSpace(f.Notes)
 	if f.Name == "" {
-		return f, &ValidationError{"name", "is required"}
+		return f, &ValidationError{Field: "name", Reason: "is required"}
 	}
 	for name, v := range map[string]string{"name": f.Name, "company": f.Company, "title": f.Title, "email": f.Email, "phone": f.Phone, "city": f.City} {
 		if utf8.RuneCountInString(v) > maxField {
-			return f, &ValidationError{name, fmt.Sprintf("must be at most %d characters", maxField)}
+			return f, &ValidationError{Field: name, Reason: fmt.Sprintf("must be at most %d characters", maxField)}
 		}
 	}
 	if f.Email != "" {
 		if a, err := mail.ParseAddress(f.Email); err != nil || a.Address != f.Email {
-			return f, &ValidationError{"email", fmt.Sprintf("%q is not a valid email address", f.Email)}
+			return f, &ValidationError{Field: "email", Reason: fmt.Sprintf("%q is not a valid email address", f.Email)}
 		}
 	}
 	return f, nil
@@ -145,7 +145,7 @@ func (c *Contact) Update(workspaceID string, patch map[string]string, now time.T
 		case "notes":
 			p = &f.Notes
 		default:
-			return nil, &ValidationError{k, "is not a contact field"}
+			return nil, &ValidationError{Field: k, Reason: "is not a contact field"}
 		}
 		if strings.TrimSpace(v) != *p {
 			*p = v

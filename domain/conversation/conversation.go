@@ -51,6 +51,7 @@ const (
 	CodeEmptyReply    = "EMPTY_REPLY"
 	CodeStalled       = "STALLED"
 	CodeTimeLimit     = "TIME_LIMIT"
+	CodeBudget        = "BUDGET_EXCEEDED"
 )
 
 // Context holds the caller's optional hints.
@@ -93,6 +94,9 @@ type Conversation struct {
 	Requested map[string]ToolCallRequested
 	Reply     string
 	Failure   *Failed
+	// InFlight is the model step claimed and not yet completed (0: none).
+	InFlight      int
+	InFlightSince time.Time
 	// LastProgressAt is when the last fact was recorded; the reaper uses it.
 	LastProgressAt time.Time
 	Version        int64
@@ -110,7 +114,11 @@ func (c *Conversation) Apply(f es.Fact) {
 	case *ProcessingStarted:
 		c.Status = StatusProcessing
 		c.LastProgressAt = e.StartedAt
+	case *ModelStepStarted:
+		c.InFlight, c.InFlightSince = e.Step, e.StartedAt
+		c.LastProgressAt = e.StartedAt
 	case *ModelStepCompleted:
+		c.InFlight = 0
 		c.Steps = e.Step
 		c.Usage.InputTokens += e.Usage.InputTokens
 		c.Usage.OutputTokens += e.Usage.OutputTokens
@@ -129,8 +137,10 @@ func (c *Conversation) Apply(f es.Fact) {
 		})
 		c.LastProgressAt = e.CompletedAt
 	case *Resolved:
+		c.InFlight = 0
 		c.Status, c.Reply, c.EndedAt, c.LastProgressAt = StatusResolved, e.Reply, e.ResolvedAt, e.ResolvedAt
 	case *Failed:
+		c.InFlight = 0
 		c.Status, c.Failure, c.EndedAt, c.LastProgressAt = StatusFailed, e, e.FailedAt, e.FailedAt
 	}
 }
@@ -164,10 +174,10 @@ type OpenParams struct {
 // ValidateMessage applies the contract's message rules.
 func ValidateMessage(msg string) error {
 	if strings.TrimSpace(msg) == "" {
-		return &ValidationError{"message", "is required and must not be blank"}
+		return &ValidationError{Field: "message", Reason: "is required and must not be blank"}
 	}
 	if n := utf8.RuneCountInString(msg); n > MaxMessageChars {
-		return &ValidationError{"message", fmt.Sprintf("must be at most %d characters; it has %d", MaxMessageChars, n)}
+		return &ValidationError{Field: "message", Reason: fmt.Sprintf("must be at most %d characters; it has %d", MaxMessageChars, n)}
 	}
 	return nil
 }
@@ -179,7 +189,7 @@ func ValidateContext(c *Context) error {
 	}
 	for name, v := range map[string]string{"context.entity_type": c.EntityType, "context.entity_id": c.EntityID, "context.action": c.Action} {
 		if utf8.RuneCountInString(v) > MaxHintChars {
-			return &ValidationError{name, fmt.Sprintf("must be at most %d characters", MaxHintChars)}
+			return &ValidationError{Field: name, Reason: fmt.Sprintf("must be at most %d characters", MaxHintChars)}
 		}
 	}
 	return nil
@@ -235,6 +245,21 @@ func (c *Conversation) StartProcessing(now time.Time) []es.Fact {
 	return []es.Fact{&ProcessingStarted{StartedAt: now}}
 }
 
+// ClaimModelStep decides whether this worker may call the model for step
+// n: not while another worker's claim on it is younger than lease (that
+// call is still running). A stale claim (its worker died) is taken over.
+func (c *Conversation) ClaimModelStep(n int, lease time.Duration, now time.Time) ([]es.Fact, error) {
+	next := c.Next()
+	if next.ModelStep == 0 || next.ModelStep != n {
+		return nil, ErrNothingToDo
+	}
+	if c.InFlight == n && now.Sub(c.InFlightSince) < lease {
+		return nil, ErrNothingToDo
+	}
+	facts := c.StartProcessing(now)
+	return append(facts, &ModelStepStarted{Step: n, StartedAt: now}), nil
+}
+
 // CheckModelStep decides whether model step n may run now. A step cap that
 // trips ends the conversation: the returned facts say so.
 func (c *Conversation) CheckModelStep(n int, lim Limits, now time.Time) ([]es.Fact, error) {
@@ -255,13 +280,13 @@ func (c *Conversation) CheckModelStep(n int, lim Limits, now time.Time) ([]es.Fa
 
 // RecordModelStep decides the facts of a finished model step: the step, the
 // tool calls it asked for, or the final reply.
-func (c *Conversation) RecordModelStep(n int, resp agent.Response, latency time.Duration, lim Limits, now time.Time) ([]es.Fact, error) {
+func (c *Conversation) RecordModelStep(n int, resp agent.Response, latency time.Duration, charge *Charge, lim Limits, now time.Time) ([]es.Fact, error) {
 	if facts, err := c.CheckModelStep(n, lim, now); err != nil || facts != nil {
 		return facts, err
 	}
 	facts := []es.Fact{&ModelStepCompleted{
 		Step: n, Model: resp.Model, Content: resp.Content, FinishReason: resp.FinishReason,
-		Usage: resp.Usage, LatencyMS: latency.Milliseconds(), CompletedAt: now,
+		Usage: resp.Usage, LatencyMS: latency.Milliseconds(), CompletedAt: now, Charge: charge,
 	}}
 	switch {
 	case len(resp.ToolCalls) > 0:
@@ -287,7 +312,7 @@ func (c *Conversation) RecordModelStep(n int, resp agent.Response, latency time.
 }
 
 // RecordToolResult decides the fact of a finished tool call.
-func (c *Conversation) RecordToolResult(key, result string, isError bool, took time.Duration, now time.Time) ([]es.Fact, error) {
+func (c *Conversation) RecordToolResult(key, result string, isError bool, took time.Duration, charge *Charge, now time.Time) ([]es.Fact, error) {
 	if c.Status.Terminal() {
 		return nil, ErrNothingToDo
 	}
@@ -304,7 +329,7 @@ func (c *Conversation) RecordToolResult(key, result string, isError bool, took t
 		result, truncated = result[:cut], true
 	}
 	return []es.Fact{&ToolCallCompleted{Key: key, Name: req.Name, Result: result, IsError: isError,
-		Truncated: truncated, DurationMS: took.Milliseconds(), CompletedAt: now}}, nil
+		Truncated: truncated, DurationMS: took.Milliseconds(), CompletedAt: now, Charge: charge}}, nil
 }
 
 // Fail decides an end without a reply.

@@ -216,16 +216,16 @@ func TestRecordModelStep(t *testing.T) {
 	t.Run("a step that is not due is nothing to do", func(t *testing.T) {
 		c := given[conversation.Conversation](processing...)
 		for _, n := range []int{0, 2, -1} {
-			facts, err := c.RecordModelStep(n, agent.Response{Content: "Hi"}, time.Second, lim, at(2))
+			facts, err := c.RecordModelStep(n, agent.Response{Content: "Hi"}, time.Second, nil, lim, at(2))
 			thenError(t, facts, err, conversation.ErrNothingToDo)
 		}
 		c = given[conversation.Conversation](append(processing, step(1, "", 1, 1, 2), requested("1.1", 1, "a", "lookup", `{}`))...)
 		for _, n := range []int{1, 2} {
-			facts, err := c.RecordModelStep(n, agent.Response{Content: "Hi"}, time.Second, lim, at(3))
+			facts, err := c.RecordModelStep(n, agent.Response{Content: "Hi"}, time.Second, nil, lim, at(3))
 			thenError(t, facts, err, conversation.ErrNothingToDo)
 		}
 		c = given[conversation.Conversation](append(processing, step(1, "Hi", 1, 1, 2), &conversation.Resolved{Reply: "Hi", ResolvedAt: at(2)})...)
-		facts, err := c.RecordModelStep(2, agent.Response{Content: "Again"}, time.Second, lim, at(3))
+		facts, err := c.RecordModelStep(2, agent.Response{Content: "Again"}, time.Second, nil, lim, at(3))
 		thenError(t, facts, err, conversation.ErrNothingToDo)
 	})
 
@@ -236,7 +236,7 @@ func TestRecordModelStep(t *testing.T) {
 			agent.ToolCall{ID: "call_0", Name: "create_task", Arguments: json.RawMessage(`{"title":"Call"}`)},
 		)
 		resp.Content = "Let me look."
-		facts, err := c.RecordModelStep(1, resp, 1500*time.Millisecond, lim, at(2))
+		facts, err := c.RecordModelStep(1, resp, 1500*time.Millisecond, nil, lim, at(2))
 		thenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", Content: "Let me look.", FinishReason: "tool_calls",
 				Usage: agent.Usage{InputTokens: 10, OutputTokens: 2}, LatencyMS: 1500, CompletedAt: at(2)},
@@ -247,7 +247,7 @@ func TestRecordModelStep(t *testing.T) {
 		c = given[conversation.Conversation](append(processing, facts...)...)
 		c.Apply(completed("1.1", "search_contacts", "[]", 3))
 		c.Apply(completed("1.2", "create_task", "ok", 3))
-		facts, err = c.RecordModelStep(2, toolResp(agent.ToolCall{ID: "call_0", Name: "search_contacts", Arguments: json.RawMessage(`{}`)}), 0, lim, at(4))
+		facts, err = c.RecordModelStep(2, toolResp(agent.ToolCall{ID: "call_0", Name: "search_contacts", Arguments: json.RawMessage(`{}`)}), 0, nil, lim, at(4))
 		thenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 2, Model: "m", FinishReason: "tool_calls",
 				Usage: agent.Usage{InputTokens: 10, OutputTokens: 2}, CompletedAt: at(4)},
@@ -259,7 +259,7 @@ func TestRecordModelStep(t *testing.T) {
 		facts, err := c.RecordModelStep(1, toolResp(
 			agent.ToolCall{ID: "a", Name: "search_contacts", Arguments: json.RawMessage(`{"city": "Berl`)},
 			agent.ToolCall{ID: "b", Name: "search_contacts", Arguments: nil},
-		), 0, lim, at(2))
+		), 0, nil, lim, at(2))
 		thenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", FinishReason: "tool_calls",
 				Usage: agent.Usage{InputTokens: 10, OutputTokens: 2}, CompletedAt: at(2)},
@@ -275,7 +275,7 @@ func TestRecordModelStep(t *testing.T) {
 	t.Run("a text answer resolves, trimmed", func(t *testing.T) {
 		c := given[conversation.Conversation](processing...)
 		resp := agent.Response{Model: "m", Content: "\n  Ada lives in London.  \n", FinishReason: "stop", Usage: agent.Usage{InputTokens: 7, OutputTokens: 5}}
-		facts, err := c.RecordModelStep(1, resp, 20*time.Millisecond, lim, at(2))
+		facts, err := c.RecordModelStep(1, resp, 20*time.Millisecond, nil, lim, at(2))
 		thenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", Content: "\n  Ada lives in London.  \n", FinishReason: "stop",
 				Usage: agent.Usage{InputTokens: 7, OutputTokens: 5}, LatencyMS: 20, CompletedAt: at(2)},
@@ -284,7 +284,7 @@ func TestRecordModelStep(t *testing.T) {
 
 	t.Run("an empty answer fails", func(t *testing.T) {
 		c := given[conversation.Conversation](processing...)
-		facts, err := c.RecordModelStep(1, agent.Response{Model: "m", Content: " \n ", FinishReason: "stop"}, 0, lim, at(2))
+		facts, err := c.RecordModelStep(1, agent.Response{Model: "m", Content: " \n ", FinishReason: "stop"}, 0, nil, lim, at(2))
 		thenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", Content: " \n ", FinishReason: "stop", CompletedAt: at(2)},
 			&conversation.Failed{Code: conversation.CodeEmptyReply, Reason: "The language model returned an empty answer.", FailedAt: at(2)})
@@ -304,7 +304,7 @@ func TestRecordModelStep(t *testing.T) {
 			Reason: "The agent stopped after 3 model steps (the step limit) without finishing your request."}
 		got, err := c.CheckModelStep(lim.MaxSteps+1, lim, at(9))
 		thenFacts(t, got, err, want)
-		got, err = c.RecordModelStep(lim.MaxSteps+1, agent.Response{Content: "Done"}, 0, lim, at(9))
+		got, err = c.RecordModelStep(lim.MaxSteps+1, agent.Response{Content: "Done"}, 0, nil, lim, at(9))
 		thenFacts(t, got, err, want)
 
 		// No cap: the step may run.
@@ -318,14 +318,14 @@ func TestRecordModelStep(t *testing.T) {
 			completed("1.1", "lookup", "ok", 3), completed("1.2", "lookup", "ok", 3), completed("1.3", "lookup", "ok", 3))...)
 		// 3 done + 1 more = 4 = the cap: allowed.
 		one := toolResp(agent.ToolCall{ID: "d", Name: "lookup", Arguments: json.RawMessage(`{}`)})
-		facts, err := c.RecordModelStep(2, one, 0, lim, at(4))
+		facts, err := c.RecordModelStep(2, one, 0, nil, lim, at(4))
 		if err != nil || len(facts) != 2 {
 			t.Fatalf("at the cap:%s %v", render(facts), err)
 		}
 		// 3 done + 2 more = 5 > 4: refused, no tool call is requested.
 		two := toolResp(agent.ToolCall{ID: "d", Name: "lookup", Arguments: json.RawMessage(`{}`)},
 			agent.ToolCall{ID: "e", Name: "lookup", Arguments: json.RawMessage(`{}`)})
-		facts, err = c.RecordModelStep(2, two, 0, lim, at(4))
+		facts, err = c.RecordModelStep(2, two, 0, nil, lim, at(4))
 		thenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 2, Model: "m", FinishReason: "tool_calls",
 				Usage: agent.Usage{InputTokens: 10, OutputTokens: 2}, CompletedAt: at(4)},
@@ -342,27 +342,27 @@ func TestRecordToolResult(t *testing.T) {
 
 	t.Run("records the result under the call's name", func(t *testing.T) {
 		c := given[conversation.Conversation](base...)
-		facts, err := c.RecordToolResult("1.2", `{"error":"bad"}`, true, 1234*time.Millisecond, at(3))
+		facts, err := c.RecordToolResult("1.2", `{"error":"bad"}`, true, 1234*time.Millisecond, nil, at(3))
 		thenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.2", Name: "create_task", Result: `{"error":"bad"}`,
 			IsError: true, DurationMS: 1234, CompletedAt: at(3)})
 	})
 	t.Run("unknown or finished calls are nothing to do", func(t *testing.T) {
 		c := given[conversation.Conversation](append(base, completed("1.1", "search_contacts", "[]", 3))...)
 		for _, key := range []string{"1.1", "1.3", "2.1", "", "call_a"} {
-			facts, err := c.RecordToolResult(key, "x", false, 0, at(4))
+			facts, err := c.RecordToolResult(key, "x", false, 0, nil, at(4))
 			thenError(t, facts, err, conversation.ErrNothingToDo)
 		}
 		c = given[conversation.Conversation](append(base, &conversation.Failed{Code: conversation.CodeStalled, FailedAt: at(3)})...)
-		facts, err := c.RecordToolResult("1.2", "x", false, 0, at(4))
+		facts, err := c.RecordToolResult("1.2", "x", false, 0, nil, at(4))
 		thenError(t, facts, err, conversation.ErrNothingToDo)
 	})
 	t.Run("a result of exactly the limit is kept whole", func(t *testing.T) {
 		c := given[conversation.Conversation](base...)
 		r := strings.Repeat("a", conversation.MaxToolResultBytes)
-		facts, err := c.RecordToolResult("1.1", r, false, 0, at(3))
+		facts, err := c.RecordToolResult("1.1", r, false, 0, nil, at(3))
 		thenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.1", Name: "search_contacts", Result: r, CompletedAt: at(3)})
 
-		facts, err = c.RecordToolResult("1.1", r+"b", false, 0, at(3))
+		facts, err = c.RecordToolResult("1.1", r+"b", false, 0, nil, at(3))
 		thenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.1", Name: "search_contacts", Result: r, Truncated: true, CompletedAt: at(3)})
 	})
 	t.Run("a long result is cut on a character boundary", func(t *testing.T) {
@@ -370,7 +370,7 @@ func TestRecordToolResult(t *testing.T) {
 		// "ab" then 3-byte characters: 16384 = 2 + 3*5460 + 2, so the
 		// limit falls inside the 5461st "€".
 		r := "ab" + strings.Repeat("€", conversation.MaxToolResultBytes/3+10)
-		facts, err := c.RecordToolResult("1.1", r, false, 0, at(3))
+		facts, err := c.RecordToolResult("1.1", r, false, 0, nil, at(3))
 		if err != nil || len(facts) != 1 {
 			t.Fatalf("%s %v", render(facts), err)
 		}

@@ -29,6 +29,14 @@ type ProcessingStarted struct {
 	StartedAt time.Time `json:"started_at"`
 }
 
+// ModelStepStarted claims a model step before the model is called, so a
+// duplicate command (or the reaper) does not call the model a second time
+// while the first call runs.
+type ModelStepStarted struct {
+	Step      int       `json:"step"`
+	StartedAt time.Time `json:"started_at"`
+}
+
 // ModelStepCompleted records one call to the language model and its answer.
 // Tool calls it asked for follow as ToolCallRequested facts in the same append.
 type ModelStepCompleted struct {
@@ -39,6 +47,16 @@ type ModelStepCompleted struct {
 	Usage        agent.Usage `json:"usage"`
 	LatencyMS    int64       `json:"latency_ms"`
 	CompletedAt  time.Time   `json:"completed_at"`
+	// Charge says what the step costs and which budget reservation pays.
+	Charge *Charge `json:"charge,omitempty"`
+}
+
+// Charge links a step or a tool call to the budget reservation that pays
+// for it; the billing saga turns it into a ChargeRecorded.
+type Charge struct {
+	ReservationID  string `json:"reservation_id"`
+	Period         string `json:"period"` // the budget period the reservation belongs to
+	AmountMicroUSD int64  `json:"amount_microusd"`
 }
 
 // ToolCallRequested records one tool call the model asked for. Key is the
@@ -62,6 +80,7 @@ type ToolCallCompleted struct {
 	Truncated   bool      `json:"truncated,omitempty"`
 	DurationMS  int64     `json:"duration_ms"`
 	CompletedAt time.Time `json:"completed_at"`
+	Charge      *Charge   `json:"charge,omitempty"`
 }
 
 // Resolved records the agent's final reply.
@@ -79,6 +98,7 @@ type Failed struct {
 
 func (Opened) EventType() string             { return "ConversationOpened" }
 func (ProcessingStarted) EventType() string  { return "ConversationProcessingStarted" }
+func (ModelStepStarted) EventType() string   { return "ModelStepStarted" }
 func (ModelStepCompleted) EventType() string { return "ModelStepCompleted" }
 func (ToolCallRequested) EventType() string  { return "ToolCallRequested" }
 func (ToolCallCompleted) EventType() string  { return "ToolCallCompleted" }
@@ -89,6 +109,7 @@ func (Failed) EventType() string             { return "ConversationFailed" }
 var Events = es.Registry{
 	"ConversationOpened":            func() es.Fact { return &Opened{} },
 	"ConversationProcessingStarted": func() es.Fact { return &ProcessingStarted{} },
+	"ModelStepStarted":              func() es.Fact { return &ModelStepStarted{} },
 	"ModelStepCompleted":            func() es.Fact { return &ModelStepCompleted{} },
 	"ToolCallRequested":             func() es.Fact { return &ToolCallRequested{} },
 	"ToolCallCompleted":             func() es.Fact { return &ToolCallCompleted{} },

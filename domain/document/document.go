@@ -79,14 +79,14 @@ func NormalizeFolder(s string) (string, error) {
 	for _, p := range strings.Split(s, "/") {
 		if p = strings.TrimSpace(p); p != "" {
 			if p == "." || p == ".." {
-				return "", &ValidationError{"folder", "must not contain . or .. segments"}
+				return "", &ValidationError{Field: "folder", Reason: "must not contain . or .. segments"}
 			}
 			parts = append(parts, p)
 		}
 	}
 	f := "/" + strings.Join(parts, "/")
 	if utf8.RuneCountInString(f) > MaxFolder {
-		return "", &ValidationError{"folder", fmt.Sprintf("must be at most %d characters", MaxFolder)}
+		return "", &ValidationError{Field: "folder", Reason: fmt.Sprintf("must be at most %d characters", MaxFolder)}
 	}
 	return f, nil
 }
@@ -95,13 +95,13 @@ func NormalizeFolder(s string) (string, error) {
 func Create(id, workspaceID, title, folder, body, createdBy string, now time.Time) ([]es.Fact, error) {
 	title = strings.TrimSpace(title)
 	if title == "" {
-		return nil, &ValidationError{"title", "is required"}
+		return nil, &ValidationError{Field: "title", Reason: "is required"}
 	}
 	if utf8.RuneCountInString(title) > MaxTitle {
-		return nil, &ValidationError{"title", fmt.Sprintf("must be at most %d characters", MaxTitle)}
+		return nil, &ValidationError{Field: "title", Reason: fmt.Sprintf("must be at most %d characters", MaxTitle)}
 	}
 	if len(body) > MaxBody {
-		return nil, &ValidationError{"body", fmt.Sprintf("must be at most %d KiB", MaxBody/1024)}
+		return nil, &ValidationError{Field: "body", Reason: fmt.Sprintf("must be at most %d KiB", MaxBody/1024)}
 	}
 	f, err := NormalizeFolder(folder)
 	if err != nil {

@@ -109,16 +109,16 @@ var ErrNoRecipients = errors.New("the email has no recipient with an email addre
 func Compose(q Queued) ([]es.Fact, error) {
 	q.Subject = strings.TrimSpace(q.Subject)
 	if q.Subject == "" {
-		return nil, &ValidationError{"subject", "is required"}
+		return nil, &ValidationError{Field: "subject", Reason: "is required"}
 	}
 	if utf8.RuneCountInString(q.Subject) > MaxSubject {
-		return nil, &ValidationError{"subject", fmt.Sprintf("must be at most %d characters", MaxSubject)}
+		return nil, &ValidationError{Field: "subject", Reason: fmt.Sprintf("must be at most %d characters", MaxSubject)}
 	}
 	if strings.TrimSpace(q.Body) == "" {
-		return nil, &ValidationError{"body", "is required"}
+		return nil, &ValidationError{Field: "body", Reason: "is required"}
 	}
 	if len(q.Body) > MaxBody {
-		return nil, &ValidationError{"body", fmt.Sprintf("must be at most %d KiB", MaxBody/1024)}
+		return nil, &ValidationError{Field: "body", Reason: fmt.Sprintf("must be at most %d KiB", MaxBody/1024)}
 	}
 	seen := map[string]bool{}
 	var to []string
@@ -126,7 +126,7 @@ func Compose(q Queued) ([]es.Fact, error) {
 		a = strings.TrimSpace(a)
 		p, err := mail.ParseAddress(a)
 		if err != nil || p.Address != a {
-			return nil, &ValidationError{"to", fmt.Sprintf("%q is not a valid email address", a)}
+			return nil, &ValidationError{Field: "to", Reason: fmt.Sprintf("%q is not a valid email address", a)}
 		}
 		if k := strings.ToLower(a); !seen[k] {
 			seen[k] = true
@@ -137,7 +137,7 @@ func Compose(q Queued) ([]es.Fact, error) {
 		return nil, ErrNoRecipients
 	}
 	if len(to) > MaxRecipients {
-		return nil, &ValidationError{"to", fmt.Sprintf("must list at most %d recipients", MaxRecipients)}
+		return nil, &ValidationError{Field: "to", Reason: fmt.Sprintf("must list at most %d recipients", MaxRecipients)}
 	}
 	q.To = to
 	return []es.Fact{&q}, nil

@@ -58,6 +58,14 @@ type Metadata struct {
 	Schema int `json:"schema"`
 	// OccurredAt comes from the command's Clock, so tests can move time.
 	OccurredAt time.Time `json:"occurred_at"`
+	// Hash is the event's link in its stream's hash chain (see ChainHash).
+	// The store sets it when it appends the event, overwriting whatever
+	// the caller put here, and returns it with every read. It is not part
+	// of the hashed content itself.
+	//
+	// Fields added to Metadata later must be omitempty: the hash covers the
+	// JSON encoding of Metadata, and an old event must encode as it did.
+	Hash string `json:"hash,omitempty"`
 }
 
 // Event is a fact about to be appended.

@@ -72,10 +72,10 @@ type ValidationError = invalid.Error
 func validName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return "", &ValidationError{"name", "is required"}
+		return "", &ValidationError{Field: "name", Reason: "is required"}
 	}
 	if utf8.RuneCountInString(name) > 200 {
-		return "", &ValidationError{"name", fmt.Sprintf("must be at most %d characters", 200)}
+		return "", &ValidationError{Field: "name", Reason: fmt.Sprintf("must be at most %d characters", 200)}
 	}
 	return name, nil
 }

@@ -97,14 +97,14 @@ type ValidationError = invalid.Error
 func Create(id, workspaceID, title, description, dueDate, createdBy string, now time.Time) ([]es.Fact, error) {
 	title, description, dueDate = strings.TrimSpace(title), strings.TrimSpace(description), strings.TrimSpace(dueDate)
 	if title == "" {
-		return nil, &ValidationError{"title", "is required"}
+		return nil, &ValidationError{Field: "title", Reason: "is required"}
 	}
 	if utf8.RuneCountInString(title) > 500 {
-		return nil, &ValidationError{"title", "must be at most 500 characters"}
+		return nil, &ValidationError{Field: "title", Reason: "must be at most 500 characters"}
 	}
 	if dueDate != "" {
 		if _, err := time.Parse("2006-01-02", dueDate); err != nil {
-			return nil, &ValidationError{"due_date", fmt.Sprintf("must be a date as YYYY-MM-DD, not %q", dueDate)}
+			return nil, &ValidationError{Field: "due_date", Reason: fmt.Sprintf("must be a date as YYYY-MM-DD, not %q", dueDate)}
 		}
 	}
 	return []es.Fact{&Created{TaskID: id, WorkspaceID: workspaceID, Title: title, Description: description,
@@ -142,7 +142,7 @@ func (t *Task) SetDueDate(workspaceID, due string, now time.Time) ([]es.Fact, er
 	due = strings.TrimSpace(due)
 	if due != "" {
 		if _, err := time.Parse("2006-01-02", due); err != nil {
-			return nil, &ValidationError{"due_date", fmt.Sprintf("must be a date as YYYY-MM-DD, not %q", due)}
+			return nil, &ValidationError{Field: "due_date", Reason: fmt.Sprintf("must be a date as YYYY-MM-DD, not %q", due)}
 		}
 	}
 	if due == t.DueDate {

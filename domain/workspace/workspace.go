@@ -108,11 +108,11 @@ type ValidationError = invalid.Error
 func NormalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", &ValidationError{"email", "is required"}
+		return "", &ValidationError{Field: "email", Reason: "is required"}
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || !strings.Contains(s, "@") {
-		return "", &ValidationError{"email", fmt.Sprintf("%q is not a valid email address", s)}
+		return "", &ValidationError{Field: "email", Reason: fmt.Sprintf("%q is not a valid email address", s)}
 	}
 	return strings.ToLower(s), nil
 }
@@ -121,10 +121,10 @@ func NormalizeEmail(s string) (string, error) {
 func Create(workspaceID, name, ownerID, ownerEmail, tokenHash string, now time.Time) ([]es.Fact, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return nil, &ValidationError{"name", "is required"}
+		return nil, &ValidationError{Field: "name", Reason: "is required"}
 	}
 	if utf8.RuneCountInString(name) > 200 {
-		return nil, &ValidationError{"name", "must be at most 200 characters"}
+		return nil, &ValidationError{Field: "name", Reason: "must be at most 200 characters"}
 	}
 	email, err := NormalizeEmail(ownerEmail)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
@@ -244,9 +245,12 @@ func (s *Server) conversationIn(r *http.Request, c caller, workspaceWide bool) (
 // commandError maps domain errors to the contract's codes.
 func (s *Server) commandError(r *http.Request, err error) *apiError {
 	var iv *invalid.Error
+	var exceeded *billing.ExceededError
 	switch {
 	case errors.As(err, &iv):
 		return validation("%s.", iv.Error())
+	case errors.As(err, &exceeded):
+		return errorf(http.StatusTooManyRequests, CodeBudgetExceeded, "%s", exceeded.Error())
 	case errors.Is(err, apikey.ErrRevoked):
 		return errorf(http.StatusForbidden, CodeKeyRevoked, "The API key has been revoked; create a new key.")
 	case errors.Is(err, apikey.ErrOwnerMismatch):

@@ -14,7 +14,10 @@ type Store interface {
 	// Append adds events to the end of a stream if the stream is at the
 	// expected version (es.AnyVersion skips the check, es.NoStream requires a
 	// new stream). All events land or none do. A mismatch returns an error
-	// that matches es.ErrConcurrency.
+	// that matches es.ErrConcurrency. The store sets each event's
+	// Metadata.Hash to its link in the stream's hash chain (es.ChainHash),
+	// computed in the append's transaction from the stream's previous event,
+	// and returns it with every read, so es.VerifyChain can check them.
 	Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error)
 	// ReadStream returns the stream's events with a version greater than
 	// afterVersion, oldest first. A missing stream is an empty slice.
@@ -24,6 +27,13 @@ type Store interface {
 	// event can appear before it any more, so a reader that checkpoints the
 	// last position it saw never misses one.
 	ReadAll(ctx context.Context, after es.Position, limit int) ([]es.Recorded, error)
+	// ReadCorrelated returns up to limit events whose
+	// Metadata.CorrelationID is correlationID (everything one conversation
+	// caused, in every stream) that come after the given position, in log
+	// order and under the same rule as ReadAll: an event is only returned
+	// once no event can appear before it any more. An empty correlationID
+	// is refused.
+	ReadCorrelated(ctx context.Context, correlationID string, after es.Position, limit int) ([]es.Recorded, error)
 	// Head is the position of the last event ReadAll would return now.
 	Head(ctx context.Context) (es.Position, error)
 	// Changed returns a channel that is closed after the next append made

@@ -41,6 +41,14 @@ func ValidateAppend(stream string, expected int64, events []es.Event) error {
 		if ev.Type == "" || !storableText(ev.Type) {
 			return fmt.Errorf("%w: stream %s event %s: type %q must be non-empty UTF-8 without NUL", ErrInvalidAppend, stream, ev.ID, ev.Type)
 		}
+		// Correlation ids are index keys in every store (a bbolt key, a
+		// Postgres btree entry), which bounds their size, and must read back
+		// exactly as they were indexed.
+		if id := ev.Metadata.CorrelationID; id != "" {
+			if err := ValidateCorrelationID(id); err != nil {
+				return fmt.Errorf("%w: stream %s event %s: %w", ErrInvalidAppend, stream, ev.ID, err)
+			}
+		}
 		// Postgres jsonb refuses the \u0000 escape, so no store takes it.
 		if !json.Valid(ev.Data) || holdsNULEscape(ev.Data) {
 			return fmt.Errorf("%w: stream %s event %s (%s): data is not valid JSON (or holds \\u0000)", ErrInvalidAppend, stream, ev.ID, ev.Type)
@@ -80,6 +88,20 @@ func storableText(s string) bool {
 func ValidateLimit(limit int) error {
 	if limit <= 0 {
 		return fmt.Errorf("read all: limit must be positive, got %d", limit)
+	}
+	return nil
+}
+
+// MaxCorrelationIDLen bounds correlation ids in bytes. Conversation ids are
+// UUIDs; the bound only keeps index entries within what every store takes.
+const MaxCorrelationIDLen = 512
+
+// ValidateCorrelationID checks a correlation id as ReadCorrelated takes it
+// and Append stores it: non-empty UTF-8 without NUL, at most
+// MaxCorrelationIDLen bytes.
+func ValidateCorrelationID(id string) error {
+	if id == "" || !storableText(id) || len(id) > MaxCorrelationIDLen {
+		return fmt.Errorf("correlation id %.40q must be non-empty UTF-8 without NUL and at most %d bytes (has %d)", id, MaxCorrelationIDLen, len(id))
 	}
 	return nil
 }

@@ -142,6 +142,8 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	case *conversation.ProcessingStarted:
 		v.Status = string(conversation.StatusProcessing)
 		v.UpdatedAt = e.StartedAt
+	case *conversation.ModelStepStarted:
+		v.UpdatedAt = e.StartedAt
 	case *conversation.ModelStepCompleted:
 		v.Steps = e.Step
 		v.InputTokens += e.Usage.InputTokens

@@ -23,10 +23,16 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	if err := ctx.Err(); err != nil {
 		return es.AppendResult{}, err
 	}
+	// The expensive part of the hash is done here, in the caller's
+	// goroutine, not in the single writer.
+	digests, err := eventstore.Digests(stream, events)
+	if err != nil {
+		return es.AppendResult{}, err
+	}
 	var res es.AppendResult
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		var err error
-		res, err = appendTx(tx, stream, expected, events)
+		res, err = appendTx(tx, stream, expected, events, digests)
 		return err
 	})
 	if err != nil {
@@ -36,13 +42,17 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	return res, nil
 }
 
-func appendTx(tx *bbolt.Tx, stream string, expected int64, events []es.Event) (es.AppendResult, error) {
+// appendTx writes the events with their chain hashes, linked to the hash
+// of the stream's last event that the streams bucket keeps beside its
+// version, and indexes them by correlation id.
+func appendTx(tx *bbolt.Tx, stream string, expected int64, events []es.Event, digests []string) (es.AppendResult, error) {
 	streams, index := tx.Bucket(bucketStreams), tx.Bucket(bucketStreamIndex)
 	ids, log := tx.Bucket(bucketEventIDs), tx.Bucket(bucketEvents)
+	correlations := tx.Bucket(bucketCorrelation)
 	// Keys only ever grow at the end of the log, so full pages waste nothing.
 	log.FillPercent = 1.0
 
-	version := int64(readU64(streams.Get([]byte(stream))))
+	version, prevHash := readStreamHead(streams.Get([]byte(stream)))
 	if expected != es.AnyVersion && expected != version {
 		return es.AppendResult{}, &es.ConflictError{Stream: stream, Expected: expected, Actual: version}
 	}
@@ -52,14 +62,17 @@ func appendTx(tx *bbolt.Tx, stream string, expected int64, events []es.Event) (e
 		}
 	}
 
+	hashes := eventstore.Link(prevHash, stream, version, digests)
 	var seq uint64
-	for _, ev := range events {
+	for i, ev := range events {
 		var err error
 		if seq, err = log.NextSequence(); err != nil {
 			return es.AppendResult{}, err
 		}
 		version++
-		v, err := json.Marshal(record{ID: ev.ID, Stream: stream, Version: version, Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata})
+		md := ev.Metadata
+		md.Hash = hashes[i]
+		v, err := json.Marshal(record{ID: ev.ID, Stream: stream, Version: version, Type: ev.Type, Data: ev.Data, Metadata: md})
 		if err != nil {
 			return es.AppendResult{}, fmt.Errorf("encode event %s: %w", ev.ID, err)
 		}
@@ -74,8 +87,13 @@ func appendTx(tx *bbolt.Tx, stream string, expected int64, events []es.Event) (e
 		if err := ids.Put([]byte(ev.ID), u64(seq)); err != nil {
 			return es.AppendResult{}, err
 		}
+		if id := md.CorrelationID; id != "" {
+			if err := correlations.Put(correlationKey(id, seq), []byte{}); err != nil {
+				return es.AppendResult{}, err
+			}
+		}
 	}
-	if err := streams.Put([]byte(stream), u64(uint64(version))); err != nil {
+	if err := streams.Put([]byte(stream), streamHead(version, hashes[len(hashes)-1])); err != nil {
 		return es.AppendResult{}, err
 	}
 	return es.AppendResult{Version: version, Position: es.Position{Seq: seq}}, nil

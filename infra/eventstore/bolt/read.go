@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	"go.etcd.io/bbolt"
 
@@ -52,6 +53,38 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) ([]es
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(u64(from)); k != nil && len(out) < limit; k, v = c.Next() {
 			rec, err := decodeRecord(readU64(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReadCorrelated returns up to limit events of one correlation id after
+// the given position by walking the id's range of the correlation index,
+// which is in log order. As for ReadAll, everything committed is final.
+func (s *Store) ReadCorrelated(ctx context.Context, correlationID string, after es.Position, limit int) ([]es.Recorded, error) {
+	if err := eventstore.ValidateLimit(limit); err != nil {
+		return nil, err
+	}
+	if err := eventstore.ValidateCorrelationID(correlationID); err != nil {
+		return nil, fmt.Errorf("read correlated: %w", err)
+	}
+	from, ok := next(after.Seq)
+	if after.Tx > 0 || !ok {
+		return nil, nil
+	}
+	var out []es.Recorded
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		log := tx.Bucket(bucketEvents)
+		prefix := correlationPrefix(correlationID)
+		c := tx.Bucket(bucketCorrelation).Cursor()
+		for k, _ := c.Seek(correlationKey(correlationID, from)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
+			seq := readU64(k[len(prefix):])
+			rec, err := decodeRecord(seq, log.Get(k[len(prefix):]))
 			if err != nil {
 				return err
 			}

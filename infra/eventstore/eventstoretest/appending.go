@@ -237,6 +237,12 @@ func (s *suite) testInvalidAppend(t *testing.T) {
 		{"no data", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Data = nil })}},
 		{"data with NUL escape", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Data = []byte(`{"a":"\u0000"}`) })}},
 		{"uppercase uuid", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.ID = strings.ToUpper(e.ID) })}},
+		{"correlation id too long", "s", es.NoStream, []es.Event{bad(func(e *es.Event) {
+			e.Metadata.CorrelationID = strings.Repeat("c", eventstore.MaxCorrelationIDLen+1)
+		})}},
+		{"correlation id not UTF-8", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Metadata.CorrelationID = "conv-\xff" })}},
+		{"correlation id with NUL", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Metadata.CorrelationID = "conv-\x00" })}},
+		{"number beyond any store", "s", es.NoStream, []es.Event{bad(func(e *es.Event) { e.Data = []byte(`{"n":1e99999999999999999999}`) })}},
 	}
 	for _, c := range cases {
 		_, err := st.Append(ctx, c.stream, c.expected, c.events...)

@@ -139,7 +139,13 @@ func checkRecorded(t *testing.T, got es.Recorded, want es.Event, stream string, 
 	if !gm.OccurredAt.Truncate(time.Microsecond).Equal(wm.OccurredAt.Truncate(time.Microsecond)) {
 		t.Errorf("event %s: occurred at %s, want %s", want.ID, gm.OccurredAt, wm.OccurredAt)
 	}
+	if !isHash(gm.Hash) {
+		t.Errorf("event %s: hash = %q, want 64 lowercase hex digits", want.ID, gm.Hash)
+	}
+	// The store sets the hash, whatever the caller put there; the audit
+	// tests check its value.
 	gm.OccurredAt, wm.OccurredAt = time.Time{}, time.Time{}
+	gm.Hash, wm.Hash = "", ""
 	if gm != wm {
 		t.Errorf("event %s: metadata = %+v, want %+v", want.ID, gm, wm)
 	}

@@ -1,8 +1,9 @@
 // Package eventstoretest is the contract every eventstore.Store adapter is
 // held to. Each adapter's tests call Run with a constructor for an empty
 // store; the suite then checks appends, optimistic concurrency, duplicate
-// detection, the global log, checkpoints and, above all, that a catch-up
-// subscriber racing many appenders sees every event exactly once. Adapters
+// detection, the global log, checkpoints, hash chains, reads by correlation
+// id and, above all, that a catch-up subscriber racing many appenders sees
+// every event exactly once. Adapters
 // differ in how they get there (a single counter in bbolt, transaction ids
 // in Postgres), which is why one suite, not one test file per adapter, has
 // to say what "right" means.
@@ -31,6 +32,20 @@ type Option func(*config)
 type config struct {
 	reopen     func(t *testing.T, old eventstore.Store) eventstore.Store
 	slowAppend SlowAppend
+	tamper     Tamper
+}
+
+// Tamper changes the stored data of the event at version of stream behind
+// the store's back, as someone with access to the storage (a database
+// superuser, the data file) could, and returns the store to read from
+// afterwards: st itself, or st reopened if the storage cannot be changed
+// while st has it open.
+type Tamper func(t *testing.T, st eventstore.Store, stream string, version int64) eventstore.Store
+
+// WithTamper enables the test that a changed event breaks its stream's
+// hash chain where it was changed.
+func WithTamper(f Tamper) Option {
+	return func(c *config) { c.tamper = f }
 }
 
 // WithReopen enables the durability test: reopen must close old and return
@@ -67,6 +82,16 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts ...Opt
 	t.Run("CatchUpSubscriberRace", s.testCatchUpRace)
 	if s.cfg.reopen != nil {
 		t.Run("SurvivesReopen", s.testSurvivesReopen)
+	}
+	t.Run("HashChainOnEveryEvent", s.testHashChainOnEveryEvent)
+	t.Run("HashChainSurvivesStorage", s.testHashChainSurvivesStorage)
+	t.Run("HashChainUnderConcurrentAppends", s.testHashChainUnderConcurrentAppends)
+	if s.cfg.tamper != nil {
+		t.Run("TamperedEventBreaksTheChain", s.testTamperedEventBreaksTheChain)
+	}
+	t.Run("ReadCorrelated", s.testReadCorrelated)
+	if s.cfg.slowAppend != nil {
+		t.Run("ReadCorrelatedWaitsForSlowCommits", s.testReadCorrelatedWaitsForSlowCommits)
 	}
 }
 

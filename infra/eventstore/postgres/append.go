@@ -38,7 +38,7 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 	if err := eventstore.ValidateAppend(stream, expected, events); err != nil {
 		return es.AppendResult{}, err
 	}
-	rows, err := newEventRows(events)
+	rows, err := newEventRows(stream, events)
 	if err != nil {
 		return es.AppendResult{}, err
 	}
@@ -72,11 +72,22 @@ func (s *Store) tryAppend(ctx context.Context, stream string, expected int64, ro
 	}
 
 	n := int64(len(rows.ids))
-	version, err := claimStream(ctx, tx, stream, expected, n)
+	version, lastHash, err := claimStream(ctx, tx, stream, expected, n)
 	if err != nil {
 		return es.AppendResult{}, err
 	}
-	last, err := insertEvents(ctx, tx, stream, version-n, rows)
+	base := version - n
+	var prevHash string
+	switch {
+	case lastHash != nil:
+		prevHash = *lastHash
+	case base > 0:
+		if prevHash, err = sealLegacyStream(ctx, tx, stream, base); err != nil {
+			return es.AppendResult{}, err
+		}
+	}
+	hashes := eventstore.Link(prevHash, stream, base, rows.digests)
+	last, err := insertEvents(ctx, tx, stream, base, rows, hashes)
 	if err != nil {
 		return es.AppendResult{}, err
 	}
@@ -93,8 +104,11 @@ func (s *Store) tryAppend(ctx context.Context, stream string, expected int64, ro
 
 // claimStream is the transaction's first write: it locks the stream row,
 // checks the expected version and moves the version on by n, returning the
-// new version. Being first matters: the transaction id is taken here, and
-// the row lock orders it against every other writer of the stream.
+// new version and the hash of the stream's last event so far (nil for a new
+// stream, and for one written before hash chains). Being first matters:
+// the transaction id is taken here, and the row lock orders it against
+// every other writer of the stream. The row's last_hash is read under that
+// lock, so the hashes the append computes from it cannot be overtaken.
 //
 // One reorder survives a version check: transaction A takes its id, then
 // waits for the row lock held by B, which has a larger id and commits
@@ -103,9 +117,12 @@ func (s *Store) tryAppend(ctx context.Context, stream string, expected int64, ro
 // last writer and the update only proceeds for a newer one; an older one
 // gets errStaleXID and retries in a new transaction, whose id is then
 // certainly newer than the committed writer's.
-func claimStream(ctx context.Context, tx pgx.Tx, stream string, expected, n int64) (int64, error) {
-	var version int64
-	var err error
+func claimStream(ctx context.Context, tx pgx.Tx, stream string, expected, n int64) (int64, *string, error) {
+	var (
+		version  int64
+		lastHash *string
+		err      error
+	)
 	switch expected {
 	case es.NoStream:
 		// A new stream has no earlier writer to be out of order with.
@@ -113,9 +130,9 @@ func claimStream(ctx context.Context, tx pgx.Tx, stream string, expected, n int6
 			INSERT INTO streams (stream_id, version, last_tx)
 			VALUES ($1, $2, pg_current_xact_id())
 			ON CONFLICT (stream_id) DO NOTHING
-			RETURNING version`, stream, n).Scan(&version)
+			RETURNING version, last_hash`, stream, n).Scan(&version, &lastHash)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, conflict(ctx, tx, stream, expected)
+			return 0, nil, conflict(ctx, tx, stream, expected)
 		}
 	case es.AnyVersion:
 		err = tx.QueryRow(ctx, `
@@ -124,20 +141,20 @@ func claimStream(ctx context.Context, tx pgx.Tx, stream string, expected, n int6
 			ON CONFLICT (stream_id) DO UPDATE
 				SET version = s.version + excluded.version, last_tx = excluded.last_tx
 				WHERE s.last_tx < excluded.last_tx
-			RETURNING version`, stream, n).Scan(&version)
+			RETURNING version, last_hash`, stream, n).Scan(&version, &lastHash)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, errStaleXID
+			return 0, nil, errStaleXID
 		}
 	default:
 		err = tx.QueryRow(ctx, `
 			UPDATE streams SET version = version + $3, last_tx = pg_current_xact_id()
 			WHERE stream_id = $1 AND version = $2 AND last_tx < pg_current_xact_id()
-			RETURNING version`, stream, expected, n).Scan(&version)
+			RETURNING version, last_hash`, stream, expected, n).Scan(&version, &lastHash)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, conflict(ctx, tx, stream, expected)
+			return 0, nil, conflict(ctx, tx, stream, expected)
 		}
 	}
-	return version, err
+	return version, lastHash, err
 }
 
 // conflict explains why a stream row was not claimed: a different version
@@ -162,20 +179,29 @@ func conflict(ctx context.Context, tx pgx.Tx, stream string, expected int64) err
 	return &es.ConflictError{Stream: stream, Expected: expected, Actual: actual}
 }
 
-// eventRows are the events as column arrays, encoded once for all attempts.
+// eventRows are the events as column arrays, encoded once for all
+// attempts, with their digests (es.EventDigest): only the link to the
+// stream's previous hash is left for the transaction. metadata lacks the
+// hash, which insertEvents adds.
 type eventRows struct {
-	ids, types     []string
-	data, metadata []json.RawMessage
+	ids, types, digests []string
+	data, metadata      []json.RawMessage
 }
 
-func newEventRows(events []es.Event) (eventRows, error) {
+func newEventRows(stream string, events []es.Event) (eventRows, error) {
+	digests, err := eventstore.Digests(stream, events)
+	if err != nil {
+		return eventRows{}, err
+	}
 	r := eventRows{
 		ids:      make([]string, len(events)),
 		types:    make([]string, len(events)),
+		digests:  digests,
 		data:     make([]json.RawMessage, len(events)),
 		metadata: make([]json.RawMessage, len(events)),
 	}
 	for i, ev := range events {
+		ev.Metadata.Hash = ""
 		md, err := json.Marshal(ev.Metadata)
 		if err != nil {
 			return eventRows{}, fmt.Errorf("encode metadata of event %s: %w", ev.ID, err)
@@ -185,17 +211,24 @@ func newEventRows(events []es.Event) (eventRows, error) {
 	return r, nil
 }
 
-// insertEvents writes all events in one statement, in order, so their
-// positions increase with their versions, and returns the last position.
-func insertEvents(ctx context.Context, tx pgx.Tx, stream string, base int64, r eventRows) (es.Position, error) {
+// insertEvents writes all events with their hashes in one statement, in
+// order, so their positions increase with their versions, moves the
+// stream's last hash on in the same statement, and returns the last
+// position.
+func insertEvents(ctx context.Context, tx pgx.Tx, stream string, base int64, r eventRows, hashes []string) (es.Position, error) {
 	rows, err := tx.Query(ctx, `
-		INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
-		SELECT $1, $2::bigint + e.ord, e.id, e.type, e.data, e.metadata
-		FROM unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[])
-			WITH ORDINALITY AS e(id, type, data, metadata, ord)
-		ORDER BY e.ord
-		RETURNING transaction_id, global_position`,
-		stream, base, r.ids, r.types, r.data, r.metadata)
+		WITH appended AS (
+			INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
+			SELECT $1, $2::bigint + e.ord, e.id, e.type, e.data, e.metadata || jsonb_build_object('hash', e.hash)
+			FROM unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
+				WITH ORDINALITY AS e(id, type, data, metadata, hash, ord)
+			ORDER BY e.ord
+			RETURNING transaction_id, global_position
+		), head AS (
+			UPDATE streams SET last_hash = $8 WHERE stream_id = $1
+		)
+		SELECT transaction_id, global_position FROM appended`,
+		stream, base, r.ids, r.types, r.data, r.metadata, hashes, hashes[len(hashes)-1])
 	if err != nil {
 		return es.Position{}, err
 	}
@@ -211,4 +244,45 @@ func insertEvents(ctx context.Context, tx pgx.Tx, stream string, base int64, r e
 		return es.Position{}, fmt.Errorf("%w (%s)", eventstore.ErrDuplicateEvent, pgErr.Detail)
 	}
 	return last, err
+}
+
+// sealLegacyStream gives the events of a stream written before hash chains
+// (its row has no last_hash) their hashes, in the transaction of the
+// stream's next append, which holds the stream's row lock. It returns the
+// last event's hash for the append to link to. Streams that are never
+// appended to again stay unsealed, and VerifyChain reports their version 1
+// as having no hash.
+func sealLegacyStream(ctx context.Context, tx pgx.Tx, stream string, version int64) (string, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT `+eventColumns+` FROM events
+		WHERE stream_id = $1 ORDER BY stream_version`, stream)
+	if err != nil {
+		return "", fmt.Errorf("seal stream: %w", err)
+	}
+	recs, err := scanEvents(rows)
+	if err != nil {
+		return "", fmt.Errorf("seal stream: %w", err)
+	}
+	if int64(len(recs)) != version {
+		return "", fmt.Errorf("seal stream: it has %d events, its version is %d", len(recs), version)
+	}
+	versions, hashes := make([]int64, len(recs)), make([]string, len(recs))
+	prev := ""
+	for i, r := range recs {
+		if r.StreamVersion != int64(i+1) {
+			return "", fmt.Errorf("seal stream: event %d has version %d", i+1, r.StreamVersion)
+		}
+		if prev, err = es.ChainHash(prev, stream, r.StreamVersion, es.Event{ID: r.ID, Type: r.Type, Data: r.Data, Metadata: r.Metadata}); err != nil {
+			return "", fmt.Errorf("seal stream: %w", err)
+		}
+		versions[i], hashes[i] = r.StreamVersion, prev
+	}
+	_, err = tx.Exec(ctx, `
+		UPDATE events e SET metadata = e.metadata || jsonb_build_object('hash', u.hash)
+		FROM unnest($2::bigint[], $3::text[]) AS u(version, hash)
+		WHERE e.stream_id = $1 AND e.stream_version = u.version`, stream, versions, hashes)
+	if err != nil {
+		return "", fmt.Errorf("seal stream: %w", err)
+	}
+	return prev, nil
 }

@@ -56,6 +56,37 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) ([]es
 	return recs, nil
 }
 
+// correlatedQuery is ReadAll's query restricted to one correlation id. The
+// index events_correlation_log_order (migration 00006) serves it: equality
+// on its expression, which must be spelled exactly as in the index, then
+// the log order range on its other two columns.
+const correlatedQuery = `
+	SELECT ` + eventColumns + ` FROM events
+	WHERE (metadata->>'correlation_id') = $1
+		AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		AND (transaction_id, global_position) > ($2::xid8, $3::bigint)
+	ORDER BY transaction_id, global_position
+	LIMIT $4`
+
+// ReadCorrelated is ReadAll restricted to one correlation id.
+func (s *Store) ReadCorrelated(ctx context.Context, correlationID string, after es.Position, limit int) ([]es.Recorded, error) {
+	if err := eventstore.ValidateLimit(limit); err != nil {
+		return nil, err
+	}
+	if err := eventstore.ValidateCorrelationID(correlationID); err != nil {
+		return nil, fmt.Errorf("read correlated: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, correlatedQuery, correlationID, after.Tx, int64(min(after.Seq, 1<<63-1)), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read correlated %s after %s: %w", correlationID, after, err)
+	}
+	recs, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read correlated %s after %s: %w", correlationID, after, err)
+	}
+	return recs, nil
+}
+
 // Head is the position of the last event ReadAll would return now.
 func (s *Store) Head(ctx context.Context) (es.Position, error) {
 	var p es.Position

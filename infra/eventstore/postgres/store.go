@@ -19,7 +19,8 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 )
 
-// Store is an eventstore.Store over the tables of migration 00001.
+// Store is an eventstore.Store over the tables of migration 00001, with
+// the hash chain column and correlation index of 00006.
 type Store struct {
 	pool    *pgxpool.Pool
 	changed eventstore.Signal

@@ -72,9 +72,20 @@ func TestContract(t *testing.T) {
 	slow := func(ctx context.Context, s eventstore.Store, stream string, events []es.Event, hold func(context.Context) error) (es.AppendResult, error) {
 		return s.(*Store).append(ctx, stream, es.NoStream, events, hooks{beforeCommit: hold})
 	}
+	// Tampering is a superuser's UPDATE on one row, behind the store.
+	tamper := func(t *testing.T, s eventstore.Store, stream string, version int64) eventstore.Store {
+		tag, err := s.(*Store).pool.Exec(t.Context(), `
+			UPDATE events SET data = jsonb_set(data, '{tampered}', 'true')
+			WHERE stream_id = $1 AND stream_version = $2`, stream, version)
+		if err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("tamper with %s version %d: %d rows, %v", stream, version, tag.RowsAffected(), err)
+		}
+		return s
+	}
 	eventstoretest.Run(t, open,
 		eventstoretest.WithReopen(reopen),
-		eventstoretest.WithSlowAppend(slow))
+		eventstoretest.WithSlowAppend(slow),
+		eventstoretest.WithTamper(tamper))
 }
 
 // BenchmarkAppend: parallel single-event appends to distinct streams.
