@@ -25,6 +25,7 @@ type Config struct {
 	StallAfter   time.Duration // GATEWAY_STALL_AFTER
 	GiveUpAfter  time.Duration // GATEWAY_GIVE_UP_AFTER
 	Poll         time.Duration // GATEWAY_POLL_INTERVAL
+	WriteWait    time.Duration // GATEWAY_WRITE_WAIT
 	LogLevel     string        // GATEWAY_LOG_LEVEL
 	LogFormat    string        // GATEWAY_LOG_FORMAT
 
@@ -86,6 +87,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"GATEWAY_STALL_AFTER", &c.StallAfter, 2 * time.Minute},
 		{"GATEWAY_GIVE_UP_AFTER", &c.GiveUpAfter, 15 * time.Minute},
 		{"GATEWAY_POLL_INTERVAL", &c.Poll, 100 * time.Millisecond},
+		{"GATEWAY_WRITE_WAIT", &c.WriteWait, 3 * time.Second},
 		{"GATEWAY_WEBHOOK_TIMEOUT", &c.WebhookTimeout, webhook.DefaultTimeout},
 		{"GATEWAY_MAX_DURATION", &c.MaxDuration, 10 * time.Minute},
 	}
