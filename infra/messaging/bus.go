@@ -24,6 +24,15 @@ type Transport struct {
 	Publisher  message.Publisher
 	Subscriber func(handlerName string) (message.Subscriber, error)
 	Close      func() error
+	// TopicPrefix is put before a command's name to make its topic
+	// (default "commands.").
+	TopicPrefix string
+	// AckAfterHandling keeps a command unacknowledged until its handler
+	// returns, so a crash or an error makes the broker deliver it again.
+	// Transports whose unacknowledged messages hold nothing back elsewhere
+	// (NATS JetStream) use it; the others acknowledge when a worker takes
+	// a command (see New).
+	AckAfterHandling bool
 }
 
 // Options tune the bus.
@@ -49,9 +58,6 @@ type Bus struct {
 
 var marshaler = cqrs.JSONMarshaler{GenerateName: cqrs.StructName}
 
-// Topic is where commands of a type travel.
-func Topic(commandName string) string { return "commands." + commandName }
-
 // New builds a bus on a transport.
 func New(t Transport, opts Options) (*Bus, error) {
 	if opts.Workers <= 0 {
@@ -66,20 +72,23 @@ func New(t Transport, opts Options) (*Bus, error) {
 		return nil, err
 	}
 	b := &Bus{transport: t, router: router, workers: opts.Workers, slots: map[string]chan struct{}{}, logger: opts.Logger}
-	router.AddMiddleware(
-		middleware.Recoverer,
-		b.limit,
-		// Every command is acknowledged as soon as a worker takes it. The
+	router.AddMiddleware(middleware.Recoverer, b.limit)
+	if !t.AckAfterHandling {
+		// The command is acknowledged as soon as a worker takes it. The
 		// event store, not the queue, is what makes work durable: a command
 		// lost to a crash is derived again from the events by the reaper.
 		// Holding the message until the work ends would, on the Postgres
 		// queue, keep a transaction open through a whole model call and
 		// hold back the snapshot horizon every event-log reader waits on.
-		middleware.InstantAck,
-	)
+		router.AddMiddleware(middleware.InstantAck)
+	}
+	prefix := t.TopicPrefix
+	if prefix == "" {
+		prefix = "commands."
+	}
 	b.bus, err = cqrs.NewCommandBusWithConfig(t.Publisher, cqrs.CommandBusConfig{
 		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
-			return Topic(p.CommandName), nil
+			return prefix + p.CommandName, nil
 		},
 		Marshaler: marshaler,
 		Logger:    wlog,
@@ -89,7 +98,7 @@ func New(t Transport, opts Options) (*Bus, error) {
 	}
 	b.processor, err = cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
-			return Topic(p.CommandName), nil
+			return prefix + p.CommandName, nil
 		},
 		SubscriberConstructor: func(p cqrs.CommandProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			return t.Subscriber(p.HandlerName)
@@ -98,7 +107,7 @@ func New(t Transport, opts Options) (*Bus, error) {
 		Logger:    wlog,
 		OnHandle: func(p cqrs.CommandProcessorOnHandleParams) error {
 			began := time.Now()
-			// The message is acknowledged before the work starts, which
+			// The message may be acknowledged before the work starts, which
 			// ends its context; the work lives until the bus stops instead.
 			ctx, cancel := context.WithCancel(context.WithoutCancel(p.Message.Context()))
 			defer cancel()
