@@ -34,7 +34,8 @@ type Handler struct {
 	ModelName       string
 	MaxOutputTokens int
 
-	budgets budgetCache
+	budgets      budgetCache
+	webhookHosts hostSlots
 	// MailFrom is the sender of the agent's e-mail ("" = the mailer's default).
 	MailFrom string
 	Logger   *slog.Logger

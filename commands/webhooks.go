@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"sync"
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
@@ -48,6 +50,36 @@ type WebhookPolicy struct {
 	// Stale is how old an unfinished attempt must be before it counts as
 	// interrupted (a few per-attempt timeouts).
 	Stale time.Duration
+	// PerHost bounds the attempts in flight to one receiver host in this
+	// process, so one hung receiver cannot hold every delivery worker.
+	PerHost int
+}
+
+// hostSlots counts attempts in flight per receiver host.
+type hostSlots struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (s *hostSlots) tryAcquire(host string, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	if limit > 0 && s.n[host] >= limit {
+		return false
+	}
+	s.n[host]++
+	return true
+}
+
+func (s *hostSlots) release(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[host]--; s.n[host] <= 0 {
+		delete(s.n, host)
+	}
 }
 
 // StartWebhookDelivery begins delivering a finished conversation's reply.
@@ -153,6 +185,13 @@ func (h *Handler) AttemptWebhookDelivery(ctx context.Context, cmd AttemptWebhook
 	if err != nil {
 		return err
 	}
+	// A busy receiver host gets no more attempts from this process until
+	// one ends; the attempt stays due and is sent again shortly.
+	host := hostOf(d.Current.URL)
+	if !h.webhookHosts.tryAcquire(host, h.Webhooks.PerHost) {
+		return nil
+	}
+	defer h.webhookHosts.release(host)
 	claim, err := d.Claim(cmd.Delivery, cmd.Attempt, h.now(), h.Webhooks.Stale)
 	if errors.Is(err, webhook.ErrNothingToDo) {
 		return nil
@@ -210,4 +249,11 @@ func (h *Handler) deliver(ctx context.Context, d *webhook.Deliveries) WebhookRes
 	}
 	return h.Webhook.Deliver(ctx, WebhookRequest{URL: d.Current.URL, WebhookID: d.Current.WebhookID,
 		ConversationID: d.Current.ConversationID, Body: []byte(d.Current.Body), Secrets: secrets, Now: h.now()})
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
+	}
+	return raw
 }

@@ -102,6 +102,18 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 			return nil, err
 		}
 	}
+	if cfg.NATSURL != "" {
+		if transport.Close != nil {
+			_ = transport.Close()
+		}
+		var err error
+		// A model step may run for the whole model timeout; JetStream must
+		// not hand it to another instance meanwhile.
+		if transport, err = messaging.NATS(cfg.NATSURL, messaging.NATSOptions{AckWait: cfg.ModelTimeout + 2*time.Minute}, logger); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("NATS_URL: %w", err)
+		}
+	}
 	sealer, err := a.sealer()
 	if err != nil {
 		a.Close()
@@ -135,6 +147,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	a.webhookClient = webhook.New(webhook.Options{Timeout: cfg.WebhookTimeout, AllowPrivate: cfg.WebhookAllowPrivate})
 	a.Cmds.Webhook = webhook.Sender{Client: a.webhookClient}
 	a.Cmds.Webhooks = webhook.Policy(cfg.WebhookSchedule, cfg.WebhookTimeout)
+	a.Cmds.Webhooks.PerHost = cfg.WebhookPerHost
 
 	if a.Bus, err = messaging.New(transport, messaging.Options{Workers: cfg.Workers, Logger: logger}); err != nil {
 		a.Close()
@@ -146,13 +159,6 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		}),
 		messaging.Handle(a.Bus, "ExecuteToolCall", func(ctx context.Context, c *commands.ExecuteToolCall) error {
 			return a.Cmds.ExecuteToolCall(ctx, *c)
-		}),
-		messaging.Handle(a.Bus, "StartWebhookDelivery", func(ctx context.Context, c *commands.StartWebhookDelivery) error {
-			_, _, err := a.Cmds.StartWebhookDelivery(ctx, *c)
-			if errors.Is(err, commands.ErrNoResponseURL) || errors.Is(err, conversation.ErrNothingToDo) {
-				return nil // nothing to deliver
-			}
-			return err
 		}),
 		messaging.Handle(a.Bus, "SettleConversation", func(ctx context.Context, c *commands.SettleConversation) error {
 			return a.Cmds.SettleConversation(ctx, *c)
@@ -244,7 +250,14 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	loop := &sagas.AgentLoop{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
 	a.goRun(func() { loop.Run(ctx) })
-	hooks := &sagas.Webhooks{Log: a.Store, Bus: a.Bus, Conversations: a.Conversations, Clock: a.clock,
+	startDelivery := func(ctx context.Context, id string) error {
+		_, _, err := a.Cmds.StartWebhookDelivery(ctx, commands.StartWebhookDelivery{ConversationID: id, Reason: commands.ReasonConversationEnded})
+		if errors.Is(err, commands.ErrNoResponseURL) || errors.Is(err, conversation.ErrNothingToDo) {
+			return nil
+		}
+		return err
+	}
+	hooks := &sagas.Webhooks{Log: a.Store, Bus: a.Bus, Conversations: a.Conversations, Clock: a.clock, Start: startDelivery,
 		Tick: min(time.Second, a.cfg.WebhookSchedule[0]), Stale: a.Cmds.Webhooks.Stale, Poll: a.cfg.Poll, Logger: a.logger}
 	a.goRun(func() { hooks.Run(ctx) })
 	bill := &sagas.Billing{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}

@@ -16,6 +16,7 @@ type Config struct {
 	Addr         string        // GATEWAY_ADDR
 	DataDir      string        // GATEWAY_DATA_DIR
 	DatabaseURL  string        // DATABASE_URL
+	NATSURL      string        // NATS_URL
 	AdminToken   string        // GATEWAY_ADMIN_TOKEN
 	SecretKey    string        // GATEWAY_SECRET_KEY
 	MaxSteps     int           // GATEWAY_MAX_STEPS
@@ -43,6 +44,7 @@ type Config struct {
 	WebhookTimeout      time.Duration   // GATEWAY_WEBHOOK_TIMEOUT
 	WebhookAllowPrivate bool            // GATEWAY_WEBHOOK_ALLOW_PRIVATE
 	WebhookWorkers      int             // GATEWAY_WEBHOOK_WORKERS
+	WebhookPerHost      int             // GATEWAY_WEBHOOK_WORKERS_PER_HOST
 }
 
 // Embedded reports whether no database is configured.
@@ -57,6 +59,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Addr:        or(getenv("GATEWAY_ADDR"), ":8080"),
 		DataDir:     or(getenv("GATEWAY_DATA_DIR"), "./data"),
 		DatabaseURL: getenv("DATABASE_URL"),
+		NATSURL:     getenv("NATS_URL"),
 		AdminToken:  getenv("GATEWAY_ADMIN_TOKEN"),
 		SecretKey:   getenv("GATEWAY_SECRET_KEY"),
 		LogLevel:    or(getenv("GATEWAY_LOG_LEVEL"), "info"),
@@ -72,6 +75,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"GATEWAY_MAX_TOOL_CALLS", &c.MaxToolCalls, 32},
 		{"GATEWAY_WORKERS", &c.Workers, 32},
 		{"GATEWAY_WEBHOOK_WORKERS", &c.WebhookWorkers, 64},
+		{"GATEWAY_WEBHOOK_WORKERS_PER_HOST", &c.WebhookPerHost, 8},
 	}
 	for _, i := range ints {
 		if *i.dst, err = intVar(getenv, i.name, i.def); err != nil {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -476,20 +475,6 @@ func withNetSafety(log *attemptLog) harnessOption {
 	return withBeforeStart(func(a *App) {
 		a.Cmds.Webhook = netSafetySender{inner: a.Cmds.Webhook, log: log}
 	})
-}
-
-// webhookKnownBug guards an assertion that fails because of a known
-// production bug: it skips the (sub)test, naming the bug, unless
-// GATEWAY_KNOWN_BUGS=1, so that the suite stays green and the failing check
-// is one variable away. (The brief's knownBug helper does not exist in
-// harness_test.go; this one has its own name so it cannot collide with one
-// added there later.)
-func webhookKnownBug(t *testing.T, bug string) {
-	t.Helper()
-	if os.Getenv("GATEWAY_KNOWN_BUGS") == "" {
-		t.Skipf("known bug, skipped (GATEWAY_KNOWN_BUGS=1 runs it): %s", bug)
-	}
-	t.Logf("known bug, expected to fail: %s", bug)
 }
 
 // stallingStore wraps the commands' event store: while stall is set, an

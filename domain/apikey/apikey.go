@@ -96,10 +96,11 @@ type Key struct {
 	UserID              string
 	KeyHash             string
 	SealedSigningSecret string
-	// PreviousSealed signs beside the current secret until PreviousValidUntil.
-	PreviousSealed     string
-	PreviousValidUntil time.Time
-	Settings           Settings
+	// Previous are earlier secrets that still sign beside the current one
+	// until their own deadline, newest first: a second rotation within the
+	// overlap keeps the promise the first one made.
+	Previous []PreviousSecret
+	Settings Settings
 	Revoked            bool
 	Version            int64
 }
@@ -116,7 +117,13 @@ func (k *Key) Apply(f es.Fact) {
 	case *Revoked:
 		k.Revoked = true
 	case *SigningSecretRotated:
-		k.PreviousSealed, k.PreviousValidUntil = k.SealedSigningSecret, e.PreviousValidUntil
+		prev := []PreviousSecret{{Sealed: k.SealedSigningSecret, ValidUntil: e.PreviousValidUntil}}
+		for _, p := range k.Previous {
+			if e.RotatedAt.Before(p.ValidUntil) && len(prev) < maxPrevious {
+				prev = append(prev, p)
+			}
+		}
+		k.Previous = prev
 		k.SealedSigningSecret = e.SealedSigningSecret
 	}
 }
@@ -267,12 +274,23 @@ func (k *Key) RotateSecret(userID, sealed string, now time.Time) ([]es.Fact, err
 	return []es.Fact{&SigningSecretRotated{SealedSigningSecret: sealed, PreviousValidUntil: now.Add(RotationOverlap), RotatedAt: now}}, nil
 }
 
+// PreviousSecret is a rotated-out secret and until when it still signs.
+type PreviousSecret struct {
+	Sealed     string
+	ValidUntil time.Time
+}
+
+// maxPrevious bounds how many old secrets sign at once.
+const maxPrevious = 3
+
 // SealedSecrets lists the sealed secrets that sign a delivery at now,
 // newest first.
 func (k *Key) SealedSecrets(now time.Time) []string {
 	out := []string{k.SealedSigningSecret}
-	if k.PreviousSealed != "" && now.Before(k.PreviousValidUntil) {
-		out = append(out, k.PreviousSealed)
+	for _, p := range k.Previous {
+		if now.Before(p.ValidUntil) {
+			out = append(out, p.Sealed)
+		}
 	}
 	return out
 }

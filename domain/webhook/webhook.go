@@ -141,7 +141,7 @@ func (d *Deliveries) Start(s Started) ([]es.Fact, error) {
 // first, so the history says what happened, and the next attempt starts
 // at once.
 func (d *Deliveries) Claim(delivery, n int, now time.Time, stale time.Duration) ([]es.Fact, error) {
-	if d.Count != delivery || d.Done {
+	if delivery < 1 || d.Count != delivery || d.Done {
 		return nil, ErrNothingToDo
 	}
 	if c := d.Claimed; c != nil {

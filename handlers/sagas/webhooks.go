@@ -29,6 +29,11 @@ type Webhooks struct {
 	Clock         commands.Clock
 	// Tick is how often due attempts are looked for.
 	Tick time.Duration
+	// Start opens a conversation's delivery. The saga calls it directly
+	// (not over the bus) so that its checkpoint only moves past a finished
+	// conversation once the delivery's first fact is recorded: a crash
+	// cannot lose the start.
+	Start func(ctx context.Context, conversationID string) error
 	// Stale is how old an unfinished attempt must be to be retried.
 	Stale  time.Duration
 	Poll   time.Duration
@@ -71,8 +76,7 @@ func (w *Webhooks) Run(ctx context.Context) {
 func (w *Webhooks) react(ctx context.Context, rec es.Recorded) error {
 	switch rec.Type {
 	case "ConversationResolved", "ConversationFailed":
-		id := strings.TrimPrefix(rec.Stream, "conversation-")
-		return w.Bus.Send(ctx, &commands.StartWebhookDelivery{ConversationID: id, Reason: commands.ReasonConversationEnded})
+		return w.Start(ctx, strings.TrimPrefix(rec.Stream, "conversation-"))
 	case "WebhookDeliveryStarted":
 		f, err := webhook.Events.Decode(rec)
 		if err != nil {
@@ -91,6 +95,13 @@ func (w *Webhooks) sendDue(ctx context.Context) error {
 		return err
 	}
 	for _, v := range views {
+		if v.Webhook.Delivery == 0 {
+			// Ended, with a webhook, but its delivery never started.
+			if err := w.Start(ctx, v.ID); err != nil {
+				w.Logger.Error("could not start a webhook delivery", "conversation", v.ID, "err", err)
+			}
+			continue
+		}
 		if err := w.send(ctx, v.ID, v.Webhook.Delivery, v.Webhook.Attempts+1); err != nil {
 			return err
 		}
@@ -105,16 +116,24 @@ func (w *Webhooks) send(ctx context.Context, conversationID string, delivery, at
 	key := fmt.Sprintf("%s/%d/%d", conversationID, delivery, attempt)
 	now := time.Now()
 	w.mu.Lock()
-	if at, ok := w.sent[key]; ok && now.Sub(at) < w.Stale {
+	if at, ok := w.sent[key]; ok && now.Sub(at) < w.resendAfter() {
 		w.mu.Unlock()
 		return nil
 	}
 	w.sent[key] = now
 	for k, at := range w.sent {
-		if now.Sub(at) > 2*w.Stale {
+		if now.Sub(at) > 2*w.resendAfter() {
 			delete(w.sent, k)
 		}
 	}
 	w.mu.Unlock()
 	return w.Bus.Send(ctx, &commands.AttemptWebhookDelivery{ConversationID: conversationID, Delivery: delivery, Attempt: attempt})
+}
+
+// resendAfter is how long a sent attempt is not sent again. The claim it
+// makes shows in the read model within moments; an attempt still unclaimed
+// after this (its command was dropped, or its receiver's host was busy) is
+// sent again.
+func (w *Webhooks) resendAfter() time.Duration {
+	return min(w.Stale, 5*time.Second)
 }

@@ -47,8 +47,8 @@ func upsert(ctx context.Context, tx pgx.Tx, v View) error {
 	var whNext, whClaimed *time.Time
 	if w := v.Webhook; w != nil {
 		whStatus, whNext, whClaimed = &w.Status, w.NextAttemptAt, w.ClaimedAt
-		if w.Delivery == 0 {
-			whStatus = nil // nothing started yet: nothing is due
+		if w.Delivery == 0 && !v.Terminal() {
+			whStatus = nil // nothing can start before the conversation ends
 		}
 	}
 	_, err = tx.Exec(ctx, `

@@ -21,7 +21,7 @@ type Store interface {
 	// UsageByKey adds up a key's conversations.
 	UsageByKey(ctx context.Context, keyID string) (Usage, error)
 	// DueWebhooks lists conversations whose webhook delivery waits for an
-	// attempt at now (see Webhook.Due), oldest first.
+	// attempt, or to start one, at now (see View.WebhookDue), oldest first.
 	DueWebhooks(ctx context.Context, now time.Time, stale time.Duration, limit int) ([]View, error)
 }
 
@@ -101,7 +101,7 @@ func (m *Memory) UsageByKey(_ context.Context, keyID string) (Usage, error) {
 func (m *Memory) DueWebhooks(_ context.Context, now time.Time, stale time.Duration, limit int) ([]View, error) {
 	var out []View
 	for v := range m.views.All() {
-		if v.Webhook.Due(now, stale) {
+		if v.WebhookDue(now, stale) {
 			out = append(out, v)
 		}
 	}

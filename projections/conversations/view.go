@@ -60,8 +60,11 @@ type Attempt struct {
 // attempt's time has come, or an attempt in flight is older than stale
 // (its worker died). This is the durable timer of webhook retries.
 func (w *Webhook) Due(now time.Time, stale time.Duration) bool {
-	if w == nil || w.Status != "pending" || w.Delivery == 0 {
+	if w == nil || w.Status != "pending" {
 		return false
+	}
+	if w.Delivery == 0 {
+		return false // not started: see View.WebhookDue
 	}
 	if w.ClaimedAt != nil {
 		return !now.Before(w.ClaimedAt.Add(stale))
@@ -100,6 +103,19 @@ type View struct {
 // Terminal reports whether the conversation has ended.
 func (v *View) Terminal() bool {
 	return conversation.Status(v.Status).Terminal()
+}
+
+// WebhookDue reports whether the conversation waits for webhook work at
+// now: an attempt that is due, or a delivery that should have started (the
+// conversation ended with a webhook, and nothing started it).
+func (v *View) WebhookDue(now time.Time, stale time.Duration) bool {
+	if v.Webhook == nil {
+		return false
+	}
+	if v.Webhook.Delivery == 0 {
+		return v.Terminal() && v.Webhook.Status == "pending"
+	}
+	return v.Webhook.Due(now, stale)
 }
 
 // Fold applies one recorded conversation or webhook event to a view. It
