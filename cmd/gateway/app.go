@@ -19,6 +19,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/handlers/tools"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/bolt"
+	"github.com/sois-ai/chat-agent-gateway/infra/leader"
 	pgstore "github.com/sois-ai/chat-agent-gateway/infra/eventstore/postgres"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/offline"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
@@ -65,6 +66,8 @@ type App struct {
 	ModelName, MailerName string
 
 	webhookClient *webhook.Client
+	// Roles are the singleton roles this instance holds (see runRole).
+	Roles leader.Roles
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -249,7 +252,7 @@ func (a *App) Start(ctx context.Context) error {
 		return errors.New("the command bus did not start within 30s")
 	}
 	loop := &sagas.AgentLoop{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
-	a.goRun(func() { loop.Run(ctx) })
+	a.runRole(ctx, sagas.AgentLoopName, loop.Run)
 	startDelivery := func(ctx context.Context, id string) error {
 		_, _, err := a.Cmds.StartWebhookDelivery(ctx, commands.StartWebhookDelivery{ConversationID: id, Reason: commands.ReasonConversationEnded})
 		if errors.Is(err, commands.ErrNoResponseURL) || errors.Is(err, conversation.ErrNothingToDo) {
@@ -259,14 +262,28 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	hooks := &sagas.Webhooks{Log: a.Store, Bus: a.Bus, Conversations: a.Conversations, Clock: a.clock, Start: startDelivery,
 		Tick: min(time.Second, a.cfg.WebhookSchedule[0]), Stale: a.Cmds.Webhooks.Stale, Poll: a.cfg.Poll, Logger: a.logger}
-	a.goRun(func() { hooks.Run(ctx) })
+	a.runRole(ctx, sagas.WebhooksName, hooks.Run)
 	bill := &sagas.Billing{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
-	a.goRun(func() { bill.Run(ctx) })
+	a.runRole(ctx, sagas.BillingName, bill.Run)
 	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
 		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/2, 30*time.Second),
 		ResumeAllAtStart: a.cfg.Embedded(), Logger: a.logger}
-	a.goRun(func() { reaper.Run(ctx) })
+	a.runRole(ctx, "reaper", reaper.Run)
 	return nil
+}
+
+// runRole runs a saga or the reaper on exactly one instance: here at once
+// in embedded mode (one process owns the store), under a Postgres advisory
+// lock when instances share a database. Projectors run on every instance:
+// each batch is applied under its checkpoint row's lock, so one instance
+// applies it and the others skip it, and every instance can answer reads
+// of its own writes.
+func (a *App) runRole(ctx context.Context, role string, run func(ctx context.Context)) {
+	if a.pool == nil {
+		a.goRun(func() { leader.Local(ctx, &a.Roles, role, run) })
+		return
+	}
+	a.goRun(func() { leader.Run(ctx, a.pool, &a.Roles, role, 2*time.Second, a.logger, run) })
 }
 
 func (a *App) goRun(fn func()) {
@@ -280,7 +297,8 @@ func (a *App) goRun(fn func()) {
 // ready answers /readyz: the store answers and the read models catch up
 // with the log's head within a bound.
 func (a *App) ready(ctx context.Context) (any, error) {
-	detail := map[string]any{"event_store": a.storeKind(), "transport": a.Bus.TransportName(), "projections": a.Runner.Statuses()}
+	detail := map[string]any{"event_store": a.storeKind(), "transport": a.Bus.TransportName(), "projections": a.Runner.Statuses(),
+		"roles": map[string]any{"held": a.Roles.Held(), "standby": a.Roles.Waiting()}}
 	wait, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := a.Runner.WaitForHead(wait); err != nil {
