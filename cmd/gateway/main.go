@@ -29,6 +29,7 @@ func main() {
 				Action: func(ctx context.Context, _ *cli.Command) error { return serve(ctx) },
 			},
 			adminCommand(),
+			healthCommand(),
 		},
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -91,4 +92,31 @@ func serve(ctx context.Context) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// healthCommand lets a container health check probe the server without a
+// shell or curl in the image.
+func healthCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "health",
+		Usage: "exit 0 when the gateway at --url answers 200 (for container health checks)",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "url", Value: "http://localhost:8080/healthz", Usage: "the URL to probe"}},
+		Action: func(ctx context.Context, c *cli.Command) error {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.String("url"), nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s answered %s", c.String("url"), resp.Status)
+			}
+			return nil
+		},
+	}
 }
