@@ -72,7 +72,6 @@ func New(d Deps) http.Handler {
 	r.Route("/api", func(r chi.Router) {
 		r.Post("/agent", s.postAgent)
 		r.Get("/agent/{id}", s.getAgent)
-		r.Get("/agent/{id}/events", s.conversationEvents) // TEMP-AUDIT-WIRING
 		r.Get("/agent/{id}/webhook/attempts", s.webhookAttempts)
 		r.Post("/agent/{id}/webhook/redeliver", s.redeliverWebhook)
 		r.Post("/api-keys", s.createKey)
