@@ -19,6 +19,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/handlers/tools"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/bolt"
+	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/esdb"
 	pgstore "github.com/sois-ai/chat-agent-gateway/infra/eventstore/postgres"
 	"github.com/sois-ai/chat-agent-gateway/infra/leader"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/offline"
@@ -104,6 +105,17 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 			a.Close()
 			return nil, err
 		}
+	}
+	if cfg.EventStoreURL != "" {
+		// EventStoreDB holds the events; Postgres (or memory) the read
+		// models and the command queue.
+		_ = a.Store.Close()
+		st, err := esdb.Open(ctx, cfg.EventStoreURL)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("EVENTSTORE_URL: %w", err)
+		}
+		a.Store = st
 	}
 	if cfg.NATSURL != "" {
 		if transport.Close != nil {
@@ -309,7 +321,10 @@ func (a *App) ready(ctx context.Context) (any, error) {
 }
 
 func (a *App) storeKind() string {
-	if a.cfg.Embedded() {
+	switch {
+	case a.cfg.EventStoreURL != "":
+		return "eventstoredb"
+	case a.cfg.Embedded():
 		return "embedded"
 	}
 	return "postgres"

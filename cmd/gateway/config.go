@@ -13,22 +13,23 @@ import (
 
 // Config is read from the environment; the embedded default needs none.
 type Config struct {
-	Addr         string        // GATEWAY_ADDR
-	DataDir      string        // GATEWAY_DATA_DIR
-	DatabaseURL  string        // DATABASE_URL
-	NATSURL      string        // NATS_URL
-	AdminToken   string        // GATEWAY_ADMIN_TOKEN
-	SecretKey    string        // GATEWAY_SECRET_KEY
-	MaxSteps     int           // GATEWAY_MAX_STEPS
-	MaxToolCalls int           // GATEWAY_MAX_TOOL_CALLS
-	ModelTimeout time.Duration // GATEWAY_MODEL_TIMEOUT
-	Workers      int           // GATEWAY_WORKERS
-	StallAfter   time.Duration // GATEWAY_STALL_AFTER
-	GiveUpAfter  time.Duration // GATEWAY_GIVE_UP_AFTER
-	Poll         time.Duration // GATEWAY_POLL_INTERVAL
-	WriteWait    time.Duration // GATEWAY_WRITE_WAIT
-	LogLevel     string        // GATEWAY_LOG_LEVEL
-	LogFormat    string        // GATEWAY_LOG_FORMAT
+	Addr          string        // GATEWAY_ADDR
+	DataDir       string        // GATEWAY_DATA_DIR
+	DatabaseURL   string        // DATABASE_URL
+	NATSURL       string        // NATS_URL
+	EventStoreURL string        // EVENTSTORE_URL
+	AdminToken    string        // GATEWAY_ADMIN_TOKEN
+	SecretKey     string        // GATEWAY_SECRET_KEY
+	MaxSteps      int           // GATEWAY_MAX_STEPS
+	MaxToolCalls  int           // GATEWAY_MAX_TOOL_CALLS
+	ModelTimeout  time.Duration // GATEWAY_MODEL_TIMEOUT
+	Workers       int           // GATEWAY_WORKERS
+	StallAfter    time.Duration // GATEWAY_STALL_AFTER
+	GiveUpAfter   time.Duration // GATEWAY_GIVE_UP_AFTER
+	Poll          time.Duration // GATEWAY_POLL_INTERVAL
+	WriteWait     time.Duration // GATEWAY_WRITE_WAIT
+	LogLevel      string        // GATEWAY_LOG_LEVEL
+	LogFormat     string        // GATEWAY_LOG_FORMAT
 
 	MaxDuration time.Duration // GATEWAY_MAX_DURATION
 	// Model is the OpenAI-compatible endpoint (OPENAI_BASE_URL,
@@ -56,14 +57,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		getenv = os.Getenv
 	}
 	c := Config{
-		Addr:        or(getenv("GATEWAY_ADDR"), ":8080"),
-		DataDir:     or(getenv("GATEWAY_DATA_DIR"), "./data"),
-		DatabaseURL: getenv("DATABASE_URL"),
-		NATSURL:     getenv("NATS_URL"),
-		AdminToken:  getenv("GATEWAY_ADMIN_TOKEN"),
-		SecretKey:   getenv("GATEWAY_SECRET_KEY"),
-		LogLevel:    or(getenv("GATEWAY_LOG_LEVEL"), "info"),
-		LogFormat:   or(getenv("GATEWAY_LOG_FORMAT"), "text"),
+		Addr:          or(getenv("GATEWAY_ADDR"), ":8080"),
+		DataDir:       or(getenv("GATEWAY_DATA_DIR"), "./data"),
+		DatabaseURL:   getenv("DATABASE_URL"),
+		NATSURL:       getenv("NATS_URL"),
+		EventStoreURL: getenv("EVENTSTORE_URL"),
+		AdminToken:    getenv("GATEWAY_ADMIN_TOKEN"),
+		SecretKey:     getenv("GATEWAY_SECRET_KEY"),
+		LogLevel:      or(getenv("GATEWAY_LOG_LEVEL"), "info"),
+		LogFormat:     or(getenv("GATEWAY_LOG_FORMAT"), "text"),
 	}
 	var err error
 	ints := []struct {

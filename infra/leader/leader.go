@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -97,16 +98,14 @@ func Run(ctx context.Context, pool *pgxpool.Pool, roles *Roles, role string, ret
 
 func hold(ctx context.Context, pool *pgxpool.Pool, roles *Roles, role string, check time.Duration, logger *slog.Logger,
 	run func(ctx context.Context)) error {
-	conn, err := pool.Acquire(ctx)
+	// A session lock lives as long as its session, so the campaign has a
+	// connection of its own, outside the pool: holding a pooled one for
+	// hours would starve the projectors and handlers that share the pool.
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// A session lock lives as long as the session: never hand this
-		// connection back to the pool while it may hold one.
-		conn.Conn().Close(context.Background())
-		conn.Release()
-	}()
+	defer conn.Close(context.Background())
 	key := lockKey(role)
 	waited := false
 	for {

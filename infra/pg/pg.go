@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -21,6 +23,12 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		// The parse error quotes the URL, and pgx can only redact passwords
 		// on a best-effort basis from a URL it could not parse.
 		return nil, errors.New("postgres: the database URL is not a valid connection string (not shown, it may hold a password)")
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (the number of CPUs, at least 4) is too small for
+		// a gateway: every projector, saga and command worker may hold a
+		// connection at once. pool_max_conns in the URL overrides this.
+		cfg.MaxConns = int32(max(20, 4*runtime.NumCPU()))
 	}
 	cc := cfg.ConnConfig
 	where := fmt.Sprintf("%s:%d (database %q, user %q)", cc.Host, cc.Port, cc.Database, cc.User)
