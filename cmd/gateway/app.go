@@ -124,7 +124,8 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		var err error
 		// A model step may run for the whole model timeout; JetStream must
 		// not hand it to another instance meanwhile.
-		if transport, err = messaging.NATS(cfg.NATSURL, messaging.NATSOptions{AckWait: cfg.ModelTimeout + 2*time.Minute}, logger); err != nil {
+		if transport, err = messaging.NATS(cfg.NATSURL, messaging.NATSOptions{AckWait: cfg.ModelTimeout + 2*time.Minute,
+			Prefix: cfg.NATSPrefix, Workers: cfg.Workers}, logger); err != nil {
 			a.Close()
 			return nil, fmt.Errorf("NATS_URL: %w", err)
 		}
@@ -278,7 +279,7 @@ func (a *App) Start(ctx context.Context) error {
 	bill := &sagas.Billing{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
 	a.runRole(ctx, sagas.BillingName, bill.Run)
 	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
-		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/2, 30*time.Second),
+		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/4, 5*time.Second),
 		ResumeAllAtStart: a.cfg.Embedded(), Logger: a.logger}
 	a.runRole(ctx, "reaper", reaper.Run)
 	return nil

@@ -17,6 +17,7 @@ type Config struct {
 	DataDir       string        // GATEWAY_DATA_DIR
 	DatabaseURL   string        // DATABASE_URL
 	NATSURL       string        // NATS_URL
+	NATSPrefix    string        // GATEWAY_NATS_PREFIX
 	EventStoreURL string        // EVENTSTORE_URL
 	AdminToken    string        // GATEWAY_ADMIN_TOKEN
 	SecretKey     string        // GATEWAY_SECRET_KEY
@@ -61,6 +62,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DataDir:       or(getenv("GATEWAY_DATA_DIR"), "./data"),
 		DatabaseURL:   getenv("DATABASE_URL"),
 		NATSURL:       getenv("NATS_URL"),
+		NATSPrefix:    or(getenv("GATEWAY_NATS_PREFIX"), "gateway"),
 		EventStoreURL: getenv("EVENTSTORE_URL"),
 		AdminToken:    getenv("GATEWAY_ADMIN_TOKEN"),
 		SecretKey:     getenv("GATEWAY_SECRET_KEY"),

@@ -12,6 +12,13 @@ import (
 
 // NATSOptions tune the JetStream transport.
 type NATSOptions struct {
+	// Prefix names this gateway's streams, durable consumers and queue
+	// groups, so gateways of other databases on one NATS server never take
+	// each other's commands (default "gateway").
+	Prefix string
+	// Workers is how many commands of one type this instance takes at
+	// once; JetStream holds the rest for other instances.
+	Workers int
 	// AckWait is how long a command may run before JetStream hands it to
 	// another instance; longer than the slowest model step.
 	AckWait time.Duration
@@ -30,12 +37,23 @@ func NATS(url string, opts NATSOptions, logger *slog.Logger) (Transport, error) 
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = 2 * time.Second
 	}
+	if opts.Prefix == "" {
+		opts.Prefix = "gateway"
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 32
+	}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	js := wmnats.JetStreamConfig{
-		AutoProvision:    true,
-		TrackMsgId:       true,
-		DurablePrefix:    "gateway",
-		SubscribeOptions: []nats.SubOpt{nats.DeliverAll(), nats.AckExplicit()},
+		AutoProvision: true,
+		TrackMsgId:    true,
+		DurablePrefix: opts.Prefix,
+		// The server, not only the client, must wait AckWait before handing
+		// a running command to another instance; and no instance may hold
+		// more unacknowledged commands than it can work on, or they would
+		// age in its buffers and be redelivered elsewhere while queued.
+		SubscribeOptions: []nats.SubOpt{nats.DeliverAll(), nats.AckExplicit(), nats.AckWait(opts.AckWait),
+			nats.MaxAckPending(opts.Workers)},
 	}
 	conn := []nats.Option{nats.Name("chat-agent-gateway"), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second)}
@@ -47,12 +65,12 @@ func NATS(url string, opts NATSOptions, logger *slog.Logger) (Transport, error) 
 	return Transport{
 		Name:             "nats",
 		Publisher:        pub,
-		TopicPrefix:      "gateway_commands_", // JetStream stream names cannot hold dots
+		TopicPrefix:      opts.Prefix + "_commands_", // JetStream stream names cannot hold dots
 		AckAfterHandling: true,
 		Subscriber: func(string) (message.Subscriber, error) {
 			return wmnats.NewSubscriber(wmnats.SubscriberConfig{
 				URL: url, NatsOptions: conn, Unmarshaler: marshaler, JetStream: js,
-				QueueGroupPrefix: "gateway", SubscribersCount: 4,
+				QueueGroupPrefix: opts.Prefix, SubscribersCount: opts.Workers,
 				AckWaitTimeout: opts.AckWait, NakDelay: wmnats.NewStaticDelay(opts.RetryDelay),
 				CloseTimeout: 30 * time.Second,
 			}, wlog)
