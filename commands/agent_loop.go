@@ -88,7 +88,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	charge, err := h.reserve(ctx, c, billing.CauseModelStep, "step "+strconv.Itoa(cmd.Step), h.worstCase(req))
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {
-		return h.budgetFailure(ctx, c, v, cause, exceeded)
+		return h.budgetFailure(ctx, c, cause, exceeded)
 	}
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 // side effect carries an id derived from the call, so running the command
 // twice (a retry, a resumed loop) has the effect once.
 func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) error {
-	c, v0, err := h.loadConversation(ctx, cmd.ConversationID)
+	c, _, err := h.loadConversation(ctx, cmd.ConversationID)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 	charge, err := h.reserve(ctx, c, billing.CauseToolCall, "tool call "+cmd.Key, h.Prices.ToolCall)
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {
-		return h.budgetFailure(ctx, c, v0, cause, exceeded)
+		return h.budgetFailure(ctx, c, cause, exceeded)
 	}
 	if err != nil {
 		return err

@@ -124,6 +124,12 @@ func (h *Handler) keyAndPeriod(ctx context.Context, keyID string, at time.Time) 
 // The reservation id derives from the work, so a repeated command reuses
 // its reservation instead of taking a second one.
 func (h *Handler) reserve(ctx context.Context, c *conversation.Conversation, kind, ref string, amount billing.MicroUSD) (*conversation.Charge, error) {
+	// Charge what the conversation already did first: until then its
+	// earlier worst-case reservations still count against the budget, and
+	// whether this step fits would depend on how fast the billing saga is.
+	if err := h.SettleConversation(ctx, SettleConversation{ConversationID: c.ID}); err != nil {
+		return nil, err
+	}
 	k, p, err := h.keyAndPeriod(ctx, c.APIKeyID, h.now())
 	if err != nil {
 		return nil, err
@@ -155,14 +161,22 @@ func (h *Handler) reserve(ctx context.Context, c *conversation.Conversation, kin
 
 // budgetFailure ends a conversation whose key cannot pay for the next piece
 // of work; the reason says how much was spent and when the budget resets.
-func (h *Handler) budgetFailure(ctx context.Context, c *conversation.Conversation, v int64, cause string, exceeded *billing.ExceededError) error {
-	facts, err := c.Fail(conversation.CodeBudget,
-		"The API key's budget cannot cover the next step, so the agent stopped. "+exceeded.Error(), h.now())
-	if err != nil {
-		return nil
-	}
-	_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
-	return ignoreConflict(err)
+// It decides on the latest facts: a parallel tool call may have recorded
+// its result meanwhile, and the failure must not be lost to that.
+func (h *Handler) budgetFailure(ctx context.Context, c *conversation.Conversation, cause string, exceeded *billing.ExceededError) error {
+	return retry(ctx, func() error {
+		latest, v, err := h.loadConversation(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		facts, err := latest.Fail(conversation.CodeBudget,
+			"The API key's budget cannot cover the next step, so the agent stopped. "+exceeded.Error(), h.now())
+		if err != nil {
+			return nil // it ended meanwhile
+		}
+		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(latest, cause), facts...)
+		return err
+	})
 }
 
 // worstCase bounds the cost of a model step before it runs.

@@ -31,6 +31,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
+	billingview "github.com/sois-ai/chat-agent-gateway/projections/billing"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 	"github.com/sois-ai/chat-agent-gateway/projections/documents"
@@ -61,6 +62,7 @@ type App struct {
 	Documents     documents.Store
 	Org           org.Store
 	Emails        emails.Store
+	Billing       billingview.Store
 
 	Handler http.Handler
 	// ModelName and MailerName say which adapters run (for the start-up log).
@@ -90,6 +92,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Identity, a.Keys, a.Conversations = identity.NewMemory(), apikeys.NewMemory(), conversations.NewMemory()
 		a.Contacts, a.Tasks = contacts.NewMemory(), tasks.NewMemory()
 		a.Documents, a.Org, a.Emails = documents.NewMemory(), org.NewMemory(), emails.NewMemory()
+		a.Billing = billingview.NewMemory()
 		transport = messaging.GoChannel(logger)
 	} else {
 		pool, err := pg.Connect(ctx, cfg.DatabaseURL)
@@ -101,6 +104,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Identity, a.Keys, a.Conversations = identity.NewPostgres(pool), apikeys.NewPostgres(pool), conversations.NewPostgres(pool)
 		a.Contacts, a.Tasks = contacts.NewPostgres(pool), tasks.NewPostgres(pool)
 		a.Documents, a.Org, a.Emails = documents.NewPostgres(pool), org.NewPostgres(pool), emails.NewPostgres(pool)
+		a.Billing = billingview.NewPostgres(pool)
 		if transport, err = messaging.Postgres(pool, messaging.PostgresOptions{Poll: cfg.Poll}, logger); err != nil {
 			a.Close()
 			return nil, err
@@ -136,7 +140,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		return nil, err
 	}
 	a.Runner = projections.NewRunner(a.Store, projections.Options{Poll: cfg.Poll, Logger: logger},
-		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails)
+		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing)
 	model, err := a.model()
 	if err != nil {
 		a.Close()
@@ -188,7 +192,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		return nil, err
 	}
 	a.Handler = httpapi.New(httpapi.Deps{
-		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org,
+		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
 		Projections: a.Runner, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait,
 	})
 	return a, nil

@@ -29,6 +29,7 @@ func main() {
 				Action: func(ctx context.Context, _ *cli.Command) error { return serve(ctx) },
 			},
 			adminCommand(),
+			billingCommand(),
 			healthCommand(),
 		},
 	}

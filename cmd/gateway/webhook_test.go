@@ -1354,9 +1354,19 @@ func TestWebhook_StartLostInShutdown(t *testing.T) {
 		for time.Now().Before(deadline) && rc.delivered("msg_"+id) == 0 {
 			time.Sleep(20 * time.Millisecond)
 		}
-		wh, raw := h.webhookBlock(c, id)
-		if rc.delivered("msg_"+id) == 1 && wh["status"] == "delivered" {
-			return
+		// The receiver answers before the gateway records the outcome: give
+		// the read model a moment to show it.
+		var raw []byte
+		for end := time.Now().Add(5 * time.Second); ; {
+			var wh map[string]any
+			wh, raw = h.webhookBlock(c, id)
+			if rc.delivered("msg_"+id) == 1 && wh["status"] == "delivered" {
+				return
+			}
+			if time.Now().After(end) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		t.Errorf("the reply was never delivered after the restart: receiver got %d requests; poll: %s", len(rc.requests()), raw)
 	})

@@ -43,6 +43,8 @@ type usageBody struct {
 	ToolCalls        int            `json:"tool_calls"`
 	InputTokens      int            `json:"input_tokens"`
 	OutputTokens     int            `json:"output_tokens"`
+	// The budget: period, spent and remaining (see billing.go).
+	*KeyBudgetUsage
 }
 
 func keyFromView(v apikeys.View) keyBody {
@@ -235,6 +237,10 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 	}
 	b := keyFromView(v)
 	b.Usage = usageFrom(u)
+	if b.Usage.KeyBudgetUsage, err = keyBudgetUsage(r.Context(), s.d.Billing, v, s.d.Clock.Now()); err != nil {
+		writeError(w, s.internal(r, err))
+		return
+	}
 	writeJSON(w, http.StatusOK, b)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
+	billingview "github.com/sois-ai/chat-agent-gateway/projections/billing"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 	"github.com/sois-ai/chat-agent-gateway/projections/identity"
 	"github.com/sois-ai/chat-agent-gateway/projections/org"
@@ -34,6 +35,7 @@ type Deps struct {
 	Keys          apikeys.Store
 	Conversations conversations.Store
 	Org           org.Store
+	Billing       billingview.Store
 	Projections   Waiter
 	Clock         commands.Clock
 	// Ready reports whether stores are reachable and projections current.
@@ -88,6 +90,7 @@ func New(d Deps) http.Handler {
 		r.Post("/teams/{id}/members", s.addTeamMember)
 		r.Post("/documents", s.createDocument)
 		r.Post("/admin/workspaces", s.createWorkspace)
+		r.Get("/billing/report", s.billingReport(d.Billing))
 	})
 	return r
 }

@@ -138,6 +138,14 @@ func hold(ctx context.Context, pool *pgxpool.Pool, roles *Roles, role string, ch
 	logger.Info("took the role", "role", role)
 	roles.set(role, true)
 	defer roles.set(role, false)
+	defer func() {
+		// Hand the role over at once: a closed session's locks are only
+		// released when the server notices, which makes the next holder
+		// wait for a takeover grace it does not need.
+		uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key)
+	}()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
