@@ -101,8 +101,8 @@ type Key struct {
 	// overlap keeps the promise the first one made.
 	Previous []PreviousSecret
 	Settings Settings
-	Revoked            bool
-	Version            int64
+	Revoked  bool
+	Version  int64
 }
 
 // Apply folds one fact into the state.
