@@ -258,6 +258,12 @@ func (a *App) Start(ctx context.Context) error {
 	a.logger.Info("read models are up to date", "took", time.Since(began).Round(time.Millisecond))
 	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	a.goRun(func() { a.Runner.Run(ctx) })
+	if !a.cfg.Background {
+		// An API-only instance: it answers requests and keeps its read
+		// models, and leaves the agent's work to the other instances.
+		a.logger.Info("background work is off (GATEWAY_BACKGROUND=false): no command handlers, sagas or reaper here")
+		return nil
+	}
 	a.goRun(func() {
 		if err := a.Bus.Run(ctx); err != nil && ctx.Err() == nil {
 			a.logger.Error("command bus stopped", "err", err)

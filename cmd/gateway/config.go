@@ -29,8 +29,11 @@ type Config struct {
 	GiveUpAfter   time.Duration // GATEWAY_GIVE_UP_AFTER
 	Poll          time.Duration // GATEWAY_POLL_INTERVAL
 	WriteWait     time.Duration // GATEWAY_WRITE_WAIT
-	LogLevel      string        // GATEWAY_LOG_LEVEL
-	LogFormat     string        // GATEWAY_LOG_FORMAT
+	// Background runs command handlers, sagas and the reaper here
+	// (GATEWAY_BACKGROUND, default true); false makes an API-only instance.
+	Background bool
+	LogLevel   string // GATEWAY_LOG_LEVEL
+	LogFormat  string // GATEWAY_LOG_FORMAT
 
 	MaxDuration time.Duration // GATEWAY_MAX_DURATION
 	// Model is the OpenAI-compatible endpoint (OPENAI_BASE_URL,
@@ -120,6 +123,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if c.WebhookSchedule, err = webhook.ParseSchedule(v); err != nil {
 			return c, fmt.Errorf("GATEWAY_WEBHOOK_RETRY_SCHEDULE: %w", err)
 		}
+	}
+	switch v := getenv("GATEWAY_BACKGROUND"); v {
+	case "", "true", "1":
+		c.Background = true
+	case "false", "0":
+	default:
+		return c, fmt.Errorf("GATEWAY_BACKGROUND must be true or false, not %q", v)
 	}
 	switch v := getenv("GATEWAY_WEBHOOK_ALLOW_PRIVATE"); v {
 	case "", "false", "0":
