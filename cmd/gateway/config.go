@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
+	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 )
@@ -108,6 +109,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	if c.Model, c.ModelConfigured, err = openai.ConfigFromEnv(getenv); err != nil {
+		return c, err
+	}
+	if _, err := httpapi.ParseAuditRetention(getenv(httpapi.AuditRetentionEnv)); err != nil {
 		return c, err
 	}
 	c.SMTPURL = getenv("SMTP_URL")

@@ -31,6 +31,8 @@ func main() {
 			adminCommand(),
 			billingCommand(),
 			healthCommand(),
+			auditCommand(),
+			projectionsCommand(),
 		},
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

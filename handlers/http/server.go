@@ -74,6 +74,7 @@ func New(d Deps) http.Handler {
 	r.Route("/api", func(r chi.Router) {
 		r.Post("/agent", s.postAgent)
 		r.Get("/agent/{id}", s.getAgent)
+		r.Get("/agent/{id}/events", s.conversationEvents)
 		r.Get("/agent/{id}/webhook/attempts", s.webhookAttempts)
 		r.Post("/agent/{id}/webhook/redeliver", s.redeliverWebhook)
 		r.Post("/api-keys", s.createKey)
