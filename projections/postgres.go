@@ -130,7 +130,6 @@ func PgFold[V any](ctx context.Context, pool *pgxpool.Pool, name string, batch [
 	})
 }
 
-
 func anyRelevant(batch []es.Recorded, relevant func(es.Recorded) bool) bool {
 	for _, ev := range batch {
 		if relevant == nil || relevant(ev) {
