@@ -26,8 +26,11 @@ import (
 const (
 	testAdminToken = "adm_test_admin_token_0123456789"
 	testSecretKey  = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
-	// pollBudget bounds every wait for the agent; nothing waits forever.
-	pollBudget = 10 * time.Second
+	// pollBudget bounds every wait for the agent; nothing waits forever. It
+	// is generous because CI runs this package under -race next to other
+	// packages on two cores, where a quick conversation can take seconds;
+	// it only lengthens a failing run.
+	pollBudget = 30 * time.Second
 	pollSleep  = 20 * time.Millisecond
 )
 
@@ -660,7 +663,14 @@ func terminal(status string) bool { return status == "resolved" || status == "fa
 // await polls (bounded) until the conversation is resolved or failed.
 func (h *harness) await(c creds, id string) poll {
 	h.t.Helper()
-	deadline := time.Now().Add(pollBudget)
+	return h.awaitWithin(c, id, pollBudget)
+}
+
+// awaitWithin is await with a budget of its own, for bursts whose last
+// conversation waits behind all the others.
+func (h *harness) awaitWithin(c creds, id string, budget time.Duration) poll {
+	h.t.Helper()
+	deadline := time.Now().Add(budget)
 	var last response
 	for {
 		last = h.get(c, id)
@@ -676,7 +686,7 @@ func (h *harness) await(c creds, id string) poll {
 			return p
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("conversation %s did not finish within %s; last poll: %s\n%s", id, pollBudget, last.Raw, h.diagnose(id))
+			h.t.Fatalf("conversation %s did not finish within %s; last poll: %s\n%s", id, budget, last.Raw, h.diagnose(id))
 		}
 		time.Sleep(pollSleep)
 	}
