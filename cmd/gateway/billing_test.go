@@ -746,6 +746,11 @@ func budgetRace(t *testing.T, opts ...harnessOption) budgetRaceStats {
 		return err == nil && tot.SpentMicroUSD == s.spent && tot.OutstandingMicroUSD == 0 && tot.OpenReservations == 0 &&
 			tot.Charges == len(facts.charges)
 	})
+	// The key's usage counts what the budget stopped inside the loop.
+	u := decodeKey(t, h.do(req{Method: "GET", Path: "/api/api-keys/" + k.ID, Auth: bearerOf(owner.Token)})).Usage
+	if got := u["failed_for_budget"]; got != float64(s.failedOnBudget) {
+		t.Errorf("usage.failed_for_budget = %v, want %d (conversations that ended BUDGET_EXCEEDED)", got, s.failedOnBudget)
+	}
 	return s
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -625,6 +626,13 @@ func TestWebhook_GiveUp(t *testing.T) {
 				t.Errorf("WebhookAbandoned reason %q does not name 410", ab.Reason)
 			}
 			verifyHook(t, rc.requests()[0], id, k.SigningSecret)
+			hookUsage := func() any {
+				u := decodeKey(t, h.do(req{Method: "GET", Path: "/api/api-keys/" + k.ID, Auth: bearerOf(owner.Token)})).Usage
+				return u["webhook_deliveries"]
+			}
+			if got, want := hookUsage(), map[string]any{"pending": 0.0, "delivered": 0.0, "failed": 1.0}; !reflect.DeepEqual(got, want) {
+				t.Errorf("key usage webhook_deliveries = %v, want %v", got, want)
+			}
 
 			// The receiver is back: a redelivery of the failed delivery goes through.
 			rc.setScript(200)
@@ -634,6 +642,9 @@ func TestWebhook_GiveUp(t *testing.T) {
 			expectBlock(t, wh, "delivered", 1, true, 200)
 			if rc.delivered("msg_"+id) != 1 || len(rc.requests()) != 2 {
 				t.Errorf("after redelivery: %d requests, %d delivered", len(rc.requests()), rc.delivered("msg_"+id))
+			}
+			if got, want := hookUsage(), map[string]any{"pending": 0.0, "delivered": 1.0, "failed": 0.0}; !reflect.DeepEqual(got, want) {
+				t.Errorf("key usage webhook_deliveries after the redelivery = %v, want %v", got, want)
 			}
 		})
 

@@ -43,6 +43,8 @@ type usageBody struct {
 	ToolCalls        int            `json:"tool_calls"`
 	InputTokens      int            `json:"input_tokens"`
 	OutputTokens     int            `json:"output_tokens"`
+	FailedForBudget  int            `json:"failed_for_budget"`
+	Webhooks         map[string]int `json:"webhook_deliveries"`
 	// The budget: period, spent and remaining (see billing.go).
 	*KeyBudgetUsage
 }
@@ -63,7 +65,8 @@ func keyFromView(v apikeys.View) keyBody {
 
 func usageFrom(u conversations.Usage) *usageBody {
 	return &usageBody{MessagesAccepted: u.Conversations, Conversations: u.ByStatus, ModelSteps: u.Steps,
-		ToolCalls: u.ToolCalls, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens}
+		ToolCalls: u.ToolCalls, InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+		FailedForBudget: u.FailedForBudget, Webhooks: u.Webhooks}
 }
 
 // keyManager authenticates a person who may manage keys (auditors read, but

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
@@ -124,18 +125,26 @@ func (p *Postgres) UsageByKey(ctx context.Context, keyID string) (Usage, error) 
 	u := NewUsage()
 	rows, err := p.pool.Query(ctx, `
 SELECT status, count(*), coalesce(sum((view->>'steps')::int), 0), coalesce(sum((view->>'tool_calls')::int), 0),
-       coalesce(sum((view->>'input_tokens')::bigint), 0), coalesce(sum((view->>'output_tokens')::bigint), 0)
-FROM conversations WHERE api_key_id = $1 GROUP BY status`, keyID)
+       coalesce(sum((view->>'input_tokens')::bigint), 0), coalesce(sum((view->>'output_tokens')::bigint), 0),
+       count(*) FILTER (WHERE view->'error'->>'code' = $2),
+       count(*) FILTER (WHERE view->'webhook'->>'status' = 'pending'),
+       count(*) FILTER (WHERE view->'webhook'->>'status' = 'delivered'),
+       count(*) FILTER (WHERE view->'webhook'->>'status' = 'failed')
+FROM conversations WHERE api_key_id = $1 GROUP BY status`, keyID, conversation.CodeBudget)
 	if err != nil {
 		return u, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var status string
-		var n, steps, tools, in, out int
-		if err := rows.Scan(&status, &n, &steps, &tools, &in, &out); err != nil {
+		var n, steps, tools, in, out, budget, pending, delivered, failed int
+		if err := rows.Scan(&status, &n, &steps, &tools, &in, &out, &budget, &pending, &delivered, &failed); err != nil {
 			return u, err
 		}
+		u.FailedForBudget += budget
+		u.Webhooks["pending"] += pending
+		u.Webhooks["delivered"] += delivered
+		u.Webhooks["failed"] += failed
 		u.Conversations += n
 		u.ByStatus[status] += n
 		u.Steps += steps

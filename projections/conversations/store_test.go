@@ -14,6 +14,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
@@ -57,6 +58,13 @@ func (l *eventLog) at(t *testing.T, stream string, v int64, f es.Fact) es.Record
 func (l *eventLog) next(t *testing.T, id string, f es.Fact) es.Recorded {
 	t.Helper()
 	s := conversation.Stream(id)
+	return l.at(t, s, l.versions[s]+1, f)
+}
+
+// hook records f as the next version of conversation id's webhook stream.
+func (l *eventLog) hook(t *testing.T, id string, f es.Fact) es.Recorded {
+	t.Helper()
+	s := webhook.Stream(id)
 	return l.at(t, s, l.versions[s]+1, f)
 }
 
@@ -488,15 +496,35 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			l.next(t, c5, other.opened(c5, t0)),
 			l.next(t, c5, modelStep(1, 1000, 1000, time.Second)),
 		)
+		// Stopped by the budget, with a webhook that was delivered; a
+		// resolved one whose webhook was abandoned; one still delivering.
+		c6, c7, c8 := uuid.NewString(), uuid.NewString(), uuid.NewString()
+		withHook := func(id string) *conversation.Opened {
+			o := x.opened(id, t0)
+			o.ResponseURL = "https://hooks.example/in"
+			return o
+		}
+		apply(t, s,
+			l.next(t, c6, withHook(c6)),
+			l.next(t, c6, &conversation.Failed{Code: conversation.CodeBudget, Reason: "spent", FailedAt: at(time.Second)}),
+			l.hook(t, c6, &webhook.Started{Delivery: 1, ConversationID: c6, StartedAt: at(2 * time.Second)}),
+			l.hook(t, c6, &webhook.Delivered{Delivery: 1, Attempt: 1, DeliveredAt: at(3 * time.Second)}),
+			l.next(t, c7, withHook(c7)),
+			l.next(t, c7, &conversation.Resolved{Reply: "ok", ResolvedAt: at(time.Second)}),
+			l.hook(t, c7, &webhook.Started{Delivery: 1, ConversationID: c7, StartedAt: at(2 * time.Second)}),
+			l.hook(t, c7, &webhook.Abandoned{Delivery: 1, Reason: "410 Gone", AbandonedAt: at(3 * time.Second)}),
+			l.next(t, c8, withHook(c8)),
+		)
 		u, err := s.UsageByKey(ctx, x.key)
-		want := Usage{Conversations: 4, ByStatus: map[string]int{"open": 1, "processing": 1, "resolved": 1, "failed": 1},
-			Steps: 4, ToolCalls: 3, InputTokens: 300, OutputTokens: 55}
+		want := Usage{Conversations: 7, ByStatus: map[string]int{"open": 2, "processing": 1, "resolved": 2, "failed": 2},
+			Steps: 4, ToolCalls: 3, InputTokens: 300, OutputTokens: 55, FailedForBudget: 1,
+			Webhooks: map[string]int{"pending": 1, "delivered": 1, "failed": 1}}
 		if err != nil || !reflect.DeepEqual(u, want) {
 			t.Fatalf("UsageByKey = %+v, %v\nwant %+v", u, err, want)
 		}
 		u, err = s.UsageByKey(ctx, other.key)
 		want = Usage{Conversations: 1, ByStatus: map[string]int{"open": 1, "processing": 0, "resolved": 0, "failed": 0},
-			Steps: 1, InputTokens: 1000, OutputTokens: 1000}
+			Steps: 1, InputTokens: 1000, OutputTokens: 1000, Webhooks: map[string]int{"pending": 0, "delivered": 0, "failed": 0}}
 		if err != nil || !reflect.DeepEqual(u, want) {
 			t.Fatalf("UsageByKey(other) = %+v, %v\nwant %+v", u, err, want)
 		}

@@ -189,11 +189,21 @@ type Usage struct {
 	ToolCalls     int            `json:"tool_calls"`
 	InputTokens   int            `json:"input_tokens"`
 	OutputTokens  int            `json:"output_tokens"`
+	// FailedForBudget counts conversations the budget stopped inside the
+	// loop (error code BUDGET_EXCEEDED). A message refused at accept with
+	// 429 appends nothing, so no read model can count it.
+	FailedForBudget int `json:"failed_for_budget"`
+	// Webhooks counts the conversations with a webhook by the state of
+	// their delivery: pending, delivered or failed (abandoned).
+	Webhooks map[string]int `json:"webhooks"`
 }
 
 // NewUsage returns a zero usage with every status present.
 func NewUsage() Usage {
-	return Usage{ByStatus: map[string]int{"open": 0, "processing": 0, "resolved": 0, "failed": 0}}
+	return Usage{
+		ByStatus: map[string]int{"open": 0, "processing": 0, "resolved": 0, "failed": 0},
+		Webhooks: map[string]int{"pending": 0, "delivered": 0, "failed": 0},
+	}
 }
 
 // Add counts one view.
@@ -204,6 +214,12 @@ func (u *Usage) Add(v *View) {
 	u.ToolCalls += v.ToolCalls
 	u.InputTokens += v.InputTokens
 	u.OutputTokens += v.OutputTokens
+	if v.Error != nil && v.Error.Code == conversation.CodeBudget {
+		u.FailedForBudget++
+	}
+	if v.Webhook != nil {
+		u.Webhooks[v.Webhook.Status]++
+	}
 }
 
 func foldWebhook(v *View, rec es.Recorded) (bool, error) {
