@@ -346,10 +346,16 @@ func (a *App) Close() {
 	if a.cancel != nil {
 		a.cancel()
 	}
+	// Handlers first, then whatever else sends commands (sagas, reaper),
+	// and only then the transport: a publisher closed under a saga's Send
+	// is a data race in watermill-sql.
+	if a.Bus != nil {
+		_ = a.Bus.StopHandlers()
+	}
+	a.wg.Wait()
 	if a.Bus != nil {
 		_ = a.Bus.Close()
 	}
-	a.wg.Wait()
 	if a.webhookClient != nil {
 		a.webhookClient.Close()
 	}

@@ -198,7 +198,14 @@ func (b *Bus) runCtx() context.Context {
 // Running is closed once handlers are subscribed.
 func (b *Bus) Running() chan struct{} { return b.router.Running() }
 
-// Close stops the router and the transport.
+// StopHandlers stops the router: no command is taken any more, and the
+// handlers in flight finish (within the router's close timeout). Sending
+// still works until Close, so a caller can stop what sends (sagas) after
+// the handlers and before the transport.
+func (b *Bus) StopHandlers() error { return b.router.Close() }
+
+// Close stops the router and the transport. Nothing may Send once Close
+// has begun: the transports' publishers do not guard against it.
 func (b *Bus) Close() error {
 	err := b.router.Close()
 	if b.transport.Close != nil {
