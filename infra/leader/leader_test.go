@@ -69,9 +69,13 @@ func TestOneLeaderAndFailover(t *testing.T) {
 	if w := rolesB.Waiting(); len(w) != 1 || w[0] != role {
 		t.Fatalf("B waits for %v, want [%s]", w, role)
 	}
-	// A's database session dies (as when its process is killed).
-	if _, err := poolA.Exec(context.Background(),
-		`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()`); err != nil {
+	// A's database session dies (as when its process is killed). Only
+	// lock holders in this test's own database: other packages' tests
+	// (goose's migration lock, other leaders) share the server.
+	if _, err := poolA.Exec(context.Background(), `
+SELECT pg_terminate_backend(pid) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "B to take over", func() bool { return len(rolesB.Held()) == 1 })
