@@ -641,7 +641,10 @@ func TestLLM_ModelFailures(t *testing.T) {
 			if !hasAll(message, "rejected the request (401 Unauthorized)", "check OPENAI_API_KEY") {
 				t.Errorf("error.message = %q; want the status and what to check", message)
 			}
-			if took := time.Since(sent[wrongKy]); took > 5*time.Second {
+			// Loose: the call count above is the exact check; this one
+			// only catches a wait as long as a retry backoff or the 60s
+			// model timeout, on a loaded CI machine.
+			if took := time.Since(sent[wrongKy]); took > 15*time.Second {
 				t.Errorf("a 401 took %s to fail", took)
 			}
 		})
@@ -669,7 +672,8 @@ func TestLLM_HungModelIsBounded(t *testing.T) {
 	if code != "MODEL_ERROR" || !hasAll(message, "stopped after 1 attempt", "deadline") {
 		t.Errorf("error = %s %q; want MODEL_ERROR saying the call was stopped at the deadline", code, message)
 	}
-	if took := time.Since(began); took > 5*time.Second {
+	// Far below the default 60s timeout; loose for a loaded CI machine.
+	if took := time.Since(began); took > 15*time.Second {
 		t.Errorf("the hung call ended after %s, want about GATEWAY_MODEL_TIMEOUT = 1s", took)
 	}
 	llm.awaitGone(t, msg, 1)
