@@ -194,6 +194,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	a.Handler = httpapi.New(httpapi.Deps{
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
 		Projections: a.Runner, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait,
+		WebhookRefusal: a.webhookClient.Refusal,
 	})
 	return a, nil
 }

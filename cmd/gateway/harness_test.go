@@ -566,6 +566,7 @@ type keyView struct {
 	UpdatedAt      string         `json:"updated_at"`
 	RevokedAt      *string        `json:"revoked_at"`
 	Usage          map[string]any `json:"usage"`
+	Warning        string         `json:"warning"`
 }
 
 func decodeKey(t *testing.T, r response) keyView {

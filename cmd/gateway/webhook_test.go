@@ -727,8 +727,24 @@ func TestWebhook_SSRFGuard(t *testing.T) {
 		ids := make([]string, len(cases))
 		cs := make([]creds, len(cases))
 		for i, tc := range cases {
-			cs[i], _ = h.hookCreds(owner, tc.url)
+			var k keyView
+			cs[i], k = h.hookCreds(owner, tc.url)
 			ids[i] = h.send(cs[i], "List my tasks")
+			// The key owner hears at once what can be known without DNS.
+			refused := strings.Contains(k.Warning, "will not be sent") && strings.Contains(k.Warning, tc.why)
+			if tc.gone != refused {
+				t.Errorf("key with %s: warning %q; want a warning naming %q: %v", tc.url, k.Warning, tc.why, tc.gone)
+			}
+		}
+		// Changing the URL warns the same way; a public https URL does not.
+		_, k := h.hookCreds(owner, "https://hooks.example.com/in")
+		if strings.Contains(k.Warning, "will not be sent") {
+			t.Errorf("a public https URL got the warning %q", k.Warning)
+		}
+		put := decodeKey(t, h.do(req{Method: "PUT", Path: "/api/api-keys/" + k.ID, Auth: bearerOf(owner.Token),
+			Body: map[string]any{"response_url": "http://10.0.0.1/x"}}))
+		if !strings.Contains(put.Warning, "plain http://") || !strings.Contains(put.Warning, "GATEWAY_WEBHOOK_ALLOW_PRIVATE") {
+			t.Errorf("PUT response_url=http://10.0.0.1/x: warning %q, want the reason and the setting", put.Warning)
 		}
 		for i, tc := range cases {
 			t.Run(tc.url, func(t *testing.T) {

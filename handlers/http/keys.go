@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -182,6 +183,9 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	b := keyFromView(v)
 	b.Key, b.SigningSecret = out.Key, out.SigningSecret
 	b.Warning = "Store the key and the signing secret now: they are shown only once."
+	if hw := s.webhookWarning(settings.ResponseURL); hw != "" {
+		b.Warning += " " + hw
+	}
 	w.Header().Set("Location", "/api/api-keys/"+out.KeyID)
 	writeJSON(w, http.StatusCreated, b)
 }
@@ -292,6 +296,21 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 	s.writeKey(w, r, v.ID, http.StatusOK)
 }
 
+// webhookWarning tells a key owner, when the key is written, that its
+// response_url will not receive webhooks from this gateway, rather than
+// let them learn it from a failed delivery a conversation later.
+func (s *Server) webhookWarning(responseURL string) string {
+	if responseURL == "" || s.d.WebhookRefusal == nil {
+		return ""
+	}
+	err := s.d.WebhookRefusal(responseURL)
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprintf("Webhooks to this response_url will not be sent: %s. Use an https:// URL on a public host"+
+		" (or, for development, start the gateway with GATEWAY_WEBHOOK_ALLOW_PRIVATE=true).", err)
+}
+
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 	c, e := s.keyManager(r)
 	if e != nil {
@@ -318,5 +337,9 @@ func (s *Server) writeKey(w http.ResponseWriter, r *http.Request, id string, sta
 		writeError(w, s.internal(r, err))
 		return
 	}
-	writeJSON(w, status, keyFromView(v))
+	b := keyFromView(v)
+	if status == http.StatusOK && r.Method == http.MethodPut {
+		b.Warning = s.webhookWarning(v.ResponseURL)
+	}
+	writeJSON(w, status, b)
 }

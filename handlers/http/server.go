@@ -44,7 +44,11 @@ type Deps struct {
 	AdminToken string
 	// WriteWait bounds how long a write waits to become readable.
 	WriteWait time.Duration
-	Logger    *slog.Logger
+	// WebhookRefusal says why the gateway would never deliver to a
+	// response_url (nil: it would try); a key created or changed with such
+	// a URL is accepted, with a warning. Nil skips the check.
+	WebhookRefusal func(url string) error
+	Logger         *slog.Logger
 }
 
 // Server holds the routes.

@@ -198,6 +198,37 @@ func New(opts Options) *Client {
 }
 
 // Close releases pooled idle connections.
+// Refusal says why this client will never deliver to raw as it stands,
+// or returns nil: not an absolute http(s) URL; without AllowPrivate, plain
+// http:// or a literal address the guard blocks (a *BlockedError). A host
+// name is only judged when an attempt resolves it, since what it points at
+// can change. The API uses it to warn a key owner when the URL is set.
+func (c *Client) Refusal(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("the webhook URL %q is not an absolute http(s) URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !c.allowPrivate {
+			return &BlockedError{Addr: u.Host, Reason: "reached over plain http://; webhooks carry conversation data and go to https:// URLs only"}
+		}
+	default:
+		return fmt.Errorf("the webhook URL scheme %q is not supported; use https://", u.Scheme)
+	}
+	if !c.allowPrivate {
+		// A literal address is refused before any socket, and for good:
+		// unlike a host name it cannot start pointing elsewhere.
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
+			if reason := BlockedReason(ip); reason != "" {
+				return &BlockedError{Addr: u.Host, Reason: reason}
+			}
+		}
+	}
+	return nil
+}
+
 func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
 // Deliver makes one attempt: it signs r with r.Now, POSTs it, reads at most
@@ -206,30 +237,10 @@ func (c *Client) Close() { c.tr.CloseIdleConnections() }
 // response) or the receiver's status, an Error sentence and an Outcome.
 // ctx cancels the attempt; the per-attempt timeout applies on top of it.
 func (c *Client) Deliver(ctx context.Context, r Request) Attempt {
-	u, err := url.Parse(r.URL)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return gone(fmt.Sprintf("the webhook URL %q is not an absolute http(s) URL", r.URL), err)
+	if err := c.Refusal(r.URL); err != nil {
+		return gone(err.Error(), err)
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !c.allowPrivate {
-			b := &BlockedError{Addr: u.Host, Reason: "reached over plain http://; webhooks carry conversation data and go to https:// URLs only"}
-			return gone(b.Error(), b)
-		}
-	default:
-		return gone(fmt.Sprintf("the webhook URL scheme %q is not supported; use https://", u.Scheme), nil)
-	}
-	if !c.allowPrivate {
-		// A literal address is refused here, before any socket, and for
-		// good: unlike a host name it cannot start pointing elsewhere.
-		if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
-			if reason := BlockedReason(ip); reason != "" {
-				b := &BlockedError{Addr: u.Host, Reason: reason}
-				return gone(b.Error(), b)
-			}
-		}
-	}
+	u, _ := url.Parse(r.URL) // Refusal parsed it
 	now := r.Now
 	if now.IsZero() {
 		now = time.Now()
