@@ -197,7 +197,6 @@ func New(opts Options) *Client {
 	}
 }
 
-// Close releases pooled idle connections.
 // Refusal says why this client will never deliver to raw as it stands,
 // or returns nil: not an absolute http(s) URL; without AllowPrivate, plain
 // http:// or a literal address the guard blocks (a *BlockedError). A host
@@ -229,6 +228,7 @@ func (c *Client) Refusal(raw string) error {
 	return nil
 }
 
+// Close releases pooled idle connections.
 func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
 // Deliver makes one attempt: it signs r with r.Now, POSTs it, reads at most
