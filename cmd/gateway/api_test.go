@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -849,6 +850,61 @@ func TestKeyAPI(t *testing.T) {
 				expectError(t, h.do(req{Method: "GET", Path: "/api/api-keys/" + id, Auth: auth}), 404, "NOT_FOUND")
 				expectError(t, h.do(req{Method: "DELETE", Path: "/api/api-keys/" + id, Auth: auth}), 404, "NOT_FOUND")
 			}
+		})
+		t.Run("owners and auditors read the workspace's keys", func(t *testing.T) {
+			h := h.on(t)
+			dave := h.addUser(alice, "dave@acme.test", "auditor")
+			bk := h.createKey(bob, map[string]any{"label": "bob's"})
+			ids := func(r response) []string {
+				t.Helper()
+				expectStatus(t, r, 200)
+				var l struct {
+					Keys []keyView `json:"api_keys"`
+				}
+				if err := json.Unmarshal(r.Raw, &l); err != nil {
+					t.Fatalf("decode %s: %v", r.Raw, err)
+				}
+				var out []string
+				for _, k := range l.Keys {
+					out = append(out, k.ID+"@"+k.UserID)
+				}
+				return out
+			}
+			has := func(list []string, k keyView, owner member) bool { return slices.Contains(list, k.ID+"@"+owner.UserID) }
+			// The auditor, holding no keys, lists the workspace's and reads
+			// any of them with its usage; it changes none.
+			dl := ids(h.do(req{Method: "GET", Path: "/api/api-keys", Auth: bearerOf(dave.Token)}))
+			if !has(dl, k, alice) || !has(dl, bk, bob) {
+				t.Errorf("the auditor lists %v, want alice's %s and bob's %s", dl, k.ID, bk.ID)
+			}
+			for _, key := range []keyView{k, bk} {
+				if g := decodeKey(t, h.do(req{Method: "GET", Path: "/api/api-keys/" + key.ID, Auth: bearerOf(dave.Token)})); g.ID != key.ID || g.Usage == nil || g.Key != "" {
+					t.Errorf("the auditor reads %s as %+v, want it with usage and without the key", key.ID, g)
+				}
+			}
+			h.quiesce()
+			h.unchanged(t, func() {
+				expectError(t, h.do(req{Method: "PUT", Path: "/api/api-keys/" + bk.ID, Auth: bearerOf(dave.Token), Body: `{"label":"x"}`}), 403, "FORBIDDEN")
+				expectError(t, h.do(req{Method: "DELETE", Path: "/api/api-keys/" + bk.ID, Auth: bearerOf(dave.Token)}), 403, "FORBIDDEN")
+				// The owner reads bob's key, lists it on asking, and changes it not.
+				if g := decodeKey(t, h.do(req{Method: "GET", Path: "/api/api-keys/" + bk.ID, Auth: auth})); g.ID != bk.ID || g.UserID != bob.UserID {
+					t.Errorf("the owner reads bob's key as %+v", g)
+				}
+				if mine := ids(h.do(req{Method: "GET", Path: "/api/api-keys", Auth: auth})); has(mine, bk, bob) {
+					t.Errorf("the owner's own list %v holds bob's key", mine)
+				}
+				if all := ids(h.do(req{Method: "GET", Path: "/api/api-keys?scope=workspace", Auth: auth})); !has(all, k, alice) || !has(all, bk, bob) {
+					t.Errorf("scope=workspace lists %v for the owner", all)
+				}
+				expectError(t, h.do(req{Method: "PUT", Path: "/api/api-keys/" + bk.ID, Auth: auth, Body: `{"label":"x"}`}), 404, "NOT_FOUND")
+				// A member reads only their own; nobody reads another workspace's.
+				expectError(t, h.do(req{Method: "GET", Path: "/api/api-keys?scope=workspace", Auth: bearerOf(bob.Token)}), 403, "FORBIDDEN")
+				expectError(t, h.do(req{Method: "GET", Path: "/api/api-keys?scope=everyone", Auth: auth}), 422, "VALIDATION_ERROR")
+				expectError(t, h.do(req{Method: "GET", Path: "/api/api-keys/" + bk.ID, Auth: bearerOf(carol.Token)}), 404, "NOT_FOUND")
+				if cl := ids(h.do(req{Method: "GET", Path: "/api/api-keys?scope=workspace", Auth: bearerOf(carol.Token)})); has(cl, k, alice) || has(cl, bk, bob) {
+					t.Errorf("another workspace's owner lists %v", cl)
+				}
+			})
 		})
 		t.Run("bearer only", func(t *testing.T) {
 			h := h.on(t)

@@ -554,6 +554,7 @@ func (h *harness) addUser(owner member, email, role string) member {
 
 type keyView struct {
 	ID             string         `json:"id"`
+	UserID         string         `json:"user_id"`
 	Key            string         `json:"key"`
 	SigningSecret  string         `json:"signing_secret"`
 	KeyPrefix      string         `json:"key_prefix"`

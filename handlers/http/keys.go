@@ -22,6 +22,7 @@ var keyFields = []string{"label", "response_url", "budget_usd_cents", "budget_pe
 
 type keyBody struct {
 	ID             string     `json:"id"`
+	UserID         string     `json:"user_id"`
 	Key            string     `json:"key,omitempty"`
 	SigningSecret  string     `json:"signing_secret,omitempty"`
 	KeyPrefix      string     `json:"key_prefix"`
@@ -51,7 +52,7 @@ type usageBody struct {
 }
 
 func keyFromView(v apikeys.View) keyBody {
-	b := keyBody{ID: v.ID, KeyPrefix: v.KeyPrefix, Label: v.Label, BudgetUSDCents: v.BudgetUSDCents,
+	b := keyBody{ID: v.ID, UserID: v.UserID, KeyPrefix: v.KeyPrefix, Label: v.Label, BudgetUSDCents: v.BudgetUSDCents,
 		BudgetPeriod: v.BudgetPeriod, Status: "active", CreatedAt: ts(v.CreatedAt), UpdatedAt: ts(v.UpdatedAt),
 		RevokedAt: tsp(v.RevokedAt)}
 	if v.ResponseURL != "" {
@@ -196,7 +197,27 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	views, err := s.d.Keys.ListByUser(r.Context(), c.UserID)
+	// Auditors hold no keys: they list the workspace's. Owners list their
+	// own unless they ask for the workspace's with scope=workspace.
+	scope := r.URL.Query().Get("scope")
+	if scope == "" && c.is(string(workspace.RoleAuditor)) {
+		scope = "workspace"
+	}
+	var views []apikeys.View
+	var err error
+	switch scope {
+	case "", "mine":
+		views, err = s.d.Keys.ListByUser(r.Context(), c.UserID)
+	case "workspace":
+		if !c.is(string(workspace.RoleOwner), string(workspace.RoleAuditor)) {
+			writeError(w, errorf(http.StatusForbidden, CodeForbidden, "Only owners and auditors list the keys of the whole workspace; you are %s.", c.Role))
+			return
+		}
+		views, err = s.d.Keys.ListByWorkspace(r.Context(), c.WorkspaceID)
+	default:
+		writeError(w, validation("scope must be mine or workspace, not %q.", scope))
+		return
+	}
 	if err != nil {
 		writeError(w, s.internal(r, err))
 		return
@@ -226,13 +247,35 @@ func (s *Server) ownKey(r *http.Request, c caller) (apikeys.View, *apiError) {
 	return v, nil
 }
 
+// readableKey finds a key the caller may read: their own, or, for owners
+// and auditors, any key of their workspace (read only: changing a key stays
+// with the person who holds it). Any other key is "not found".
+func (s *Server) readableKey(r *http.Request, c caller) (apikeys.View, *apiError) {
+	if !c.is(string(workspace.RoleOwner), string(workspace.RoleAuditor)) {
+		return s.ownKey(r, c)
+	}
+	id := chi.URLParam(r, "id")
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return apikeys.View{}, errorf(http.StatusNotFound, CodeNotFound, "%q is not an API key id; key ids are UUIDs.", id)
+	}
+	v, found, err := s.d.Keys.Get(r.Context(), u.String())
+	if err != nil {
+		return v, s.internal(r, err)
+	}
+	if !found || v.WorkspaceID != c.WorkspaceID {
+		return v, errorf(http.StatusNotFound, CodeNotFound, "No API key %s was found.", u.String())
+	}
+	return v, nil
+}
+
 func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 	c, e := s.authenticate(r)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	v, e := s.ownKey(r, c)
+	v, e := s.readableKey(r, c)
 	if e != nil {
 		writeError(w, e)
 		return

@@ -83,6 +83,9 @@ type Store interface {
 	ByHash(ctx context.Context, hash string) (View, bool, error)
 	// ListByUser returns a user's keys, newest first.
 	ListByUser(ctx context.Context, userID string) ([]View, error)
+	// ListByWorkspace returns every key of a workspace, newest first, for
+	// the people who read across it (owners and auditors).
+	ListByWorkspace(ctx context.Context, workspaceID string) ([]View, error)
 }
 
 func isKey(rec es.Recorded) bool  { return strings.HasPrefix(rec.Stream, "apikey-") }
@@ -155,6 +158,19 @@ func (m *Memory) ListByUser(_ context.Context, userID string) ([]View, error) {
 	var out []View
 	for _, v := range m.byID {
 		if v.UserID == userID {
+			out = append(out, *v)
+		}
+	}
+	sortNewestFirst(out)
+	return out, nil
+}
+
+func (m *Memory) ListByWorkspace(_ context.Context, workspaceID string) ([]View, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []View
+	for _, v := range m.byID {
+		if v.WorkspaceID == workspaceID {
 			out = append(out, *v)
 		}
 	}
@@ -235,7 +251,15 @@ func (p *Postgres) ByHash(ctx context.Context, hash string) (View, bool, error) 
 }
 
 func (p *Postgres) ListByUser(ctx context.Context, userID string) ([]View, error) {
-	rows, err := p.pool.Query(ctx, `SELECT `+columns+` FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, id DESC`, userID)
+	return p.list(ctx, "user_id = $1", userID)
+}
+
+func (p *Postgres) ListByWorkspace(ctx context.Context, workspaceID string) ([]View, error) {
+	return p.list(ctx, "workspace_id = $1", workspaceID)
+}
+
+func (p *Postgres) list(ctx context.Context, where string, arg any) ([]View, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+columns+` FROM api_keys WHERE `+where+` ORDER BY created_at DESC, id DESC`, arg)
 	if err != nil {
 		return nil, err
 	}

@@ -221,6 +221,18 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if vs := mustList(t, s, other.user); !reflect.DeepEqual(keyIDs(vs), []string{theirs}) {
 			t.Fatalf("other user's keys = %v", keyIDs(vs))
 		}
+		// A colleague in o's workspace: the workspace lists both people's
+		// keys, newest first; the other workspace only its own.
+		colleague := owner{ws: o.ws, user: uuid.NewString()}
+		hers := uuid.NewString()
+		apply(t, s, l.rec(t, apikey.Stream(hers), 1, colleague.created(hers, "hash-hers", mine, at(5*time.Hour))))
+		ws, err := s.ListByWorkspace(context.Background(), o.ws)
+		if want := []string{hers, newest, tieHigh, tieLow, oldest}; err != nil || !reflect.DeepEqual(keyIDs(ws), want) {
+			t.Fatalf("ListByWorkspace = %v, %v\nwant %v", keyIDs(ws), err, want)
+		}
+		if ws, err := s.ListByWorkspace(context.Background(), other.ws); err != nil || !reflect.DeepEqual(keyIDs(ws), []string{theirs}) {
+			t.Fatalf("other workspace's keys = %v, %v", keyIDs(ws), err)
+		}
 		if vs := mustList(t, s, uuid.NewString()); len(vs) != 0 {
 			t.Fatalf("unknown user's keys = %v", keyIDs(vs))
 		}
