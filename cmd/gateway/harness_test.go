@@ -402,6 +402,7 @@ type req struct {
 	NoContentType bool
 	Auth          string // full Authorization header value; "" omits it
 	APIKey        string // X-Api-Key; "" omits it
+	Header        map[string]string
 }
 
 func (h *harness) do(r req) response {
@@ -438,6 +439,9 @@ func (h *harness) do(r req) response {
 	}
 	if r.APIKey != "" {
 		hr.Header.Set("X-Api-Key", r.APIKey)
+	}
+	for k, v := range r.Header {
+		hr.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {

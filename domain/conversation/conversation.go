@@ -5,9 +5,11 @@
 package conversation
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -168,6 +170,7 @@ type OpenParams struct {
 	Context                                       *Context
 	Metadata                                      json.RawMessage
 	ResponseURL                                   string
+	IdempotencyKey                                string
 	Now                                           time.Time
 }
 
@@ -209,8 +212,32 @@ func Open(p OpenParams) ([]es.Fact, error) {
 	return []es.Fact{&Opened{
 		ConversationID: p.ConversationID, WorkspaceID: p.WorkspaceID, UserID: p.UserID, APIKeyID: p.APIKeyID,
 		Message: p.Message, Context: p.Context, Metadata: p.Metadata, ResponseURL: p.ResponseURL,
-		OpenedAt: p.Now, ExpiresAt: p.Now.Add(Lifetime),
+		OpenedAt: p.Now, ExpiresAt: p.Now.Add(Lifetime), IdempotencyKey: p.IdempotencyKey,
 	}}, nil
+}
+
+// SameRequest reports whether p asks for what opened c: the same person,
+// message, context hints and metadata (compared as JSON values, so key
+// order and spacing do not matter). A resend under one Idempotency-Key
+// must be the same request; anything else is the key reused by mistake.
+func (c *Conversation) SameRequest(p OpenParams) bool {
+	if p.Context != nil && *p.Context == (Context{}) {
+		p.Context = nil
+	}
+	sameContext := (c.Context == nil && p.Context == nil) || (c.Context != nil && p.Context != nil && *c.Context == *p.Context)
+	return c.UserID == p.UserID && c.APIKeyID == p.APIKeyID && c.Message == p.Message && sameContext &&
+		sameJSON(c.Metadata, p.Metadata)
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b) || string(a)+string(b) == "null"
+	}
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 // ErrNothingToDo means the requested work was already done or is not due:

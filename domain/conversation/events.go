@@ -22,6 +22,10 @@ type Opened struct {
 	ResponseURL string    `json:"response_url,omitempty"`
 	OpenedAt    time.Time `json:"opened_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// IdempotencyKey is the caller's Idempotency-Key header, when sent: a
+	// resend with the same key finds this conversation instead of opening
+	// another (its id is derived from the API key and this value).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // ProcessingStarted records that the agent picked the conversation up.

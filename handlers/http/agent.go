@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -58,6 +59,10 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if cmd.IdempotencyKey, e = idempotencyKey(r); e != nil {
+		writeError(w, e)
+		return
+	}
 	cmd.WorkspaceID, cmd.UserID, cmd.APIKeyID = c.WorkspaceID, c.UserID, k.ID
 	acc, err := s.d.Commands.AcceptMessage(r.Context(), cmd)
 	if err != nil {
@@ -65,9 +70,45 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.settle(r, acc.Position)
+	if acc.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
 	w.Header().Set("Location", "/api/agent/"+acc.ConversationID)
 	writeJSON(w, http.StatusAccepted, acceptedBody{ConversationUUID: acc.ConversationID, Status: "accepted",
 		Message: "Your request has been queued."})
+}
+
+// upperFirst starts a sentence made of an error's text.
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// MaxIdempotencyKey bounds the Idempotency-Key header.
+const MaxIdempotencyKey = 255
+
+// idempotencyKey reads the optional Idempotency-Key header: 1 to 255
+// visible ASCII characters (a UUID is the usual choice).
+func idempotencyKey(r *http.Request) (string, *apiError) {
+	vals := r.Header.Values("Idempotency-Key")
+	if len(vals) == 0 {
+		return "", nil
+	}
+	if len(vals) > 1 {
+		return "", validation("Send one Idempotency-Key header, not %d.", len(vals))
+	}
+	v := strings.TrimSpace(vals[0])
+	if v == "" || len(v) > MaxIdempotencyKey {
+		return "", validation("Idempotency-Key must be 1 to %d characters (a UUID is a good choice); it has %d.", MaxIdempotencyKey, len(v))
+	}
+	for _, ch := range v {
+		if ch < 0x21 || ch > 0x7e {
+			return "", validation("Idempotency-Key may hold only visible ASCII characters (a UUID is a good choice).")
+		}
+	}
+	return v, nil
 }
 
 // parseMessage validates the task interface's body field by field.
@@ -246,7 +287,10 @@ func (s *Server) conversationIn(r *http.Request, c caller, workspaceWide bool) (
 func (s *Server) commandError(r *http.Request, err error) *apiError {
 	var iv *invalid.Error
 	var exceeded *billing.ExceededError
+	var reused *commands.IdempotencyConflictError
 	switch {
+	case errors.As(err, &reused):
+		return errorf(http.StatusConflict, CodeConflict, "%s.", upperFirst(reused.Error()))
 	case errors.As(err, &iv):
 		return validation("%s.", iv.Error())
 	case errors.As(err, &exceeded):
