@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,8 +34,11 @@ func PgCheckpoint(ctx context.Context, q interface {
 // instance running the same projection waits, then skips what was applied.
 //
 // A batch holding nothing the projection cares about (relevant) costs no
-// database write at all: the runner keeps the position in memory, and after
-// a restart the projection reads those events again and skips them again.
+// transaction: the runner keeps the position in memory, and at most once a
+// second per projection (idleCheckpointEvery) the stored checkpoint is
+// moved past such batches, so that `gateway projections status` shows a
+// read model that ignores the latest events as current and a restart does
+// not read them again.
 func PgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
 	relevant func(es.Recorded) bool, apply func(ctx context.Context, tx pgx.Tx, ev es.Recorded) error) error {
 	return pgApply(ctx, pool, name, batch, relevant, apply, nil)
@@ -44,8 +49,11 @@ func PgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Re
 func pgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
 	relevant func(es.Recorded) bool, apply func(ctx context.Context, tx pgx.Tx, ev es.Recorded) error,
 	finish func(ctx context.Context, tx pgx.Tx) error) error {
-	if !anyRelevant(batch, relevant) {
+	if len(batch) == 0 {
 		return nil
+	}
+	if !anyRelevant(batch, relevant) {
+		return advanceIdle(ctx, pool, name, batch[len(batch)-1].Position)
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, 0, 0) ON CONFLICT (name) DO NOTHING`, name); err != nil {
@@ -137,4 +145,81 @@ func anyRelevant(batch []es.Recorded, relevant func(es.Recorded) bool) bool {
 		}
 	}
 	return false
+}
+
+// idleCheckpointEvery bounds how often a projection's stored checkpoint is
+// moved past batches it ignores.
+const idleCheckpointEvery = time.Second
+
+type idleKey struct {
+	pool *pgxpool.Pool
+	name string
+}
+
+// idleState is one projection's (on one pool) pace of those moves: when
+// the last one was written, and the latest position waiting for the next.
+type idleState struct {
+	mu      sync.Mutex
+	written time.Time
+	pending es.Position
+	timer   *time.Timer
+}
+
+var idle sync.Map // idleKey -> *idleState
+
+// advanceIdle moves the stored checkpoint to last when last is ahead of it:
+// at once when the last such move is a second old, otherwise by a timer
+// at the end of that second (with the latest position by then), so the
+// checkpoint is never more than about a second behind what the projection
+// has passed.
+//
+// It is safe because the runner hands batches over in log order and only
+// after every earlier batch was applied (here or by another instance, as
+// the checkpoint row's lock decides): everything this projection folds up
+// to last is already in its tables. The write waits for a batch another
+// instance is applying under the row's lock and never moves it backwards.
+func advanceIdle(ctx context.Context, pool *pgxpool.Pool, name string, last es.Position) error {
+	v, _ := idle.LoadOrStore(idleKey{pool, name}, &idleState{})
+	st := v.(*idleState)
+	st.mu.Lock()
+	if wait := idleCheckpointEvery - time.Since(st.written); wait > 0 {
+		if st.pending.Less(last) {
+			st.pending = last
+		}
+		if st.timer == nil {
+			st.timer = time.AfterFunc(wait, func() { st.flush(pool, name) })
+		}
+		st.mu.Unlock()
+		return nil
+	}
+	st.written = time.Now()
+	st.mu.Unlock()
+	return writeCheckpointAhead(ctx, pool, name, last)
+}
+
+// flush writes the position that waited for the end of the second. A
+// failure (the pool closed at shutdown, the database away) is harmless:
+// the checkpoint stays behind and the events are read and skipped again.
+func (st *idleState) flush(pool *pgxpool.Pool, name string) {
+	st.mu.Lock()
+	p := st.pending
+	st.pending, st.timer, st.written = es.Position{}, nil, time.Now()
+	st.mu.Unlock()
+	if p == (es.Position{}) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = writeCheckpointAhead(ctx, pool, name, p)
+}
+
+func writeCheckpointAhead(ctx context.Context, pool *pgxpool.Pool, name string, last es.Position) error {
+	_, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, seq = EXCLUDED.seq, updated_at = now()
+WHERE (projection_checkpoints.tx, projection_checkpoints.seq) < (EXCLUDED.tx, EXCLUDED.seq)`,
+		name, int64(last.Tx), int64(last.Seq))
+	if err != nil {
+		return fmt.Errorf("move checkpoint of %s past ignored events: %w", name, err)
+	}
+	return nil
 }

@@ -175,7 +175,7 @@ func printStatus(w io.Writer, r rebuild.StatusReport) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nA checkpoint moves only with events its read model folds; trailing events it ignores count as lag.")
+	fmt.Fprintln(w, "\nA read model passes events it ignores within about a second of a running gateway reading them; until then they count as lag.")
 	if len(r.Leftovers) > 0 {
 		fmt.Fprintf(w, "Schemas left by earlier rebuilds (drop with DROP SCHEMA <name> CASCADE once not needed): %s\n", strings.Join(r.Leftovers, ", "))
 	}

@@ -25,8 +25,9 @@ type ProjectionStatus struct {
 	Started    bool        `json:"started"`
 	UpdatedAt  *time.Time  `json:"updated_at,omitempty"`
 	// Lag is how many events of the log come after the checkpoint. A
-	// checkpoint only moves with batches that held events the read model
-	// folds, so events it ignores may count here although it is current.
+	// running gateway moves a checkpoint past events its read model ignores
+	// at most once a second (projections.PgApply), so such events may count
+	// here for about that long although the read model is current.
 	Lag int64 `json:"lag_events"`
 	// LagAtLeast says the lag was only counted up to Lag.
 	LagAtLeast bool `json:"lag_at_least,omitempty"`
