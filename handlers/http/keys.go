@@ -231,6 +231,22 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 
 // ownKey finds one of the caller's keys; anyone else's is "not found".
 func (s *Server) ownKey(r *http.Request, c caller) (apikeys.View, *apiError) {
+	return s.findKey(r, func(v apikeys.View) bool { return v.UserID == c.UserID })
+}
+
+// readableKey finds a key the caller may read: their own, or, for owners
+// and auditors, any key of their workspace (read only: changing a key stays
+// with the person who holds it). Any other key is "not found".
+func (s *Server) readableKey(r *http.Request, c caller) (apikeys.View, *apiError) {
+	if !c.is(string(workspace.RoleOwner), string(workspace.RoleAuditor)) {
+		return s.ownKey(r, c)
+	}
+	return s.findKey(r, func(v apikeys.View) bool { return v.WorkspaceID == c.WorkspaceID })
+}
+
+// findKey reads the key named in the path; one the caller may not see
+// (visible false) is "not found", as is an id that is not a UUID.
+func (s *Server) findKey(r *http.Request, visible func(apikeys.View) bool) (apikeys.View, *apiError) {
 	id := chi.URLParam(r, "id")
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
@@ -241,30 +257,8 @@ func (s *Server) ownKey(r *http.Request, c caller) (apikeys.View, *apiError) {
 	if err != nil {
 		return v, s.internal(r, err)
 	}
-	if !found || v.UserID != c.UserID {
+	if !found || !visible(v) {
 		return v, errorf(http.StatusNotFound, CodeNotFound, "No API key %s was found.", id)
-	}
-	return v, nil
-}
-
-// readableKey finds a key the caller may read: their own, or, for owners
-// and auditors, any key of their workspace (read only: changing a key stays
-// with the person who holds it). Any other key is "not found".
-func (s *Server) readableKey(r *http.Request, c caller) (apikeys.View, *apiError) {
-	if !c.is(string(workspace.RoleOwner), string(workspace.RoleAuditor)) {
-		return s.ownKey(r, c)
-	}
-	id := chi.URLParam(r, "id")
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return apikeys.View{}, errorf(http.StatusNotFound, CodeNotFound, "%q is not an API key id; key ids are UUIDs.", id)
-	}
-	v, found, err := s.d.Keys.Get(r.Context(), u.String())
-	if err != nil {
-		return v, s.internal(r, err)
-	}
-	if !found || v.WorkspaceID != c.WorkspaceID {
-		return v, errorf(http.StatusNotFound, CodeNotFound, "No API key %s was found.", u.String())
 	}
 	return v, nil
 }
@@ -336,7 +330,7 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.settle(r, pos)
-	s.writeKey(w, r, v.ID, http.StatusOK)
+	s.writeKey(w, r, v.ID, true)
 }
 
 // webhookWarning tells a key owner, when the key is written, that its
@@ -371,18 +365,20 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.settle(r, pos)
-	s.writeKey(w, r, v.ID, http.StatusOK)
+	s.writeKey(w, r, v.ID, false)
 }
 
-func (s *Server) writeKey(w http.ResponseWriter, r *http.Request, id string, status int) {
+// writeKey answers 200 with the key as the read model holds it; warn adds
+// the webhook warning (after a change of settings).
+func (s *Server) writeKey(w http.ResponseWriter, r *http.Request, id string, warn bool) {
 	v, found, err := s.d.Keys.Get(r.Context(), id)
 	if err != nil || !found {
 		writeError(w, s.internal(r, err))
 		return
 	}
 	b := keyFromView(v)
-	if status == http.StatusOK && r.Method == http.MethodPut {
+	if warn {
 		b.Warning = s.webhookWarning(v.ResponseURL)
 	}
-	writeJSON(w, status, b)
+	writeJSON(w, http.StatusOK, b)
 }

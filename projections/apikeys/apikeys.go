@@ -153,29 +153,24 @@ func (m *Memory) ByHash(ctx context.Context, hash string) (View, bool, error) {
 }
 
 func (m *Memory) ListByUser(_ context.Context, userID string) ([]View, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []View
-	for _, v := range m.byID {
-		if v.UserID == userID {
-			out = append(out, *v)
-		}
-	}
-	sortNewestFirst(out)
-	return out, nil
+	return m.list(func(v *View) bool { return v.UserID == userID }), nil
 }
 
 func (m *Memory) ListByWorkspace(_ context.Context, workspaceID string) ([]View, error) {
+	return m.list(func(v *View) bool { return v.WorkspaceID == workspaceID }), nil
+}
+
+func (m *Memory) list(keep func(*View) bool) []View {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []View
 	for _, v := range m.byID {
-		if v.WorkspaceID == workspaceID {
+		if keep(v) {
 			out = append(out, *v)
 		}
 	}
 	sortNewestFirst(out)
-	return out, nil
+	return out
 }
 
 func sortNewestFirst(vs []View) {
