@@ -110,7 +110,7 @@ func (h *Handler) loadBudget(ctx context.Context, stream string) (billing.Budget
 	return b, v, nil
 }
 
-// keyAndPeriod loads a key's current period and its budget fold.
+// keyAndPeriod loads a key and its budget period at a time.
 func (h *Handler) keyAndPeriod(ctx context.Context, keyID string, at time.Time) (apikey.Key, billing.Period, error) {
 	var k apikey.Key
 	if _, _, err := h.load(ctx, apikey.Stream(keyID), apikey.Events, &k); err != nil {
@@ -225,17 +225,18 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 			}
 		}
 	}
-	var k apikey.Key
-	if _, _, err := h.load(ctx, apikey.Stream(c.APIKeyID), apikey.Events, &k); err != nil {
-		return err
-	}
 	periods := map[string]bool{}
 	for p := range byPeriod {
 		periods[p] = true
 	}
 	if c.Status.Terminal() {
 		// Reservations are only ever taken in the period current while the
-		// conversation ran: from its start to its end.
+		// conversation ran: from its start to its end. (Only here is the key
+		// read: reserve settles running conversations before every step.)
+		var k apikey.Key
+		if _, _, err := h.load(ctx, apikey.Stream(c.APIKeyID), apikey.Events, &k); err != nil {
+			return err
+		}
 		for _, at := range []time.Time{c.OpenedAt, c.EndedAt, h.now()} {
 			if p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), at); err == nil {
 				periods[p.Key] = true
@@ -244,7 +245,7 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 	}
 	md := es.Metadata{CorrelationID: c.ID, CausationID: "settle:" + c.ID, Actor: es.Actor{Kind: "system"}}
 	for key := range periods {
-		stream := "budget-" + c.APIKeyID + "-" + key
+		stream := billing.Stream(c.APIKeyID, billing.Period{Key: key})
 		err := retryContended(ctx, func() error {
 			b, v, err := h.loadBudget(ctx, stream)
 			if err != nil {

@@ -32,6 +32,7 @@ func PgCheckpoint(ctx context.Context, q interface {
 // projection's checkpoint, so each event takes effect exactly once even if
 // the process dies half way. The checkpoint row is locked first: a second
 // instance running the same projection waits, then skips what was applied.
+// apply sees only the events relevant says the projection folds.
 //
 // A batch holding nothing the projection cares about (relevant) costs no
 // transaction: the runner keeps the position in memory, and at most once a
@@ -65,8 +66,8 @@ func pgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Re
 		}
 		cp := es.Position{Tx: uint64(cpTx), Seq: uint64(cpSeq)}
 		for _, ev := range batch {
-			if !cp.Less(ev.Position) {
-				continue // applied by someone else meanwhile
+			if !cp.Less(ev.Position) || !relevant(ev) {
+				continue // applied by someone else meanwhile, or not for this projection
 			}
 			if err := apply(ctx, tx, ev); err != nil {
 				return fmt.Errorf("apply %s (stream %s v%d): %w", ev.Type, ev.Stream, ev.StreamVersion, err)
@@ -106,9 +107,6 @@ func PgFold[V any](ctx context.Context, pool *pgxpool.Pool, name string, batch [
 	var dirty []string // in the order rows first changed
 	isDirty := map[string]bool{}
 	return pgApply(ctx, pool, name, batch, relevant, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !relevant(rec) {
-			return nil
-		}
 		id := key(rec)
 		v, ok := rows[id]
 		if !ok {

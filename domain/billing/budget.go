@@ -1,7 +1,6 @@
 package billing
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -9,8 +8,6 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // Cause kinds of a charge.
 const (
@@ -83,20 +80,22 @@ func (b *Budget) Apply(f es.Fact) {
 		b.Open[e.ReservationID] = *e
 		b.Outstanding += e.Amount
 	case *Charged:
-		if r, ok := b.Open[e.ReservationID]; ok {
-			b.Outstanding -= r.Amount
-			delete(b.Open, e.ReservationID)
-		}
-		b.Settled[e.ReservationID] = true
+		b.settle(e.ReservationID)
 		b.Spent += e.Amount
 		b.Charges++
 	case *Released:
-		if r, ok := b.Open[e.ReservationID]; ok {
-			b.Outstanding -= r.Amount
-			delete(b.Open, e.ReservationID)
-		}
-		b.Settled[e.ReservationID] = true
+		b.settle(e.ReservationID)
 	}
+}
+
+// settle closes a reservation: what it held no longer counts as
+// outstanding, and it is never charged or released again.
+func (b *Budget) settle(id string) {
+	if r, ok := b.Open[id]; ok {
+		b.Outstanding -= r.Amount
+		delete(b.Open, id)
+	}
+	b.Settled[id] = true
 }
 
 // ExceededError says a budget cannot cover more work.

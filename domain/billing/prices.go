@@ -5,6 +5,7 @@
 package billing
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -73,7 +74,7 @@ func LoadPrices(path string) (Prices, error) {
 		return p, fmt.Errorf("read price table: %w", err)
 	}
 	var f Prices
-	dec := json.NewDecoder(bytesReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return p, fmt.Errorf("price table %s: %w", path, err)
@@ -123,6 +124,5 @@ func (p Prices) Cost(model string, u agent.Usage) MicroUSD {
 // input tokens, and maxOutput bounds the answer. Reserving this much makes
 // the budget hold whatever the model does.
 func (p Prices) WorstCase(model string, requestBytes, maxOutput int) MicroUSD {
-	pr := p.Of(model)
-	return perMTok(requestBytes, pr.InputPerMTok) + perMTok(maxOutput, pr.OutputPerMTok)
+	return p.Cost(model, agent.Usage{InputTokens: requestBytes, OutputTokens: maxOutput})
 }

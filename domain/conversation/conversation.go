@@ -6,6 +6,7 @@ package conversation
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,9 +207,7 @@ func Open(p OpenParams) ([]es.Fact, error) {
 	if err := ValidateContext(p.Context); err != nil {
 		return nil, err
 	}
-	if p.Context != nil && *p.Context == (Context{}) {
-		p.Context = nil
-	}
+	p.Context = normalContext(p.Context)
 	return []es.Fact{&Opened{
 		ConversationID: p.ConversationID, WorkspaceID: p.WorkspaceID, UserID: p.UserID, APIKeyID: p.APIKeyID,
 		Message: p.Message, Context: p.Context, Metadata: p.Metadata, ResponseURL: p.ResponseURL,
@@ -221,12 +220,19 @@ func Open(p OpenParams) ([]es.Fact, error) {
 // order and spacing do not matter). A resend under one Idempotency-Key
 // must be the same request; anything else is the key reused by mistake.
 func (c *Conversation) SameRequest(p OpenParams) bool {
-	if p.Context != nil && *p.Context == (Context{}) {
-		p.Context = nil
-	}
-	sameContext := (c.Context == nil && p.Context == nil) || (c.Context != nil && p.Context != nil && *c.Context == *p.Context)
+	var none Context
+	mine, theirs := normalContext(c.Context), normalContext(p.Context)
+	sameContext := *cmp.Or(mine, &none) == *cmp.Or(theirs, &none)
 	return c.UserID == p.UserID && c.APIKeyID == p.APIKeyID && c.Message == p.Message && sameContext &&
 		sameJSON(c.Metadata, p.Metadata)
+}
+
+// normalContext drops a context without hints: it says nothing.
+func normalContext(c *Context) *Context {
+	if c != nil && *c == (Context{}) {
+		return nil
+	}
+	return c
 }
 
 func sameJSON(a, b json.RawMessage) bool {

@@ -32,9 +32,6 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 // projection cannot fold the same stream from a stale version.
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
 	return projections.PgApply(ctx, p.pool, Name, batch, isBudget, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !isBudget(rec) {
-			return nil
-		}
 		return applyOne(ctx, tx, rec)
 	})
 }

@@ -164,9 +164,6 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
 	return projections.PgApply(ctx, p.pool, Name, batch, isWorkspace, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		if !isWorkspace(rec) {
-			return nil
-		}
 		id := strings.TrimPrefix(rec.Stream, "workspace-")
 		var ws Workspace
 		err := tx.QueryRow(ctx, `SELECT id, name, created_at, version FROM workspaces WHERE id = $1 FOR UPDATE`, id).
