@@ -89,7 +89,7 @@ WHERE api_key_id = $1 AND period_key = $2 AND reservation_id = $3`, keyID, perio
 VALUES ($1, $2, $3, $4, $5, 'open', $6)
 ON CONFLICT (api_key_id, period_key, reservation_id) DO UPDATE SET conversation_id = EXCLUDED.conversation_id,
   amount_microusd = EXCLUDED.amount_microusd, status = 'open', reserved_at = EXCLUDED.reserved_at`,
-			keyID, periodKey, e.ReservationID, e.ConversationID, int64(e.Amount), stamp(e.ReservedAt)); err != nil {
+			keyID, periodKey, e.ReservationID, e.ConversationID, int64(e.Amount), projections.Stamp(e.ReservedAt)); err != nil {
 			return err
 		}
 		t.OutstandingMicroUSD += int64(e.Amount)

@@ -367,8 +367,6 @@ func isBudget(rec es.Recorded) bool { _, _, ok := ParseStream(rec.Stream); retur
 func streamOf(rec es.Recorded) string { return rec.Stream }
 
 // stamp keeps only what Postgres can store, so both stores agree.
-func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
 // decodeNext checks rec is the next event of a stream at version have and
 // decodes it; ok is false for an event already applied. A version gap
 // stops the projection rather than let it build a wrong total.
@@ -395,7 +393,7 @@ func decodeNext(have int64, rec es.Recorded) (f es.Fact, ok bool, err error) {
 // come from the stream, which is what the budget aggregate keys on.
 func chargeFrom(rec es.Recorded, e *dbilling.Charged) Charge {
 	key, period, _ := ParseStream(rec.Stream)
-	at := stamp(e.ChargedAt)
+	at := projections.Stamp(e.ChargedAt)
 	return Charge{EventID: rec.ID, Position: rec.Position, ReservationID: e.ReservationID, WorkspaceID: e.WorkspaceID,
 		APIKeyID: key, UserID: e.UserID, ConversationID: e.ConversationID, PeriodKey: period, CauseKind: e.CauseKind,
 		CauseRef: e.CauseRef, Model: e.Model, InputTokens: int64(e.Usage.InputTokens), OutputTokens: int64(e.Usage.OutputTokens),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -79,10 +78,8 @@ func scanView(row pgx.Row, extra ...any) (View, error) {
 
 // isUUID guards the uuid columns: an id that cannot exist is "not found",
 // as in the memory store, rather than a cast error from Postgres.
-func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil }
-
 func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
-	if !isUUID(workspaceID) || !isUUID(id) {
+	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return View{}, false, nil
 	}
 	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2 AND NOT deleted`, id, workspaceID)
@@ -90,7 +87,7 @@ func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool,
 
 func (p *Postgres) Search(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f = f.normalized()
-	if !isUUID(workspaceID) {
+	if !projections.IsUUID(workspaceID) {
 		return nil, 0, nil
 	}
 	args := []any{workspaceID}
@@ -99,7 +96,7 @@ func (p *Postgres) Search(ctx context.Context, workspaceID string, f Filter) ([]
 		if term == "" {
 			return
 		}
-		args = append(args, "%"+escapeLike(term)+"%")
+		args = append(args, "%"+projections.EscapeLike(term)+"%")
 		var ors []string
 		for _, c := range cols {
 			ors = append(ors, fmt.Sprintf(`%s ILIKE $%d ESCAPE '\'`, c, len(args)))
@@ -137,6 +134,3 @@ func (p *Postgres) Search(ctx context.Context, workspaceID string, f Filter) ([]
 
 // escapeLike makes the user's text match literally: % and _ would otherwise
 // be wildcards, and the escape character itself must be escaped first.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}

@@ -3,7 +3,6 @@ package contacts
 import (
 	"context"
 	"sort"
-	"strings"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
@@ -70,13 +69,10 @@ func (m *Memory) Search(_ context.Context, workspaceID string, f Filter) ([]View
 }
 
 func (f Filter) matches(v View) bool {
-	return contains(v.Name, f.Name) && contains(v.Company, f.Company) && contains(v.City, f.City) &&
-		contains(v.Email, f.Email) &&
-		(f.Query == "" || contains(v.Name, f.Query) || contains(v.Company, f.Query) || contains(v.City, f.Query) ||
-			contains(v.Email, f.Query) || contains(v.Title, f.Query) || contains(v.Notes, f.Query))
+	return projections.ContainsFold(v.Name, f.Name) && projections.ContainsFold(v.Company, f.Company) && projections.ContainsFold(v.City, f.City) &&
+		projections.ContainsFold(v.Email, f.Email) &&
+		(f.Query == "" || projections.ContainsFold(v.Name, f.Query) || projections.ContainsFold(v.Company, f.Query) || projections.ContainsFold(v.City, f.Query) ||
+			projections.ContainsFold(v.Email, f.Query) || projections.ContainsFold(v.Title, f.Query) || projections.ContainsFold(v.Notes, f.Query))
 }
 
 // contains is the memory twin of ILIKE '%term%': an empty term matches all.
-func contains(s, term string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(term))
-}

@@ -79,8 +79,6 @@ func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, stream
 
 // stamp keeps only what Postgres can store, so the memory and Postgres
 // stores hold identical views and order them the same way.
-func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
 // Fold applies one recorded contact event to a view. It skips events the
 // view already holds and refuses to jump over a missing one, so replays are
 // harmless and a lost event stops the projection instead of hiding.
@@ -102,17 +100,17 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	}
 	switch e := f.(type) {
 	case *contact.Created:
-		at := stamp(e.CreatedAt)
+		at := projections.Stamp(e.CreatedAt)
 		// The stream names the contact: it is what later events and Get
 		// find the view by, whatever the payload says.
 		*v = View{ID: idOf(rec), WorkspaceID: e.WorkspaceID, CreatedAt: at, UpdatedAt: at}
 		v.setFields(e.Fields)
 	case *contact.Updated:
 		v.setFields(e.Fields)
-		v.UpdatedAt = stamp(e.UpdatedAt)
+		v.UpdatedAt = projections.Stamp(e.UpdatedAt)
 	case *contact.Deleted:
 		v.Deleted = true
-		v.UpdatedAt = stamp(e.DeletedAt)
+		v.UpdatedAt = projections.Stamp(e.DeletedAt)
 	}
 	v.Version = rec.StreamVersion
 	return true, nil

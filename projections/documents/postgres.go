@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -84,10 +83,8 @@ func scanView(row pgx.Row, extra ...any) (View, error) {
 
 // isUUID guards the uuid columns: an id that cannot exist is "not found",
 // as in the memory store, rather than a cast error from Postgres.
-func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil }
-
 func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
-	if !isUUID(workspaceID) || !isUUID(id) {
+	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return View{}, false, nil
 	}
 	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2`, id, workspaceID)
@@ -98,7 +95,7 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f ListFilter) (
 	if err != nil {
 		return nil, 0, err
 	}
-	if !isUUID(workspaceID) {
+	if !projections.IsUUID(workspaceID) {
 		return nil, 0, nil
 	}
 	args := []any{workspaceID}
@@ -106,7 +103,7 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f ListFilter) (
 	switch {
 	case f.Folder == "":
 	case f.Recursive:
-		args = append(args, f.Folder, escapeLike(f.Folder)+"/%")
+		args = append(args, f.Folder, projections.EscapeLike(f.Folder)+"/%")
 		where = append(where, fmt.Sprintf(`(folder = $%d OR folder COLLATE "C" LIKE $%d ESCAPE '\')`, len(args)-1, len(args)))
 	default:
 		args = append(args, f.Folder)
@@ -137,7 +134,7 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f ListFilter) (
 }
 
 func (p *Postgres) Folders(ctx context.Context, workspaceID string) ([]Folder, error) {
-	if !isUUID(workspaceID) {
+	if !projections.IsUUID(workspaceID) {
 		return []Folder{}, nil
 	}
 	rows, err := p.pool.Query(ctx, `SELECT folder, count(*) FROM documents WHERE workspace_id = $1 GROUP BY folder`, workspaceID)
@@ -165,7 +162,7 @@ func (p *Postgres) Folders(ctx context.Context, workspaceID string) ([]Folder, e
 const headlineOptions = `MaxFragments=2, MaxWords=18, MinWords=6, ShortWord=2, FragmentDelimiter=" … ", StartSel="", StopSel=""`
 
 func (p *Postgres) Search(ctx context.Context, workspaceID, query string, n int) ([]Hit, int, error) {
-	if !isUUID(workspaceID) || len(queryTerms(query)) == 0 {
+	if !projections.IsUUID(workspaceID) || len(queryTerms(query)) == 0 {
 		return nil, 0, nil
 	}
 	// The inner query ranks and cuts; ts_headline, which re-parses the whole
@@ -204,6 +201,3 @@ FROM hits ORDER BY score DESC, title COLLATE "C", id`,
 
 // escapeLike makes the text match literally: % and _ would otherwise be
 // wildcards, and the escape character itself must be escaped first.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}

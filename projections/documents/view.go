@@ -162,8 +162,6 @@ func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, stream
 
 // stamp keeps only what Postgres can store, so the memory and Postgres
 // stores hold identical views and order them the same way.
-func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
 // Fold applies one recorded document event to a view. It skips events the
 // view already holds and refuses to jump over a missing one, so replays are
 // harmless and a lost event stops the projection instead of hiding.
@@ -185,13 +183,13 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	}
 	switch e := f.(type) {
 	case *document.Created:
-		at := stamp(e.CreatedAt)
+		at := projections.Stamp(e.CreatedAt)
 		// The stream names the document: it is what later events and Get
 		// find the view by, whatever the payload says.
 		*v = View{ID: idOf(rec), WorkspaceID: e.WorkspaceID, Title: e.Title, Folder: e.Folder, Body: e.Body,
 			CreatedAt: at, UpdatedAt: at}
 	case *document.Moved:
-		v.Folder, v.UpdatedAt = e.To, stamp(e.MovedAt)
+		v.Folder, v.UpdatedAt = e.To, projections.Stamp(e.MovedAt)
 	}
 	v.Version = rec.StreamVersion
 	return true, nil

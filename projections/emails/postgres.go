@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -88,10 +87,8 @@ func scanView(row pgx.Row, extra ...any) (View, error) {
 
 // isUUID guards the uuid columns: an id that cannot exist is "not found",
 // as in the memory store, rather than a cast error from Postgres.
-func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil }
-
 func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
-	if !isUUID(workspaceID) || !isUUID(id) {
+	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return View{}, false, nil
 	}
 	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2`, id, workspaceID)
@@ -99,13 +96,13 @@ func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool,
 
 func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f = f.normalized()
-	if !isUUID(workspaceID) {
+	if !projections.IsUUID(workspaceID) {
 		return nil, 0, nil
 	}
 	args := []any{workspaceID}
 	where := []string{`workspace_id = $1`}
 	if f.To != "" {
-		args = append(args, "%"+escapeLike(f.To)+"%")
+		args = append(args, "%"+projections.EscapeLike(f.To)+"%")
 		where = append(where, fmt.Sprintf(`EXISTS (SELECT 1 FROM unnest(to_addrs) AS a(addr) WHERE a.addr ILIKE $%d ESCAPE '\')`, len(args)))
 	}
 	if f.ContactID != "" {
@@ -113,7 +110,7 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]Vi
 		where = append(where, fmt.Sprintf(`contact_ids @> $%d::text[]`, len(args)))
 	}
 	if f.Query != "" {
-		args = append(args, "%"+escapeLike(f.Query)+"%")
+		args = append(args, "%"+projections.EscapeLike(f.Query)+"%")
 		n := len(args)
 		where = append(where, fmt.Sprintf(`(subject ILIKE $%d ESCAPE '\' OR body ILIKE $%d ESCAPE '\')`, n, n))
 	}
@@ -143,6 +140,3 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]Vi
 
 // escapeLike makes the user's text match literally: % and _ would otherwise
 // be wildcards, and the escape character itself must be escaped first.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}

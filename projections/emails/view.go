@@ -76,14 +76,9 @@ func (f Filter) normalized() Filter {
 
 // matches is the memory twin of the Postgres conditions.
 func (f Filter) matches(v View) bool {
-	return (f.To == "" || slices.ContainsFunc(v.To, func(a string) bool { return containsFold(a, f.To) })) &&
+	return (f.To == "" || slices.ContainsFunc(v.To, func(a string) bool { return projections.ContainsFold(a, f.To) })) &&
 		(f.ContactID == "" || slices.Contains(v.ContactIDs, f.ContactID)) &&
-		(containsFold(v.Subject, f.Query) || containsFold(v.Body, f.Query))
-}
-
-// containsFold is the memory twin of ILIKE '%term%': an empty term matches all.
-func containsFold(s, term string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(term))
+		(projections.ContainsFold(v.Subject, f.Query) || projections.ContainsFold(v.Body, f.Query))
 }
 
 // newer is List's order: newest first, and for mails queued at the same
@@ -101,8 +96,6 @@ func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, stream
 
 // stamp keeps only what Postgres can store, so the memory and Postgres
 // stores hold identical views and order them the same way.
-func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
 // list copies a slice, never nil, so views never share (or lose) their lists.
 func list(s []string) []string {
 	if s == nil {
@@ -140,9 +133,9 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		// the view by, whatever the payload says.
 		*v = View{ID: idOf(rec), WorkspaceID: e.WorkspaceID, From: e.From, To: list(e.To), Subject: e.Subject,
 			Body: e.Body, ContactIDs: list(e.ContactIDs), TeamID: e.TeamID, Status: string(email.StatusQueued),
-			QueuedAt: stamp(e.QueuedAt)}
+			QueuedAt: projections.Stamp(e.QueuedAt)}
 	case *email.Sent:
-		at := stamp(e.SentAt)
+		at := projections.Stamp(e.SentAt)
 		v.Status, v.Transport, v.MessageID, v.FailureReason, v.SentAt = string(email.StatusSent), e.Transport, e.MessageID, "", &at
 		if e.Transport == "outbox" {
 			v.Status = string(email.StatusOutbox)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -108,8 +107,6 @@ ON CONFLICT (id) DO UPDATE SET department_id = EXCLUDED.department_id, name = EX
 
 // isUUID guards the uuid columns: an id that cannot exist is "not found",
 // as in the memory store, rather than a cast error from Postgres.
-func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil }
-
 const departmentQuery = `
 SELECT d.id, d.workspace_id, d.name, d.created_at, d.version,
   (SELECT count(*) FROM teams t WHERE t.workspace_id = d.workspace_id AND t.department_id = d.id::text)
@@ -126,7 +123,7 @@ func scanDepartment(row pgx.Row) (Department, error) {
 
 func (p *Postgres) Departments(ctx context.Context, workspaceID string) ([]Department, error) {
 	out := []Department{}
-	if !isUUID(workspaceID) {
+	if !projections.IsUUID(workspaceID) {
 		return out, nil
 	}
 	rows, err := p.pool.Query(ctx, departmentQuery+` ORDER BY d.name COLLATE "C", d.id`, workspaceID)
@@ -145,7 +142,7 @@ func (p *Postgres) Departments(ctx context.Context, workspaceID string) ([]Depar
 }
 
 func (p *Postgres) Department(ctx context.Context, workspaceID, id string) (Department, bool, error) {
-	if !isUUID(workspaceID) || !isUUID(id) {
+	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return Department{}, false, nil
 	}
 	d, err := scanDepartment(p.pool.QueryRow(ctx, departmentQuery+` AND d.id = $2`, workspaceID, id))
@@ -169,7 +166,7 @@ WHERE t.workspace_id = $1`
 
 func (p *Postgres) teams(ctx context.Context, where string, args ...any) ([]Team, error) {
 	out := []Team{}
-	if !isUUID(args[0].(string)) {
+	if !projections.IsUUID(args[0].(string)) {
 		return out, nil
 	}
 	rows, err := p.pool.Query(ctx, teamQuery+where+` ORDER BY t.name COLLATE "C", t.id`, args...)
@@ -200,7 +197,7 @@ func (p *Postgres) Teams(ctx context.Context, workspaceID, departmentID string) 
 }
 
 func (p *Postgres) Team(ctx context.Context, workspaceID, id string) (Team, bool, error) {
-	if !isUUID(id) {
+	if !projections.IsUUID(id) {
 		return Team{}, false, nil
 	}
 	ts, err := p.teams(ctx, ` AND t.id = $2`, workspaceID, id)
@@ -211,7 +208,7 @@ func (p *Postgres) Team(ctx context.Context, workspaceID, id string) (Team, bool
 }
 
 func (p *Postgres) FindTeams(ctx context.Context, workspaceID, name string) ([]Team, error) {
-	pattern := "%" + escapeLike(strings.TrimSpace(name)) + "%"
+	pattern := "%" + projections.EscapeLike(strings.TrimSpace(name)) + "%"
 	return p.teams(ctx, ` AND (t.name ILIKE $2 ESCAPE '\' OR coalesce(d.name, '') ILIKE $2 ESCAPE '\')`, workspaceID, pattern)
 }
 

@@ -187,7 +187,7 @@ func (m *Memory) Team(_ context.Context, workspaceID, id string) (Team, bool, er
 func (m *Memory) FindTeams(_ context.Context, workspaceID, name string) ([]Team, error) {
 	name = strings.TrimSpace(name)
 	return m.teamsWhere(workspaceID, func(t Team) bool {
-		return containsFold(t.Name, name) || containsFold(t.DepartmentName, name)
+		return projections.ContainsFold(t.Name, name) || projections.ContainsFold(t.DepartmentName, name)
 	}), nil
 }
 

@@ -63,8 +63,6 @@ func teamIDOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, te
 
 // stamp keeps only what Postgres can store, so the memory and Postgres
 // stores hold identical views and order them the same way.
-func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
 // decode checks the stream version and decodes the event: ok is false for an
 // event the view already holds.
 func decode(version int64, rec es.Recorded) (f es.Fact, ok bool, err error) {
@@ -100,7 +98,7 @@ func FoldDepartment(d *Department, rec es.Recorded) (changed bool, err error) {
 		return false, outOfPlace(rec)
 	}
 	// The stream names the department, whatever the payload says.
-	*d = Department{ID: departmentIDOf(rec), WorkspaceID: e.WorkspaceID, Name: e.Name, CreatedAt: stamp(e.CreatedAt),
+	*d = Department{ID: departmentIDOf(rec), WorkspaceID: e.WorkspaceID, Name: e.Name, CreatedAt: projections.Stamp(e.CreatedAt),
 		Version: rec.StreamVersion}
 	return true, nil
 }
@@ -128,7 +126,7 @@ func FoldTeam(t *Team, rec es.Recorded) (changed bool, err error) {
 	switch e := f.(type) {
 	case *org.TeamCreated:
 		*t = Team{ID: teamIDOf(rec), WorkspaceID: e.WorkspaceID, DepartmentID: e.DepartmentID, Name: e.Name,
-			MemberIDs: []string{}, CreatedAt: stamp(e.CreatedAt)}
+			MemberIDs: []string{}, CreatedAt: projections.Stamp(e.CreatedAt)}
 	case *org.TeamMemberAdded:
 		if i, found := slices.BinarySearch(t.MemberIDs, e.UserID); !found {
 			t.MemberIDs = slices.Insert(slices.Clone(t.MemberIDs), i, e.UserID)
@@ -144,11 +142,3 @@ func FoldTeam(t *Team, rec es.Recorded) (changed bool, err error) {
 
 // escapeLike makes the text match literally: % and _ would otherwise be
 // wildcards, and the escape character itself must be escaped first.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-// containsFold is the memory twin of ILIKE '%term%': an empty term matches all.
-func containsFold(s, term string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(term))
-}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -84,10 +83,8 @@ func scanView(row pgx.Row, extra ...any) (View, error) {
 
 // isUUID guards the uuid columns: an id that cannot exist is "not found",
 // as in the memory store, rather than a cast error from Postgres.
-func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil }
-
 func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
-	if !isUUID(workspaceID) || !isUUID(id) {
+	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return View{}, false, nil
 	}
 	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2`, id, workspaceID)
@@ -98,7 +95,7 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]Vi
 	if err != nil {
 		return nil, 0, err
 	}
-	if !isUUID(workspaceID) {
+	if !projections.IsUUID(workspaceID) {
 		return nil, 0, nil
 	}
 	args := []any{workspaceID}
@@ -112,7 +109,7 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]Vi
 		where = append(where, fmt.Sprintf(`assignee_id = $%d`, len(args)))
 	}
 	if f.Query != "" {
-		args = append(args, "%"+escapeLike(f.Query)+"%")
+		args = append(args, "%"+projections.EscapeLike(f.Query)+"%")
 		n := len(args)
 		where = append(where, fmt.Sprintf(`(title ILIKE $%d ESCAPE '\' OR description ILIKE $%d ESCAPE '\')`, n, n))
 	}
@@ -142,6 +139,3 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]Vi
 
 // escapeLike makes the user's text match literally: % and _ would otherwise
 // be wildcards, and the escape character itself must be escaped first.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}

@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 	"sort"
-	"strings"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
@@ -56,7 +55,7 @@ func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, 
 	for v := range m.views.All() {
 		if v.WorkspaceID == workspaceID && (f.Status == "" || v.Status == f.Status) &&
 			(f.AssigneeID == "" || v.AssigneeID == f.AssigneeID) &&
-			(contains(v.Title, f.Query) || contains(v.Description, f.Query)) {
+			(projections.ContainsFold(v.Title, f.Query) || projections.ContainsFold(v.Description, f.Query)) {
 			out = append(out, v)
 		}
 	}
@@ -74,6 +73,3 @@ func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, 
 }
 
 // contains is the memory twin of ILIKE '%term%': an empty term matches all.
-func contains(s, term string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(term))
-}

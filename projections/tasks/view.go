@@ -83,8 +83,6 @@ func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, stream
 
 // stamp keeps only what Postgres can store, so the memory and Postgres
 // stores hold identical views and order them the same way.
-func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
 // Fold applies one recorded task event to a view. It skips events the view
 // already holds and refuses to jump over a missing one, so replays are
 // harmless and a lost event stops the projection instead of hiding.
@@ -109,9 +107,9 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		// The stream names the task: it is what later events and Get find
 		// the view by, whatever the payload says.
 		*v = View{ID: idOf(rec), WorkspaceID: e.WorkspaceID, Title: e.Title, Description: e.Description,
-			DueDate: e.DueDate, Status: string(task.Open), CreatedAt: stamp(e.CreatedAt)}
+			DueDate: e.DueDate, Status: string(task.Open), CreatedAt: projections.Stamp(e.CreatedAt)}
 	case *task.Completed:
-		at := stamp(e.CompletedAt)
+		at := projections.Stamp(e.CompletedAt)
 		v.Status, v.CompletedAt = string(task.Done), &at
 	case *task.Assigned:
 		v.AssigneeID = e.AssigneeID
