@@ -1170,3 +1170,38 @@ func TestHealth(t *testing.T) {
 		h.unchanged(t, func() { expectStatus(t, h.do(req{Method: "GET", Path: "/readyz"}), 200) })
 	})
 }
+
+// TestOrgIDsAreCaseInsensitive: team and department ids, like every other
+// id, are UUIDs in either case and are answered lower-case; the braced
+// and urn: forms are not ids.
+func TestOrgIDsAreCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		h := newHarness(t, backend)
+		owner := h.createWorkspace("Acme", "owner@acme.test")
+		auth := bearerOf(owner.Token)
+		d := h.do(req{Method: "POST", Path: "/api/departments", Auth: auth, Body: map[string]string{"name": "Sales"}})
+		expectStatus(t, d, http.StatusCreated)
+		deptID, _ := d.JSON(t)["id"].(string)
+		tm := h.do(req{Method: "POST", Path: "/api/teams", Auth: auth,
+			Body: map[string]string{"name": "EMEA", "department_id": strings.ToUpper(deptID)}})
+		expectStatus(t, tm, http.StatusCreated)
+		if got := tm.JSON(t)["department_id"]; got != deptID {
+			t.Errorf("department_id answered as %v, want %s", got, deptID)
+		}
+		teamID, _ := tm.JSON(t)["id"].(string)
+		m := h.do(req{Method: "POST", Path: "/api/teams/" + strings.ToUpper(teamID) + "/members", Auth: auth,
+			Body: map[string]string{"user_id": owner.UserID}})
+		expectStatus(t, m, http.StatusOK)
+		if got := m.JSON(t)["team_id"]; got != teamID {
+			t.Errorf("team_id answered as %v, want %s", got, teamID)
+		}
+		h.quiesce()
+		h.unchanged(t, func() {
+			expectError(t, h.do(req{Method: "POST", Path: "/api/teams/urn:uuid:" + teamID + "/members", Auth: auth,
+				Body: map[string]string{"user_id": owner.UserID}}), http.StatusNotFound, "NOT_FOUND")
+			expectError(t, h.do(req{Method: "POST", Path: "/api/teams", Auth: auth,
+				Body: map[string]string{"name": "APAC", "department_id": "{" + deptID + "}"}}), http.StatusUnprocessableEntity, "VALIDATION_ERROR")
+		})
+	})
+}

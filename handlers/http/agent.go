@@ -78,6 +78,29 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request) {
 		Message: "Your request has been queued."})
 }
 
+// canonicalUUID accepts the 36-character form of a UUID, in either case,
+// and returns it as ids are stored: lower-case (UUIDs are case-insensitive).
+// The braced and urn: forms uuid.Parse also takes are not ids here.
+func canonicalUUID(s string) (string, bool) {
+	u, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return "", false
+	}
+	return u.String(), true
+}
+
+// conversationID reads the conversation id of the path; a malformed one is
+// "not found", like an unknown one.
+func conversationID(r *http.Request) (string, *apiError) {
+	raw := chi.URLParam(r, "id")
+	id, ok := canonicalUUID(raw)
+	if !ok {
+		return "", errorf(http.StatusNotFound, CodeNotFound,
+			"%q is not a conversation id; conversation ids are UUIDs like 6cafd8ba-dd51-4411-808e-671d1dd59561.", raw)
+	}
+	return id, nil
+}
+
 // upperFirst starts a sentence made of an error's text.
 func upperFirst(s string) string {
 	if s == "" {
@@ -259,13 +282,10 @@ func (s *Server) ownConversation(r *http.Request, c caller) (conversations.View,
 // conversationIn finds a conversation of the caller (workspaceWide: of the
 // caller's workspace, without the poll expiry).
 func (s *Server) conversationIn(r *http.Request, c caller, workspaceWide bool) (conversations.View, *apiError) {
-	id := chi.URLParam(r, "id")
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return conversations.View{}, errorf(http.StatusNotFound, CodeNotFound,
-			"%q is not a conversation id; conversation ids are UUIDs like 6cafd8ba-dd51-4411-808e-671d1dd59561.", id)
+	id, e := conversationID(r)
+	if e != nil {
+		return conversations.View{}, e
 	}
-	id = u.String() // ids are stored lower-case; UUIDs are case-insensitive
 	v, found, err := s.d.Conversations.Get(r.Context(), id)
 	if err != nil {
 		return v, s.internal(r, err)

@@ -13,9 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
-
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
@@ -227,13 +224,10 @@ func (s *Server) historyReader(r *http.Request, log eventLog) (string, *apiError
 			return "", e
 		}
 	}
-	id := chi.URLParam(r, "id")
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return "", errorf(http.StatusNotFound, CodeNotFound,
-			"%q is not a conversation id; conversation ids are UUIDs like 6cafd8ba-dd51-4411-808e-671d1dd59561.", id)
+	id, e := conversationID(r)
+	if e != nil {
+		return "", e
 	}
-	id = u.String()
 	notFound := errorf(http.StatusNotFound, CodeNotFound, "No conversation %s was found.", id)
 	recs, err := log.ReadStream(r.Context(), conversation.Stream(id), 0)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
@@ -247,12 +246,11 @@ func (s *Server) readableKey(r *http.Request, c caller) (apikeys.View, *apiError
 // findKey reads the key named in the path; one the caller may not see
 // (visible false) is "not found", as is an id that is not a UUID.
 func (s *Server) findKey(r *http.Request, visible func(apikeys.View) bool) (apikeys.View, *apiError) {
-	id := chi.URLParam(r, "id")
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return apikeys.View{}, errorf(http.StatusNotFound, CodeNotFound, "%q is not an API key id; key ids are UUIDs.", id)
+	raw := chi.URLParam(r, "id")
+	id, ok := canonicalUUID(raw)
+	if !ok {
+		return apikeys.View{}, errorf(http.StatusNotFound, CodeNotFound, "%q is not an API key id; key ids are UUIDs.", raw)
 	}
-	id = u.String()
 	v, found, err := s.d.Keys.Get(r.Context(), id)
 	if err != nil {
 		return v, s.internal(r, err)

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
@@ -106,7 +105,8 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if dept != "" {
-		if _, err := uuid.Parse(dept); err != nil {
+		var ok bool
+		if dept, ok = canonicalUUID(dept); !ok {
 			writeError(w, validation("department_id must be a department's id (a UUID)."))
 			return
 		}
@@ -140,9 +140,10 @@ func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	teamID := chi.URLParam(r, "id")
-	if _, err := uuid.Parse(teamID); err != nil {
-		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "%q is not a team id; team ids are UUIDs.", teamID))
+	raw := chi.URLParam(r, "id")
+	teamID, ok := canonicalUUID(raw)
+	if !ok {
+		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "%q is not a team id; team ids are UUIDs.", raw))
 		return
 	}
 	obj, e := readObject(r, []string{"user_id", "email"}, false)
