@@ -82,49 +82,48 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		clock = commands.SystemClock{}
 	}
 	a := &App{cfg: cfg, logger: logger, clock: clock}
-	var transport messaging.Transport
+	// Read models: in memory (rebuilt from the log at start) without
+	// Postgres, in its tables with it.
 	if cfg.Embedded() {
-		st, err := bolt.Open(filepath.Join(cfg.DataDir, "events.db"))
-		if err != nil {
-			return nil, fmt.Errorf("open the embedded event store in %s: %w", cfg.DataDir, err)
-		}
-		a.Store = st
 		a.Identity, a.Keys, a.Conversations = identity.NewMemory(), apikeys.NewMemory(), conversations.NewMemory()
 		a.Contacts, a.Tasks = contacts.NewMemory(), tasks.NewMemory()
 		a.Documents, a.Org, a.Emails = documents.NewMemory(), org.NewMemory(), emails.NewMemory()
 		a.Billing = billingview.NewMemory()
-		transport = messaging.GoChannel(logger)
 	} else {
 		pool, err := pg.Connect(ctx, cfg.DatabaseURL)
 		if err != nil {
 			return nil, err
 		}
 		a.pool = pool
-		a.Store = pgstore.New(pool)
 		a.Identity, a.Keys, a.Conversations = identity.NewPostgres(pool), apikeys.NewPostgres(pool), conversations.NewPostgres(pool)
 		a.Contacts, a.Tasks = contacts.NewPostgres(pool), tasks.NewPostgres(pool)
 		a.Documents, a.Org, a.Emails = documents.NewPostgres(pool), org.NewPostgres(pool), emails.NewPostgres(pool)
 		a.Billing = billingview.NewPostgres(pool)
-		if transport, err = messaging.Postgres(pool, messaging.PostgresOptions{Poll: cfg.Poll}, logger); err != nil {
-			a.Close()
-			return nil, err
-		}
 	}
-	if cfg.EventStoreURL != "" {
-		// EventStoreDB holds the events; Postgres (or memory) the read
-		// models and the command queue.
-		_ = a.Store.Close()
+	// The event log: EventStoreDB when configured, else Postgres, else the
+	// embedded file.
+	switch {
+	case cfg.EventStoreURL != "":
 		st, err := esdb.Open(ctx, cfg.EventStoreURL)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("EVENTSTORE_URL: %w", err)
 		}
 		a.Store = st
-	}
-	if cfg.NATSURL != "" {
-		if transport.Close != nil {
-			_ = transport.Close()
+	case cfg.Embedded():
+		st, err := bolt.Open(filepath.Join(cfg.DataDir, "events.db"))
+		if err != nil {
+			return nil, fmt.Errorf("open the embedded event store in %s: %w", cfg.DataDir, err)
 		}
+		a.Store = st
+	default:
+		a.Store = pgstore.New(a.pool)
+	}
+	// Commands: NATS JetStream when configured, else the Postgres queue,
+	// else in-process channels.
+	var transport messaging.Transport
+	switch {
+	case cfg.NATSURL != "":
 		var err error
 		// A model step may run for the whole model timeout; JetStream must
 		// not hand it to another instance meanwhile.
@@ -132,6 +131,14 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 			Prefix: cfg.NATSPrefix, Workers: cfg.Workers}, logger); err != nil {
 			a.Close()
 			return nil, fmt.Errorf("NATS_URL: %w", err)
+		}
+	case cfg.Embedded():
+		transport = messaging.GoChannel(logger)
+	default:
+		var err error
+		if transport, err = messaging.Postgres(a.pool, messaging.PostgresOptions{Poll: cfg.Poll}, logger); err != nil {
+			a.Close()
+			return nil, err
 		}
 	}
 	sealer, err := a.sealer()
