@@ -66,13 +66,6 @@ func idempotentID(apiKeyID, key string) string {
 // on a read model, so a key revoked a moment ago is refused, then records
 // the conversation.
 func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepted, error) {
-	var k apikey.Key
-	if _, _, err := h.load(ctx, apikey.Stream(cmd.APIKeyID), apikey.Events, &k); err != nil {
-		return Accepted{}, err
-	}
-	if err := k.Usable(cmd.UserID); err != nil {
-		return Accepted{}, err
-	}
 	id := NewID()
 	if cmd.IdempotencyKey != "" {
 		id = idempotentID(cmd.APIKeyID, cmd.IdempotencyKey)
@@ -80,36 +73,64 @@ func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepte
 			return out, err
 		}
 	}
-	// The budget is checked on its own facts too: a key whose period spend
-	// (with what running conversations set aside) has reached its budget
-	// takes no new message, and nothing is recorded.
-	p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), h.now())
-	if err != nil {
-		return Accepted{}, err
-	}
-	b, _, err := h.loadBudget(ctx, billing.Stream(k.ID, p))
-	if err != nil {
-		return Accepted{}, err
-	}
-	if err := b.CanAccept(k.Settings.BudgetUSDCents, p); err != nil {
-		return Accepted{}, err
-	}
-	out := Accepted{ConversationID: id}
-	facts, err := conversation.Open(openParams(cmd, id, k.Settings.ResponseURL, h.now()))
-	if err != nil {
-		return Accepted{}, err
-	}
-	res, err := h.append(ctx, conversation.Stream(out.ConversationID), es.NoStream,
-		es.Metadata{CorrelationID: out.ConversationID, CausationID: "key:" + cmd.APIKeyID,
-			Actor: es.Actor{Kind: "user", ID: cmd.UserID}}, facts...)
-	if errors.Is(err, es.ErrConcurrency) && cmd.IdempotencyKey != "" {
-		// A resend raced the first request and lost: answer as a resend.
-		if prev, found, perr := h.acceptedBefore(ctx, id, cmd); found || perr != nil {
-			return prev, perr
+	for attempt := 0; ; attempt++ {
+		// The key's cached fold decides, and the append is guarded with
+		// the version it was folded at: a key revoked or changed since is
+		// read again and decided on anew.
+		k, kv, err := h.key(ctx, cmd.APIKeyID)
+		if err != nil {
+			return Accepted{}, err
 		}
+		if err := k.Usable(cmd.UserID); err != nil {
+			return Accepted{}, err
+		}
+		// A key whose committed spend leaves no room for the first model
+		// step takes no new message, and nothing is recorded. What running
+		// conversations set aside does not count: they give it back as
+		// they end, and the new conversation waits for it.
+		p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), h.now())
+		if err != nil {
+			return Accepted{}, err
+		}
+		if k.Settings.BudgetUSDCents != nil {
+			b, err := h.budgetLine(p, k.ID).snapshot(ctx, budgetFresh)
+			if err != nil {
+				return Accepted{}, err
+			}
+			if err := b.CanAccept(k.Settings.BudgetUSDCents, p, h.firstStepCost(cmd)); err != nil {
+				return Accepted{}, err
+			}
+		}
+		facts, err := conversation.Open(openParams(cmd, id, k.Settings.ResponseURL, h.now()))
+		if err != nil {
+			return Accepted{}, err
+		}
+		res, err := h.appendGuarded(ctx, conversation.Stream(id), es.NoStream, []es.Guard{{Stream: apikey.Stream(k.ID), Version: kv}},
+			es.Metadata{CorrelationID: id, CausationID: "key:" + cmd.APIKeyID, Actor: es.Actor{Kind: "user", ID: cmd.UserID}}, facts...)
+		if keyMoved(err, cmd.APIKeyID) && attempt < 5 {
+			if _, _, err := h.refreshKey(ctx, cmd.APIKeyID); err != nil {
+				return Accepted{}, err
+			}
+			continue
+		}
+		if errors.Is(err, es.ErrConcurrency) && cmd.IdempotencyKey != "" {
+			// A resend raced the first request and lost: answer as a resend.
+			if prev, found, perr := h.acceptedBefore(ctx, id, cmd); found || perr != nil {
+				return prev, perr
+			}
+		}
+		if err != nil {
+			return Accepted{}, err
+		}
+		return Accepted{ConversationID: id, Position: res.Position}, nil
 	}
-	out.Position = res.Position
-	return out, err
+}
+
+// firstStepCost is what the first model step of a message reserves: the
+// least a conversation needs to start.
+func (h *Handler) firstStepCost(cmd AcceptMessage) billing.MicroUSD {
+	c := conversation.Conversation{Message: cmd.Message, Context: cmd.Context, Metadata: cmd.Metadata}
+	return h.worstCase(h.stepRequest(&c))
 }
 
 func openParams(cmd AcceptMessage, id, responseURL string, now time.Time) conversation.OpenParams {

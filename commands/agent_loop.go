@@ -84,7 +84,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		c.Apply(f)
 	}
 
-	req := agent.Request{System: SystemPrompt, Messages: c.ModelMessages(), Tools: h.Tools.Specs(), MaxTokens: h.MaxOutputTokens}
+	req := h.stepRequest(c)
 	charge, err := h.reserve(ctx, c, billing.CauseModelStep, "step "+strconv.Itoa(cmd.Step), h.worstCase(req))
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {
@@ -116,7 +116,8 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		return ignoreConflict(err)
 	}
 	charge.AmountMicroUSD = int64(h.Prices.Cost(h.ModelName, resp.Usage))
-	return retry(ctx, func() error {
+	recorded := false
+	err = retry(ctx, func() error {
 		facts, err := c.RecordModelStep(cmd.Step, resp, took, charge, h.Limits, h.now())
 		if errors.Is(err, conversation.ErrNothingToDo) {
 			return nil // another worker recorded this step first
@@ -131,8 +132,22 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 				return lerr
 			}
 		}
+		recorded = err == nil
 		return err
 	})
+	if recorded {
+		h.chargeRecorded(ctx, c, charge, billing.CauseModelStep, "step "+strconv.Itoa(cmd.Step), resp.Model, resp.Usage, h.now(), cause)
+	}
+	return err
+}
+
+// stepRequest is what the model is asked at a conversation's next step.
+func (h *Handler) stepRequest(c *conversation.Conversation) agent.Request {
+	req := agent.Request{System: SystemPrompt, Messages: c.ModelMessages(), MaxTokens: h.MaxOutputTokens}
+	if h.Tools != nil {
+		req.Tools = h.Tools.Specs()
+	}
+	return req
 }
 
 // ExecuteToolCall runs one tool call and records its result. The tool's
@@ -168,7 +183,8 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 	took := time.Since(began)
 	// Parallel tool calls of one step finish concurrently: on a conflict,
 	// reload and record again unless this result is already there.
-	return retry(ctx, func() error {
+	recorded := false
+	err = retry(ctx, func() error {
 		c, v, err := h.loadConversation(ctx, cmd.ConversationID)
 		if err != nil {
 			return err
@@ -181,8 +197,13 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 			return err
 		}
 		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
+		recorded = err == nil
 		return err
 	})
+	if recorded {
+		h.chargeRecorded(ctx, c, charge, billing.CauseToolCall, "tool call "+cmd.Key+" ("+req.Name+")", "", agent.Usage{}, h.now(), cause)
+	}
+	return err
 }
 
 // FailConversation ends an unfinished conversation with a clear reason.

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
+	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,134 +28,50 @@ func reservationID(conversationID, kind, ref string) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("reservation:"+conversationID+":"+kind+":"+ref)).String()
 }
 
-// retryContended is retry for the budget stream, which every conversation
-// of a key appends to: more attempts, and jitter so that competing writers
-// spread out instead of colliding again.
-func retryContended(ctx context.Context, fn func() error) error {
-	var err error
-	for attempt := 0; attempt < 200; attempt++ {
-		if err = fn(); !errors.Is(err, es.ErrConcurrency) {
-			return err
-		}
-		wait := time.Duration(rand.IntN(5+min(attempt, 20)*2)) * time.Millisecond
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-	return err
-}
-
-// budgetCache keeps each budget stream's fold in memory, so that a
-// reservation reads only the events appended since the last one instead of
-// the whole period's stream (thousands of events on a busy key). The
-// stream stays the truth: every decision is appended with the version the
-// fold was built at, so a stale cache only costs a retry.
-type budgetCache struct {
-	mu sync.Mutex
-	m  map[string]cachedBudget
-}
-
-type cachedBudget struct {
-	b billing.Budget
-	v int64
-}
-
-func copyBudget(b billing.Budget) billing.Budget {
-	out := b
-	out.Open = make(map[string]billing.Reserved, len(b.Open))
-	for k, v := range b.Open {
-		out.Open[k] = v
-	}
-	out.Settled = make(map[string]bool, len(b.Settled))
-	for k, v := range b.Settled {
-		out.Settled[k] = v
-	}
-	return out
-}
-
-// loadBudget folds a budget stream, starting from the cached fold.
-func (h *Handler) loadBudget(ctx context.Context, stream string) (billing.Budget, int64, error) {
-	h.budgets.mu.Lock()
-	c, ok := h.budgets.m[stream]
-	h.budgets.mu.Unlock()
-	b, v := billing.Budget{}, int64(0)
-	if ok {
-		b, v = copyBudget(c.b), c.v
-	}
-	recs, err := h.Store.ReadStream(ctx, stream, v)
-	if err != nil {
-		return b, v, err
-	}
-	for _, r := range recs {
-		f, err := billing.Events.Decode(r)
-		if err != nil {
-			return b, v, err
-		}
-		b.Apply(f)
-		v = r.StreamVersion
-	}
-	if len(recs) > 0 {
-		h.budgets.mu.Lock()
-		if h.budgets.m == nil {
-			h.budgets.m = map[string]cachedBudget{}
-		}
-		if cur, ok := h.budgets.m[stream]; !ok || cur.v < v {
-			h.budgets.m[stream] = cachedBudget{b: copyBudget(b), v: v}
-		}
-		h.budgets.mu.Unlock()
-	}
-	return b, v, nil
-}
-
-// keyAndPeriod loads a key and its budget period at a time.
+// keyAndPeriod returns a key (as cached, see keyCache) and its budget
+// period at a time.
 func (h *Handler) keyAndPeriod(ctx context.Context, keyID string, at time.Time) (apikey.Key, billing.Period, error) {
-	var k apikey.Key
-	if _, _, err := h.load(ctx, apikey.Stream(keyID), apikey.Events, &k); err != nil {
+	k, _, err := h.key(ctx, keyID)
+	if err != nil {
 		return k, billing.Period{}, err
 	}
 	p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), at)
 	return k, p, err
 }
 
-// reserve sets money aside on the conversation's key before work runs.
-// The reservation id derives from the work, so a repeated command reuses
-// its reservation instead of taking a second one.
+// reserve sets money aside on the conversation's key before work runs,
+// through the budget stream's line (see budgetLine): it waits while the
+// room is held by running work, up to the conversation's time limit. The
+// reservation id derives from the work, so a repeated command reuses its
+// reservation instead of taking a second one.
 func (h *Handler) reserve(ctx context.Context, c *conversation.Conversation, kind, ref string, amount billing.MicroUSD) (*conversation.Charge, error) {
-	// Charge what the conversation already did first: until then its
-	// earlier worst-case reservations still count against the budget, and
-	// whether this step fits would depend on how fast the billing saga is.
-	if err := h.SettleConversation(ctx, SettleConversation{ConversationID: c.ID}); err != nil {
-		return nil, err
-	}
-	k, p, err := h.keyAndPeriod(ctx, c.APIKeyID, h.now())
-	if err != nil {
-		return nil, err
-	}
 	id := reservationID(c.ID, kind, ref)
-	stream := billing.Stream(c.APIKeyID, p)
-	err = retryContended(ctx, func() error {
-		b, v, err := h.loadBudget(ctx, stream)
-		if err != nil {
-			return err
-		}
-		if _, open := b.Open[id]; open || b.Settled[id] {
-			return nil
-		}
-		facts, err := b.Reserve(billing.Reserved{ReservationID: id, ConversationID: c.ID, CauseKind: kind, CauseRef: ref,
-			Amount: amount, BudgetCents: k.Settings.BudgetUSDCents, ReservedAt: h.now()}, p)
-		if err != nil {
-			return err
-		}
-		_, err = h.append(ctx, stream, v, es.Metadata{CorrelationID: c.ID, CausationID: kind + ":" + ref,
-			Actor: es.Actor{Kind: "agent"}}, facts...)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	var deadline time.Time
+	if h.Limits.MaxDuration > 0 {
+		deadline = c.OpenedAt.Add(h.Limits.MaxDuration)
 	}
-	return &conversation.Charge{ReservationID: id, Period: p.Key}, nil
+	for attempt := 0; ; attempt++ {
+		_, p, err := h.keyAndPeriod(ctx, c.APIKeyID, h.now())
+		if err != nil {
+			return nil, err
+		}
+		err = h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{
+			reserve: &billing.Reserved{ReservationID: id, ConversationID: c.ID, CauseKind: kind, CauseRef: ref,
+				Amount: amount, ReservedAt: h.now()},
+			deadline: deadline,
+			md:       es.Metadata{CorrelationID: c.ID, CausationID: kind + ":" + ref, Actor: es.Actor{Kind: "agent"}},
+		})
+		if errors.Is(err, errPeriodChanged) && attempt < 3 {
+			if _, _, err := h.refreshKey(ctx, c.APIKeyID); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &conversation.Charge{ReservationID: id, Period: p.Key}, nil
+	}
 }
 
 // budgetFailure ends a conversation whose key cannot pay for the next piece
@@ -179,33 +94,90 @@ func (h *Handler) budgetFailure(ctx context.Context, c *conversation.Conversatio
 	})
 }
 
-// worstCase bounds the cost of a model step before it runs.
+// worstCase bounds the cost of a model step before it runs (see
+// billing.Prices.WorstCase), with the input bounded by the model when it
+// can say (TokenBounder) and by the request's size in bytes otherwise.
 func (h *Handler) worstCase(req agent.Request) billing.MicroUSD {
-	raw, _ := json.Marshal(req)
 	maxOut := h.MaxOutputTokens
 	if maxOut <= 0 {
 		maxOut = 1024
 	}
+	if b, ok := h.Model.(TokenBounder); ok {
+		in, out := b.TokenBounds(req)
+		return h.Prices.Cost(h.ModelName, agent.Usage{InputTokens: in, OutputTokens: min(out, maxOut)})
+	}
+	raw, _ := json.Marshal(req)
 	return h.Prices.WorstCase(h.ModelName, len(raw), maxOut)
 }
 
-// SettleConversation turns every charge a conversation recorded into a
-// ChargeRecorded on the reservation's budget stream, once; when the
-// conversation has ended it releases the reservations no work used.
+// TokenBounder is a model that can bound a request's tokens before it runs
+// (the offline model counts them exactly). A model that cannot is bounded
+// by the request's size in bytes: no token is shorter than a byte.
+type TokenBounder interface {
+	TokenBounds(req agent.Request) (input, output int)
+}
+
+// chargeRecorded charges what a step or tool call recorded, at once, on
+// the line of the period it reserved on. The billing saga settles every
+// ended conversation as well, so a charge lost here (a crash between the
+// record and this) is made then; an error is only logged.
+func (h *Handler) chargeRecorded(ctx context.Context, c *conversation.Conversation, charge *conversation.Charge,
+	kind, ref, model string, usage agent.Usage, at time.Time, cause string) {
+	if charge == nil {
+		return
+	}
+	p, err := h.periodOf(ctx, c.APIKeyID, charge.Period)
+	if err != nil {
+		h.logger().Warn("could not charge a recorded cost; the conversation's settlement will", "conversation", c.ID, "err", err)
+		return
+	}
+	err = h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{
+		charges: []billing.Charged{chargeOf(c, charge, kind, ref, model, usage, at)},
+		md:      es.Metadata{CorrelationID: c.ID, CausationID: cause, Actor: es.Actor{Kind: "system"}},
+	})
+	if err != nil {
+		h.logger().Warn("could not charge a recorded cost; the conversation's settlement will", "conversation", c.ID, "err", err)
+	}
+}
+
+func chargeOf(c *conversation.Conversation, charge *conversation.Charge, kind, ref, model string, usage agent.Usage, at time.Time) billing.Charged {
+	return billing.Charged{ReservationID: charge.ReservationID, ConversationID: c.ID,
+		APIKeyID: c.APIKeyID, WorkspaceID: c.WorkspaceID, UserID: c.UserID, Period: charge.Period,
+		CauseKind: kind, CauseRef: ref, Model: model, Usage: usage,
+		Amount: billing.MicroUSD(charge.AmountMicroUSD), ChargedAt: at}
+}
+
+// periodOf rebuilds a period from its key ("2026-11", "2026-11-22",
+// "total") for the key's current kind, or from the key's form alone.
+func (h *Handler) periodOf(ctx context.Context, keyID, periodKey string) (billing.Period, error) {
+	for _, kind := range []string{billing.Monthly, billing.Daily, billing.Total} {
+		layout := map[string]string{billing.Monthly: "2006-01", billing.Daily: "2006-01-02"}[kind]
+		if kind == billing.Total {
+			if periodKey == "total" {
+				return billing.PeriodAt(kind, time.Time{})
+			}
+			continue
+		}
+		if t, err := time.Parse(layout, periodKey); err == nil {
+			return billing.PeriodAt(kind, t)
+		}
+	}
+	return billing.Period{}, fmt.Errorf("budget period %q is not a day, a month or total", periodKey)
+}
+
+// SettleConversation makes sure an ended conversation's costs are all
+// charged and what it set aside and did not use is given back. The
+// charges were normally made as each step ended (chargeRecorded), and a
+// charge of a closed reservation is nothing to do, so settling twice, or
+// after those, records nothing more. A conversation still running is left
+// alone: its steps charge themselves.
 func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation) error {
 	recs, err := h.Store.ReadStream(ctx, conversation.Stream(cmd.ConversationID), 0)
 	if err != nil || len(recs) == 0 {
 		return err
 	}
 	c := &conversation.Conversation{}
-	type pending struct {
-		charge    conversation.Charge
-		kind, ref string
-		model     string
-		usage     agent.Usage
-		at        time.Time
-	}
-	byPeriod := map[string][]pending{}
+	byPeriod := map[string][]billing.Charged{}
 	for _, r := range recs {
 		f, err := conversation.Events.Decode(r)
 		if err != nil {
@@ -215,67 +187,40 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 		switch e := f.(type) {
 		case *conversation.ModelStepCompleted:
 			if e.Charge != nil {
-				byPeriod[e.Charge.Period] = append(byPeriod[e.Charge.Period], pending{*e.Charge, billing.CauseModelStep,
-					"step " + strconv.Itoa(e.Step), e.Model, e.Usage, e.CompletedAt})
+				byPeriod[e.Charge.Period] = append(byPeriod[e.Charge.Period], chargeOf(c, e.Charge, billing.CauseModelStep,
+					"step "+strconv.Itoa(e.Step), e.Model, e.Usage, e.CompletedAt))
 			}
 		case *conversation.ToolCallCompleted:
 			if e.Charge != nil {
-				byPeriod[e.Charge.Period] = append(byPeriod[e.Charge.Period], pending{*e.Charge, billing.CauseToolCall,
-					"tool call " + e.Key + " (" + e.Name + ")", "", agent.Usage{}, e.CompletedAt})
+				byPeriod[e.Charge.Period] = append(byPeriod[e.Charge.Period], chargeOf(c, e.Charge, billing.CauseToolCall,
+					"tool call "+e.Key+" ("+e.Name+")", "", agent.Usage{}, e.CompletedAt))
 			}
 		}
 	}
-	periods := map[string]bool{}
-	for p := range byPeriod {
-		periods[p] = true
+	if !c.Status.Terminal() {
+		return nil
 	}
-	if c.Status.Terminal() {
-		// Reservations are only ever taken in the period current while the
-		// conversation ran: from its start to its end. (Only here is the key
-		// read: reserve settles running conversations before every step.)
-		var k apikey.Key
-		if _, _, err := h.load(ctx, apikey.Stream(c.APIKeyID), apikey.Events, &k); err != nil {
-			return err
+	// Reservations are only ever taken in the period current while the
+	// conversation ran: from its start to its end.
+	k, _, err := h.key(ctx, c.APIKeyID)
+	if err != nil {
+		return err
+	}
+	periods := map[string]billing.Period{}
+	for key := range byPeriod {
+		if p, err := h.periodOf(ctx, c.APIKeyID, key); err == nil {
+			periods[key] = p
 		}
-		for _, at := range []time.Time{c.OpenedAt, c.EndedAt, h.now()} {
-			if p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), at); err == nil {
-				periods[p.Key] = true
-			}
+	}
+	for _, at := range []time.Time{c.OpenedAt, c.EndedAt, h.now()} {
+		if p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), at); err == nil {
+			periods[p.Key] = p
 		}
 	}
 	md := es.Metadata{CorrelationID: c.ID, CausationID: "settle:" + c.ID, Actor: es.Actor{Kind: "system"}}
-	for key := range periods {
-		stream := billing.Stream(c.APIKeyID, billing.Period{Key: key})
-		err := retryContended(ctx, func() error {
-			b, v, err := h.loadBudget(ctx, stream)
-			if err != nil {
-				return err
-			}
-			var facts []es.Fact
-			charged := map[string]bool{}
-			for _, p := range byPeriod[key] {
-				charged[p.charge.ReservationID] = true
-				fs, err := b.Charge(billing.Charged{ReservationID: p.charge.ReservationID, ConversationID: c.ID,
-					APIKeyID: c.APIKeyID, WorkspaceID: c.WorkspaceID, UserID: c.UserID, Period: key,
-					CauseKind: p.kind, CauseRef: p.ref, Model: p.model, Usage: p.usage,
-					Amount: billing.MicroUSD(p.charge.AmountMicroUSD), ChargedAt: p.at})
-				if err == nil {
-					facts = append(facts, fs...)
-				}
-			}
-			if c.Status.Terminal() {
-				for id, r := range b.Open {
-					if r.ConversationID == c.ID && !charged[id] {
-						fs, err := b.Release(id, "the conversation ended without using it", h.now())
-						if err == nil {
-							facts = append(facts, fs...)
-						}
-					}
-				}
-			}
-			_, err = h.append(ctx, stream, v, md, facts...)
-			return err
-		})
+	for key, p := range periods {
+		err := h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{charges: byPeriod[key], releaseOf: c.ID,
+			releaseReason: "the conversation ended without using it", md: md})
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,8 +35,11 @@ type Handler struct {
 	ModelName       string
 	MaxOutputTokens int
 
-	budgets      budgetCache
+	budgets      budgetBook
+	keys         keyCache
 	webhookHosts hostSlots
+	// Stats counts appends and the conflicts among them.
+	Stats Stats
 	// MailFrom is the sender of the agent's e-mail ("" = the mailer's default).
 	MailFrom string
 	Logger   *slog.Logger
@@ -89,7 +93,38 @@ func (h *Handler) append(ctx context.Context, stream string, expected int64, md 
 		}
 		evs = append(evs, ev)
 	}
-	return h.Store.Append(ctx, stream, expected, evs...)
+	h.Stats.Appends.Add(1)
+	res, err := h.Store.Append(ctx, stream, expected, evs...)
+	if errors.Is(err, es.ErrConcurrency) {
+		h.Stats.Conflicts.Add(1)
+	}
+	return res, err
+}
+
+// appendGuarded is append with guards on other streams (see es.Guard).
+func (h *Handler) appendGuarded(ctx context.Context, stream string, expected int64, guards []es.Guard, md es.Metadata, facts ...es.Fact) (es.AppendResult, error) {
+	md.OccurredAt = h.now()
+	evs := make([]es.Event, 0, len(facts))
+	for _, f := range facts {
+		ev, err := es.NewEvent(NewID(), f, md)
+		if err != nil {
+			return es.AppendResult{}, err
+		}
+		evs = append(evs, ev)
+	}
+	h.Stats.Appends.Add(1)
+	res, err := h.Store.AppendGuarded(ctx, stream, expected, guards, evs...)
+	if errors.Is(err, es.ErrConcurrency) {
+		h.Stats.Conflicts.Add(1)
+	}
+	return res, err
+}
+
+// Stats counts what the write side did, for the benchmark and operators:
+// appends tried, and how many of them lost a race (each costs a reload and
+// a retry).
+type Stats struct {
+	Appends, Conflicts atomic.Int64
 }
 
 // retry runs decide-and-append again when someone else appended first,

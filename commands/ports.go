@@ -17,6 +17,7 @@ import (
 // EventStore is the part of an event store commands use.
 type EventStore interface {
 	Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error)
+	AppendGuarded(ctx context.Context, stream string, expected int64, guards []es.Guard, events ...es.Event) (es.AppendResult, error)
 	ReadStream(ctx context.Context, stream string, afterVersion int64) ([]es.Recorded, error)
 }
 

@@ -22,6 +22,9 @@ type Log interface {
 	ReadAll(ctx context.Context, after es.Position, limit int) ([]es.Recorded, error)
 	Head(ctx context.Context) (es.Position, error)
 	Changed() <-chan struct{}
+	// Known is the furthest position known to be in the log (see
+	// eventstore.Tail): a reader behind it keeps reading.
+	Known() es.Position
 }
 
 // Projection is one read model fed from the log.
@@ -117,6 +120,7 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 
 func (r *Runner) follow(ctx context.Context, p Projection) {
 	failures := 0
+	var behind time.Duration
 	for ctx.Err() == nil {
 		wake := r.log.Changed()
 		n, err := r.step(ctx, p)
@@ -138,12 +142,44 @@ func (r *Runner) follow(ctx context.Context, p Projection) {
 		if n == r.batch {
 			continue // more is waiting
 		}
+		if r.behind(p.Name()) {
+			// Appended, not readable yet (an older transaction is still
+			// open on Postgres): look again in a moment.
+			behind = min(max(2*behind, time.Millisecond), maxBehindWait)
+			sleep(ctx, behind)
+			continue
+		}
+		behind = 0
 		select {
 		case <-ctx.Done():
 		case <-wake:
-		case <-time.After(r.poll):
+		case <-r.tick():
 		}
 	}
+}
+
+// tick is closed at the next poll: the shared log's pulse when there is
+// one, so that every reader polls (and reads) together.
+func (r *Runner) tick() <-chan struct{} {
+	if p, ok := r.log.(Pulser); ok {
+		return p.Pulse()
+	}
+	ch := make(chan struct{})
+	time.AfterFunc(r.poll, func() { close(ch) })
+	return ch
+}
+
+// maxBehindWait bounds the pause of a reader that knows of events it
+// cannot read yet.
+const maxBehindWait = 50 * time.Millisecond
+
+// behind reports whether the log is known to hold events past what the
+// projection applied.
+func (r *Runner) behind(name string) bool {
+	known := r.log.Known()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.positions[name].Less(known)
 }
 
 // step applies the next batch. The position lives in memory once loaded:

@@ -24,6 +24,13 @@ type fakeLog struct {
 	events  []es.Recorded
 	signal  chan struct{}
 	headErr error
+	known   es.Position // what a local append announced
+}
+
+func (l *fakeLog) Known() es.Position {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.known
 }
 
 func (l *fakeLog) append(notify bool, streams ...string) es.Position {
@@ -32,6 +39,9 @@ func (l *fakeLog) append(notify bool, streams ...string) es.Position {
 	for _, s := range streams {
 		l.events = append(l.events, es.Recorded{ID: fmt.Sprint(len(l.events) + 1), Stream: s, StreamVersion: 1,
 			Position: es.Position{Seq: uint64(len(l.events) + 1)}, Type: "Happened", Data: []byte(`{}`)})
+	}
+	if notify {
+		l.known = l.events[len(l.events)-1].Position
 	}
 	if notify && l.signal != nil {
 		close(l.signal)

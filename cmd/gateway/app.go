@@ -14,6 +14,7 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
 	"github.com/sois-ai/chat-agent-gateway/handlers/sagas"
 	"github.com/sois-ai/chat-agent-gateway/handlers/tools"
@@ -48,8 +49,14 @@ type App struct {
 	logger *slog.Logger
 	clock  commands.Clock
 
-	Store  eventstore.Store
-	pool   *pgxpool.Pool
+	Store eventstore.Store
+	// Log is the event log as this process's readers (projections, sagas)
+	// share it.
+	Log  *projections.SharedLog
+	wake *pg.Wakeups
+	pool *pgxpool.Pool
+	// SQL counts the statements this process sends to Postgres.
+	SQL    pg.Counter
 	Runner *projections.Runner
 	Bus    *messaging.Bus
 	Cmds   *commands.Handler
@@ -90,7 +97,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Documents, a.Org, a.Emails = documents.NewMemory(), org.NewMemory(), emails.NewMemory()
 		a.Billing = billingview.NewMemory()
 	} else {
-		pool, err := pg.Connect(ctx, cfg.DatabaseURL)
+		pool, err := pg.Connect(ctx, cfg.DatabaseURL, pg.Options{Counter: &a.SQL})
 		if err != nil {
 			return nil, err
 		}
@@ -117,8 +124,21 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		}
 		a.Store = st
 	default:
-		a.Store = pgstore.New(a.pool)
+		st := pgstore.New(a.pool)
+		a.Store = st
+		// Tell the other instances of every append, and hear of theirs.
+		a.wake = pg.NewWakeups(a.pool, logger)
+		st.OnAppend = func(p es.Position) { a.wake.Notify(eventsTopic, p.String()) }
+		a.wake.OnRemote(eventsTopic, func(hint string) {
+			if p, err := es.ParsePosition(hint); err == nil {
+				st.Observe(p)
+			}
+		})
 	}
+	if a.pool != nil && a.wake == nil {
+		a.wake = pg.NewWakeups(a.pool, logger) // the command queue's wake-ups
+	}
+	a.Log = projections.Share(a.Store)
 	// Commands: NATS JetStream when configured, else the Postgres queue,
 	// else in-process channels.
 	var transport messaging.Transport
@@ -136,7 +156,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		transport = messaging.GoChannel(logger)
 	default:
 		var err error
-		if transport, err = messaging.Postgres(a.pool, messaging.PostgresOptions{Poll: cfg.Poll}, logger); err != nil {
+		if transport, err = messaging.Postgres(a.pool, messaging.PostgresOptions{Poll: queuePoll, Wake: a.wake}, logger); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -146,7 +166,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Close()
 		return nil, err
 	}
-	a.Runner = projections.NewRunner(a.Store, projections.Options{Poll: cfg.Poll, Logger: logger},
+	a.Runner = projections.NewRunner(a.Log, projections.Options{Poll: cfg.Poll, Logger: logger},
 		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing)
 	model, err := a.model()
 	if err != nil {
@@ -265,6 +285,10 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.logger.Info("read models are up to date", "took", time.Since(began).Round(time.Millisecond))
 	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if a.wake != nil {
+		a.goRun(func() { a.wake.Run(ctx) })
+	}
+	a.goRun(func() { a.Log.RunPulse(ctx, a.cfg.Poll) })
 	a.goRun(func() { a.Runner.Run(ctx) })
 	if !a.cfg.Background {
 		// An API-only instance: it answers requests and keeps its read
@@ -282,7 +306,8 @@ func (a *App) Start(ctx context.Context) error {
 	case <-time.After(30 * time.Second):
 		return errors.New("the command bus did not start within 30s")
 	}
-	loop := &sagas.AgentLoop{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
+	sagaLog := sagaLog{a.Log, a.Store}
+	loop := &sagas.AgentLoop{Log: sagaLog, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
 	a.runRole(ctx, sagas.AgentLoopName, loop.Run)
 	startDelivery := func(ctx context.Context, id string) error {
 		_, _, err := a.Cmds.StartWebhookDelivery(ctx, commands.StartWebhookDelivery{ConversationID: id, Reason: commands.ReasonConversationEnded})
@@ -291,16 +316,39 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		return err
 	}
-	hooks := &sagas.Webhooks{Log: a.Store, Bus: a.Bus, Conversations: a.Conversations, Clock: a.clock, Start: startDelivery,
+	hooks := &sagas.Webhooks{Log: sagaLog, Bus: a.Bus, Conversations: a.Conversations, Clock: a.clock, Start: startDelivery,
 		Tick: min(time.Second, a.cfg.WebhookSchedule[0]), Stale: a.Cmds.Webhooks.Stale, Poll: a.cfg.Poll, Logger: a.logger}
 	a.runRole(ctx, sagas.WebhooksName, hooks.Run)
-	bill := &sagas.Billing{Log: a.Store, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
+	bill := &sagas.Billing{Log: sagaLog, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
 	a.runRole(ctx, sagas.BillingName, bill.Run)
 	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
 		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/4, 5*time.Second),
 		ResumeAllAtStart: a.cfg.Embedded(), Logger: a.logger}
 	a.runRole(ctx, "reaper", reaper.Run)
 	return nil
+}
+
+// eventsTopic is the wake-up topic of appended events (the hint is the
+// position of the last one).
+const eventsTopic = "events"
+
+// queuePoll is how often an idle command queue subscriber looks for
+// commands no wake-up announced: only a safety net.
+const queuePoll = 10 * time.Second
+
+// sagaLog is what the sagas follow: the shared log for reading, the store
+// for their checkpoints.
+type sagaLog struct {
+	*projections.SharedLog
+	store eventstore.Store
+}
+
+func (l sagaLog) LoadCheckpoint(ctx context.Context, name string) (es.Position, error) {
+	return l.store.LoadCheckpoint(ctx, name)
+}
+
+func (l sagaLog) SaveCheckpoint(ctx context.Context, name string, pos es.Position) error {
+	return l.store.SaveCheckpoint(ctx, name, pos)
 }
 
 // runRole runs a saga or the reaper on exactly one instance: here at once

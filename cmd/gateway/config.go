@@ -53,6 +53,18 @@ type Config struct {
 	WebhookPerHost      int             // GATEWAY_WEBHOOK_WORKERS_PER_HOST
 }
 
+// defaultPoll is how often readers of the log look for events nobody
+// announced. With EventStoreDB other instances' appends are only found by
+// looking, so it is short; otherwise every append wakes the readers of
+// every instance (in process, or by a Postgres notification), and the
+// poll is a safety net.
+func defaultPoll(c Config) time.Duration {
+	if c.EventStoreURL != "" {
+		return 100 * time.Millisecond
+	}
+	return 2 * time.Second
+}
+
 // Embedded reports whether no database is configured.
 func (c Config) Embedded() bool { return c.DatabaseURL == "" }
 
@@ -98,7 +110,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"GATEWAY_MODEL_TIMEOUT", &c.ModelTimeout, 60 * time.Second},
 		{"GATEWAY_STALL_AFTER", &c.StallAfter, 2 * time.Minute},
 		{"GATEWAY_GIVE_UP_AFTER", &c.GiveUpAfter, 15 * time.Minute},
-		{"GATEWAY_POLL_INTERVAL", &c.Poll, 100 * time.Millisecond},
+		{"GATEWAY_POLL_INTERVAL", &c.Poll, 0}, // see defaultPoll
 		{"GATEWAY_WRITE_WAIT", &c.WriteWait, 3 * time.Second},
 		{"GATEWAY_WEBHOOK_TIMEOUT", &c.WebhookTimeout, webhook.DefaultTimeout},
 		{"GATEWAY_MAX_DURATION", &c.MaxDuration, 10 * time.Minute},
@@ -107,6 +119,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if *d.dst, err = durationVar(getenv, d.name, d.def); err != nil {
 			return c, err
 		}
+	}
+	if c.Poll == 0 {
+		c.Poll = defaultPoll(c)
 	}
 	if c.Model, c.ModelConfigured, err = openai.ConfigFromEnv(getenv); err != nil {
 		return c, err

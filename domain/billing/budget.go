@@ -61,41 +61,58 @@ var Events = es.Registry{
 	"BudgetReleased": func() es.Fact { return &Released{} },
 }
 
-// Budget is one key's spending in one period, folded from its stream.
+// Budget is one key's spending in one period, folded from its stream. It
+// keeps sums and the reservations still open, nothing about settled ones:
+// what it holds is bounded by the work running at once, never by how many
+// conversations the key has had, so deciding on it costs the same on the
+// first day of a period and on the last. Whether a charge or a release was
+// already recorded is decided by the reservation no longer being open.
 type Budget struct {
 	Spent       MicroUSD
 	Outstanding MicroUSD
 	Open        map[string]Reserved // reservations neither charged nor released
-	Settled     map[string]bool
 	Charges     int
 }
 
 // Apply folds one fact.
 func (b *Budget) Apply(f es.Fact) {
 	if b.Open == nil {
-		b.Open, b.Settled = map[string]Reserved{}, map[string]bool{}
+		b.Open = map[string]Reserved{}
 	}
 	switch e := f.(type) {
 	case *Reserved:
+		// Reserve refuses an id that is open, so a stream never holds
+		// the same open id twice; streams from before that rule count it
+		// twice, as the billing read model does.
 		b.Open[e.ReservationID] = *e
 		b.Outstanding += e.Amount
 	case *Charged:
-		b.settle(e.ReservationID)
+		b.close(e.ReservationID)
 		b.Spent += e.Amount
 		b.Charges++
 	case *Released:
-		b.settle(e.ReservationID)
+		b.close(e.ReservationID)
 	}
 }
 
-// settle closes a reservation: what it held no longer counts as
-// outstanding, and it is never charged or released again.
-func (b *Budget) settle(id string) {
+// close ends a reservation: what it held no longer counts as outstanding.
+func (b *Budget) close(id string) {
 	if r, ok := b.Open[id]; ok {
 		b.Outstanding -= r.Amount
 		delete(b.Open, id)
 	}
-	b.Settled[id] = true
+}
+
+// Clone copies the budget so a batch of decisions can be tried on the copy
+// and dropped if its append loses a race. It costs the open reservations,
+// which are as many as the pieces of work running at once.
+func (b Budget) Clone() Budget {
+	out := b
+	out.Open = make(map[string]Reserved, len(b.Open))
+	for k, v := range b.Open {
+		out.Open[k] = v
+	}
+	return out
 }
 
 // ExceededError says a budget cannot cover more work.
@@ -103,9 +120,21 @@ type ExceededError struct {
 	Spent, Budget MicroUSD
 	Needed        MicroUSD
 	Period        Period
+	// Waited is how long the work waited for running work to give budget
+	// back before it gave up (0: it did not wait).
+	Waited time.Duration
 }
 
 func (e *ExceededError) Error() string {
+	if e.Waited > 0 {
+		return fmt.Sprintf("This key has spent %s of its %s %s budget, and what running conversations had set aside "+
+			"was not given back within %s; %s.", e.Spent.Dollars(), e.Budget.Dollars(), e.Period.Kind,
+			e.Waited.Round(time.Second), e.Period.ResetsAt())
+	}
+	if e.Needed > 0 && e.Spent < e.Budget {
+		return fmt.Sprintf("This key has spent %s of its %s %s budget; what is left cannot pay for the next step "+
+			"(it needs up to %s); %s.", e.Spent.Dollars(), e.Budget.Dollars(), e.Period.Kind, e.Needed.Dollars(), e.Period.ResetsAt())
+	}
 	return fmt.Sprintf("This key has spent %s of its %s %s budget; %s.",
 		e.Spent.Dollars(), e.Budget.Dollars(), e.Period.Kind, e.Period.ResetsAt())
 }
@@ -113,26 +142,43 @@ func (e *ExceededError) Error() string {
 // ErrNothingToDo marks a reservation already settled or unknown.
 var ErrNothingToDo = errors.New("nothing to do")
 
-// CanAccept decides whether a new message may start: not when the spend
-// (with what is set aside) has reached the budget.
-func (b *Budget) CanAccept(budgetCents *int64, p Period) error {
+// ErrMustWait says a reservation does not fit now but will once running
+// work gives back what it set aside: committed spend alone leaves room.
+var ErrMustWait = errors.New("the budget is held by running work; wait for it")
+
+// CanAccept decides whether a new message may start: not when what the
+// committed spend leaves of the budget cannot pay for the first model step
+// (firstStep, the reservation that step needs). Reservations of running
+// work do not count here: they are given back as that work ends, and the
+// new conversation waits for them rather than fail.
+func (b *Budget) CanAccept(budgetCents *int64, p Period, firstStep MicroUSD) error {
 	if budgetCents == nil {
 		return nil
 	}
 	limit := FromCents(*budgetCents)
-	if b.Spent+b.Outstanding >= limit {
-		return &ExceededError{Spent: b.Spent, Budget: limit, Period: p}
+	if b.Spent+max(firstStep, 1) > limit {
+		return &ExceededError{Spent: b.Spent, Budget: limit, Needed: firstStep, Period: p}
 	}
 	return nil
 }
 
-// Reserve decides setting money aside; it refuses when the budget would be
-// exceeded by the worst case, which keeps recorded spend within budget.
+// Reserve decides setting money aside. It never lets committed spend plus
+// open reservations pass the budget, which keeps recorded spend within it:
+// a reservation that does not fit fails when committed spend alone leaves
+// no room for it (*ExceededError), and must wait (ErrMustWait) while the
+// room is only held by other reservations. A reservation already open is
+// ErrNothingToDo: a repeated command reuses it.
 func (b *Budget) Reserve(r Reserved, p Period) ([]es.Fact, error) {
+	if _, open := b.Open[r.ReservationID]; open {
+		return nil, ErrNothingToDo
+	}
 	if r.BudgetCents != nil {
 		limit := FromCents(*r.BudgetCents)
-		if b.Spent+b.Outstanding+r.Amount > limit {
+		if b.Spent+r.Amount > limit {
 			return nil, &ExceededError{Spent: b.Spent, Budget: limit, Needed: r.Amount, Period: p}
+		}
+		if b.Spent+b.Outstanding+r.Amount > limit {
+			return nil, ErrMustWait
 		}
 	}
 	return []es.Fact{&r}, nil

@@ -121,6 +121,17 @@ type Recorded struct {
 	Metadata      Metadata
 }
 
+// Guard makes an append depend on a stream it does not write: the append
+// lands only while that stream is still at Version (the version the caller
+// decided on), and fails with a *ConflictError naming the guarded stream
+// otherwise. A command that decides on an API key's events and records a
+// conversation uses it, so that a key revoked after the decision refuses
+// the message without the command reading the key again on every call.
+type Guard struct {
+	Stream  string
+	Version int64
+}
+
 // AppendResult tells where the last appended event landed.
 type AppendResult struct {
 	Version  int64    // the stream's version after the append

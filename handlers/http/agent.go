@@ -49,7 +49,7 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request) {
 			"The auditor role reads conversations, their events, key usage and billing, but cannot send messages."))
 		return
 	}
-	k, e := s.authenticateKey(r, c)
+	k, e := s.senderKey(r, c)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -69,7 +69,8 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.commandError(r, err))
 		return
 	}
-	s.settle(r, acc.Position)
+	// No wait for the read models: a poll of a conversation they do not
+	// hold yet is answered from its events (see conversationIn).
 	if acc.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
@@ -287,6 +288,11 @@ func (s *Server) conversationIn(r *http.Request, c caller, workspaceWide bool) (
 		return conversations.View{}, e
 	}
 	v, found, err := s.d.Conversations.Get(r.Context(), id)
+	if err == nil && !found && s.d.Commands != nil {
+		// Accepted a moment ago, and the read model has not caught up:
+		// the conversation's own events say what it is.
+		v, found, err = conversations.Replay(r.Context(), s.d.Commands.Store, id)
+	}
 	if err != nil {
 		return v, s.internal(r, err)
 	}

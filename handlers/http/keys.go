@@ -272,6 +272,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	s.current(r)
 	u, err := s.d.Conversations.UsageByKey(r.Context(), v.ID)
 	if err != nil {
 		writeError(w, s.internal(r, err))

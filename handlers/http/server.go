@@ -26,6 +26,7 @@ import (
 // Waiter lets a handler answer only after its write is readable.
 type Waiter interface {
 	WaitFor(ctx context.Context, pos es.Position) error
+	WaitForHead(ctx context.Context) error
 }
 
 // Deps are what the HTTP layer talks to.
@@ -53,7 +54,8 @@ type Deps struct {
 
 // Server holds the routes.
 type Server struct {
-	d Deps
+	d     Deps
+	creds credentials
 }
 
 // New builds the HTTP handler.
@@ -115,6 +117,18 @@ func (s *Server) settle(r *http.Request, pos es.Position) {
 	defer cancel()
 	if err := s.d.Projections.WaitFor(ctx, pos); err != nil && !errors.Is(err, context.Canceled) {
 		s.d.Logger.WarnContext(r.Context(), "write not yet readable; answering anyway", "position", pos.String(), "err", err)
+	}
+}
+
+// current waits (up to WriteWait) until the read models hold everything in
+// the log now, for reads that must show the caller's latest writes, such
+// as a key's usage right after a message: accepting a message does not
+// wait for the read models, so the reads that add them up do.
+func (s *Server) current(r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.d.WriteWait)
+	defer cancel()
+	if err := s.d.Projections.WaitForHead(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		s.d.Logger.WarnContext(r.Context(), "read models behind the log; answering anyway", "err", err)
 	}
 }
 

@@ -13,10 +13,10 @@ import (
 // BillingName keys the billing saga's checkpoint.
 const BillingName = "saga.billing"
 
-// Billing turns the costs conversations record into charges on the keys'
-// budgets, and gives back what an ended conversation set aside and did not
-// use. Settling is idempotent, so the saga simply asks again whenever a
-// conversation records a cost or ends.
+// Billing settles every conversation that ends: its recorded costs are
+// charged on the keys' budgets (each step charges itself as it ends; this
+// catches one lost to a crash) and what it set aside and did not use is
+// given back. Settling is idempotent, so a repeated event is harmless.
 type Billing struct {
 	Log    Log
 	Bus    Sender
@@ -38,7 +38,7 @@ func (b *Billing) react(ctx context.Context, rec es.Recorded) error {
 		return nil
 	}
 	switch rec.Type {
-	case "ModelStepCompleted", "ToolCallCompleted", "ConversationResolved", "ConversationFailed":
+	case "ConversationResolved", "ConversationFailed":
 		return b.Bus.Send(ctx, &commands.SettleConversation{ConversationID: id})
 	}
 	return nil

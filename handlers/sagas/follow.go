@@ -17,6 +17,9 @@ import (
 type Log interface {
 	ReadAll(ctx context.Context, after es.Position, limit int) ([]es.Recorded, error)
 	Changed() <-chan struct{}
+	// Known is the furthest position known to be in the log: a saga behind
+	// it keeps reading (see eventstore.Tail).
+	Known() es.Position
 	LoadCheckpoint(ctx context.Context, name string) (es.Position, error)
 	SaveCheckpoint(ctx context.Context, name string, pos es.Position) error
 }
@@ -26,17 +29,71 @@ type Sender interface {
 	Send(ctx context.Context, cmd any) error
 }
 
-// follow feeds every event after the saga's checkpoint to react, batch by
-// batch, saving the checkpoint after each batch. Delivery is at least
-// once: a crash between react and the save repeats a batch, which the
+// saveEvery spaces a busy saga's checkpoint writes. Delivery is at least
+// once anyway: after a crash a saga repeats at most this much, which the
 // command handlers shrug off.
+const saveEvery = 250 * time.Millisecond
+
+// maxBehindWait bounds the pause of a saga that knows of events it cannot
+// read yet (an older transaction is still open on Postgres).
+const maxBehindWait = 50 * time.Millisecond
+
+// follow feeds every event after the saga's checkpoint to react, batch by
+// batch. The checkpoint is read once and then kept in memory; it is
+// written after a batch at most every saveEvery, and when the saga stops.
 func follow(ctx context.Context, log Log, name string, poll time.Duration, logger *slog.Logger,
 	react func(ctx context.Context, rec es.Recorded) error) {
 	const batchSize = 200
-	failures := 0
+	var (
+		pos      es.Position
+		loaded   bool
+		saved    es.Position
+		savedAt  time.Time
+		failures int
+		behind   time.Duration
+	)
+	save := func(ctx context.Context) error {
+		if pos == saved {
+			return nil
+		}
+		if err := log.SaveCheckpoint(ctx, name, pos); err != nil {
+			return err
+		}
+		saved, savedAt = pos, time.Now()
+		return nil
+	}
+	defer func() {
+		if loaded {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = save(sctx)
+		}
+	}()
 	for ctx.Err() == nil {
 		wake := log.Changed()
-		n, err := followStep(ctx, log, name, batchSize, react)
+		n, err := func() (int, error) {
+			if !loaded {
+				cp, err := log.LoadCheckpoint(ctx, name)
+				if err != nil {
+					return 0, err
+				}
+				pos, saved, loaded = cp, cp, true
+			}
+			batch, err := log.ReadAll(ctx, pos, batchSize)
+			if err != nil || len(batch) == 0 {
+				return 0, err
+			}
+			for _, rec := range batch {
+				if err := react(ctx, rec); err != nil {
+					return 0, err
+				}
+				pos = rec.Position
+			}
+			if time.Since(savedAt) >= saveEvery {
+				return len(batch), save(ctx)
+			}
+			return len(batch), nil
+		}()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -54,30 +111,37 @@ func follow(ctx context.Context, log Log, name string, poll time.Duration, logge
 		if n == batchSize {
 			continue
 		}
+		if pos.Less(log.Known()) {
+			behind = min(max(2*behind, time.Millisecond), maxBehindWait)
+			select {
+			case <-ctx.Done():
+			case <-time.After(behind):
+			}
+			continue
+		}
+		behind = 0
+		if pos != saved {
+			// Idle: write the checkpoint now rather than after the next batch.
+			if err := save(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("saga could not save its checkpoint", "saga", name, "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 		case <-wake:
-		case <-time.After(poll):
+		case <-tick(log, poll):
 		}
 	}
 }
 
-func followStep(ctx context.Context, log Log, name string, limit int, react func(context.Context, es.Recorded) error) (int, error) {
-	from, err := log.LoadCheckpoint(ctx, name)
-	if err != nil {
-		return 0, err
+// tick is closed at the next poll: the log's pulse when it has one (see
+// projections.SharedLog), so that every reader of the process polls
+// together.
+func tick(log Log, poll time.Duration) <-chan struct{} {
+	if p, ok := log.(interface{ Pulse() <-chan struct{} }); ok {
+		return p.Pulse()
 	}
-	batch, err := log.ReadAll(ctx, from, limit)
-	if err != nil || len(batch) == 0 {
-		return 0, err
-	}
-	for i, rec := range batch {
-		if err := react(ctx, rec); err != nil {
-			if i > 0 {
-				_ = log.SaveCheckpoint(ctx, name, batch[i-1].Position)
-			}
-			return 0, err
-		}
-	}
-	return len(batch), log.SaveCheckpoint(ctx, name, batch[len(batch)-1].Position)
+	ch := make(chan struct{})
+	time.AfterFunc(poll, func() { close(ch) })
+	return ch
 }

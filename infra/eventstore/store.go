@@ -19,6 +19,10 @@ type Store interface {
 	// computed in the append's transaction from the stream's previous event,
 	// and returns it with every read, so es.VerifyChain can check them.
 	Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error)
+	// AppendGuarded is Append that also requires each guarded stream to be
+	// at its version when the events land (see es.Guard); a guard that
+	// fails is a *es.ConflictError on the guarded stream, and nothing lands.
+	AppendGuarded(ctx context.Context, stream string, expected int64, guards []es.Guard, events ...es.Event) (es.AppendResult, error)
 	// ReadStream returns the stream's events with a version greater than
 	// afterVersion, oldest first. A missing stream is an empty slice.
 	ReadStream(ctx context.Context, stream string, afterVersion int64) ([]es.Recorded, error)
@@ -40,6 +44,11 @@ type Store interface {
 	// through this store value. It only wakes local readers early; readers
 	// must still poll to see appends made by other processes.
 	Changed() <-chan struct{}
+	// Known is the furthest position this store value knows the log to
+	// reach: its own appends, and other processes' where it hears of them.
+	// A reader behind it knows there is something to read even when a
+	// read returns nothing yet.
+	Known() es.Position
 	// Checkpoints keep the place of durable subscribers (sagas).
 	LoadCheckpoint(ctx context.Context, name string) (es.Position, error)
 	SaveCheckpoint(ctx context.Context, name string, pos es.Position) error

@@ -105,3 +105,23 @@ func ValidateCorrelationID(id string) error {
 	}
 	return nil
 }
+
+// ValidateGuards checks the guards of an append: each names another
+// stream, once, at a version (0 for a stream that must not exist yet).
+func ValidateGuards(stream string, guards []es.Guard) error {
+	seen := make(map[string]bool, len(guards))
+	for _, g := range guards {
+		switch {
+		case g.Stream == "" || !storableText(g.Stream):
+			return fmt.Errorf("%w: guard stream name %q must be non-empty UTF-8 without NUL", ErrInvalidAppend, g.Stream)
+		case g.Stream == stream:
+			return fmt.Errorf("%w: stream %s guards itself; its expected version says that", ErrInvalidAppend, stream)
+		case g.Version < 0:
+			return fmt.Errorf("%w: guard on %s: version %d is not a version", ErrInvalidAppend, g.Stream, g.Version)
+		case seen[g.Stream]:
+			return fmt.Errorf("%w: stream %s is guarded twice", ErrInvalidAppend, g.Stream)
+		}
+		seen[g.Stream] = true
+	}
+	return nil
+}

@@ -9,6 +9,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 )
 
 // GoChannel is the embedded transport: in process, nothing to set up.
@@ -24,34 +26,39 @@ func GoChannel(logger *slog.Logger) Transport {
 
 // PostgresOptions tune the Postgres queue.
 type PostgresOptions struct {
-	// Poll bounds how long a command waits in the queue when idle.
+	// Poll is how often an idle subscriber looks for commands that no
+	// wake-up announced (a safety net: queued commands wake subscribers).
 	Poll time.Duration
+	// Wake carries "a command was queued" between processes; nil makes
+	// one that only wakes this process's subscribers.
+	Wake *pg.Wakeups
 }
 
-// Postgres is the queue transport on watermill-sql v4: one table per
-// command type, each message taken by exactly one instance.
+// Postgres is the queue transport: watermill-sql v4's queue tables and
+// publisher, one table per command type, each command taken by exactly one
+// instance (see pgqueue.go for the subscriber).
 func Postgres(pool *pgxpool.Pool, opts PostgresOptions, logger *slog.Logger) (Transport, error) {
 	if opts.Poll <= 0 {
-		opts.Poll = 100 * time.Millisecond
+		opts.Poll = 5 * time.Second
+	}
+	if opts.Wake == nil {
+		opts.Wake = pg.NewWakeups(pool, logger)
 	}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	db := wsql.BeginnerFromPgx(pool)
-	schema := wsql.PostgreSQLQueueSchema{SubscribeBatchSize: 10}
-	pub, err := wsql.NewPublisher(db, wsql.PublisherConfig{SchemaAdapter: schema, AutoInitializeSchema: true}, wlog)
+	schema := wsql.PostgreSQLQueueSchema{}
+	sqlPub, err := wsql.NewPublisher(db, wsql.PublisherConfig{SchemaAdapter: schema, AutoInitializeSchema: true}, wlog)
 	if err != nil {
 		return Transport{}, err
 	}
+	pub := wakingPublisher{Publisher: sqlPub, wake: opts.Wake}
 	return Transport{
 		Name:      "postgres",
 		Publisher: pub,
 		Subscriber: func(string) (message.Subscriber, error) {
-			return wsql.NewSubscriber(db, wsql.SubscriberConfig{
-				SchemaAdapter:    schema,
-				OffsetsAdapter:   wsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true},
-				PollInterval:     opts.Poll,
-				InitializeSchema: true,
-			}, wlog)
+			return &pgQueue{pool: pool, schema: schema, wake: opts.Wake, poll: opts.Poll, logger: logger, pub: pub,
+				closing: make(chan struct{}), inited: map[string]bool{}}, nil
 		},
-		Close: pub.Close,
+		Close: sqlPub.Close,
 	}, nil
 }

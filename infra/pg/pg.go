@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,21 +13,47 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/migrations"
 )
 
+// DefaultMaxConns is the pool size of one gateway process when neither
+// GATEWAY_DB_POOL nor pool_max_conns in the URL says otherwise. Appends,
+// stream reads and read-model batches are grouped, so a few connections
+// carry the whole load; with the connections the process opens beside the
+// pool (one for wake-up notifications, one per singleton role it campaigns
+// for) an instance holds at most DefaultMaxConns+5, and eight instances fit
+// a default server (max_connections 100) with room for an operator's psql.
+const DefaultMaxConns = 20
+
+// Options tune the pool.
+type Options struct {
+	// MaxConns bounds the pool (0: DefaultMaxConns, or pool_max_conns when
+	// the URL sets it).
+	MaxConns int
+	// Counter, when set, counts every statement sent on the pool's
+	// connections (and on connections made from its configuration).
+	Counter *Counter
+}
+
 // Connect opens a pool for url, checks that the server answers and applies
 // pending migrations. Errors name the host, port, database and user but
 // never the URL itself, which may hold a password.
-func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Connect(ctx context.Context, url string, opts ...Options) (*pgxpool.Pool, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error quotes the URL, and pgx can only redact passwords
 		// on a best-effort basis from a URL it could not parse.
 		return nil, errors.New("postgres: the database URL is not a valid connection string (not shown, it may hold a password)")
 	}
-	if !strings.Contains(url, "pool_max_conns") {
-		// pgx's default (the number of CPUs, at least 4) is too small for
-		// a gateway: every projector, saga and command worker may hold a
-		// connection at once. pool_max_conns in the URL overrides this.
-		cfg.MaxConns = int32(max(20, 4*runtime.NumCPU()))
+	switch {
+	case o.MaxConns > 0:
+		cfg.MaxConns = int32(o.MaxConns)
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if o.Counter != nil {
+		cfg.ConnConfig.Tracer = o.Counter
 	}
 	cc := cfg.ConnConfig
 	where := fmt.Sprintf("%s:%d (database %q, user %q)", cc.Host, cc.Port, cc.Database, cc.User)

@@ -4,6 +4,7 @@
 package conversations
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"time"
@@ -266,4 +267,33 @@ func foldWebhook(v *View, rec es.Recorded) (bool, error) {
 		w.Status, w.NextAttemptAt, w.LastError = "failed", nil, e.Reason
 	}
 	return true, nil
+}
+
+// StreamReader reads one stream of the event log.
+type StreamReader interface {
+	ReadStream(ctx context.Context, stream string, afterVersion int64) ([]es.Recorded, error)
+}
+
+// Replay folds one conversation's view straight from its streams (the
+// conversation's, then its webhook delivery's, whose events all come after
+// the conversation ended). A poll uses it when the read model does not
+// hold the conversation yet, so that the conversation a 202 promised is
+// always there, even while the read models catch up after a restart.
+func Replay(ctx context.Context, r StreamReader, id string) (View, bool, error) {
+	var v View
+	for _, stream := range []string{conversationPrefix + id, webhookPrefix + id} {
+		recs, err := r.ReadStream(ctx, stream, 0)
+		if err != nil {
+			return View{}, false, err
+		}
+		if len(recs) == 0 && stream == conversationPrefix+id {
+			return View{}, false, nil
+		}
+		for _, rec := range recs {
+			if _, err := Fold(&v, rec); err != nil {
+				return View{}, false, err
+			}
+		}
+	}
+	return v, v.ID != "", nil
 }

@@ -17,7 +17,16 @@ import (
 // function more than once (it replays a batch without a call that failed),
 // so the function only writes to the transaction and to its own result.
 func (s *Store) Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error) {
+	return s.AppendGuarded(ctx, stream, expected, nil, events...)
+}
+
+// AppendGuarded is Append that also checks the guarded streams' versions
+// in the same write transaction.
+func (s *Store) AppendGuarded(ctx context.Context, stream string, expected int64, guards []es.Guard, events ...es.Event) (es.AppendResult, error) {
 	if err := eventstore.ValidateAppend(stream, expected, events); err != nil {
+		return es.AppendResult{}, err
+	}
+	if err := eventstore.ValidateGuards(stream, guards); err != nil {
 		return es.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -32,13 +41,18 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	var res es.AppendResult
 	err = s.db.Batch(func(tx *bbolt.Tx) error {
 		var err error
+		for _, g := range guards {
+			if v, _ := readStreamHead(tx.Bucket(bucketStreams).Get([]byte(g.Stream))); v != g.Version {
+				return &es.ConflictError{Stream: g.Stream, Expected: g.Version, Actual: v}
+			}
+		}
 		res, err = appendTx(tx, stream, expected, events, digests)
 		return err
 	})
 	if err != nil {
 		return es.AppendResult{}, err
 	}
-	s.changed.Notify()
+	s.changed.Advance(res.Position)
 	return res, nil
 }
 

@@ -62,7 +62,7 @@ const lockTimeout = 2 * time.Second
 // Store is an eventstore.Store over a single bbolt file.
 type Store struct {
 	db      *bbolt.DB
-	changed eventstore.Signal
+	changed eventstore.Tail
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -98,6 +98,9 @@ func Open(path string) (*Store, error) {
 
 // Changed returns a channel closed after the next successful append.
 func (s *Store) Changed() <-chan struct{} { return s.changed.Wait() }
+
+// Known is the furthest position this store value has seen appended.
+func (s *Store) Known() es.Position { return s.changed.Known() }
 
 // Close releases the file after any running write transaction. Appends
 // still waiting to join a batch then fail.

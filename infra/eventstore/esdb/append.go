@@ -52,8 +52,32 @@ type tail struct {
 // answer's position for several events is not documented as the last
 // one's, and an idempotent write is answered without one).
 func (s *Store) Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error) {
+	return s.AppendGuarded(ctx, stream, expected, nil, events...)
+}
+
+// AppendGuarded checks each guarded stream's last revision, then appends.
+// EventStoreDB has no transaction across streams, so a guarded stream that
+// moves between that read and the append is not noticed: the guard is as
+// good as reading the stream right before appending, which is what the
+// commands did before guards existed.
+func (s *Store) AppendGuarded(ctx context.Context, stream string, expected int64, guards []es.Guard, events ...es.Event) (es.AppendResult, error) {
 	if err := eventstore.ValidateAppend(stream, expected, events); err != nil {
 		return es.AppendResult{}, err
+	}
+	if err := eventstore.ValidateGuards(stream, guards); err != nil {
+		return es.AppendResult{}, err
+	}
+	for _, g := range guards {
+		if err := checkNames(g.Stream, nil); err != nil {
+			return es.AppendResult{}, err
+		}
+		t, err := s.readTail(ctx, s.raw(g.Stream))
+		if err != nil {
+			return es.AppendResult{}, fmt.Errorf("append to %s: read guard %s: %w", stream, g.Stream, err)
+		}
+		if t.version != g.Version {
+			return es.AppendResult{}, &es.ConflictError{Stream: g.Stream, Expected: g.Version, Actual: t.version}
+		}
 	}
 	if err := checkNames(stream, events); err != nil {
 		return es.AppendResult{}, err
@@ -79,7 +103,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 		}
 		res, err := s.write(ctx, stream, raw, t, events, digests)
 		if err == nil {
-			s.changed.Notify()
+			s.changed.Advance(res.Position)
 			return res, nil
 		}
 		if errorCode(err) != esdbclient.ErrorCodeWrongExpectedVersion {

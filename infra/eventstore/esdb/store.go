@@ -86,7 +86,7 @@ type Store struct {
 	closed bool
 	ops    sync.WaitGroup
 
-	changed eventstore.Signal
+	changed eventstore.Tail
 
 	// claimTTL and now are fields so tests can change them.
 	claimTTL time.Duration
@@ -193,6 +193,9 @@ func clientLog(level esdbclient.LogLevel, format string, args ...any) {
 
 // Changed returns a channel closed after the next append through s.
 func (s *Store) Changed() <-chan struct{} { return s.changed.Wait() }
+
+// Known is the furthest position this store value has seen appended.
+func (s *Store) Known() es.Position { return s.changed.Known() }
 
 // Close waits (briefly) for running calls and closes the connection.
 func (s *Store) Close() error {

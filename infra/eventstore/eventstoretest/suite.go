@@ -75,6 +75,8 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts ...Opt
 	t.Run("ConcurrentExactAppendsToOneStream", s.testConcurrentExactAppends)
 	t.Run("DuplicateEventID", s.testDuplicateEventID)
 	t.Run("InvalidAppend", s.testInvalidAppend)
+	t.Run("GuardedAppends", s.testGuardedAppends)
+	t.Run("ManyWritersAtOnce", s.testManyWritersAtOnce)
 	t.Run("ReadAllPagesInOrder", s.testReadAllPages)
 	t.Run("HeadIsLastEvent", s.testHead)
 	t.Run("ChangedClosesAfterAppend", s.testChanged)

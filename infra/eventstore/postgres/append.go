@@ -20,9 +20,9 @@ const maxAttempts = 20
 // errStaleXID says the transaction must be retried with a fresh id.
 var errStaleXID = errors.New("stream was last written by a newer transaction")
 
-// Append adds events to a stream in one short transaction.
+// Append adds events to a stream, in the next group commit (see commit.go).
 func (s *Store) Append(ctx context.Context, stream string, expected int64, events ...es.Event) (es.AppendResult, error) {
-	return s.append(ctx, stream, expected, events, hooks{})
+	return s.AppendGuarded(ctx, stream, expected, nil, events...)
 }
 
 // hooks stop an append at the points where races happen, so tests can
@@ -34,6 +34,8 @@ type hooks struct {
 	beforeCommit func(context.Context) error
 }
 
+// append is one append in a transaction of its own, outside the group
+// commit: the tests' way to hold a transaction open on purpose.
 func (s *Store) append(ctx context.Context, stream string, expected int64, events []es.Event, h hooks) (es.AppendResult, error) {
 	if err := eventstore.ValidateAppend(stream, expected, events); err != nil {
 		return es.AppendResult{}, err
@@ -42,8 +44,19 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 	if err != nil {
 		return es.AppendResult{}, err
 	}
+	res, err := s.appendAlone(ctx, stream, expected, nil, rows, h)
+	if err == nil {
+		s.appended(res.Position)
+	}
+	return res, err
+}
+
+// appendAlone runs one append in a transaction of its own, again while its
+// transaction id turns out older than the stream's last writer's. A batch
+// that cannot be committed as a whole falls back to it.
+func (s *Store) appendAlone(ctx context.Context, stream string, expected int64, guards []es.Guard, rows eventRows, h hooks) (es.AppendResult, error) {
 	for attempt := 1; ; attempt++ {
-		res, err := s.tryAppend(ctx, stream, expected, rows, h)
+		res, err := s.tryAppend(ctx, stream, expected, guards, rows, h)
 		if errors.Is(err, errStaleXID) && attempt < maxAttempts {
 			continue
 		}
@@ -54,12 +67,11 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 		if err != nil {
 			return es.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
 		}
-		s.changed.Notify()
 		return res, nil
 	}
 }
 
-func (s *Store) tryAppend(ctx context.Context, stream string, expected int64, rows eventRows, h hooks) (es.AppendResult, error) {
+func (s *Store) tryAppend(ctx context.Context, stream string, expected int64, guards []es.Guard, rows eventRows, h hooks) (es.AppendResult, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return es.AppendResult{}, err
@@ -74,6 +86,9 @@ func (s *Store) tryAppend(ctx context.Context, stream string, expected int64, ro
 	n := int64(len(rows.ids))
 	version, lastHash, err := claimStream(ctx, tx, stream, expected, n)
 	if err != nil {
+		return es.AppendResult{}, err
+	}
+	if err := checkGuards(ctx, tx, guards); err != nil {
 		return es.AppendResult{}, err
 	}
 	base := version - n
@@ -155,6 +170,36 @@ func claimStream(ctx context.Context, tx pgx.Tx, stream string, expected, n int6
 		}
 	}
 	return version, lastHash, err
+}
+
+// checkGuards reads the guarded streams' versions in the append's
+// transaction and refuses the append when one has moved.
+func checkGuards(ctx context.Context, tx pgx.Tx, guards []es.Guard) error {
+	if len(guards) == 0 {
+		return nil
+	}
+	names := make([]string, len(guards))
+	for i, g := range guards {
+		names[i] = g.Stream
+	}
+	rows, err := tx.Query(ctx, `SELECT stream_id, version FROM streams WHERE stream_id = ANY($1::text[])`, names)
+	if err != nil {
+		return err
+	}
+	found := map[string]int64{}
+	var (
+		id string
+		v  int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error { found[id] = v; return nil }); err != nil {
+		return err
+	}
+	for _, g := range guards {
+		if found[g.Stream] != g.Version {
+			return &es.ConflictError{Stream: g.Stream, Expected: g.Version, Actual: found[g.Stream]}
+		}
+	}
+	return nil
 }
 
 // conflict explains why a stream row was not claimed: a different version

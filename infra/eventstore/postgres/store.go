@@ -16,6 +16,7 @@ package postgres
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 )
 
@@ -23,7 +24,11 @@ import (
 // the hash chain column and correlation index of 00006.
 type Store struct {
 	pool    *pgxpool.Pool
-	changed eventstore.Signal
+	changed eventstore.Tail
+	commits committer
+	// OnAppend, when set, hears of every append of this store value (the
+	// gateway tells its other processes with it, see pg.Wakeups).
+	OnAppend func(es.Position)
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -37,6 +42,20 @@ func New(pool *pgxpool.Pool) *Store {
 // Changed returns a channel closed after the next append through this
 // Store. Appends by other processes are only seen by polling.
 func (s *Store) Changed() <-chan struct{} { return s.changed.Wait() }
+
+// Known is the furthest position this store value has seen appended.
+func (s *Store) Known() es.Position { return s.changed.Known() }
+
+func (s *Store) appended(p es.Position) {
+	s.changed.Advance(p)
+	if s.OnAppend != nil {
+		s.OnAppend(p)
+	}
+}
+
+// Observe records an append another process made (a wake-up told of it),
+// so readers here look for it at once.
+func (s *Store) Observe(p es.Position) { s.changed.Advance(p) }
 
 // Close does nothing: the pool belongs to whoever created it and may serve
 // read models too.

@@ -19,7 +19,25 @@ const Name = "offline"
 const (
 	FinishToolCalls = "tool_calls"
 	FinishStop      = "stop"
+	FinishLength    = "length"
 )
+
+// defaultMaxOutput bounds an answer when the request sets no limit.
+const defaultMaxOutput = 1024
+
+func maxOutput(req agent.Request) int {
+	if req.MaxTokens > 0 {
+		return req.MaxTokens
+	}
+	return defaultMaxOutput
+}
+
+// TokenBounds says what a request can cost before it runs: its input is
+// counted exactly as Complete will count it, and its answer stops at the
+// output limit. The gateway reserves budget by these bounds.
+func (m *Model) TokenBounds(req agent.Request) (input, output int) {
+	return inputTokens(req), maxOutput(req)
+}
 
 // Model is the offline model. It has no state and no configuration, so one
 // value can serve any number of concurrent runs.
@@ -55,6 +73,11 @@ func (m *Model) Complete(ctx context.Context, req agent.Request) (agent.Response
 	} else {
 		resp.Content = d.reply
 		resp.FinishReason = FinishStop
+		if limit := maxOutput(req); tokens(utf8.RuneCountInString(resp.Content)) > limit {
+			// Like any model, it stops at the request's output limit.
+			resp.Content = string([]rune(resp.Content)[:limit*4])
+			resp.FinishReason = FinishLength
+		}
 	}
 	resp.Usage = agent.Usage{InputTokens: inputTokens(req), OutputTokens: outputTokens(resp)}
 	if err := ctx.Err(); err != nil {
