@@ -37,6 +37,7 @@ type Handler struct {
 
 	budgets      budgetBook
 	keys         keyCache
+	convs        conversationCache
 	webhookHosts hostSlots
 	// Stats counts appends and the conflicts among them.
 	Stats Stats

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,14 +43,21 @@ func PgCheckpoint(ctx context.Context, q interface {
 // not read them again.
 func PgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
 	relevant func(es.Recorded) bool, apply func(ctx context.Context, tx pgx.Tx, ev es.Recorded) error) error {
-	return pgApply(ctx, pool, name, batch, relevant, apply, nil)
+	return PgApplyBatch(ctx, pool, name, batch, relevant, func(ctx context.Context, tx pgx.Tx, evs []es.Recorded) error {
+		for _, ev := range evs {
+			if err := apply(ctx, tx, ev); err != nil {
+				return fmt.Errorf("apply %s (stream %s v%d): %w", ev.Type, ev.Stream, ev.StreamVersion, err)
+			}
+		}
+		return nil
+	})
 }
 
-// pgApply is PgApply with finish, run after the last event and before the
-// checkpoint moves, in the same transaction.
-func pgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
-	relevant func(es.Recorded) bool, apply func(ctx context.Context, tx pgx.Tx, ev es.Recorded) error,
-	finish func(ctx context.Context, tx pgx.Tx) error) error {
+// PgApplyBatch is PgApply for projections that apply a batch with a few
+// statements for all of it: apply gets, in log order, the relevant events
+// this projection has not applied yet.
+func PgApplyBatch(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
+	relevant func(es.Recorded) bool, apply func(ctx context.Context, tx pgx.Tx, evs []es.Recorded) error) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -57,30 +65,27 @@ func pgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Re
 		return advanceIdle(ctx, pool, name, batch[len(batch)-1].Position)
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, 0, 0) ON CONFLICT (name) DO NOTHING`, name); err != nil {
-			return err
-		}
+		// Creates the row if needed and locks it, in one statement.
 		var cpTx, cpSeq int64
-		if err := tx.QueryRow(ctx, `SELECT tx, seq FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, name).Scan(&cpTx, &cpSeq); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, 0, 0)
+ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING tx, seq`, name).Scan(&cpTx, &cpSeq); err != nil {
 			return err
 		}
 		cp := es.Position{Tx: uint64(cpTx), Seq: uint64(cpSeq)}
-		for _, ev := range batch {
-			if !cp.Less(ev.Position) || !relevant(ev) {
-				continue // applied by someone else meanwhile, or not for this projection
-			}
-			if err := apply(ctx, tx, ev); err != nil {
-				return fmt.Errorf("apply %s (stream %s v%d): %w", ev.Type, ev.Stream, ev.StreamVersion, err)
-			}
-		}
-		if finish != nil {
-			if err := finish(ctx, tx); err != nil {
-				return err
-			}
-		}
 		last := batch[len(batch)-1].Position
 		if !cp.Less(last) {
-			return nil
+			return nil // applied by another instance meanwhile
+		}
+		var evs []es.Recorded
+		for _, ev := range batch {
+			if cp.Less(ev.Position) && relevant(ev) {
+				evs = append(evs, ev)
+			}
+		}
+		if len(evs) > 0 {
+			if err := apply(ctx, tx, evs); err != nil {
+				return err
+			}
 		}
 		_, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET tx = $2, seq = $3, updated_at = now() WHERE name = $1`,
 			name, int64(last.Tx), int64(last.Seq))
@@ -88,52 +93,91 @@ func pgApply(ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Re
 	})
 }
 
-// PgFold is PgApply for the usual read model, one row per stream: for each
-// relevant event it reads the view of the stream key names with load, folds
-// the event into it and, if that changed it, writes it back with save. load
-// must lock the row (SELECT ... FOR UPDATE), so that a second instance
-// cannot fold the same view from a stale version, and return the zero view
-// when there is no row yet.
+// PgFold is PgApply for the usual read model, one row per stream: the
+// rows of the streams the batch touches are read (and locked) with one
+// statement, each event is folded into its view, and the views that
+// changed are written back with one more. loadMany must lock what it reads
+// (SELECT ... FOR UPDATE), so that a second instance cannot fold the same
+// view from a stale version, and leave out the ids that have no row yet
+// (they start from the zero view). So a batch costs a handful of
+// statements however many conversations it touches, which is what keeps a
+// resolved conversation's share of the database small, and catch-up and
+// rebuilds fast.
 func PgFold[V any](ctx context.Context, pool *pgxpool.Pool, name string, batch []es.Recorded,
 	relevant func(es.Recorded) bool, key func(es.Recorded) string,
-	load func(ctx context.Context, tx pgx.Tx, id string) (V, error),
+	loadMany func(ctx context.Context, tx pgx.Tx, ids []string) (map[string]V, error),
 	fold func(*V, es.Recorded) (changed bool, err error),
-	save func(ctx context.Context, tx pgx.Tx, v V) error) error {
-	// Each row is read (and locked) once per batch, folded with all of its
-	// events, and written once at the end: a conversation's dozen events
-	// cost two statements instead of two dozen, which is what makes
-	// catch-up and rebuilds fast.
-	rows := map[string]*V{}
-	var dirty []string // in the order rows first changed
-	isDirty := map[string]bool{}
-	return pgApply(ctx, pool, name, batch, relevant, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		id := key(rec)
-		v, ok := rows[id]
-		if !ok {
-			loaded, err := load(ctx, tx, id)
-			if err != nil {
-				return err
+	saveMany func(ctx context.Context, tx pgx.Tx, views []V) error) error {
+	return PgApplyBatch(ctx, pool, name, batch, relevant, func(ctx context.Context, tx pgx.Tx, evs []es.Recorded) error {
+		var ids []string
+		seen := map[string]bool{}
+		for _, ev := range evs {
+			if id := key(ev); !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
 			}
-			v = &loaded
-			rows[id] = v
 		}
-		changed, err := fold(v, rec)
-		if err != nil || !changed {
+		slices.Sort(ids) // lock in one order on every instance
+		rows, err := loadMany(ctx, tx, ids)
+		if err != nil {
 			return err
 		}
-		if !isDirty[id] {
-			isDirty[id] = true
-			dirty = append(dirty, id)
+		views := make(map[string]*V, len(ids))
+		for _, id := range ids {
+			v := rows[id]
+			views[id] = &v
 		}
-		return nil
-	}, func(ctx context.Context, tx pgx.Tx) error {
-		for _, id := range dirty {
-			if err := save(ctx, tx, *rows[id]); err != nil {
+		var dirty []string // in the order rows first changed
+		isDirty := map[string]bool{}
+		for _, ev := range evs {
+			id := key(ev)
+			changed, err := fold(views[id], ev)
+			if err != nil {
+				return fmt.Errorf("apply %s (stream %s v%d): %w", ev.Type, ev.Stream, ev.StreamVersion, err)
+			}
+			if changed && !isDirty[id] {
+				isDirty[id] = true
+				dirty = append(dirty, id)
+			}
+		}
+		if len(dirty) == 0 {
+			return nil
+		}
+		out := make([]V, len(dirty))
+		for i, id := range dirty {
+			out[i] = *views[id]
+		}
+		return saveMany(ctx, tx, out)
+	})
+}
+
+// EachRow adapts a one-row load (which must lock the row and return the
+// zero view when there is none) to PgFold's loadMany, for read models
+// whose batches touch few rows.
+func EachRow[V any](load func(ctx context.Context, tx pgx.Tx, id string) (V, error)) func(context.Context, pgx.Tx, []string) (map[string]V, error) {
+	return func(ctx context.Context, tx pgx.Tx, ids []string) (map[string]V, error) {
+		out := make(map[string]V, len(ids))
+		for _, id := range ids {
+			v, err := load(ctx, tx, id)
+			if err != nil {
+				return nil, err
+			}
+			out[id] = v
+		}
+		return out, nil
+	}
+}
+
+// EachSave adapts a one-row save to PgFold's saveMany.
+func EachSave[V any](save func(ctx context.Context, tx pgx.Tx, v V) error) func(context.Context, pgx.Tx, []V) error {
+	return func(ctx context.Context, tx pgx.Tx, views []V) error {
+		for _, v := range views {
+			if err := save(ctx, tx, v); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}
 }
 
 func anyRelevant(batch []es.Recorded, relevant func(es.Recorded) bool) bool {

@@ -332,5 +332,10 @@ func (r *Runner) WaitForHead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The head is only what is readable now; appends this process made
+	// (or heard of) may not be yet, and the caller may have just made one.
+	if known := r.log.Known(); head.Less(known) {
+		head = known
+	}
 	return r.WaitFor(ctx, head)
 }

@@ -77,7 +77,8 @@ type App struct {
 
 	webhookClient *webhook.Client
 	// Roles are the singleton roles this instance holds (see runRole).
-	Roles leader.Roles
+	Roles    leader.Roles
+	campaign *leader.Campaign
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -201,11 +202,16 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		return nil, err
 	}
 	if err := errors.Join(
-		messaging.Handle(a.Bus, "RunModelStep", func(ctx context.Context, c *commands.RunModelStep) error {
+		// Model steps and tool calls share the workers, running
+		// conversations first (see messaging.HandleInGroup).
+		messaging.HandleInGroup(a.Bus, "RunModelStep", "agent", false, func(ctx context.Context, c *commands.RunModelStep) error {
 			return a.Cmds.RunModelStep(ctx, *c)
 		}),
-		messaging.Handle(a.Bus, "ExecuteToolCall", func(ctx context.Context, c *commands.ExecuteToolCall) error {
+		messaging.HandleInGroup(a.Bus, "ExecuteToolCall", "agent", false, func(ctx context.Context, c *commands.ExecuteToolCall) error {
 			return a.Cmds.ExecuteToolCall(ctx, *c)
+		}),
+		messaging.HandleInGroup(a.Bus, "StartConversation", "agent", true, func(ctx context.Context, c *commands.StartConversation) error {
+			return a.Cmds.StartConversation(ctx, *c)
 		}),
 		messaging.Handle(a.Bus, "SettleConversation", func(ctx context.Context, c *commands.SettleConversation) error {
 			return a.Cmds.SettleConversation(ctx, *c)
@@ -325,6 +331,9 @@ func (a *App) Start(ctx context.Context) error {
 		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/4, 5*time.Second),
 		ResumeAllAtStart: a.cfg.Embedded(), Logger: a.logger}
 	a.runRole(ctx, "reaper", reaper.Run)
+	if a.campaign != nil {
+		a.goRun(func() { a.campaign.Run(ctx) })
+	}
 	return nil
 }
 
@@ -362,7 +371,11 @@ func (a *App) runRole(ctx context.Context, role string, run func(ctx context.Con
 		a.goRun(func() { leader.Local(ctx, &a.Roles, role, run) })
 		return
 	}
-	a.goRun(func() { leader.Run(ctx, a.pool, &a.Roles, role, 2*time.Second, a.logger, run) })
+	if a.campaign == nil {
+		// One connection and one statement per check for all the roles.
+		a.campaign = leader.NewCampaign(a.pool, &a.Roles, 2*time.Second, a.logger)
+	}
+	a.campaign.Add(role, run)
 }
 
 func (a *App) goRun(fn func()) {

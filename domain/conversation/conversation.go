@@ -118,9 +118,15 @@ func (c *Conversation) Apply(f es.Fact) {
 		c.Status = StatusProcessing
 		c.LastProgressAt = e.StartedAt
 	case *ModelStepStarted:
+		if c.Status == StatusOpen {
+			c.Status = StatusProcessing
+		}
 		c.InFlight, c.InFlightSince = e.Step, e.StartedAt
 		c.LastProgressAt = e.StartedAt
 	case *ModelStepCompleted:
+		if c.Status == StatusOpen {
+			c.Status = StatusProcessing
+		}
 		c.InFlight = 0
 		c.Steps = e.Step
 		c.Usage.InputTokens += e.Usage.InputTokens
@@ -146,6 +152,26 @@ func (c *Conversation) Apply(f es.Fact) {
 		c.InFlight = 0
 		c.Status, c.Failure, c.EndedAt, c.LastProgressAt = StatusFailed, e, e.FailedAt, e.FailedAt
 	}
+}
+
+// Clone copies the state deeply enough that folding more facts into the
+// copy never changes the original: a fold kept between commands is handed
+// out as clones.
+func (c *Conversation) Clone() Conversation {
+	out := *c
+	out.Transcript = make([]agent.Message, len(c.Transcript))
+	for i, m := range c.Transcript {
+		m.ToolCalls = append([]agent.ToolCall(nil), m.ToolCalls...)
+		out.Transcript[i] = m
+	}
+	out.Pending = append([]string(nil), c.Pending...)
+	if c.Requested != nil {
+		out.Requested = make(map[string]ToolCallRequested, len(c.Requested))
+		for k, v := range c.Requested {
+			out.Requested[k] = v
+		}
+	}
+	return out
 }
 
 func remove(keys []string, k string) []string {
@@ -289,8 +315,9 @@ func (c *Conversation) ClaimModelStep(n int, lease time.Duration, now time.Time)
 	if c.InFlight == n && now.Sub(c.InFlightSince) < lease {
 		return nil, ErrNothingToDo
 	}
-	facts := c.StartProcessing(now)
-	return append(facts, &ModelStepStarted{Step: n, StartedAt: now}), nil
+	// The first claim also marks the conversation as processing; the
+	// separate ProcessingStarted of older streams said nothing more.
+	return []es.Fact{&ModelStepStarted{Step: n, StartedAt: now}}, nil
 }
 
 // CheckModelStep decides whether model step n may run now. A step cap that

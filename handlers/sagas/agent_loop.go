@@ -33,24 +33,27 @@ func (a *AgentLoop) Run(ctx context.Context) {
 	if a.Logger == nil {
 		a.Logger = slog.Default()
 	}
-	follow(ctx, a.Log, AgentLoopName, a.Poll, a.Logger, a.react)
+	follow(ctx, a.Log, a.Bus, AgentLoopName, a.Poll, a.Logger, a.react)
 }
 
-func (a *AgentLoop) react(ctx context.Context, rec es.Recorded) error {
+func (a *AgentLoop) react(_ context.Context, rec es.Recorded, emit Emit) error {
 	if !strings.HasPrefix(rec.Stream, "conversation-") {
 		return nil
 	}
 	id := strings.TrimPrefix(rec.Stream, "conversation-")
 	switch rec.Type {
 	case "ConversationOpened":
-		return a.Bus.Send(ctx, &commands.RunModelStep{ConversationID: id, Step: 1})
+		// Starting is its own command: workers take a running
+		// conversation's next step before they start a new one.
+		emit(&commands.StartConversation{ConversationID: id})
 	case "ToolCallRequested", "ToolCallCompleted":
 		f, err := conversation.Events.Decode(rec)
 		if err != nil {
 			return err
 		}
 		if req, ok := f.(*conversation.ToolCallRequested); ok {
-			return a.Bus.Send(ctx, &commands.ExecuteToolCall{ConversationID: id, Key: req.Key})
+			emit(&commands.ExecuteToolCall{ConversationID: id, Key: req.Key})
+			return nil
 		}
 		step, err := stepOfKey(f.(*conversation.ToolCallCompleted).Key)
 		if err != nil {
@@ -58,7 +61,7 @@ func (a *AgentLoop) react(ctx context.Context, rec es.Recorded) error {
 		}
 		// The handler does nothing while other calls of the step are
 		// still pending; the last result to arrive moves the loop on.
-		return a.Bus.Send(ctx, &commands.RunModelStep{ConversationID: id, Step: step + 1})
+		emit(&commands.RunModelStep{ConversationID: id, Step: step + 1})
 	}
 	return nil
 }

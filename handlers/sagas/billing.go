@@ -29,17 +29,17 @@ func (b *Billing) Run(ctx context.Context) {
 	if b.Logger == nil {
 		b.Logger = slog.Default()
 	}
-	follow(ctx, b.Log, BillingName, b.Poll, b.Logger, b.react)
+	follow(ctx, b.Log, b.Bus, BillingName, b.Poll, b.Logger, b.react)
 }
 
-func (b *Billing) react(ctx context.Context, rec es.Recorded) error {
+func (b *Billing) react(_ context.Context, rec es.Recorded, emit Emit) error {
 	id, ok := strings.CutPrefix(rec.Stream, "conversation-")
 	if !ok {
 		return nil
 	}
 	switch rec.Type {
 	case "ConversationResolved", "ConversationFailed":
-		return b.Bus.Send(ctx, &commands.SettleConversation{ConversationID: id})
+		emit(&commands.SettleConversation{ConversationID: id})
 	}
 	return nil
 }

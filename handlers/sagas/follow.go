@@ -24,10 +24,16 @@ type Log interface {
 	SaveCheckpoint(ctx context.Context, name string, pos es.Position) error
 }
 
-// Sender puts a command on the bus.
+// Sender puts commands on the bus.
 type Sender interface {
 	Send(ctx context.Context, cmd any) error
+	// SendAll sends several commands with as few writes as it can.
+	SendAll(ctx context.Context, cmds []any) error
 }
+
+// Emit collects the commands a saga decides on while it reads a batch;
+// they are sent together when the batch ends.
+type Emit func(cmd any)
 
 // saveEvery spaces a busy saga's checkpoint writes. Delivery is at least
 // once anyway: after a crash a saga repeats at most this much, which the
@@ -41,8 +47,8 @@ const maxBehindWait = 50 * time.Millisecond
 // follow feeds every event after the saga's checkpoint to react, batch by
 // batch. The checkpoint is read once and then kept in memory; it is
 // written after a batch at most every saveEvery, and when the saga stops.
-func follow(ctx context.Context, log Log, name string, poll time.Duration, logger *slog.Logger,
-	react func(ctx context.Context, rec es.Recorded) error) {
+func follow(ctx context.Context, log Log, bus Sender, name string, poll time.Duration, logger *slog.Logger,
+	react func(ctx context.Context, rec es.Recorded, emit Emit) error) {
 	const batchSize = 200
 	var (
 		pos      es.Position
@@ -83,11 +89,26 @@ func follow(ctx context.Context, log Log, name string, poll time.Duration, logge
 			if err != nil || len(batch) == 0 {
 				return 0, err
 			}
+			// The batch's commands go out together; the position moves
+			// past an event only once what it decided is sent.
+			var cmds []any
+			emit := func(cmd any) { cmds = append(cmds, cmd) }
+			reached := pos
+			var rerr error
 			for _, rec := range batch {
-				if err := react(ctx, rec); err != nil {
+				if rerr = react(ctx, rec, emit); rerr != nil {
+					break
+				}
+				reached = rec.Position
+			}
+			if len(cmds) > 0 {
+				if err := bus.SendAll(ctx, cmds); err != nil {
 					return 0, err
 				}
-				pos = rec.Position
+			}
+			pos = reached
+			if rerr != nil {
+				return 0, rerr
 			}
 			if time.Since(savedAt) >= saveEvery {
 				return len(batch), save(ctx)

@@ -56,11 +56,17 @@ func (r *Reaper) Run(ctx context.Context) {
 
 // Sweep looks at every unfinished conversation once.
 func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
-	views, err := r.Conversations.Unfinished(ctx, 10000)
+	now := r.Clock.Now()
+	var views []conversations.View
+	var err error
+	if resumeAll {
+		views, err = r.Conversations.Unfinished(ctx, 10000)
+	} else {
+		views, err = r.Conversations.Stalled(ctx, now.Add(-r.StallAfter), 10000)
+	}
 	if err != nil {
 		return err
 	}
-	now := r.Clock.Now()
 	for _, v := range views {
 		idle := now.Sub(v.UpdatedAt)
 		switch {

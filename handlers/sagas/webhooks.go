@@ -56,7 +56,7 @@ func (w *Webhooks) Run(ctx context.Context) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		follow(ctx, w.Log, WebhooksName, w.Poll, w.Logger, w.react)
+		follow(ctx, w.Log, w.Bus, WebhooksName, w.Poll, w.Logger, w.react)
 	}()
 	t := time.NewTicker(w.Tick)
 	defer t.Stop()
@@ -73,7 +73,7 @@ func (w *Webhooks) Run(ctx context.Context) {
 	}
 }
 
-func (w *Webhooks) react(ctx context.Context, rec es.Recorded) error {
+func (w *Webhooks) react(ctx context.Context, rec es.Recorded, _ Emit) error {
 	switch rec.Type {
 	case "ConversationResolved", "ConversationFailed":
 		return w.Start(ctx, strings.TrimPrefix(rec.Stream, "conversation-"))

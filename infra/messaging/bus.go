@@ -49,7 +49,9 @@ type Bus struct {
 	bus       *cqrs.CommandBus
 	processor *cqrs.CommandProcessor
 	workers   int
-	slots     map[string]chan struct{}
+	slots     map[string]handlerSlots
+	groups    map[string]*slotGroup
+	prefix    string
 	logger    *slog.Logger
 
 	mu  sync.Mutex
@@ -71,7 +73,8 @@ func New(t Transport, opts Options) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bus{transport: t, router: router, workers: opts.Workers, slots: map[string]chan struct{}{}, logger: opts.Logger}
+	b := &Bus{transport: t, router: router, workers: opts.Workers, slots: map[string]handlerSlots{},
+		groups: map[string]*slotGroup{}, logger: opts.Logger}
 	router.AddMiddleware(middleware.Recoverer, b.limit)
 	if !t.AckAfterHandling {
 		// The command is acknowledged as soon as a worker takes it. The
@@ -86,6 +89,7 @@ func New(t Transport, opts Options) (*Bus, error) {
 	if prefix == "" {
 		prefix = "commands."
 	}
+	b.prefix = prefix
 	b.bus, err = cqrs.NewCommandBusWithConfig(t.Publisher, cqrs.CommandBusConfig{
 		GeneratePublishTopic: func(p cqrs.CommandBusGeneratePublishTopicParams) (string, error) {
 			return prefix + p.CommandName, nil
@@ -131,24 +135,103 @@ func New(t Transport, opts Options) (*Bus, error) {
 
 // limit holds a worker slot of the message's handler for the whole
 // handling, taken before the message is acknowledged, so a busy process
-// stops pulling. Each handler has its own slots: slow webhook receivers
-// cannot starve model steps.
+// stops pulling. Each handler (or group of handlers) has its own slots:
+// slow webhook receivers cannot starve model steps.
 func (b *Bus) limit(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		b.mu.Lock()
-		slots := b.slots[message.HandlerNameFromCtx(msg.Context())]
+		hs, ok := b.slots[message.HandlerNameFromCtx(msg.Context())]
 		b.mu.Unlock()
-		if slots == nil {
+		if !ok {
 			return h(msg)
 		}
-		select {
-		case slots <- struct{}{}:
-		case <-msg.Context().Done():
-			return nil, msg.Context().Err()
+		if err := hs.group.acquire(msg.Context(), hs.low); err != nil {
+			return nil, err
 		}
-		defer func() { <-slots }()
+		defer hs.group.release()
 		return h(msg)
 	}
+}
+
+// handlerSlots is where a handler takes its worker slot.
+type handlerSlots struct {
+	group *slotGroup
+	low   bool
+}
+
+// slotGroup is a number of worker slots shared by some handlers, handed to
+// waiting high-priority work before low-priority work: a conversation's
+// next step and tool calls go before starting new conversations, so that
+// under a flood of new messages the ones already running still finish
+// (and the number running stays bounded) instead of every conversation
+// advancing a little.
+type slotGroup struct {
+	mu        sync.Mutex
+	free      int
+	high, low []chan struct{}
+}
+
+func newSlotGroup(n int) *slotGroup { return &slotGroup{free: n} }
+
+func (g *slotGroup) acquire(ctx context.Context, low bool) error {
+	g.mu.Lock()
+	if g.free > 0 && (len(g.high) == 0 && (len(g.low) == 0 || !low)) {
+		g.free--
+		g.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	if low {
+		g.low = append(g.low, ch)
+	} else {
+		g.high = append(g.high, ch)
+	}
+	g.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		select {
+		case <-ch: // handed over meanwhile: give it on
+			g.handOn()
+		default:
+			g.high = removeChan(g.high, ch)
+			g.low = removeChan(g.low, ch)
+		}
+		return ctx.Err()
+	}
+}
+
+func (g *slotGroup) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.handOn()
+}
+
+// handOn gives a freed slot to the first high waiter, else the first low
+// one, else back to the pool. Callers hold mu.
+func (g *slotGroup) handOn() {
+	switch {
+	case len(g.high) > 0:
+		close(g.high[0])
+		g.high = g.high[1:]
+	case len(g.low) > 0:
+		close(g.low[0])
+		g.low = g.low[1:]
+	default:
+		g.free++
+	}
+}
+
+func removeChan(q []chan struct{}, ch chan struct{}) []chan struct{} {
+	for i, c := range q {
+		if c == ch {
+			return append(q[:i:i], q[i+1:]...)
+		}
+	}
+	return q
 }
 
 // Handle registers a typed command handler with the bus's default number
@@ -165,7 +248,22 @@ func HandleWithWorkers[C any](b *Bus, name string, workers int, fn func(ctx cont
 		workers = b.workers
 	}
 	b.mu.Lock()
-	b.slots[name] = make(chan struct{}, workers)
+	b.slots[name] = handlerSlots{group: newSlotGroup(workers)}
+	b.mu.Unlock()
+	return b.processor.AddHandlers(cqrs.NewCommandHandler(name, fn))
+}
+
+// HandleInGroup registers a handler that shares the bus's number of
+// workers with the other handlers of group; low-priority handlers get a
+// slot only when no high-priority one waits for it.
+func HandleInGroup[C any](b *Bus, name, group string, low bool, fn func(ctx context.Context, cmd *C) error) error {
+	b.mu.Lock()
+	g := b.groups[group]
+	if g == nil {
+		g = newSlotGroup(b.workers)
+		b.groups[group] = g
+	}
+	b.slots[name] = handlerSlots{group: g, low: low}
 	b.mu.Unlock()
 	return b.processor.AddHandlers(cqrs.NewCommandHandler(name, fn))
 }
@@ -174,6 +272,32 @@ func HandleWithWorkers[C any](b *Bus, name string, workers int, fn func(ctx cont
 func (b *Bus) Send(ctx context.Context, cmd any) error {
 	if err := b.bus.Send(ctx, cmd); err != nil {
 		return fmt.Errorf("send %T: %w", cmd, err)
+	}
+	return nil
+}
+
+// SendAll publishes commands with as few writes as the transport allows:
+// one publish per command type (one INSERT for all of them on the Postgres
+// queue), instead of one per command.
+func (b *Bus) SendAll(ctx context.Context, cmds []any) error {
+	byTopic := map[string][]*message.Message{}
+	var topics []string
+	for _, cmd := range cmds {
+		msg, err := marshaler.Marshal(cmd)
+		if err != nil {
+			return fmt.Errorf("send %T: %w", cmd, err)
+		}
+		msg.SetContext(ctx)
+		topic := b.prefix + marshaler.Name(cmd)
+		if _, ok := byTopic[topic]; !ok {
+			topics = append(topics, topic)
+		}
+		byTopic[topic] = append(byTopic[topic], msg)
+	}
+	for _, topic := range topics {
+		if err := b.transport.Publisher.Publish(topic, byTopic[topic]...); err != nil {
+			return fmt.Errorf("send %d commands to %s: %w", len(byTopic[topic]), topic, err)
+		}
 	}
 	return nil
 }

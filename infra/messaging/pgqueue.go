@@ -148,9 +148,8 @@ func (q *pgQueue) take(ctx context.Context, sql string) ([]*message.Message, err
 		return nil, err
 	}
 	type row struct {
-		offset  int64
-		msg     *message.Message
-		payload []byte
+		offset int64
+		msg    *message.Message
 	}
 	var (
 		got             []row

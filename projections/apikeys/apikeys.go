@@ -205,7 +205,7 @@ func scan(row pgx.Row) (View, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isKey, idOf, lock, Fold, upsert)
+	return projections.PgFold(ctx, p.pool, Name, batch, isKey, idOf, projections.EachRow(lock), Fold, projections.EachSave(upsert))
 }
 
 // lock reads a key's view for Apply. The row stays locked until the batch

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,13 +29,257 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 	return projections.PgCheckpoint(ctx, p.pool, Name)
 }
 
-// Apply folds the batch in one transaction with the checkpoint. Each
-// event locks its period's row first, so a second instance running this
-// projection cannot fold the same stream from a stale version.
+// Apply folds the batch in one transaction with the checkpoint, with a
+// few statements for the whole batch: the periods it touches are read and
+// locked at once (so a second instance running this projection cannot fold
+// the same stream from a stale version), the reservations its charges and
+// releases close are read at once, and everything it changed is written
+// back with one statement per table.
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isBudget, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-		return applyOne(ctx, tx, rec)
+	return projections.PgApplyBatch(ctx, p.pool, Name, batch, isBudget, applyBatch)
+}
+
+type periodKey struct{ key, period string }
+
+type reservationKey struct {
+	periodKey
+	id string
+}
+
+type reservationRow struct {
+	conversation string
+	amount       int64
+	status       string
+	reservedAt   time.Time
+}
+
+// applyBatch is fold (store.go) in SQL, for a batch.
+func applyBatch(ctx context.Context, tx pgx.Tx, evs []es.Recorded) error {
+	var pks []periodKey
+	seenP := map[periodKey]bool{}
+	var rks []reservationKey
+	seenR := map[reservationKey]bool{}
+	facts := make([]es.Fact, len(evs))
+	for i, rec := range evs {
+		keyID, period, _ := ParseStream(rec.Stream)
+		pk := periodKey{keyID, period}
+		if !seenP[pk] {
+			seenP[pk] = true
+			pks = append(pks, pk)
+		}
+		f, err := dbilling.Events.Decode(rec)
+		if err != nil {
+			return err
+		}
+		facts[i] = f
+		var id string
+		switch e := f.(type) {
+		case *dbilling.Reserved:
+			id = e.ReservationID
+		case *dbilling.Charged:
+			id = e.ReservationID
+		case *dbilling.Released:
+			id = e.ReservationID
+		}
+		if rk := (reservationKey{pk, id}); !seenR[rk] {
+			seenR[rk] = true
+			rks = append(rks, rk)
+		}
+	}
+	slices.SortFunc(pks, func(a, b periodKey) int { return strings.Compare(a.key+"\x00"+a.period, b.key+"\x00"+b.period) })
+	periods, err := lockPeriods(ctx, tx, pks)
+	if err != nil {
+		return err
+	}
+	res, err := readReservations(ctx, tx, rks)
+	if err != nil {
+		return err
+	}
+	dirtyRes := map[reservationKey]bool{}
+	var resOrder []reservationKey
+	touch := func(rk reservationKey) {
+		if !dirtyRes[rk] {
+			dirtyRes[rk] = true
+			resOrder = append(resOrder, rk)
+		}
+	}
+	var charges []Charge
+	for i, rec := range evs {
+		keyID, period, _ := ParseStream(rec.Stream)
+		pk := periodKey{keyID, period}
+		t := periods[pk]
+		t.APIKeyID, t.PeriodKey = keyID, period
+		if _, ok, err := decodeNext(t.Version, rec); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		closeRes := func(id, status string) {
+			rk := reservationKey{pk, id}
+			if r, ok := res[rk]; ok && r.status == "open" {
+				t.OutstandingMicroUSD -= r.amount
+				t.OpenReservations--
+				r.status = status
+				res[rk] = r
+				touch(rk)
+			}
+		}
+		switch e := facts[i].(type) {
+		case *dbilling.Reserved:
+			// An id reserved again while open replaces the amount, as in
+			// the aggregate's fold, which also counts it twice.
+			rk := reservationKey{pk, e.ReservationID}
+			wasOpen := res[rk].status == "open"
+			res[rk] = reservationRow{conversation: e.ConversationID, amount: int64(e.Amount), status: "open",
+				reservedAt: projections.Stamp(e.ReservedAt)}
+			touch(rk)
+			t.OutstandingMicroUSD += int64(e.Amount)
+			t.Reservations++
+			if !wasOpen {
+				t.OpenReservations++
+			}
+		case *dbilling.Charged:
+			closeRes(e.ReservationID, "charged")
+			t.SpentMicroUSD += int64(e.Amount)
+			t.Charges++
+			charges = append(charges, chargeFrom(rec, e))
+		case *dbilling.Released:
+			closeRes(e.ReservationID, "released")
+		}
+		t.Version = rec.StreamVersion
+		periods[pk] = t
+	}
+	if err := writeReservations(ctx, tx, resOrder, res); err != nil {
+		return err
+	}
+	if err := insertCharges(ctx, tx, charges); err != nil {
+		return err
+	}
+	return writePeriods(ctx, tx, pks, periods)
+}
+
+func lockPeriods(ctx context.Context, tx pgx.Tx, pks []periodKey) (map[periodKey]PeriodTotals, error) {
+	keys, periods := make([]string, len(pks)), make([]string, len(pks))
+	for i, pk := range pks {
+		keys[i], periods[i] = pk.key, pk.period
+	}
+	rows, err := tx.Query(ctx, `SELECT p.api_key_id, p.period_key, spent_microusd, outstanding_microusd, charges,
+  reservations, open_reservations, version
+FROM billing_periods p JOIN unnest($1::text[], $2::text[]) AS w(api_key_id, period_key)
+  ON p.api_key_id = w.api_key_id AND p.period_key = w.period_key
+ORDER BY p.api_key_id, p.period_key FOR UPDATE OF p`, keys, periods)
+	if err != nil {
+		return nil, err
+	}
+	out := map[periodKey]PeriodTotals{}
+	var t PeriodTotals
+	_, err = pgx.ForEachRow(rows, []any{&t.APIKeyID, &t.PeriodKey, &t.SpentMicroUSD, &t.OutstandingMicroUSD, &t.Charges,
+		&t.Reservations, &t.OpenReservations, &t.Version}, func() error {
+		out[periodKey{t.APIKeyID, t.PeriodKey}] = t
+		return nil
 	})
+	return out, err
+}
+
+func readReservations(ctx context.Context, tx pgx.Tx, rks []reservationKey) (map[reservationKey]reservationRow, error) {
+	keys, periods, ids := make([]string, len(rks)), make([]string, len(rks)), make([]string, len(rks))
+	for i, rk := range rks {
+		keys[i], periods[i], ids[i] = rk.key, rk.period, rk.id
+	}
+	rows, err := tx.Query(ctx, `SELECT r.api_key_id, r.period_key, r.reservation_id, conversation_id, amount_microusd,
+  status, reserved_at
+FROM billing_reservations r JOIN unnest($1::text[], $2::text[], $3::text[]) AS w(api_key_id, period_key, reservation_id)
+  ON r.api_key_id = w.api_key_id AND r.period_key = w.period_key AND r.reservation_id = w.reservation_id`, keys, periods, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[reservationKey]reservationRow{}
+	var (
+		rk reservationKey
+		r  reservationRow
+	)
+	_, err = pgx.ForEachRow(rows, []any{&rk.key, &rk.period, &rk.id, &r.conversation, &r.amount, &r.status, &r.reservedAt}, func() error {
+		out[rk] = r
+		return nil
+	})
+	return out, err
+}
+
+func writeReservations(ctx context.Context, tx pgx.Tx, order []reservationKey, res map[reservationKey]reservationRow) error {
+	if len(order) == 0 {
+		return nil
+	}
+	n := len(order)
+	keys, periods, ids, convs, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amounts, at := make([]int64, n), make([]time.Time, n)
+	for i, rk := range order {
+		r := res[rk]
+		keys[i], periods[i], ids[i], convs[i], statuses[i], amounts[i], at[i] = rk.key, rk.period, rk.id, r.conversation, r.status, r.amount, r.reservedAt
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO billing_reservations
+  (api_key_id, period_key, reservation_id, conversation_id, amount_microusd, status, reserved_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
+ON CONFLICT (api_key_id, period_key, reservation_id) DO UPDATE SET conversation_id = EXCLUDED.conversation_id,
+  amount_microusd = EXCLUDED.amount_microusd, status = EXCLUDED.status, reserved_at = EXCLUDED.reserved_at`,
+		keys, periods, ids, convs, amounts, statuses, at)
+	return err
+}
+
+func insertCharges(ctx context.Context, tx pgx.Tx, cs []Charge) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	n := len(cs)
+	txt := make([][]string, 11)
+	for i := range txt {
+		txt[i] = make([]string, n)
+	}
+	logTx, logSeq, in, out, amount := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	at := make([]time.Time, n)
+	for i, c := range cs {
+		for j, v := range []string{c.EventID, c.ReservationID, c.WorkspaceID, c.APIKeyID, c.UserID, c.ConversationID,
+			c.PeriodKey, c.CauseKind, c.CauseRef, c.Model, c.Day.String()} {
+			txt[j][i] = v
+		}
+		logTx[i], logSeq[i], in[i], out[i], amount[i], at[i] = int64(c.Position.Tx), int64(c.Position.Seq), c.InputTokens,
+			c.OutputTokens, c.AmountMicroUSD, c.ChargedAt
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO billing_charges (event_id, log_tx, log_seq, reservation_id, workspace_id,
+  api_key_id, user_id, conversation_id, period_key, cause_kind, cause_ref, model, input_tokens, output_tokens,
+  amount_microusd, charged_at, day)
+SELECT e, t, s, r, w, k, u, c, p, ck, cr, m, i, o, a, at, d::date
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+  $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::timestamptz[], $17::text[])
+  AS x(e, t, s, r, w, k, u, c, p, ck, cr, m, i, o, a, at, d)`,
+		txt[0], logTx, logSeq, txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], txt[7], txt[8], txt[9], in, out, amount, at, txt[10])
+	return err
+}
+
+func writePeriods(ctx context.Context, tx pgx.Tx, pks []periodKey, periods map[periodKey]PeriodTotals) error {
+	var keys, ps []string
+	var spent, outstanding, versions []int64
+	var charges, reservations, open []int32
+	for _, pk := range pks {
+		t, ok := periods[pk]
+		if !ok || t.Version == 0 {
+			continue
+		}
+		keys, ps = append(keys, pk.key), append(ps, pk.period)
+		spent, outstanding, versions = append(spent, t.SpentMicroUSD), append(outstanding, t.OutstandingMicroUSD), append(versions, t.Version)
+		charges, reservations, open = append(charges, int32(t.Charges)), append(reservations, int32(t.Reservations)), append(open, int32(t.OpenReservations))
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO billing_periods (api_key_id, period_key, spent_microusd, outstanding_microusd,
+  charges, reservations, open_reservations, version)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::int[], $7::int[], $8::bigint[])
+ON CONFLICT (api_key_id, period_key) DO UPDATE SET spent_microusd = EXCLUDED.spent_microusd,
+  outstanding_microusd = EXCLUDED.outstanding_microusd, charges = EXCLUDED.charges,
+  reservations = EXCLUDED.reservations, open_reservations = EXCLUDED.open_reservations, version = EXCLUDED.version`,
+		keys, ps, spent, outstanding, charges, reservations, open, versions)
+	return err
 }
 
 type querier interface {
@@ -49,93 +295,6 @@ FROM billing_periods WHERE api_key_id = $1 AND period_key = $2`+lock, keyID, per
 		return t, nil
 	}
 	return t, err
-}
-
-// settle closes an open reservation and returns what it set aside.
-func settle(ctx context.Context, tx pgx.Tx, t PeriodTotals, id, status string) (int64, bool, error) {
-	var amount int64
-	err := tx.QueryRow(ctx, `UPDATE billing_reservations SET status = $4
-WHERE api_key_id = $1 AND period_key = $2 AND reservation_id = $3 AND status = 'open' RETURNING amount_microusd`,
-		t.APIKeyID, t.PeriodKey, id, status).Scan(&amount)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
-	}
-	return amount, err == nil, err
-}
-
-// applyOne is fold (store.go) in SQL.
-func applyOne(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
-	keyID, periodKey, _ := ParseStream(rec.Stream)
-	t, err := getPeriod(ctx, tx, keyID, periodKey, ` FOR UPDATE`)
-	if err != nil {
-		return err
-	}
-	f, ok, err := decodeNext(t.Version, rec)
-	if err != nil || !ok {
-		return err
-	}
-	switch e := f.(type) {
-	case *dbilling.Reserved:
-		// An id reserved again while open replaces the amount, as in the
-		// aggregate's fold, which also counts it twice in Outstanding.
-		var wasOpen bool
-		err = tx.QueryRow(ctx, `SELECT status = 'open' FROM billing_reservations
-WHERE api_key_id = $1 AND period_key = $2 AND reservation_id = $3`, keyID, periodKey, e.ReservationID).Scan(&wasOpen)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO billing_reservations
-  (api_key_id, period_key, reservation_id, conversation_id, amount_microusd, status, reserved_at)
-VALUES ($1, $2, $3, $4, $5, 'open', $6)
-ON CONFLICT (api_key_id, period_key, reservation_id) DO UPDATE SET conversation_id = EXCLUDED.conversation_id,
-  amount_microusd = EXCLUDED.amount_microusd, status = 'open', reserved_at = EXCLUDED.reserved_at`,
-			keyID, periodKey, e.ReservationID, e.ConversationID, int64(e.Amount), projections.Stamp(e.ReservedAt)); err != nil {
-			return err
-		}
-		t.OutstandingMicroUSD += int64(e.Amount)
-		t.Reservations++
-		if !wasOpen {
-			t.OpenReservations++
-		}
-	case *dbilling.Charged:
-		amount, open, err := settle(ctx, tx, t, e.ReservationID, "charged")
-		if err != nil {
-			return err
-		}
-		if open {
-			t.OutstandingMicroUSD -= amount
-			t.OpenReservations--
-		}
-		t.SpentMicroUSD += int64(e.Amount)
-		t.Charges++
-		c := chargeFrom(rec, e)
-		if _, err := tx.Exec(ctx, `INSERT INTO billing_charges (event_id, log_tx, log_seq, reservation_id, workspace_id,
-  api_key_id, user_id, conversation_id, period_key, cause_kind, cause_ref, model, input_tokens, output_tokens,
-  amount_microusd, charged_at, day)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::date)`,
-			c.EventID, int64(c.Position.Tx), int64(c.Position.Seq), c.ReservationID, c.WorkspaceID, c.APIKeyID, c.UserID,
-			c.ConversationID, c.PeriodKey, c.CauseKind, c.CauseRef, c.Model, c.InputTokens, c.OutputTokens,
-			c.AmountMicroUSD, c.ChargedAt, c.Day.String()); err != nil {
-			return err
-		}
-	case *dbilling.Released:
-		amount, open, err := settle(ctx, tx, t, e.ReservationID, "released")
-		if err != nil {
-			return err
-		}
-		if open {
-			t.OutstandingMicroUSD -= amount
-			t.OpenReservations--
-		}
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO billing_periods (api_key_id, period_key, spent_microusd, outstanding_microusd,
-  charges, reservations, open_reservations, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (api_key_id, period_key) DO UPDATE SET spent_microusd = EXCLUDED.spent_microusd,
-  outstanding_microusd = EXCLUDED.outstanding_microusd, charges = EXCLUDED.charges,
-  reservations = EXCLUDED.reservations, open_reservations = EXCLUDED.open_reservations, version = EXCLUDED.version`,
-		keyID, periodKey, t.SpentMicroUSD, t.OutstandingMicroUSD, t.Charges, t.Reservations, t.OpenReservations, rec.StreamVersion)
-	return err
 }
 
 func (p *Postgres) Period(ctx context.Context, keyID, periodKey string) (PeriodTotals, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,26 +27,49 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isContact, idOf, lock, Fold, upsert)
+	return projections.PgFold(ctx, p.pool, Name, batch, isContact, idOf, lockMany, Fold, upsertMany)
 }
 
-// lock reads a contact's view for Apply. The row stays locked until the batch
-// commits, so a second instance cannot fold it from a stale version.
-func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
-	v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, id)
-	return v, err
+// lockMany reads (and locks) the views of a batch's contacts.
+func lockMany(ctx context.Context, tx pgx.Tx, ids []string) (map[string]View, error) {
+	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM contacts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]View{}
+	for rows.Next() {
+		v, err := scanView(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[v.ID] = v
+	}
+	return out, rows.Err()
 }
 
-// upsert writes a folded contact back.
-func upsert(ctx context.Context, tx pgx.Tx, v View) error {
+// upsertMany writes a batch's folded contacts back in one statement.
+func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
+	n := len(vs)
+	cols := make([][]string, 9)
+	for i := range cols {
+		cols[i] = make([]string, n)
+	}
+	deleted, created, updated, versions := make([]bool, n), make([]time.Time, n), make([]time.Time, n), make([]int64, n)
+	for i, v := range vs {
+		for j, f := range []string{v.ID, v.WorkspaceID, v.Name, v.Company, v.Title, v.Email, v.Phone, v.City, v.Notes} {
+			cols[j][i] = f
+		}
+		deleted[i], created[i], updated[i], versions[i] = v.Deleted, v.CreatedAt, v.UpdatedAt, v.Version
+	}
 	_, err := tx.Exec(ctx, `
 INSERT INTO contacts (id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+  $9::text[], $10::boolean[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, company = EXCLUDED.company, title = EXCLUDED.title,
   email = EXCLUDED.email, phone = EXCLUDED.phone, city = EXCLUDED.city, notes = EXCLUDED.notes,
   deleted = EXCLUDED.deleted, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
-		v.ID, v.WorkspaceID, v.Name, v.Company, v.Title, v.Email, v.Phone, v.City, v.Notes, v.Deleted,
-		v.CreatedAt, v.UpdatedAt, v.Version)
+		cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], deleted, created, updated, versions)
 	return err
 }
 

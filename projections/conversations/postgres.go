@@ -27,40 +27,62 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isConversation, idOf, lock, Fold, upsert)
+	return projections.PgFold(ctx, p.pool, Name, batch, isConversation, idOf, lockMany, Fold, upsertMany)
 }
 
-// lock reads a conversation's view for Apply. The row stays locked until
-// the batch commits, so a second instance cannot fold it from a stale
-// version.
-func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
-	v, _, err := get(ctx, tx, id, true)
-	return v, err
-}
-
-// upsert writes a folded conversation back.
-func upsert(ctx context.Context, tx pgx.Tx, v View) error {
-	doc, err := json.Marshal(v)
+// lockMany reads the views of a batch's conversations for Apply. The
+// rows stay locked until the batch commits, so a second instance cannot
+// fold them from a stale version.
+func lockMany(ctx context.Context, tx pgx.Tx, ids []string) (map[string]View, error) {
+	rows, err := tx.Query(ctx, `SELECT view FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var whStatus *string
-	var whNext, whClaimed *time.Time
-	if w := v.Webhook; w != nil {
-		whStatus, whNext, whClaimed = &w.Status, w.NextAttemptAt, w.ClaimedAt
-		if w.Delivery == 0 && !v.Terminal() {
-			whStatus = nil // nothing can start before the conversation ends
+	views, err := scanViews(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]View, len(views))
+	for _, v := range views {
+		out[v.ID] = v
+	}
+	return out, nil
+}
+
+// upsertMany writes a batch's folded conversations back in one statement.
+func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
+	n := len(vs)
+	var (
+		ids, ws, users, keys, statuses = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		created, expires, updated      = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		versions                       = make([]int64, n)
+		docs                           = make([][]byte, n)
+		whStatus                       = make([]*string, n)
+		whNext, whClaimed              = make([]*time.Time, n), make([]*time.Time, n)
+	)
+	for i, v := range vs {
+		doc, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		ids[i], ws[i], users[i], keys[i], statuses[i] = v.ID, v.WorkspaceID, v.UserID, v.APIKeyID, v.Status
+		created[i], expires[i], updated[i], versions[i], docs[i] = v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc
+		if w := v.Webhook; w != nil {
+			whStatus[i], whNext[i], whClaimed[i] = &w.Status, w.NextAttemptAt, w.ClaimedAt
+			if w.Delivery == 0 && !v.Terminal() {
+				whStatus[i] = nil // nothing can start before the conversation ends
+			}
 		}
 	}
-	_, err = tx.Exec(ctx, `
+	_, err := tx.Exec(ctx, `
 INSERT INTO conversations (id, workspace_id, user_id, api_key_id, status, created_at, expires_at, updated_at, version, view,
   webhook_status, webhook_next_at, webhook_claimed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+  $8::timestamptz[], $9::bigint[], $10::jsonb[], $11::text[], $12::timestamptz[], $13::timestamptz[])
 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
   version = EXCLUDED.version, view = EXCLUDED.view, webhook_status = EXCLUDED.webhook_status,
   webhook_next_at = EXCLUDED.webhook_next_at, webhook_claimed_at = EXCLUDED.webhook_claimed_at`,
-		v.ID, v.WorkspaceID, v.UserID, v.APIKeyID, v.Status, v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc,
-		whStatus, whNext, whClaimed)
+		ids, ws, users, keys, statuses, created, expires, updated, versions, docs, whStatus, whNext, whClaimed)
 	return err
 }
 
@@ -98,6 +120,18 @@ func (p *Postgres) Unfinished(ctx context.Context, limit int) ([]View, error) {
 	}
 	rows, err := p.pool.Query(ctx, `SELECT view FROM conversations WHERE status IN ('open', 'processing')
 ORDER BY updated_at, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanViews(rows)
+}
+
+func (p *Postgres) Stalled(ctx context.Context, before time.Time, limit int) ([]View, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := p.pool.Query(ctx, `SELECT view FROM conversations WHERE status IN ('open', 'processing') AND updated_at < $1
+ORDER BY updated_at, id LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,10 @@ type Store interface {
 	// Unfinished lists conversations that are open or processing, least
 	// recently updated first.
 	Unfinished(ctx context.Context, limit int) ([]View, error)
+	// Stalled lists the unfinished conversations last updated before
+	// before, least recently updated first: what the reaper looks at, and
+	// no more, so its sweep costs what is stalled, not what is running.
+	Stalled(ctx context.Context, before time.Time, limit int) ([]View, error)
 	// UsageByKey adds up a key's conversations.
 	UsageByKey(ctx context.Context, keyID string) (Usage, error)
 	// DueWebhooks lists conversations whose webhook delivery waits for an
@@ -82,6 +86,16 @@ func (m *Memory) Unfinished(_ context.Context, limit int) ([]View, error) {
 	var out []View
 	for v := range m.views.All() {
 		if !v.Terminal() {
+			out = append(out, v)
+		}
+	}
+	return leastRecentFirst(out, limit), nil
+}
+
+func (m *Memory) Stalled(_ context.Context, before time.Time, limit int) ([]View, error) {
+	var out []View
+	for v := range m.views.All() {
+		if !v.Terminal() && v.UpdatedAt.Before(before) {
 			out = append(out, v)
 		}
 	}

@@ -457,6 +457,16 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if vs[1].Status != "processing" || !vs[1].UpdatedAt.Equal(at(time.Hour)) {
 			t.Fatalf("unfinished view: %+v", vs[1])
 		}
+		// Stalled cuts at a time: only what was last updated before it.
+		if vs, err := s.Stalled(ctx, at(2*time.Hour), 0); err != nil || !reflect.DeepEqual(viewIDs(vs), all[:2]) {
+			t.Fatalf("Stalled(before 2h) = %v, %v, want %v", viewIDs(vs), err, all[:2])
+		}
+		if vs, err := s.Stalled(ctx, at(2*time.Hour).Add(time.Microsecond), 0); err != nil || !reflect.DeepEqual(viewIDs(vs), all[:3]) {
+			t.Fatalf("Stalled(just after 2h) = %v, %v, want %v", viewIDs(vs), err, all[:3])
+		}
+		if vs, err := s.Stalled(ctx, t0, 0); err != nil || len(vs) != 0 {
+			t.Fatalf("Stalled(before anything) = %v, %v", viewIDs(vs), err)
+		}
 		// Progress moves a conversation to the back.
 		apply(t, s, l.next(t, twinLow, &conversation.ProcessingStarted{StartedAt: at(4 * time.Hour)}))
 		vs, _ = s.Unfinished(ctx, 0)
@@ -523,7 +533,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			t.Fatalf("UsageByKey = %+v, %v\nwant %+v", u, err, want)
 		}
 		u, err = s.UsageByKey(ctx, other.key)
-		want = Usage{Conversations: 1, ByStatus: map[string]int{"open": 1, "processing": 0, "resolved": 0, "failed": 0},
+		// A recorded step makes it processing, claimed or not.
+		want = Usage{Conversations: 1, ByStatus: map[string]int{"open": 0, "processing": 1, "resolved": 0, "failed": 0},
 			Steps: 1, InputTokens: 1000, OutputTokens: 1000, Webhooks: map[string]int{"pending": 0, "delivered": 0, "failed": 0}}
 		if err != nil || !reflect.DeepEqual(u, want) {
 			t.Fatalf("UsageByKey(other) = %+v, %v\nwant %+v", u, err, want)

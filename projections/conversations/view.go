@@ -160,8 +160,18 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		v.Status = string(conversation.StatusProcessing)
 		v.UpdatedAt = e.StartedAt
 	case *conversation.ModelStepStarted:
+		// The first claim marks the work begun (streams from before
+		// ProcessingStarted was folded into it say so with that event).
+		if v.Status == string(conversation.StatusOpen) {
+			v.Status = string(conversation.StatusProcessing)
+		}
 		v.UpdatedAt = e.StartedAt
 	case *conversation.ModelStepCompleted:
+		// A model that needs no claim (see commands.Instant) goes from
+		// open to a recorded step at once.
+		if v.Status == string(conversation.StatusOpen) {
+			v.Status = string(conversation.StatusProcessing)
+		}
 		v.Steps = e.Step
 		v.InputTokens += e.Usage.InputTokens
 		v.OutputTokens += e.Usage.OutputTokens

@@ -27,7 +27,7 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isEmail, idOf, lock, Fold, upsert)
+	return projections.PgFold(ctx, p.pool, Name, batch, isEmail, idOf, projections.EachRow(lock), Fold, projections.EachSave(upsert))
 }
 
 // lock reads an email's view for Apply. The row stays locked until the batch

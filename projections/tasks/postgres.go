@@ -27,25 +27,50 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isTask, idOf, lock, Fold, upsert)
+	return projections.PgFold(ctx, p.pool, Name, batch, isTask, idOf, lockMany, Fold, upsertMany)
 }
 
-// lock reads a task's view for Apply. The row stays locked until the batch
-// commits, so a second instance cannot fold it from a stale version.
-func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
-	v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, id)
-	return v, err
+// lockMany reads (and locks) the views of a batch's tasks.
+func lockMany(ctx context.Context, tx pgx.Tx, ids []string) (map[string]View, error) {
+	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM tasks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]View{}
+	for rows.Next() {
+		v, err := scanView(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[v.ID] = v
+	}
+	return out, rows.Err()
 }
 
-// upsert writes a folded task back.
-func upsert(ctx context.Context, tx pgx.Tx, v View) error {
+// upsertMany writes a batch's folded tasks back in one statement.
+func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
+	n := len(vs)
+	var (
+		ids, ws, titles, descs, dues, assignees, statuses = make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		created   = make([]time.Time, n)
+		completed = make([]*time.Time, n)
+		versions  = make([]int64, n)
+	)
+	for i, v := range vs {
+		ids[i], ws[i], titles[i], descs[i], dues[i], assignees[i], statuses[i] = v.ID, v.WorkspaceID, v.Title, v.Description,
+			v.DueDate, v.AssigneeID, v.Status
+		created[i], completed[i], versions[i] = v.CreatedAt, v.CompletedAt, v.Version
+	}
 	_, err := tx.Exec(ctx, `
 INSERT INTO tasks (id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+  $8::timestamptz[], $9::timestamptz[], $10::bigint[])
 ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,
   due_date = EXCLUDED.due_date, assignee_id = EXCLUDED.assignee_id, status = EXCLUDED.status,
   completed_at = EXCLUDED.completed_at, version = EXCLUDED.version`,
-		v.ID, v.WorkspaceID, v.Title, v.Description, v.DueDate, v.AssigneeID, v.Status, v.CreatedAt, v.CompletedAt, v.Version)
+		ids, ws, titles, descs, dues, assignees, statuses, created, completed, versions)
 	return err
 }
 

@@ -49,13 +49,20 @@ type appendOutcome struct {
 	err error
 }
 
-// committer is the queue and the one goroutine that drains it while it is
-// not empty (none runs while nothing is appended).
+// committer is the queue and the goroutines that drain it while it is not
+// empty (none runs while nothing is appended). Up to maxCommitters batches
+// commit at once, on as many connections: a batch spends most of its time
+// waiting for the database, and a second one gathering meanwhile keeps
+// the disk's group commit busy. A stream is in one batch at a time.
 type committer struct {
-	mu      sync.Mutex
-	queue   []*appendReq
-	running bool
+	mu       sync.Mutex
+	queue    []*appendReq
+	running  int
+	inflight map[string]bool
 }
+
+// maxCommitters bounds the batches committing at once.
+const maxCommitters = 1
 
 // AppendGuarded appends events to stream if it is at expected and every
 // guarded stream at its version, in the next group commit.
@@ -98,37 +105,45 @@ func (s *Store) enqueue(reqs ...*appendReq) {
 	s.commits.mu.Lock()
 	defer s.commits.mu.Unlock()
 	s.commits.queue = append(s.commits.queue, reqs...)
-	if !s.commits.running {
-		s.commits.running = true
+	if s.commits.running < maxCommitters {
+		s.commits.running++
 		go s.commitLoop()
 	}
 }
 
-// commitLoop commits batches until the queue is empty.
+// commitLoop commits batches until nothing is left for it to take.
 func (s *Store) commitLoop() {
 	for {
 		s.commits.mu.Lock()
-		q := s.commits.queue
-		if len(q) == 0 {
-			s.commits.running = false
-			s.commits.mu.Unlock()
-			return
+		if s.commits.inflight == nil {
+			s.commits.inflight = map[string]bool{}
 		}
-		// One append per stream and batch: a second append to the same
-		// stream decides on the first one's outcome, so it waits a batch.
+		// One append per stream in flight: a second append to the same
+		// stream decides on the first one's outcome, so it waits.
 		var batch, later []*appendReq
-		seen := map[string]bool{}
-		for _, r := range q {
-			if len(batch) < maxBatchAppends && !seen[r.stream] {
-				seen[r.stream] = true
+		for _, r := range s.commits.queue {
+			if len(batch) < maxBatchAppends && !s.commits.inflight[r.stream] {
+				s.commits.inflight[r.stream] = true
 				batch = append(batch, r)
 			} else {
 				later = append(later, r)
 			}
 		}
+		if len(batch) == 0 {
+			s.commits.running--
+			s.commits.mu.Unlock()
+			return
+		}
 		s.commits.queue = later
 		s.commits.mu.Unlock()
-		s.commitBatch(batch)
+		again := s.commitBatch(batch)
+		s.commits.mu.Lock()
+		for _, r := range batch {
+			delete(s.commits.inflight, r.stream)
+		}
+		// Retries go first: they were there before what queued meanwhile.
+		s.commits.queue = append(again, s.commits.queue...)
+		s.commits.mu.Unlock()
 	}
 }
 
@@ -191,8 +206,8 @@ type planned struct {
 }
 
 // commitBatch writes one batch. It never gives up on the requests: each
-// gets an outcome, now or (re-queued) in a later batch.
-func (s *Store) commitBatch(batch []*appendReq) {
+// gets an outcome now, or is returned to be queued for a later batch.
+func (s *Store) commitBatch(batch []*appendReq) []*appendReq {
 	live := batch[:0:0]
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil && r.attempts == 0 {
@@ -202,7 +217,7 @@ func (s *Store) commitBatch(batch []*appendReq) {
 		live = append(live, r)
 	}
 	if len(live) == 0 {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -225,9 +240,7 @@ func (s *Store) commitBatch(batch []*appendReq) {
 		}
 		again = append(again, r)
 	}
-	if len(again) > 0 {
-		s.enqueue(again...)
-	}
+	return again
 }
 
 // tryBatch runs one group-commit transaction. It answers the appends it

@@ -14,22 +14,10 @@ import (
 
 const eventColumns = `transaction_id, global_position, event_id::text, stream_id, stream_version, event_type, data, metadata`
 
-// ReadStream returns the stream's events after afterVersion. A stream is
-// read by its primary key; the global-order horizon does not apply, because
-// committed events of one stream are already complete up to its version.
-func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]es.Recorded, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT `+eventColumns+` FROM events
-		WHERE stream_id = $1 AND stream_version > $2
-		ORDER BY stream_version`, stream, afterVersion)
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	recs, err := scanEvents(rows)
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	return recs, nil
+// eventColumnsOf is eventColumns of a table alias.
+func eventColumnsOf(t string) string {
+	return t + `.transaction_id, ` + t + `.global_position, ` + t + `.event_id::text, ` + t + `.stream_id, ` +
+		t + `.stream_version, ` + t + `.event_type, ` + t + `.data, ` + t + `.metadata`
 }
 
 // ReadAll returns up to limit events after the given position in log

@@ -26,6 +26,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	changed eventstore.Tail
 	commits committer
+	reads   reader
 	// OnAppend, when set, hears of every append of this store value (the
 	// gateway tells its other processes with it, see pg.Wakeups).
 	OnAppend func(es.Position)

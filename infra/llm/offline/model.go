@@ -32,6 +32,10 @@ func maxOutput(req agent.Request) int {
 	return defaultMaxOutput
 }
 
+// Instant marks the model as answering in process, at once: the gateway
+// does not claim its steps before they run (see commands.Instant).
+func (m *Model) Instant() {}
+
 // TokenBounds says what a request can cost before it runs: its input is
 // counted exactly as Complete will count it, and its answer stops at the
 // output limit. The gateway reserves budget by these bounds.
