@@ -60,6 +60,7 @@ type loadResult struct {
 	conflicts      int64
 	events         int64
 	idlePerSec     float64 // SQL statements per second once idle (-1: not measured)
+	cpu            cpuTimes
 }
 
 func (r loadResult) acceptRate() float64 { return float64(r.accepted) / r.loadSeconds }
@@ -146,8 +147,9 @@ func printLoadTable(w io.Writer, results []loadResult, clients int) {
 		return fmt.Sprintf("%.3f", x/base)
 	}
 	fmt.Fprintf(w, "\nLoad benchmark, %d clients (same run, same machine)\n", clients)
-	fmt.Fprintf(w, "%-17s %9s %8s %8s %8s %9s %8s %9s %10s %9s %8s %8s %8s %9s\n",
-		"run", "accept/s", "÷insert", "p50 ms", "p99 ms", "resolv/s", "÷insert", "drain s", "stmts/conv", "appends/c", "retry/a", "events/c", "failed", "idle st/s")
+	fmt.Fprintf(w, "%-17s %9s %8s %8s %8s %9s %8s %9s %10s %9s %8s %8s %8s %9s %14s\n",
+		"run", "accept/s", "÷insert", "p50 ms", "p99 ms", "resolv/s", "÷insert", "drain s", "stmts/conv", "appends/c", "retry/a", "events/c",
+		"failed", "idle st/s", "cpu µs/c go+pg")
 	for _, r := range results {
 		conv := float64(max(r.accepted, 1))
 		resolved := float64(max(r.accepted-r.left, 1))
@@ -162,10 +164,11 @@ func printLoadTable(w io.Writer, results []loadResult, clients int) {
 		if r.idlePerSec >= 0 {
 			idle = fmt.Sprintf("%.1f", r.idlePerSec)
 		}
-		fmt.Fprintf(w, "%-17s %9.0f %8s %8.1f %8.1f %9.1f %8s %9s %10.1f %9.2f %8.3f %8.1f %8d %9s\n",
+		fmt.Fprintf(w, "%-17s %9.0f %8s %8.1f %8.1f %9.1f %8s %9s %10.1f %9.2f %8.3f %8.1f %8d %9s %14s\n",
 			r.name, r.acceptRate(), ratio(r.acceptRate()), ms(r.p50), ms(r.p99), r.resolvedRate(), ratio(r.resolvedRate()),
 			drain, float64(r.statements)/resolved, float64(r.appends)/conv, float64(r.conflicts)/conv,
-			float64(r.events)/conv, r.failed, idle)
+			float64(r.events)/conv, r.failed, idle,
+			fmt.Sprintf("%.0f+%.0f", float64(r.cpu.self.Microseconds())/conv, float64(r.cpu.postgres.Microseconds())/conv))
 	}
 	if fresh, ok := byName["pg-agent"]; ok {
 		if h, ok := byName["pg-history"]; ok {
@@ -209,9 +212,10 @@ func benchInsert(b *testing.B, clients int, load time.Duration) loadResult {
 		_ = json.NewEncoder(w).Encode(map[string]string{"conversation_uuid": id, "status": "accepted"})
 	}))
 	defer srv.Close()
+	cpu0 := readCPU()
 	st := drive(srv.URL, nil, clients, load)
 	return loadResult{name: "insert", accepted: st.accepted, refused: st.refused, loadSeconds: st.seconds,
-		p50: st.p50, p99: st.p99, idlePerSec: -1}
+		p50: st.p50, p99: st.p99, idlePerSec: -1, cpu: readCPU().sub(cpu0)}
 }
 
 func withPoolSize(url string, n int) string {
@@ -393,6 +397,7 @@ func benchGateway(b *testing.B, name, backend string, withAgent bool, history, c
 	defer counter.Close()
 
 	stmts0, appends0, conflicts0 := app.SQL.Statements(), app.Cmds.Stats.Appends.Load(), app.Cmds.Stats.Conflicts.Load()
+	cpu0 := readCPU()
 	st := drive(srv.URL, map[string]string{"Authorization": "Bearer " + token, "X-Api-Key": key}, clients, load)
 	if st.refused > 0 {
 		b.Logf("%s: %d requests refused; the first: %s", name, st.refused, st.firstRefusal)
@@ -407,6 +412,7 @@ func benchGateway(b *testing.B, name, backend string, withAgent bool, history, c
 		r.drain = time.Since(drainStart)
 		r.left = max(0, st.accepted-counter.ended.Load())
 	}
+	r.cpu = readCPU().sub(cpu0)
 	r.statements = app.SQL.Statements() - stmts0
 	r.appends = app.Cmds.Stats.Appends.Load() - appends0
 	r.conflicts = app.Cmds.Stats.Conflicts.Load() - conflicts0

@@ -141,7 +141,7 @@ func follow(ctx context.Context, log Log, bus Sender, name string, poll time.Dur
 			continue
 		}
 		behind = 0
-		if pos != saved {
+		if pos != saved && time.Since(savedAt) >= saveEvery {
 			// Idle: write the checkpoint now rather than after the next batch.
 			if err := save(ctx); err != nil && ctx.Err() == nil {
 				logger.Warn("saga could not save its checkpoint", "saga", name, "err", err)

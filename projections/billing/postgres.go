@@ -166,8 +166,8 @@ func lockPeriods(ctx context.Context, tx pgx.Tx, pks []periodKey) (map[periodKey
 	}
 	rows, err := tx.Query(ctx, `SELECT p.api_key_id, p.period_key, spent_microusd, outstanding_microusd, charges,
   reservations, open_reservations, version
-FROM billing_periods p JOIN unnest($1::text[], $2::text[]) AS w(api_key_id, period_key)
-  ON p.api_key_id = w.api_key_id AND p.period_key = w.period_key
+FROM billing_periods p
+WHERE (p.api_key_id, p.period_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 ORDER BY p.api_key_id, p.period_key FOR UPDATE OF p`, keys, periods)
 	if err != nil {
 		return nil, err
@@ -189,8 +189,9 @@ func readReservations(ctx context.Context, tx pgx.Tx, rks []reservationKey) (map
 	}
 	rows, err := tx.Query(ctx, `SELECT r.api_key_id, r.period_key, r.reservation_id, conversation_id, amount_microusd,
   status, reserved_at
-FROM billing_reservations r JOIN unnest($1::text[], $2::text[], $3::text[]) AS w(api_key_id, period_key, reservation_id)
-  ON r.api_key_id = w.api_key_id AND r.period_key = w.period_key AND r.reservation_id = w.reservation_id`, keys, periods, ids)
+FROM unnest($1::text[], $2::text[], $3::text[]) AS w(api_key_id, period_key, reservation_id)
+CROSS JOIN LATERAL (SELECT * FROM billing_reservations x WHERE x.api_key_id = w.api_key_id
+  AND x.period_key = w.period_key AND x.reservation_id = w.reservation_id) r`, keys, periods, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ type committer struct {
 }
 
 // maxCommitters bounds the batches committing at once.
-const maxCommitters = 1
+const maxCommitters = 2
 
 // AppendGuarded appends events to stream if it is at expected and every
 // guarded stream at its version, in the next group commit.
@@ -255,10 +255,16 @@ func (s *Store) tryBatch(ctx context.Context, batch []*appendReq) (retry, alone 
 	defer conn.Release()
 	streams := make([]string, len(batch))
 	var guarded []string
+	seen := map[string]bool{}
 	for i, r := range batch {
 		streams[i] = r.stream
 		for _, g := range r.guards {
-			guarded = append(guarded, g.Stream)
+			// Many appends guard one stream (every message of a key guards
+			// the key): read it once.
+			if !seen[g.Stream] {
+				seen[g.Stream] = true
+				guarded = append(guarded, g.Stream)
+			}
 		}
 	}
 	b := &pgx.Batch{}

@@ -103,10 +103,13 @@ func (s *Store) readBatch(batch []*readReq) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// LATERAL keeps it one index range scan per stream, whatever the
+	// planner guesses about the arrays' sizes.
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+eventColumnsOf("e")+` FROM unnest($1::text[], $2::bigint[]) AS r(stream_id, after)
-		JOIN events e ON e.stream_id = r.stream_id AND e.stream_version > r.after
-		ORDER BY e.stream_id, e.stream_version`, streams, afters)
+		CROSS JOIN LATERAL (
+			SELECT * FROM events x WHERE x.stream_id = r.stream_id AND x.stream_version > r.after
+			ORDER BY x.stream_version) e`, streams, afters)
 	var recs []es.Recorded
 	if err == nil {
 		recs, err = scanEvents(rows)
