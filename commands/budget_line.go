@@ -92,6 +92,7 @@ type budgetOp struct {
 	md            es.Metadata
 
 	inFlight bool
+	waited   bool
 	done     chan error
 }
 
@@ -361,12 +362,17 @@ func (l *budgetLine) flush(ctx context.Context, ops []*budgetOp) (progressed boo
 			case errors.Is(err, billing.ErrNothingToDo):
 				answers[op] = nil // a repeated command: its reservation is open
 			case errors.Is(err, billing.ErrMustWait):
+				limit := billing.FromCents(*op.reserve.BudgetCents)
 				if !op.deadline.IsZero() && !now.Before(op.deadline) {
-					limit := billing.FromCents(*op.reserve.BudgetCents)
 					answers[op] = &billing.ExceededError{Spent: scratch.Spent, Budget: limit, Needed: op.reserve.Amount,
 						Period: l.period, Waited: now.Sub(op.queued)}
 					continue
 				}
+				if !op.waited {
+					op.waited = true
+					l.h.Stats.BudgetWaits.Add(1)
+				}
+				l.h.Stats.observeIdleBudget(limit - scratch.Spent - scratch.Outstanding, limit)
 				blocked = true
 			default:
 				answers[op] = err

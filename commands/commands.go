@@ -126,6 +126,26 @@ func (h *Handler) appendGuarded(ctx context.Context, stream string, expected int
 // a retry).
 type Stats struct {
 	Appends, Conflicts atomic.Int64
+	// BudgetWaits counts reservations that waited for running work to
+	// give budget back.
+	BudgetWaits atomic.Int64
+	// IdleBudgetPerMille is the most of a budget (in thousandths) found
+	// neither spent nor set aside at a moment a reservation had to wait:
+	// what the reservations' sizing leaves unused while work waits.
+	IdleBudgetPerMille atomic.Int64
+}
+
+func (s *Stats) observeIdleBudget(idle, limit billing.MicroUSD) {
+	if limit <= 0 {
+		return
+	}
+	pm := int64(max(idle, 0) * 1000 / limit)
+	for {
+		cur := s.IdleBudgetPerMille.Load()
+		if pm <= cur || s.IdleBudgetPerMille.CompareAndSwap(cur, pm) {
+			return
+		}
+	}
 }
 
 // retry runs decide-and-append again when someone else appended first,
