@@ -55,6 +55,7 @@ type Runner struct {
 	poll        time.Duration
 	batch       int
 	logger      *slog.Logger
+	applying    chan struct{} // bounds the batches applied at once
 
 	mu        sync.Mutex
 	positions map[string]es.Position
@@ -67,9 +68,13 @@ type Runner struct {
 type Options struct {
 	// Poll is how often the log is read when nothing local woke the runner;
 	// it bounds how late appends by other processes are seen.
-	Poll   time.Duration
-	Batch  int
-	Logger *slog.Logger
+	Poll  time.Duration
+	Batch int
+	// Parallel bounds how many projections apply a batch at once (default
+	// 3): each holds a database connection while it does, and a pool of a
+	// few connections serves the whole process.
+	Parallel int
+	Logger   *slog.Logger
 }
 
 // NewRunner prepares a runner; Run starts it.
@@ -83,7 +88,11 @@ func NewRunner(log Log, opts Options, ps ...Projection) *Runner {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 3
+	}
 	return &Runner{log: log, projections: ps, poll: opts.Poll, batch: opts.Batch, logger: opts.Logger,
+		applying:  make(chan struct{}, opts.Parallel),
 		positions: map[string]es.Position{}, reload: map[string]bool{}, moved: make(chan struct{}), errs: map[string]error{}}
 }
 
@@ -208,7 +217,14 @@ func (r *Runner) step(ctx context.Context, p Projection) (int, error) {
 	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
-	if err := p.Apply(ctx, batch); err != nil {
+	select {
+	case r.applying <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	err = p.Apply(ctx, batch)
+	<-r.applying
+	if err != nil {
 		r.forget(p.Name())
 		return 0, err
 	}

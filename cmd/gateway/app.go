@@ -98,7 +98,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Documents, a.Org, a.Emails = documents.NewMemory(), org.NewMemory(), emails.NewMemory()
 		a.Billing = billingview.NewMemory()
 	} else {
-		pool, err := pg.Connect(ctx, cfg.DatabaseURL, pg.Options{Counter: &a.SQL})
+		pool, err := pg.Connect(ctx, cfg.DatabaseURL, pg.Options{MaxConns: cfg.DBPool, Counter: &a.SQL})
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,7 @@ type Config struct {
 	MaxToolCalls  int           // GATEWAY_MAX_TOOL_CALLS
 	ModelTimeout  time.Duration // GATEWAY_MODEL_TIMEOUT
 	Workers       int           // GATEWAY_WORKERS
+	DBPool        int           // GATEWAY_DB_POOL (0: pg.DefaultMaxConns, or pool_max_conns in DATABASE_URL)
 	StallAfter    time.Duration // GATEWAY_STALL_AFTER
 	GiveUpAfter   time.Duration // GATEWAY_GIVE_UP_AFTER
 	Poll          time.Duration // GATEWAY_POLL_INTERVAL
@@ -95,6 +96,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{"GATEWAY_MAX_TOOL_CALLS", &c.MaxToolCalls, 32},
 		{"GATEWAY_WORKERS", &c.Workers, 32},
 		{"GATEWAY_WEBHOOK_WORKERS", &c.WebhookWorkers, 64},
+		{"GATEWAY_DB_POOL", &c.DBPool, 0},
 		{"GATEWAY_WEBHOOK_WORKERS_PER_HOST", &c.WebhookPerHost, 8},
 	}
 	for _, i := range ints {
@@ -119,6 +121,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if *d.dst, err = durationVar(getenv, d.name, d.def); err != nil {
 			return c, err
 		}
+	}
+	if c.DBPool != 0 && c.DBPool < 3 {
+		return c, fmt.Errorf("GATEWAY_DB_POOL must be at least 3 (the group committer, stream reads and the read models each need one), not %d", c.DBPool)
 	}
 	if c.Poll == 0 {
 		c.Poll = defaultPoll(c)

@@ -16,11 +16,16 @@ import (
 // DefaultMaxConns is the pool size of one gateway process when neither
 // GATEWAY_DB_POOL nor pool_max_conns in the URL says otherwise. Appends,
 // stream reads and read-model batches are grouped, so a few connections
-// carry the whole load; with the connections the process opens beside the
-// pool (one for wake-up notifications, one per singleton role it campaigns
-// for) an instance holds at most DefaultMaxConns+5, and eight instances fit
-// a default server (max_connections 100) with room for an operator's psql.
-const DefaultMaxConns = 20
+// carry the whole load. With the two connections a process opens beside
+// the pool (one listening for wake-ups, one holding its singleton roles)
+// an instance holds at most DefaultMaxConns+2 = 11, and eight instances
+// (88) fit a default server (max_connections 100, 3 of them reserved for
+// superusers) with room for an operator and a CLI command.
+const DefaultMaxConns = 9
+
+// ExtraConns is how many connections a gateway process holds beside its
+// pool (see DefaultMaxConns).
+const ExtraConns = 2
 
 // Options tune the pool.
 type Options struct {
