@@ -372,7 +372,7 @@ func (l *budgetLine) flush(ctx context.Context, ops []*budgetOp) (progressed boo
 					op.waited = true
 					l.h.Stats.BudgetWaits.Add(1)
 				}
-				l.h.Stats.observeIdleBudget(limit - scratch.Spent - scratch.Outstanding, limit)
+				l.h.Stats.observeIdleBudget(limit-scratch.Spent-scratch.Outstanding, limit)
 				blocked = true
 			default:
 				answers[op] = err
