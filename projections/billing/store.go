@@ -38,12 +38,15 @@ type periodView struct {
 	Charges []Charge
 }
 
-// clone copies what fold changes in place: the open reservations. The
-// charges are only ever appended, and the clip makes the first append of a
-// batch copy them, so the stored view's array is never written to.
+// clone copies what fold changes in place: the open reservations (as many
+// as the work running at once). The charges are only ever appended: the
+// batch's copy appends to the stored view's array in place, past the
+// stored view's length, where its readers never look; a batch that fails
+// leaves only such unread elements, which the next batch overwrites. (A
+// copy of the array would make every batch cost the whole period's charges
+// of the key, more the longer the key is used.)
 func clone(v periodView) periodView {
 	v.Open = maps.Clone(v.Open)
-	v.Charges = v.Charges[:len(v.Charges):len(v.Charges)]
 	return v
 }
 

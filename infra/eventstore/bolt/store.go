@@ -73,7 +73,12 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create event store directory: %w", err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
+	// The free-page list is not written at every commit (it is rebuilt
+	// from the file when it opens) and is kept as a map: written and
+	// scanned as a list, it makes each commit cost more the larger the
+	// file grows, so appends slowed with the store's history.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, NoFreelistSync: true,
+		FreelistType: bbolt.FreelistMapType})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open event store %s: the file is locked, is another gateway process using it?", path)
 	}

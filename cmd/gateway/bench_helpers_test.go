@@ -1,0 +1,79 @@
+package main
+
+// Helpers of the load benchmark (load_bench_test.go): an HTTP client for
+// many concurrent requests, and credentials made through the API.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func benchClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+}
+
+// benchCredentials creates a workspace and a key through the API.
+func benchCredentials(b *testing.B, client *http.Client, base string) (token, key string) {
+	b.Helper()
+	// Retried for a while: with a short GATEWAY_WRITE_WAIT a fresh token
+	// may not be readable yet.
+	post := func(path, auth string, body any, out any) {
+		raw, _ := json.Marshal(body)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			req, _ := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(raw))
+			req.Header.Set("Authorization", "Bearer "+auth)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusCreated {
+				if err := json.Unmarshal(msg, out); err != nil {
+					b.Fatal(err)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("POST %s: %s %s", path, resp.Status, msg)
+			}
+		}
+	}
+	var ws struct{ Token string }
+	post("/api/admin/workspaces", "bench-admin", map[string]string{"name": "Bench", "owner_email": "bench@example.com"}, &ws)
+	_, key = benchKey(b, client, base, ws.Token)
+	return ws.Token, key
+}
+
+// benchKey creates one more key through the API.
+func benchKey(b *testing.B, client *http.Client, base, token string) (id, key string) {
+	b.Helper()
+	raw, _ := json.Marshal(map[string]string{"label": fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/api/api-keys", bytes.NewReader(raw))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusCreated {
+			var k struct{ ID, Key string }
+			if err := json.Unmarshal(msg, &k); err != nil {
+				b.Fatal(err)
+			}
+			return k.ID, k.Key
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("POST /api/api-keys: %s %s", resp.Status, msg)
+		}
+	}
+}
