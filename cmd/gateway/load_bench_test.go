@@ -105,6 +105,7 @@ func BenchmarkLoad(b *testing.B) {
 		return v == "" || slices.Contains(strings.Split(v, ","), run)
 	}
 	load := time.Duration(seconds) * time.Second
+	tuneGC() // as `gateway serve` runs
 	var results []loadResult
 	add := func(r loadResult) {
 		results = append(results, r)

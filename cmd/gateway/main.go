@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -57,6 +58,20 @@ func newLogger(cfg Config) *slog.Logger {
 
 // serve runs until SIGINT/SIGTERM, then stops taking requests, lets the
 // ones in flight finish, and stops the background work.
+// gcPercent is the garbage collector's target when GOGC is not set. The
+// gateway's live heap is small (tens of megabytes) and most of what it
+// allocates lives for one request or one event; letting the heap grow to
+// five times the live data before collecting halves the CPU the collector
+// takes under load, for memory a server has.
+const gcPercent = 400
+
+// tuneGC applies gcPercent unless GOGC says otherwise.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+}
+
 func serve(ctx context.Context) error {
 	cfg, err := LoadConfig(nil)
 	if err != nil {
@@ -64,6 +79,7 @@ func serve(ctx context.Context) error {
 	}
 	logger := newLogger(cfg)
 	slog.SetDefault(logger)
+	tuneGC()
 	app, err := Build(ctx, cfg, logger, nil)
 	if err != nil {
 		return err

@@ -49,12 +49,6 @@ const format = 2
 
 var keyFormat = []byte("format")
 
-// batchDelay is how long an append waits for others to share its commit.
-// bbolt's default of 10ms makes a lone append pay 10ms on top of its fsync;
-// at 1ms a lone append costs about 2ms while 32 concurrent callers still
-// share commits (about 0.1ms per append on the development machine).
-const batchDelay = time.Millisecond
-
 // lockTimeout bounds the wait for the file lock. bbolt would otherwise block
 // forever when a second process opens the same file.
 const lockTimeout = 2 * time.Second
@@ -63,6 +57,7 @@ const lockTimeout = 2 * time.Second
 type Store struct {
 	db      *bbolt.DB
 	changed eventstore.Tail
+	commits committer
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -97,7 +92,6 @@ func Open(path string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
-	db.MaxBatchDelay = batchDelay
 	return &Store{db: db}, nil
 }
 
