@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -174,7 +173,7 @@ func appendTx(tx *bbolt.Tx, stream string, expected int64, events []es.Event, di
 		version++
 		md := ev.Metadata
 		md.Hash = hashes[i]
-		v, err := json.Marshal(record{ID: ev.ID, Stream: stream, Version: version, Type: ev.Type, Data: ev.Data, Metadata: md})
+		v, err := encodeRecord(ev.ID, stream, version, ev.Type, ev.Data, md)
 		if err != nil {
 			return es.AppendResult{}, fmt.Errorf("encode event %s: %w", ev.ID, err)
 		}
