@@ -62,7 +62,7 @@ type committer struct {
 }
 
 // maxCommitters bounds the batches committing at once.
-const maxCommitters = 2
+const maxCommitters = 1
 
 // AppendGuarded appends events to stream if it is at expected and every
 // guarded stream at its version, in the next group commit.
