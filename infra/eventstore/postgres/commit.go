@@ -253,11 +253,18 @@ func (s *Store) tryBatch(ctx context.Context, batch []*appendReq) (retry, alone 
 		return nil, nil, err
 	}
 	defer conn.Release()
-	streams := make([]string, len(batch))
-	var guarded []string
+	var streams, guarded []string
 	seen := map[string]bool{}
-	for i, r := range batch {
-		streams[i] = r.stream
+	for _, r := range batch {
+		// A stream that must not exist yet is not looked up the first
+		// time: it is inserted, and if someone created it meanwhile the
+		// insert says so and the append is tried again, claimed like any
+		// other, which reports the conflict with the version found. Most
+		// appends of a busy gateway start a stream (a conversation, a
+		// task), so this keeps the claim to the streams that move.
+		if r.expected != es.NoStream || r.attempts > 0 {
+			streams = append(streams, r.stream)
+		}
 		for _, g := range r.guards {
 			// Many appends guard one stream (every message of a key guards
 			// the key): read it once.
