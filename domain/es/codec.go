@@ -3,6 +3,8 @@ package es
 import (
 	"encoding/json"
 	"fmt"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // Fact is implemented by every domain event struct: it names its own type.
@@ -21,7 +23,10 @@ func (r Registry) Decode(rec Recorded) (Fact, error) {
 		return nil, fmt.Errorf("unknown event type %q in stream %s", rec.Type, rec.Stream)
 	}
 	f := mk()
-	if err := json.Unmarshal(rec.Data, f); err != nil {
+	// Every reader of the log decodes the events it folds (each read
+	// model, each saga, each command): a decoder that does it several
+	// times faster than encoding/json, with the same results, pays.
+	if err := fastjson.Unmarshal(rec.Data, f); err != nil {
 		return nil, fmt.Errorf("decode %s (stream %s version %d): %w", rec.Type, rec.Stream, rec.StreamVersion, err)
 	}
 	return f, nil

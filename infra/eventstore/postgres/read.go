@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
@@ -101,7 +102,7 @@ func scanEvents(rows pgx.Rows) ([]es.Recorded, error) {
 	_, err := pgx.ForEachRow(rows, []any{&r.Position.Tx, &r.Position.Seq, &r.ID, &r.Stream, &r.StreamVersion, &r.Type, &data, &mdJSON}, func() error {
 		r.Data = json.RawMessage(append([]byte(nil), data...))
 		r.Metadata = es.Metadata{}
-		if err := json.Unmarshal(mdJSON, &r.Metadata); err != nil {
+		if err := fastjson.Unmarshal(mdJSON, &r.Metadata); err != nil {
 			return fmt.Errorf("decode metadata of event %s: %w", r.ID, err)
 		}
 		out = append(out, r)
