@@ -201,8 +201,9 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 		return nil
 	}
 	// Reservations are only ever taken in the period current while the
-	// conversation ran: from its start to its end.
-	k, _, err := h.key(ctx, c.APIKeyID)
+	// conversation ran: from its start to its end. The key is read anew:
+	// its period kind may have changed on another instance.
+	k, _, err := h.refreshKey(ctx, c.APIKeyID)
 	if err != nil {
 		return err
 	}
