@@ -340,6 +340,18 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// WaitForReadable waits until every projection has applied everything the
+// log lets readers see now (its head), and no more: the readiness check's
+// question is whether the read models keep up, not whether a transaction
+// elsewhere holds appends back.
+func (r *Runner) WaitForReadable(ctx context.Context) error {
+	head, err := r.log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return r.WaitFor(ctx, head)
+}
+
 // WaitForHead waits until every projection has applied everything in the
 // log right now. Queries that must see the caller's latest writes (the
 // agent searching right after creating) call it first.

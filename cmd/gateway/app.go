@@ -393,7 +393,7 @@ func (a *App) ready(ctx context.Context) (any, error) {
 		"roles": map[string]any{"held": a.Roles.Held(), "standby": a.Roles.Waiting()}}
 	wait, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := a.Runner.WaitForHead(wait); err != nil {
+	if err := a.Runner.WaitForReadable(wait); err != nil {
 		return detail, fmt.Errorf("read models are behind the event log (or the store is unreachable): %w", err)
 	}
 	detail["projections"] = a.Runner.Statuses()
