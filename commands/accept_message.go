@@ -122,6 +122,9 @@ func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepte
 		if err != nil {
 			return Accepted{}, err
 		}
+		// The first step (here or on another instance) decides on this
+		// fold without reading the stream back.
+		h.keep(&conversation.Conversation{}, res.Version, facts...)
 		return Accepted{ConversationID: id, Position: res.Position}, nil
 	}
 }

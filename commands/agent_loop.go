@@ -59,17 +59,29 @@ func agentMeta(c *conversation.Conversation, cause string) es.Metadata {
 // already ran, tool calls still pending, the conversation ended) do
 // nothing, so the command can be delivered any number of times.
 func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
-	c, v, err := h.loadConversation(ctx, cmd.ConversationID)
+	c, v, fresh, err := h.conversationForCommand(ctx, cmd.ConversationID)
 	if err != nil {
 		return err
 	}
 	stop, err := c.CheckModelStep(cmd.Step, h.Limits, h.now())
+	if errors.Is(err, conversation.ErrNothingToDo) && !fresh {
+		// The cache may lag what another instance recorded: decide on the
+		// stream before dropping the command.
+		if c, v, err = h.loadConversation(ctx, cmd.ConversationID); err != nil {
+			return err
+		}
+		fresh = true
+		stop, err = c.CheckModelStep(cmd.Step, h.Limits, h.now())
+	}
 	if errors.Is(err, conversation.ErrNothingToDo) {
 		return nil
 	}
 	cause := fmt.Sprintf("step:%s:%d", c.ID, cmd.Step)
 	if stop != nil {
-		_, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), stop...)
+		res, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), stop...)
+		if err == nil {
+			h.keep(c, res.Version, stop...)
+		}
 		return ignoreConflict(err)
 	}
 	// Claim the step before calling the model: a duplicate command, or the
@@ -78,6 +90,12 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	// the same step cost nothing, and the expected version lets one record.
 	if _, instant := h.Model.(Instant); !instant {
 		claim, err := c.ClaimModelStep(cmd.Step, h.stepLease(), h.now())
+		if errors.Is(err, conversation.ErrNothingToDo) && !fresh {
+			if c, v, err = h.loadConversation(ctx, cmd.ConversationID); err != nil {
+				return err
+			}
+			claim, err = c.ClaimModelStep(cmd.Step, h.stepLease(), h.now())
+		}
 		if errors.Is(err, conversation.ErrNothingToDo) {
 			return nil
 		}
@@ -89,9 +107,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 			return ignoreConflict(err)
 		}
 		v = res.Version
-		for _, f := range claim {
-			c.Apply(f)
-		}
+		h.keep(c, v, claim...)
 	}
 
 	req := h.stepRequest(c)
@@ -122,7 +138,10 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		if ferr != nil {
 			return nil
 		}
-		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
+		res, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
+		if err == nil {
+			h.keep(c, res.Version, facts...)
+		}
 		return ignoreConflict(err)
 	}
 	charge.AmountMicroUSD = int64(h.Prices.Cost(h.ModelName, resp.Usage))
@@ -135,7 +154,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		if err != nil {
 			return err
 		}
-		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
+		res, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
 		if errors.Is(err, es.ErrConcurrency) {
 			var lerr error
 			if c, v, lerr = h.loadConversation(ctx, cmd.ConversationID); lerr != nil {
@@ -143,6 +162,9 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 			}
 		}
 		recorded = err == nil
+		if recorded {
+			h.keep(c, res.Version, facts...)
+		}
 		return err
 	})
 	if recorded {
@@ -164,11 +186,18 @@ func (h *Handler) stepRequest(c *conversation.Conversation) agent.Request {
 // side effect carries an id derived from the call, so running the command
 // twice (a retry, a resumed loop) has the effect once.
 func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) error {
-	c, _, err := h.loadConversation(ctx, cmd.ConversationID)
+	c, v, fresh, err := h.conversationForCommand(ctx, cmd.ConversationID)
 	if err != nil {
 		return err
 	}
 	req, ok := c.Requested[cmd.Key]
+	if (!ok || c.Status.Terminal() || !c.IsPending(cmd.Key)) && !fresh {
+		// Decide on the stream before dropping the command.
+		if c, v, err = h.loadConversation(ctx, cmd.ConversationID); err != nil {
+			return err
+		}
+		req, ok = c.Requested[cmd.Key]
+	}
 	if !ok || c.Status.Terminal() || !c.IsPending(cmd.Key) {
 		return nil
 	}
@@ -194,11 +223,15 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 	// Parallel tool calls of one step finish concurrently: on a conflict,
 	// reload and record again unless this result is already there.
 	recorded := false
+	first := true
 	err = retry(ctx, func() error {
-		c, v, err := h.loadConversation(ctx, cmd.ConversationID)
-		if err != nil {
-			return err
+		if !first {
+			var err error
+			if c, v, err = h.loadConversation(ctx, cmd.ConversationID); err != nil {
+				return err
+			}
 		}
+		first = false
 		facts, err := c.RecordToolResult(cmd.Key, result, isErr, took, charge, h.now())
 		if errors.Is(err, conversation.ErrNothingToDo) {
 			return nil
@@ -206,8 +239,11 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 		if err != nil {
 			return err
 		}
-		_, err = h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
+		res, err := h.append(ctx, conversation.Stream(c.ID), v, agentMeta(c, cause), facts...)
 		recorded = err == nil
+		if recorded {
+			h.keep(c, res.Version, facts...)
+		}
 		return err
 	})
 	if recorded {

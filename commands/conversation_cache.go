@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
 
 // conversationCache keeps the fold of every conversation this process is
@@ -28,6 +29,53 @@ type cachedConversation struct {
 }
 
 const maxCachedConversations = 50_000
+
+// cachedConversation is the fold this process last saw of a conversation,
+// without reading anything: a command decides on it, and the expected
+// version of its append finds out if another instance moved the
+// conversation meanwhile. A decision that there is nothing to do is never
+// taken on it alone (see decideFresh).
+func (h *Handler) cachedConversation(id string) (*conversation.Conversation, int64, bool) {
+	h.convs.mu.Lock()
+	cached, ok := h.convs.m[id]
+	h.convs.mu.Unlock()
+	if !ok {
+		return nil, 0, false
+	}
+	c := cached.c.Clone()
+	return &c, cached.v, true
+}
+
+// conversationForCommand is the cached fold when there is one, else the
+// stream read; fresh says which.
+func (h *Handler) conversationForCommand(ctx context.Context, id string) (c *conversation.Conversation, v int64, fresh bool, err error) {
+	if c, v, ok := h.cachedConversation(id); ok {
+		return c, v, false, nil
+	}
+	c, v, err = h.loadConversation(ctx, id)
+	return c, v, true, err
+}
+
+// keep records what this process appended to a conversation: facts were
+// appended at version v (the stream's version after them) and are folded
+// into c here.
+func (h *Handler) keep(c *conversation.Conversation, v int64, facts ...es.Fact) {
+	for _, f := range facts {
+		c.Apply(f)
+	}
+	h.convs.mu.Lock()
+	defer h.convs.mu.Unlock()
+	if h.convs.m == nil || len(h.convs.m) >= maxCachedConversations {
+		h.convs.m = map[string]cachedConversation{}
+	}
+	if c.Status.Terminal() {
+		delete(h.convs.m, c.ID)
+		return
+	}
+	if cur, ok := h.convs.m[c.ID]; !ok || cur.v < v {
+		h.convs.m[c.ID] = cachedConversation{c: c.Clone(), v: v}
+	}
+}
 
 func (h *Handler) loadConversation(ctx context.Context, id string) (*conversation.Conversation, int64, error) {
 	h.convs.mu.Lock()

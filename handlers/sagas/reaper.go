@@ -30,7 +30,17 @@ type Reaper struct {
 	// else can be running the work.
 	ResumeAllAtStart bool
 	Logger           *slog.Logger
+
+	// resumed remembers when each conversation was last resumed: a
+	// conversation whose command is merely queued behind a long backlog
+	// looks stalled too, and resending it every sweep would multiply the
+	// very backlog that delays it.
+	resumed map[string]time.Time
 }
+
+// maxResumesPerSweep bounds the commands one sweep sends again (a start
+// after a crash resumes everything at once).
+const maxResumesPerSweep = 500
 
 // Run sweeps until ctx ends.
 func (r *Reaper) Run(ctx context.Context) {
@@ -67,6 +77,15 @@ func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
 	if err != nil {
 		return err
 	}
+	if r.resumed == nil {
+		r.resumed = map[string]time.Time{}
+	}
+	for id, at := range r.resumed {
+		if now.Sub(at) >= r.StallAfter {
+			delete(r.resumed, id)
+		}
+	}
+	var cmds []any
 	for _, v := range views {
 		idle := now.Sub(v.UpdatedAt)
 		switch {
@@ -75,7 +94,16 @@ func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
 			err = r.Commands.FailConversation(ctx, commands.FailConversation{ConversationID: v.ID, Code: conversation.CodeStalled,
 				Reason: fmt.Sprintf("The agent made no progress for %s and was stopped. Please send the request again.", r.GiveUpAfter)})
 		case resumeAll || idle >= r.StallAfter:
-			err = r.resume(ctx, v.ID)
+			if _, recently := r.resumed[v.ID]; (recently && !resumeAll) || (!resumeAll && len(r.resumed) >= maxResumesPerSweep*4) {
+				continue
+			}
+			var next []any
+			next, _, err = r.Commands.NextCommands(ctx, v.ID)
+			if err == nil && len(next) > 0 {
+				r.Logger.Info("resuming conversation", "conversation", v.ID, "commands", len(next))
+				cmds = append(cmds, next...)
+				r.resumed[v.ID] = now
+			}
 		default:
 			continue
 		}
@@ -85,20 +113,12 @@ func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
 			}
 			r.Logger.Error("reaper could not handle conversation", "conversation", v.ID, "err", err)
 		}
-	}
-	return nil
-}
-
-func (r *Reaper) resume(ctx context.Context, id string) error {
-	cmds, _, err := r.Commands.NextCommands(ctx, id)
-	if err != nil {
-		return err
-	}
-	for _, c := range cmds {
-		r.Logger.Info("resuming conversation", "conversation", id, "command", fmt.Sprintf("%T", c))
-		if err := r.Bus.Send(ctx, c); err != nil {
-			return err
+		if !resumeAll && len(cmds) >= maxResumesPerSweep {
+			break
 		}
+	}
+	if len(cmds) > 0 {
+		return r.Bus.SendAll(ctx, cmds)
 	}
 	return nil
 }

@@ -39,13 +39,28 @@ import (
 // conversations, so it stays small.
 const queueBatch = 16
 
-// takeSQL removes and returns up to $1 commands, oldest first.
+// takeSQL removes and returns up to $1 commands after offset $2, oldest
+// first.
 const takeSQL = `
 	DELETE FROM %[1]s WHERE "offset" IN (
-		SELECT "offset" FROM %[1]s WHERE acked = false
+		SELECT "offset" FROM %[1]s WHERE acked = false AND "offset" > $2
 		ORDER BY "offset" LIMIT $1
 		FOR UPDATE SKIP LOCKED)
 	RETURNING "offset", uuid, payload, metadata`
+
+// A queue table is a churn of inserts and deletes, and until vacuum
+// reclaims them the deleted rows stay in its index: a take that starts at
+// the lowest offset walks over every command taken since the last vacuum,
+// and gets slower the busier the queue is. So a subscriber starts its
+// takes a little below the highest offset it has taken (offsets are handed
+// out when a command is inserted, and a command whose insert commits late
+// has a lower one than commands already taken: takeWindow leaves room for
+// that), and from the start of the table once in a while and whenever it
+// finds nothing, so a command committed later than that is still taken.
+const (
+	takeWindow    = 1000
+	fullTakeEvery = 5 * time.Second
+)
 
 type pgQueue struct {
 	pool   *pgxpool.Pool
@@ -112,9 +127,21 @@ func (q *pgQueue) init(ctx context.Context, topic string) error {
 func (q *pgQueue) consume(ctx context.Context, topic string, out chan<- *message.Message) {
 	take := fmt.Sprintf(takeSQL, q.schema.MessagesTable(topic))
 	failures := 0
+	var high int64 // the highest offset taken
+	fullAt := time.Now()
 	for {
 		wake := q.wake.Wait(wakeTopic(topic))
-		msgs, err := q.take(ctx, take)
+		from := max(high-takeWindow, 0)
+		if time.Since(fullAt) >= fullTakeEvery {
+			from, fullAt = 0, time.Now()
+		}
+		msgs, top, err := q.take(ctx, take, from)
+		if err == nil && len(msgs) == 0 && from > 0 {
+			// Nothing near the top: look from the start before sleeping.
+			fullAt = time.Now()
+			msgs, top, err = q.take(ctx, take, 0)
+		}
+		high = max(high, top)
 		if err != nil {
 			if ctx.Err() != nil || q.isClosing() {
 				return
@@ -142,10 +169,12 @@ func (q *pgQueue) consume(ctx context.Context, topic string, out chan<- *message
 	}
 }
 
-func (q *pgQueue) take(ctx context.Context, sql string) ([]*message.Message, error) {
-	rows, err := q.pool.Query(ctx, sql, queueBatch)
+// take removes up to queueBatch commands after offset from and returns
+// them with the highest offset among them.
+func (q *pgQueue) take(ctx context.Context, sql string, from int64) ([]*message.Message, int64, error) {
+	rows, err := q.pool.Query(ctx, sql, queueBatch, from)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	type row struct {
 		offset int64
@@ -168,14 +197,16 @@ func (q *pgQueue) take(ctx context.Context, sql string) ([]*message.Message, err
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	slices.SortFunc(got, func(a, b row) int { return int(a.offset - b.offset) })
 	out := make([]*message.Message, len(got))
+	var top int64
 	for i, r := range got {
 		out[i] = r.msg
+		top = max(top, r.offset)
 	}
-	return out, nil
+	return out, top, nil
 }
 
 // deliver hands one command to the router and waits for its verdict. A
