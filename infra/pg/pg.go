@@ -37,6 +37,17 @@ type Options struct {
 	Counter *Counter
 }
 
+// Every statement is planned for the parameters and tables it meets
+// (plan_cache_mode = force_custom_plan, unless the URL says otherwise).
+// pgx prepares each statement once per connection, and Postgres then keeps
+// a generic plan as soon as it costs no more than the custom ones: a plan
+// made while a table was still empty — every table of a new deployment —
+// scans that table whole for the life of the connection, so the cost of a
+// lookup grows with history (measured: 10 ms instead of 0.1 ms after 30,000
+// reservations). Until ANALYZE runs nothing invalidates such a plan, and
+// where autovacuum is off ANALYZE never runs. Planning each time costs tens
+// of microseconds.
+//
 // Connect opens a pool for url, checks that the server answers and applies
 // pending migrations. Errors name the host, port, database and user but
 // never the URL itself, which may hold a password.
@@ -59,6 +70,9 @@ func Connect(ctx context.Context, url string, opts ...Options) (*pgxpool.Pool, e
 	}
 	if o.Counter != nil {
 		cfg.ConnConfig.Tracer = o.Counter
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	}
 	cc := cfg.ConnConfig
 	where := fmt.Sprintf("%s:%d (database %q, user %q)", cc.Host, cc.Port, cc.Database, cc.User)
