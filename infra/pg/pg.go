@@ -48,6 +48,11 @@ type Options struct {
 // where autovacuum is off ANALYZE never runs. Planning each time costs tens
 // of microseconds.
 //
+// Statements that take ids as arrays pass []string as $n::text[]::uuid[],
+// not $n::uuid[]: pgx cannot encode []string as uuid[] in binary, and
+// learns that on every call by building an error that prints the whole
+// array before it falls back to text.
+//
 // Connect opens a pool for url, checks that the server answers and applies
 // pending migrations. Errors name the host, port, database and user but
 // never the URL itself, which may hold a password.

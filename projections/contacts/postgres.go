@@ -32,7 +32,7 @@ func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
 
 // lockMany reads (and locks) the views of a batch's contacts.
 func lockMany(ctx context.Context, tx pgx.Tx, ids []string) (map[string]View, error) {
-	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM contacts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM contacts WHERE id = ANY($1::text[]::uuid[]) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
 	}
 	_, err := tx.Exec(ctx, `
 INSERT INTO contacts (id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
   $9::text[], $10::boolean[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, company = EXCLUDED.company, title = EXCLUDED.title,
   email = EXCLUDED.email, phone = EXCLUDED.phone, city = EXCLUDED.city, notes = EXCLUDED.notes,

@@ -34,7 +34,7 @@ func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
 // rows stay locked until the batch commits, so a second instance cannot
 // fold them from a stale version.
 func lockMany(ctx context.Context, tx pgx.Tx, ids []string) (map[string]View, error) {
-	rows, err := tx.Query(ctx, `SELECT view FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	rows, err := tx.Query(ctx, `SELECT view FROM conversations WHERE id = ANY($1::text[]::uuid[]) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
 	_, err := tx.Exec(ctx, `
 INSERT INTO conversations (id, workspace_id, user_id, api_key_id, status, created_at, expires_at, updated_at, version, view,
   webhook_status, webhook_next_at, webhook_claimed_at)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[]::uuid[], $4::text[]::uuid[], $5::text[], $6::timestamptz[], $7::timestamptz[],
   $8::timestamptz[], $9::bigint[], $10::jsonb[], $11::text[], $12::timestamptz[], $13::timestamptz[])
 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
   version = EXCLUDED.version, view = EXCLUDED.view, webhook_status = EXCLUDED.webhook_status,

@@ -32,7 +32,7 @@ func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
 
 // lockMany reads (and locks) the views of a batch's tasks.
 func lockMany(ctx context.Context, tx pgx.Tx, ids []string) (map[string]View, error) {
-	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM tasks WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM tasks WHERE id = ANY($1::text[]::uuid[]) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
 	}
 	_, err := tx.Exec(ctx, `
 INSERT INTO tasks (id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
   $8::timestamptz[], $9::timestamptz[], $10::bigint[])
 ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,
   due_date = EXCLUDED.due_date, assignee_id = EXCLUDED.assignee_id, status = EXCLUDED.status,

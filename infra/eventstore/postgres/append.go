@@ -265,7 +265,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, stream string, base int64, r e
 		WITH appended AS (
 			INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
 			SELECT $1, $2::bigint + e.ord, e.id, e.type, e.data, e.metadata || jsonb_build_object('hash', e.hash)
-			FROM unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
+			FROM unnest($3::text[]::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
 				WITH ORDINALITY AS e(id, type, data, metadata, hash, ord)
 			ORDER BY e.ord
 			RETURNING transaction_id, global_position

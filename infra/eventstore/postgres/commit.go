@@ -174,7 +174,10 @@ const claimSQL = `
 // writeSQL moves the claimed streams on (updates the rows the batch locked,
 // inserts new ones unless another writer created them meanwhile) and
 // inserts the events of exactly the streams it moved, in order, returning
-// their places in the log.
+// their places in the log. Event ids travel as text[] and become uuid[] in
+// SQL: pgx has no binary plan for []string as uuid[], and on every call it
+// would first fail to find one, building an error that prints the whole
+// array, before sending it as text (see also pg.Connect).
 const writeSQL = `
 	WITH upd AS (
 		UPDATE streams t SET version = u.version, last_hash = u.last_hash, last_tx = pg_current_xact_id()
@@ -192,7 +195,7 @@ const writeSQL = `
 	)
 	INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)
 	SELECT e.stream_id, e.version, e.id, e.type, e.data, e.metadata || jsonb_build_object('hash', e.hash)
-	FROM unnest($7::text[], $8::bigint[], $9::uuid[], $10::text[], $11::jsonb[], $12::jsonb[], $13::text[])
+	FROM unnest($7::text[], $8::bigint[], $9::text[]::uuid[], $10::text[], $11::jsonb[], $12::jsonb[], $13::text[])
 		WITH ORDINALITY AS e(stream_id, version, id, type, data, metadata, hash, ord)
 	WHERE e.stream_id IN (SELECT stream_id FROM moved)
 	ORDER BY e.ord
