@@ -180,9 +180,19 @@ func VerifyChain(events []Recorded) (brokenAt int64, err error) {
 	return 0, nil
 }
 
-// writeCanonical decodes one JSON value from raw and writes it in the
-// canonical form.
+// writeCanonical writes the one JSON value in raw in the canonical form.
 func writeCanonical(b *bytes.Buffer, raw []byte) error {
+	if out, ok := appendCanonical(b.AvailableBuffer(), raw); ok {
+		b.Write(out)
+		return nil
+	}
+	return writeCanonicalReference(b, raw)
+}
+
+// writeCanonicalReference decodes one JSON value from raw with
+// encoding/json and writes it in the canonical form. It is the definition
+// the fast path is held to, and serves what that path leaves to it.
+func writeCanonicalReference(b *bytes.Buffer, raw []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
