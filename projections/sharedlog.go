@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ type SharedLog struct {
 
 	mu       sync.Mutex
 	recent   []sharedBatch // newest last
+	held     int           // events in recent
 	inflight map[sharedKey]*sharedCall
 	// nothing remembers, for a moment, that a read found nothing after a
 	// position, so readers woken together by one pulse share that answer.
@@ -80,9 +82,15 @@ type sharedCall struct {
 	err  error
 }
 
-// sharedBatches is how many recent batches are kept: enough for readers a
-// batch or two apart to keep sharing.
-const sharedBatches = 8
+// Recent batches are kept up to sharedBatches of them and sharedEvents
+// events in all: readers of one process drift apart by hundreds of events
+// when some apply their batches slower than others (a read model with big
+// rows behind a saga), and every reader that falls out of the recent
+// batches reads the log again by itself.
+const (
+	sharedBatches = 1024
+	sharedEvents  = 20000
+)
 
 // Share wraps a log for shared reading.
 func Share(log interface {
@@ -125,8 +133,14 @@ func (s *SharedLog) ReadAll(ctx context.Context, after es.Position, limit int) (
 		}
 		if c.err == nil && len(c.recs) > 0 {
 			s.recent = append(s.recent, sharedBatch{after: after, recs: c.recs})
-			if len(s.recent) > sharedBatches {
-				s.recent = s.recent[len(s.recent)-sharedBatches:]
+			s.held += len(c.recs)
+			drop := 0
+			for len(s.recent)-drop > sharedBatches || (s.held > sharedEvents && len(s.recent)-drop > 1) {
+				s.held -= len(s.recent[drop].recs)
+				drop++
+			}
+			if drop > 0 {
+				s.recent = slices.Delete(s.recent, 0, drop)
 			}
 		}
 		s.mu.Unlock()
@@ -142,9 +156,29 @@ func (s *SharedLog) ReadAll(ctx context.Context, after es.Position, limit int) (
 	return c.recs, c.err
 }
 
-// cached finds the events after the position in a recent batch: the
-// batch must start at it or hold an event at it, and have events after it.
+// cached finds the events after the position in the recent batches: it
+// starts in a batch that starts at the position or holds an event at it,
+// and goes on through the batches that follow, up to limit, so that a
+// reader catching up from the cache gets batches as big as a read would.
 func (s *SharedLog) cached(after es.Position, limit int) []es.Recorded {
+	var out []es.Recorded
+	for len(out) < limit {
+		rest := s.cachedFrom(after)
+		if len(rest) == 0 {
+			break
+		}
+		if out == nil && len(rest) >= limit {
+			return rest[:limit]
+		}
+		rest = rest[:min(len(rest), limit-len(out))]
+		out = append(out, rest...)
+		after = rest[len(rest)-1].Position
+	}
+	return out
+}
+
+// cachedFrom is the rest of one recent batch after the position.
+func (s *SharedLog) cachedFrom(after es.Position) []es.Recorded {
 	for i := len(s.recent) - 1; i >= 0; i-- {
 		b := s.recent[i]
 		var from int
@@ -157,14 +191,9 @@ func (s *SharedLog) cached(after es.Position, limit int) []es.Recorded {
 			}
 			from = j + 1
 		}
-		if from >= len(b.recs) {
-			continue
+		if from < len(b.recs) {
+			return b.recs[from:]
 		}
-		rest := b.recs[from:]
-		if len(rest) > limit {
-			rest = rest[:limit]
-		}
-		return rest
 	}
 	return nil
 }
