@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // Hash chains
@@ -92,7 +94,7 @@ func ChainHash(prevHash, stream string, version int64, ev Event) (string, error)
 func EventDigest(ev Event) (string, error) {
 	md := ev.Metadata
 	md.Hash = ""
-	mdJSON, err := json.Marshal(md)
+	mdJSON, err := fastjson.Marshal(md)
 	if err != nil {
 		return "", fmt.Errorf("hash event %s: encode metadata: %w", ev.ID, err)
 	}

@@ -2,7 +2,6 @@ package messaging
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 )
@@ -189,7 +189,7 @@ func (q *pgQueue) take(ctx context.Context, sql string, from int64) ([]*message.
 	_, err = pgx.ForEachRow(rows, []any{&offset, &id, &payload, &mdJSON}, func() error {
 		m := message.NewMessage(id, append([]byte(nil), payload...))
 		if len(mdJSON) > 0 {
-			if err := json.Unmarshal(mdJSON, &m.Metadata); err != nil {
+			if err := fastjson.Unmarshal(mdJSON, &m.Metadata); err != nil {
 				return fmt.Errorf("command %s: metadata: %w", id, err)
 			}
 		}

@@ -2,12 +2,12 @@ package conversations
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
@@ -61,7 +61,7 @@ func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
 		whNext, whClaimed              = make([]*time.Time, n), make([]*time.Time, n)
 	)
 	for i, v := range vs {
-		doc, err := json.Marshal(v)
+		doc, err := fastjson.Marshal(v)
 		if err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func get(ctx context.Context, q querier, id string, forUpdate bool) (View, bool,
 		return View{}, false, err
 	}
 	var v View
-	if err := json.Unmarshal(doc, &v); err != nil {
+	if err := fastjson.Unmarshal(doc, &v); err != nil {
 		return View{}, false, err
 	}
 	return v, true, nil
@@ -147,7 +147,7 @@ func scanViews(rows pgx.Rows) ([]View, error) {
 			return nil, err
 		}
 		var v View
-		if err := json.Unmarshal(doc, &v); err != nil {
+		if err := fastjson.Unmarshal(doc, &v); err != nil {
 			return nil, err
 		}
 		out = append(out, v)

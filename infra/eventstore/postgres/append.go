@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
@@ -247,7 +248,7 @@ func newEventRows(stream string, events []es.Event) (eventRows, error) {
 	}
 	for i, ev := range events {
 		ev.Metadata.Hash = ""
-		md, err := json.Marshal(ev.Metadata)
+		md, err := fastjson.Marshal(ev.Metadata)
 		if err != nil {
 			return eventRows{}, fmt.Errorf("encode metadata of event %s: %w", ev.ID, err)
 		}
