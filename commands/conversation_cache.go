@@ -34,7 +34,7 @@ const maxCachedConversations = 50_000
 // without reading anything: a command decides on it, and the expected
 // version of its append finds out if another instance moved the
 // conversation meanwhile. A decision that there is nothing to do is never
-// taken on it alone (see decideFresh).
+// taken on it alone: the callers read the stream first.
 func (h *Handler) cachedConversation(id string) (*conversation.Conversation, int64, bool) {
 	h.convs.mu.Lock()
 	cached, ok := h.convs.m[id]
