@@ -24,7 +24,7 @@ func adminCommand() *cli.Command {
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "name", Usage: "workspace name", Required: true},
 				&cli.StringFlag{Name: "owner-email", Usage: "the owner's email address", Required: true},
-				&cli.StringFlag{Name: "url", Usage: "gateway base URL", Value: "http://localhost:8080", Sources: cli.EnvVars("GATEWAY_URL")},
+				&cli.StringFlag{Name: "url", Usage: "gateway base URL (default: localhost at the port of GATEWAY_ADDR)", Value: localURL(os.Getenv), Sources: cli.EnvVars("GATEWAY_URL")},
 				&cli.StringFlag{Name: "admin-token", Usage: "the server's GATEWAY_ADMIN_TOKEN", Sources: cli.EnvVars("GATEWAY_ADMIN_TOKEN")},
 				&cli.BoolFlag{Name: "json", Usage: "print the raw JSON response"},
 			},
@@ -38,7 +38,7 @@ func adminCommand() *cli.Command {
 					UserID      string `json:"user_id"`
 					Token       string `json:"token"`
 				}
-				raw, err := adminPost(ctx, c.String("url"), "/api/admin/workspaces", c.String("admin-token"), body, &out)
+				raw, err := adminPost(ctx, or(c.String("url"), localURL(os.Getenv)), "/api/admin/workspaces", c.String("admin-token"), body, &out)
 				if err != nil {
 					return err
 				}

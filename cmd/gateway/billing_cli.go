@@ -100,7 +100,7 @@ func billingRange(c *cli.Command) (billingview.ReportQuery, error) {
 		if v := strings.TrimSpace(c.String(f.name)); v != "" {
 			d, err := billingview.ParseDate(v)
 			if err != nil {
-				return q, fmt.Errorf("--%s: %w (a UTC day)", f.name, err)
+				return q, cli.Exit(fmt.Sprintf("gateway: --%s: %v (a UTC day)", f.name, err), exitUsage)
 			}
 			*f.dst = d
 		}
@@ -111,12 +111,15 @@ func billingRange(c *cli.Command) (billingview.ReportQuery, error) {
 	return q, nil
 }
 
+// billingFlagError says what is wrong with a flag, naming parameters as
+// flags, as a command-line mistake.
 func billingFlagError(err error) error {
 	var qe *billingview.QueryError
 	if errors.As(err, &qe) {
-		return fmt.Errorf("--%s: %s", strings.ReplaceAll(qe.Param, "_", "-"), qe.Reason)
+		flag := func(p string) string { return "--" + strings.ReplaceAll(p, "_", "-") }
+		err = fmt.Errorf("%s: %s", flag(qe.Param), qe.Explain(flag))
 	}
-	return err
+	return cli.Exit("gateway: "+err.Error(), exitUsage)
 }
 
 // billingSource is the event log and the billing read model of the

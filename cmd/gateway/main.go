@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,10 +20,33 @@ import (
 )
 
 func main() {
-	app := &cli.Command{
-		Name:           "gateway",
-		Usage:          "Chat Agent Gateway: one endpoint, plain English, an agent that acts on your workspace",
-		DefaultCommand: "serve",
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := rootCommand().Run(ctx, os.Args); err != nil {
+		code := 1
+		var exit cli.ExitCoder
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else {
+			err = fmt.Errorf("gateway: %w", err)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(code)
+	}
+}
+
+// exitUsage is the exit status of every command-line mistake (an unknown
+// command or flag, a missing or malformed value), whichever command it
+// concerns: 1 stays what a command that ran reports (a failure; for the
+// audit commands, a difference found), so scripts can tell the two apart.
+const exitUsage = 2
+
+// rootCommand is the whole command tree. With no arguments it serves.
+func rootCommand() *cli.Command {
+	root := &cli.Command{
+		Name:    "gateway",
+		Usage:   "Chat Agent Gateway: one endpoint, plain English, an agent that acts on your workspace",
+		Version: version(),
 		Commands: []*cli.Command{
 			{
 				Name:   "serve",
@@ -35,13 +59,91 @@ func main() {
 			auditCommand(),
 			projectionsCommand(),
 		},
+		Action: func(ctx context.Context, c *cli.Command) error {
+			if c.Args().Present() {
+				return unknownCommand(c)
+			}
+			return serve(ctx)
+		},
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx, os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
+	strict(root)
+	return root
+}
+
+// strict makes every command of the tree answer a mistake with a sentence
+// naming it and exitUsage: a flag that is unknown, missing or malformed,
+// and, for a command that groups others, a name that is none of them or
+// no name at all.
+func strict(c *cli.Command) {
+	c.OnUsageError = func(_ context.Context, c *cli.Command, err error, _ bool) error {
+		return cli.Exit(fmt.Sprintf("%s: %v\nRun '%s --help' for its usage.", c.FullName(), err, c.FullName()), exitUsage)
 	}
+	if len(c.Commands) > 0 && c.Action == nil {
+		c.Action = func(_ context.Context, c *cli.Command) error {
+			if c.Args().Present() {
+				return unknownCommand(c)
+			}
+			return cli.Exit(fmt.Sprintf("%s needs one of its commands: %s.\nRun '%s --help' for its usage.",
+				c.FullName(), commandNames(c), c.FullName()), exitUsage)
+		}
+	}
+	for _, sub := range c.Commands {
+		strict(sub)
+	}
+}
+
+func unknownCommand(c *cli.Command) error {
+	return cli.Exit(fmt.Sprintf("%s: %q is not one of its commands (%s).\nRun '%s --help' for its usage.",
+		c.FullName(), c.Args().First(), commandNames(c), c.FullName()), exitUsage)
+}
+
+func commandNames(c *cli.Command) string {
+	var names []string
+	for _, sub := range c.Commands {
+		if !sub.Hidden && sub.Name != "help" {
+			names = append(names, sub.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// release names the version when the build sets it
+// (-ldflags "-X main.release=v1.2.3").
+var release string
+
+// version is the release the binary was built as, else the module
+// version it was built from, else its VCS revision when the build
+// recorded one.
+func version() string {
+	if release != "" {
+		return release
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-modified"
+	}
+	return "devel-" + rev
 }
 
 func newLogger(cfg Config) *slog.Logger {
@@ -119,7 +221,7 @@ func healthCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "health",
 		Usage: "exit 0 when the gateway at --url answers 200 (for container health checks)",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "url", Value: "http://localhost:8080/healthz", Usage: "the URL to probe"}},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "url", Value: localURL(os.Getenv) + "/healthz", Usage: "the URL to probe (default: /healthz on localhost at the port of GATEWAY_ADDR)"}},
 		Action: func(ctx context.Context, c *cli.Command) error {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()

@@ -82,6 +82,9 @@ func projectionsCommandWith(load configLoader) *cli.Command {
 					&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
 				},
 				Action: func(ctx context.Context, c *cli.Command) error {
+					if _, err := rebuild.Select(c.Args().Slice()); err != nil {
+						return cli.Exit(fmt.Sprintf("gateway projections rebuild: %v", err), exitUsage)
+					}
 					cfg, err := load()
 					if err != nil {
 						return cli.Exit(err, exitTrouble)
@@ -90,9 +93,6 @@ func projectionsCommandWith(load configLoader) *cli.Command {
 					if cfg.Embedded() {
 						fmt.Fprintf(out, "%s; restart the gateway to rebuild them. Nothing to do.\n", embeddedReadModels)
 						return nil
-					}
-					if _, err := rebuild.Select(c.Args().Slice()); err != nil {
-						return cli.Exit(err, exitTrouble)
 					}
 					res, err := rebuildPostgres(ctx, cfg, c.Args().Slice(), rebuild.Options{
 						Batch: int(c.Int("batch")), DropOld: c.Bool("drop-old"), LockTimeout: c.Duration("lock-timeout"),

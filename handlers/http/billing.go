@@ -186,7 +186,7 @@ func (s *Server) billingReport(store billingview.Store) http.HandlerFunc {
 func (s *Server) billingError(r *http.Request, err error) *apiError {
 	var qe *billingview.QueryError
 	if errors.As(err, &qe) {
-		return validation("%s is not valid: %s.", qe.Param, qe.Reason)
+		return validation("%s is not valid: %s.", qe.Param, qe.Explain(func(p string) string { return p }))
 	}
 	return s.internal(r, err)
 }

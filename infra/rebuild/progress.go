@@ -40,7 +40,10 @@ func NewProgress(w io.Writer, label string, interval time.Duration) Progress {
 	return &lines{w: w, label: label, every: interval}
 }
 
-// bar is the terminal progress bar.
+// bar is the terminal progress bar: count, share and time left, but no
+// rate. progressbar's rate is its own (an average of recent samples, then
+// its own clock), and a run must not print two rates: the one printed is
+// Finish's, which is the summary's.
 type bar struct {
 	w     io.Writer
 	label string
@@ -56,8 +59,6 @@ func (b *bar) Start(total int64) {
 		progressbar.OptionSetDescription(b.label),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("events"),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 	)

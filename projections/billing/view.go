@@ -193,10 +193,24 @@ var (
 type QueryError struct {
 	Param  string // from, to, group_by, limit, after
 	Reason string
-	bad    error
+	// Other is a second parameter the reason names, written {other} in
+	// Reason, so that each caller can spell it its own way (the HTTP API
+	// "to", the command line "--to").
+	Other string
+	bad   error
 }
 
-func (e *QueryError) Error() string { return e.Param + ": " + e.Reason }
+func (e *QueryError) Error() string {
+	return e.Param + ": " + e.Explain(func(p string) string { return p })
+}
+
+// Explain is the reason with the other parameter named by name.
+func (e *QueryError) Explain(name func(param string) string) string {
+	if e.Other == "" {
+		return e.Reason
+	}
+	return strings.ReplaceAll(e.Reason, "{other}", name(e.Other))
+}
 
 func (e *QueryError) Unwrap() error {
 	if e.bad != nil {
@@ -234,7 +248,7 @@ func validRange(from, to Date) error {
 	case to.IsZero():
 		return &QueryError{Param: "to", Reason: "a date is required"}
 	case from.After(to):
-		return &QueryError{Param: "from", Reason: fmt.Sprintf("%s is after to (%s)", from, to)}
+		return &QueryError{Param: "from", Reason: fmt.Sprintf("%s is after {other} (%s)", from, to), Other: "to"}
 	case from.DaysUntil(to)+1 > MaxRangeDays:
 		return &QueryError{Param: "to", Reason: fmt.Sprintf("the range %s to %s spans %d days; at most %d are allowed",
 			from, to, from.DaysUntil(to)+1, MaxRangeDays)}
