@@ -56,6 +56,7 @@ func TestCommandLineMistakes(t *testing.T) {
 		{args: []string{"billing", "report", "--to", "30/11/2026"}, code: 2, says: "--to:"},
 		{args: []string{"projections", "rebuild", "conversation"}, code: 2, says: `unknown read model "conversation"`},
 		{args: []string{"serve"}, env: []string{"GATEWAY_LOG_LEVEL=verbose"}, code: 1, says: `GATEWAY_LOG_LEVEL must be debug, info, warn or error, not "verbose"`},
+		{args: []string{"serve"}, env: []string{"GATEWAY_SECRET_KEY=unset"}, code: 1, says: "GATEWAY_SECRET_KEY must be 32 bytes as 64 hex characters or base64"},
 		{args: []string{"--version"}, code: 0, says: "gateway version "},
 	} {
 		t.Run(strings.Join(c.args, "_"), func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
+	"github.com/sois-ai/chat-agent-gateway/infra/secrets"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 )
 
@@ -175,6 +176,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	case "text", "json":
 	default:
 		return c, fmt.Errorf("GATEWAY_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	if c.SecretKey != "" {
+		if _, err := secrets.ParseKey(c.SecretKey); err != nil {
+			return c, err
+		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
