@@ -19,7 +19,8 @@ import (
 // tests that use it must not call t.Parallel.
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	root := &cli.Command{Name: "gateway", Commands: []*cli.Command{adminCommand()}}
+	root := &cli.Command{Name: "gateway", Commands: []*cli.Command{adminCommand()},
+		ExitErrHandler: func(context.Context, *cli.Command, error) {}}
 	rOut, wOut, perr := os.Pipe()
 	if perr != nil {
 		t.Fatal(perr)

@@ -204,7 +204,9 @@ func runBillingCLI(t *testing.T, env map[string]string, args ...string) (string,
 	t.Helper()
 	var out bytes.Buffer
 	root := &cli.Command{Name: "gateway", Writer: &out, ErrWriter: &out,
-		Commands: []*cli.Command{billingCommandWith(func(k string) string { return env[k] })}}
+		// A mistake returns its exit error here instead of ending the test binary.
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
+		Commands:       []*cli.Command{billingCommandWith(func(k string) string { return env[k] })}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	err := root.Run(ctx, append([]string{"gateway", "billing"}, args...))
