@@ -19,9 +19,6 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/handlers/sagas"
 	"github.com/sois-ai/chat-agent-gateway/handlers/tools"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
-	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/bolt"
-	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/esdb"
-	pgstore "github.com/sois-ai/chat-agent-gateway/infra/eventstore/postgres"
 	"github.com/sois-ai/chat-agent-gateway/infra/leader"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/offline"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
@@ -29,6 +26,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/messaging"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/secrets"
+	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
@@ -90,6 +88,11 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		clock = commands.SystemClock{}
 	}
 	a := &App{cfg: cfg, logger: logger, clock: clock}
+	st, err := stores.Open(ctx, cfg.stores(pg.Options{MaxConns: cfg.DBPool, Counter: &a.SQL}))
+	if err != nil {
+		return nil, err
+	}
+	a.pool, a.Store = st.Pool, st.Log
 	// Read models: in memory (rebuilt from the log at start) without
 	// Postgres, in its tables with it.
 	if cfg.Embedded() {
@@ -98,41 +101,19 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Documents, a.Org, a.Emails = documents.NewMemory(), org.NewMemory(), emails.NewMemory()
 		a.Billing = billingview.NewMemory()
 	} else {
-		pool, err := pg.Connect(ctx, cfg.DatabaseURL, pg.Options{MaxConns: cfg.DBPool, Counter: &a.SQL})
-		if err != nil {
-			return nil, err
-		}
-		a.pool = pool
+		pool := a.pool
 		a.Identity, a.Keys, a.Conversations = identity.NewPostgres(pool), apikeys.NewPostgres(pool), conversations.NewPostgres(pool)
 		a.Contacts, a.Tasks = contacts.NewPostgres(pool), tasks.NewPostgres(pool)
 		a.Documents, a.Org, a.Emails = documents.NewPostgres(pool), org.NewPostgres(pool), emails.NewPostgres(pool)
 		a.Billing = billingview.NewPostgres(pool)
 	}
-	// The event log: EventStoreDB when configured, else Postgres, else the
-	// embedded file.
-	switch {
-	case cfg.EventStoreURL != "":
-		st, err := esdb.Open(ctx, cfg.EventStoreURL)
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("EVENTSTORE_URL: %w", err)
-		}
-		a.Store = st
-	case cfg.Embedded():
-		st, err := bolt.Open(filepath.Join(cfg.DataDir, "events.db"))
-		if err != nil {
-			return nil, fmt.Errorf("open the embedded event store in %s: %w", cfg.DataDir, err)
-		}
-		a.Store = st
-	default:
-		st := pgstore.New(a.pool)
-		a.Store = st
+	if pl := st.PgLog; pl != nil {
 		// Tell the other instances of every append, and hear of theirs.
 		a.wake = pg.NewWakeups(a.pool, logger)
-		st.OnAppend = func(p es.Position) { a.wake.Notify(eventsTopic, p.String()) }
+		pl.OnAppend = func(p es.Position) { a.wake.Notify(eventsTopic, p.String()) }
 		a.wake.OnRemote(eventsTopic, func(hint string) {
 			if p, err := es.ParsePosition(hint); err == nil {
-				st.Observe(p)
+				pl.Observe(p)
 			}
 		})
 	}

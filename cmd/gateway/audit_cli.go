@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -23,10 +21,8 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
-	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/bolt"
-	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/esdb"
-	pgstore "github.com/sois-ai/chat-agent-gateway/infra/eventstore/postgres"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
+	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 )
@@ -147,70 +143,27 @@ func writeJSONTo(w io.Writer, v any) error {
 // auditStores are the stores a check reads: the event store, and the
 // Postgres database of the read models (nil when they live in memory).
 type auditStores struct {
+	*stores.Stores
 	cfg   Config
 	store eventstore.Store
 	pool  *pgxpool.Pool
-	// pgLog says the events are in pool's events table.
-	pgLog bool
 }
 
-// openAuditStores opens the stores of cfg as serve would. The embedded
+// openAuditStores opens the stores of cfg as serve does. The embedded
 // file must exist (a check never creates an empty store) and not be held
 // by a running gateway.
 func openAuditStores(ctx context.Context, cfg Config) (*auditStores, error) {
-	st := &auditStores{cfg: cfg}
-	if !cfg.Embedded() {
-		pool, err := pg.Connect(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return nil, err
-		}
-		st.pool = pool
+	sc := cfg.stores(pg.Options{})
+	sc.Existing = true
+	st, err := stores.Open(ctx, sc)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case cfg.EventStoreURL != "":
-		ed, err := esdb.Open(ctx, cfg.EventStoreURL)
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("EVENTSTORE_URL: %w", err)
-		}
-		st.store = ed
-	case cfg.Embedded():
-		path := filepath.Join(cfg.DataDir, "events.db")
-		if _, err := os.Stat(path); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("no embedded event store at %s (set GATEWAY_DATA_DIR, or DATABASE_URL for Postgres): %w", path, err)
-		}
-		b, err := bolt.Open(path)
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("%w (the embedded store can only be read while the gateway is stopped)", err)
-		}
-		st.store = b
-	default:
-		st.store, st.pgLog = pgstore.New(st.pool), true
-	}
-	return st, nil
-}
-
-func (s *auditStores) Close() {
-	if s.store != nil {
-		_ = s.store.Close()
-	}
-	if s.pool != nil {
-		s.pool.Close()
-	}
+	return &auditStores{Stores: st, cfg: cfg, store: st.Log, pool: st.Pool}, nil
 }
 
 // backend names where the events are.
-func (s *auditStores) backend() string {
-	switch {
-	case s.cfg.EventStoreURL != "":
-		return "eventstoredb"
-	case s.pgLog:
-		return "postgres"
-	}
-	return "embedded"
-}
+func (s *auditStores) backend() string { return s.Backend }
 
 // readCorrelated reads every event of a correlation id.
 func readCorrelated(ctx context.Context, log eventstore.Store, id string) ([]es.Recorded, error) {
@@ -915,7 +868,7 @@ func verifyChains(ctx context.Context, st *auditStores, stream string) (VerifyRe
 	heads := map[string]streamHead{}
 	var names []string
 	switch {
-	case st.pgLog:
+	case (st.PgLog != nil):
 		q := `SELECT s.stream_id, s.version, s.last_hash FROM streams s WHERE s.stream_id = $1
 			UNION ALL SELECT DISTINCT e.stream_id, NULL::bigint, NULL::text FROM events e
 			WHERE e.stream_id = $1 AND NOT EXISTS (SELECT 1 FROM streams s WHERE s.stream_id = e.stream_id)`
@@ -960,12 +913,12 @@ func verifyChains(ctx context.Context, st *auditStores, stream string) (VerifyRe
 		if err != nil {
 			return rep, fmt.Errorf("read %s: %w", name, err)
 		}
-		if len(recs) == 0 && !st.pgLog {
+		if len(recs) == 0 && !(st.PgLog != nil) {
 			return rep, fmt.Errorf("the log has no stream %q", name)
 		}
 		rep.Streams++
 		rep.Events += len(recs)
-		if l, broken := verifyStream(name, recs, heads[name], st.pgLog); broken {
+		if l, broken := verifyStream(name, recs, heads[name], (st.PgLog != nil)); broken {
 			rep.Broken = append(rep.Broken, l)
 		}
 	}

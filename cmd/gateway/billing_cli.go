@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -17,10 +15,8 @@ import (
 	dbilling "github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
-	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/bolt"
-	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/esdb"
-	pgstore "github.com/sois-ai/chat-agent-gateway/infra/eventstore/postgres"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
+	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	billingview "github.com/sois-ai/chat-agent-gateway/projections/billing"
 )
@@ -143,41 +139,15 @@ func openBillingSource(ctx context.Context, getenv func(string) string) (*billin
 	if err != nil {
 		return nil, err
 	}
-	src := &billingSource{}
-	var closers []func()
-	src.close = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
+	sc := cfg.stores(pg.Options{})
+	sc.Existing = true
+	st, err := stores.Open(ctx, sc)
+	if err != nil {
+		return nil, err
 	}
-	if !cfg.Embedded() {
-		pool, err := pg.Connect(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, pool.Close)
-		src.log, src.store = pgstore.New(pool), billingview.NewPostgres(pool)
-	}
-	switch {
-	case cfg.EventStoreURL != "":
-		st, err := esdb.Open(ctx, cfg.EventStoreURL)
-		if err != nil {
-			src.close()
-			return nil, fmt.Errorf("EVENTSTORE_URL: %w", err)
-		}
-		closers = append(closers, func() { _ = st.Close() })
-		src.log = st
-	case cfg.Embedded():
-		path := filepath.Join(cfg.DataDir, "events.db")
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("no embedded event store at %s (set GATEWAY_DATA_DIR to the gateway's data directory, or DATABASE_URL): %w", path, err)
-		}
-		st, err := bolt.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("%w (the embedded store admits one process: stop the gateway, then run this again)", err)
-		}
-		closers = append(closers, func() { _ = st.Close() })
-		src.log = st
+	src := &billingSource{log: st.Log, close: st.Close}
+	if st.Pool != nil {
+		src.store = billingview.NewPostgres(st.Pool)
 	}
 	if !cfg.Embedded() {
 		return src, nil

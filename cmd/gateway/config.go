@@ -11,7 +11,9 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
+	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/secrets"
+	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 )
 
@@ -71,6 +73,11 @@ func defaultPoll(c Config) time.Duration {
 
 // Embedded reports whether no database is configured.
 func (c Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// stores says where the data is, for stores.Open.
+func (c Config) stores(pool pg.Options) stores.Config {
+	return stores.Config{DataDir: c.DataDir, DatabaseURL: c.DatabaseURL, EventStoreURL: c.EventStoreURL, Pool: pool}
+}
 
 // LoadConfig reads the environment and says precisely what is wrong.
 func LoadConfig(getenv func(string) string) (Config, error) {

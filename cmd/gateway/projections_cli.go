@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v3"
 
-	"github.com/sois-ai/chat-agent-gateway/infra/eventstore/esdb"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/rebuild"
+	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 )
 
 // `gateway projections` looks after the read models: `status` shows how
@@ -131,19 +131,14 @@ func rebuildPostgres(ctx context.Context, cfg Config, names []string, opts rebui
 // kept elsewhere (EVENTSTORE_URL), the event store (nil otherwise: the
 // events table of the same database).
 func rebuildStores(ctx context.Context, cfg Config) (*pgxpool.Pool, rebuild.Log, func(), error) {
-	pool, err := pg.Connect(ctx, cfg.DatabaseURL)
+	st, err := stores.Open(ctx, cfg.stores(pg.Options{}))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if cfg.EventStoreURL == "" {
-		return pool, nil, pool.Close, nil
+	if st.PgLog != nil {
+		return st.Pool, nil, st.Close, nil
 	}
-	st, err := esdb.Open(ctx, cfg.EventStoreURL)
-	if err != nil {
-		pool.Close()
-		return nil, nil, nil, fmt.Errorf("EVENTSTORE_URL: %w", err)
-	}
-	return pool, st, func() { _ = st.Close(); pool.Close() }, nil
+	return st.Pool, st.Log, st.Close, nil
 }
 
 func printStatus(w io.Writer, r rebuild.StatusReport) error {
