@@ -1,7 +1,6 @@
 package apikey_test
 
 import (
-	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -10,62 +9,8 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/es/estest"
 )
-
-// Given/When/Then: given folds past facts into a fresh state, the test calls
-// one decision on it, and then checks the exact facts (or the error).
-
-func given[S any, P interface {
-	*S
-	Apply(es.Fact)
-}](facts ...es.Fact) P {
-	p := P(new(S))
-	for _, f := range facts {
-		p.Apply(f)
-	}
-	return p
-}
-
-func render(facts []es.Fact) string {
-	var b strings.Builder
-	for _, f := range facts {
-		j, _ := json.Marshal(f)
-		b.WriteString("\n  " + f.EventType() + " " + string(j))
-	}
-	if b.Len() == 0 {
-		return " (none)"
-	}
-	return b.String()
-}
-
-func thenFacts(t *testing.T, got []es.Fact, err error, want ...es.Fact) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("unexpected error: %v", err)
-	}
-	if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
-		t.Fatalf("facts:%s\nwant:%s", render(got), render(want))
-	}
-}
-
-func thenError(t *testing.T, got []es.Fact, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("err = %v, want %v", err, want)
-	}
-	if got != nil {
-		t.Fatalf("facts with an error:%s", render(got))
-	}
-}
-
-func invalidField(t *testing.T, err error) string {
-	t.Helper()
-	var v *apikey.ValidationError
-	if !errors.As(err, &v) {
-		t.Fatalf("err = %v, want a ValidationError", err)
-	}
-	return v.Field
-}
 
 var now = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 
@@ -116,7 +61,7 @@ func TestValidateResponseURL(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: %.40q accepted as %.40q", c.name, c.in, got)
 		}
-		if f := invalidField(t, err); f != "response_url" || !strings.Contains(err.Error(), c.reason) || got != "" {
+		if f := estest.InvalidField(t, err); f != "response_url" || !strings.Contains(err.Error(), c.reason) || got != "" {
 			t.Fatalf("%s: err = %v (field %s), want it to mention %q", c.name, err, f, c.reason)
 		}
 	}
@@ -129,7 +74,7 @@ func TestValidateBudget(t *testing.T) {
 		}
 	}
 	for _, c := range []*int64{cents(-1), cents(-1 << 40)} {
-		if f := invalidField(t, apikey.ValidateBudget(c)); f != "budget_usd_cents" {
+		if f := estest.InvalidField(t, apikey.ValidateBudget(c)); f != "budget_usd_cents" {
 			t.Fatalf("field = %s", f)
 		}
 	}
@@ -143,7 +88,7 @@ func TestParsePeriod(t *testing.T) {
 	}
 	for _, s := range []string{"", "weekly", "Daily", " daily"} {
 		got, err := apikey.ParsePeriod(s)
-		if got != "" || invalidField(t, err) != "budget_period" {
+		if got != "" || estest.InvalidField(t, err) != "budget_period" {
 			t.Fatalf("ParsePeriod(%q) = %q, %v", s, got, err)
 		}
 	}
@@ -157,7 +102,7 @@ func TestValidateLabel(t *testing.T) {
 		}
 	}
 	got, err := apikey.ValidateLabel(max + "x")
-	if got != "" || invalidField(t, err) != "label" {
+	if got != "" || estest.InvalidField(t, err) != "label" {
 		t.Fatalf("201 characters: %q, %v", got, err)
 	}
 }
@@ -165,13 +110,13 @@ func TestValidateLabel(t *testing.T) {
 func TestCreate(t *testing.T) {
 	t.Run("records the key with its settings", func(t *testing.T) {
 		facts, err := apikey.Create(keyID, "ws-1", owner, "hash", "cag_abcd", "sealed", settings, now)
-		thenFacts(t, facts, err, created())
+		estest.ThenFacts(t, facts, err, created())
 	})
 	t.Run("the budget period defaults to monthly", func(t *testing.T) {
 		facts, err := apikey.Create(keyID, "ws-1", owner, "hash", "cag_abcd", "sealed", apikey.Settings{Label: "x"}, now)
 		want := created()
 		want.Settings = apikey.Settings{Label: "x", BudgetPeriod: apikey.Monthly}
-		thenFacts(t, facts, err, want)
+		estest.ThenFacts(t, facts, err, want)
 	})
 }
 
@@ -180,12 +125,12 @@ func TestUpdate(t *testing.T) {
 	changed := apikey.Settings{Label: "renamed", ResponseURL: "", BudgetUSDCents: nil, BudgetPeriod: apikey.Total}
 
 	t.Run("by the owner", func(t *testing.T) {
-		k := given[apikey.Key](created())
+		k := estest.Given[apikey.Key](created())
 		facts, err := k.Update(owner, changed, later)
-		thenFacts(t, facts, err, &apikey.Updated{Settings: changed, UpdatedAt: later})
+		estest.ThenFacts(t, facts, err, &apikey.Updated{Settings: changed, UpdatedAt: later})
 	})
 	t.Run("each setting counts as a change", func(t *testing.T) {
-		k := given[apikey.Key](created())
+		k := estest.Given[apikey.Key](created())
 		for _, s := range []apikey.Settings{
 			{Label: "other", ResponseURL: settings.ResponseURL, BudgetUSDCents: cents(500), BudgetPeriod: apikey.Daily},
 			{Label: settings.Label, ResponseURL: "https://else.example", BudgetUSDCents: cents(500), BudgetPeriod: apikey.Daily},
@@ -194,74 +139,74 @@ func TestUpdate(t *testing.T) {
 			{Label: settings.Label, ResponseURL: settings.ResponseURL, BudgetUSDCents: cents(500), BudgetPeriod: apikey.Monthly},
 		} {
 			facts, err := k.Update(owner, s, later)
-			thenFacts(t, facts, err, &apikey.Updated{Settings: s, UpdatedAt: later})
+			estest.ThenFacts(t, facts, err, &apikey.Updated{Settings: s, UpdatedAt: later})
 		}
 	})
 	t.Run("the same settings change nothing", func(t *testing.T) {
-		k := given[apikey.Key](created())
+		k := estest.Given[apikey.Key](created())
 		same := settings
 		same.BudgetUSDCents = cents(500) // equal value, another pointer
 		facts, err := k.Update(owner, same, later)
-		thenFacts(t, facts, err)
+		estest.ThenFacts(t, facts, err)
 
-		k = given[apikey.Key](created(), &apikey.Updated{Settings: changed, UpdatedAt: later})
+		k = estest.Given[apikey.Key](created(), &apikey.Updated{Settings: changed, UpdatedAt: later})
 		facts, err = k.Update(owner, changed, later.Add(time.Hour))
-		thenFacts(t, facts, err)
+		estest.ThenFacts(t, facts, err)
 	})
 	t.Run("by someone else", func(t *testing.T) {
-		k := given[apikey.Key](created())
+		k := estest.Given[apikey.Key](created())
 		facts, err := k.Update("user-2", changed, later)
-		thenError(t, facts, err, apikey.ErrOwnerMismatch)
+		estest.ThenError(t, facts, err, apikey.ErrOwnerMismatch)
 	})
 	t.Run("on a revoked key", func(t *testing.T) {
-		k := given[apikey.Key](created(), &apikey.Revoked{RevokedAt: now})
+		k := estest.Given[apikey.Key](created(), &apikey.Revoked{RevokedAt: now})
 		facts, err := k.Update(owner, changed, later)
-		thenError(t, facts, err, apikey.ErrRevoked)
+		estest.ThenError(t, facts, err, apikey.ErrRevoked)
 		facts, err = k.Update("user-2", changed, later)
-		thenError(t, facts, err, apikey.ErrOwnerMismatch)
+		estest.ThenError(t, facts, err, apikey.ErrOwnerMismatch)
 	})
 	t.Run("on a key that does not exist", func(t *testing.T) {
-		k := given[apikey.Key]()
+		k := estest.Given[apikey.Key]()
 		facts, err := k.Update(owner, changed, later)
-		thenError(t, facts, err, apikey.ErrNotFound)
+		estest.ThenError(t, facts, err, apikey.ErrNotFound)
 	})
 }
 
 func TestRevoke(t *testing.T) {
 	later := now.Add(time.Hour)
 	t.Run("by the owner", func(t *testing.T) {
-		k := given[apikey.Key](created())
+		k := estest.Given[apikey.Key](created())
 		facts, err := k.Revoke(owner, later)
-		thenFacts(t, facts, err, &apikey.Revoked{RevokedAt: later})
+		estest.ThenFacts(t, facts, err, &apikey.Revoked{RevokedAt: later})
 	})
 	t.Run("twice changes nothing", func(t *testing.T) {
-		k := given[apikey.Key](created(), &apikey.Revoked{RevokedAt: now})
+		k := estest.Given[apikey.Key](created(), &apikey.Revoked{RevokedAt: now})
 		facts, err := k.Revoke(owner, later)
-		thenFacts(t, facts, err)
+		estest.ThenFacts(t, facts, err)
 	})
 	t.Run("by someone else", func(t *testing.T) {
-		k := given[apikey.Key](created())
+		k := estest.Given[apikey.Key](created())
 		facts, err := k.Revoke("user-2", later)
-		thenError(t, facts, err, apikey.ErrOwnerMismatch)
+		estest.ThenError(t, facts, err, apikey.ErrOwnerMismatch)
 	})
 	t.Run("unknown key", func(t *testing.T) {
-		facts, err := given[apikey.Key]().Revoke(owner, later)
-		thenError(t, facts, err, apikey.ErrNotFound)
+		facts, err := estest.Given[apikey.Key]().Revoke(owner, later)
+		estest.ThenError(t, facts, err, apikey.ErrNotFound)
 	})
 }
 
 func TestUsable(t *testing.T) {
-	k := given[apikey.Key](created())
+	k := estest.Given[apikey.Key](created())
 	if err := k.Usable(owner); err != nil {
 		t.Fatalf("owner: %v", err)
 	}
 	if err := k.Usable("user-2"); !errors.Is(err, apikey.ErrOwnerMismatch) {
 		t.Fatalf("other user: %v", err)
 	}
-	if err := given[apikey.Key]().Usable(owner); !errors.Is(err, apikey.ErrNotFound) {
+	if err := estest.Given[apikey.Key]().Usable(owner); !errors.Is(err, apikey.ErrNotFound) {
 		t.Fatalf("unknown key: %v", err)
 	}
-	k = given[apikey.Key](created(), &apikey.Revoked{RevokedAt: now})
+	k = estest.Given[apikey.Key](created(), &apikey.Revoked{RevokedAt: now})
 	if err := k.Usable(owner); !errors.Is(err, apikey.ErrRevoked) {
 		t.Fatalf("revoked: %v", err)
 	}
@@ -269,7 +214,7 @@ func TestUsable(t *testing.T) {
 
 func TestApply(t *testing.T) {
 	changed := apikey.Settings{Label: "renamed", BudgetPeriod: apikey.Total}
-	k := given[apikey.Key](created(), &apikey.Updated{Settings: changed, UpdatedAt: now}, &apikey.Revoked{RevokedAt: now})
+	k := estest.Given[apikey.Key](created(), &apikey.Updated{Settings: changed, UpdatedAt: now}, &apikey.Revoked{RevokedAt: now})
 	want := apikey.Key{ID: keyID, WorkspaceID: "ws-1", UserID: owner, KeyHash: "hash", SealedSigningSecret: "sealed",
 		Settings: changed, Revoked: true}
 	if !reflect.DeepEqual(*k, want) {

@@ -12,64 +12,8 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/es/estest"
 )
-
-// Given/When/Then: given folds past facts into a fresh state, the test calls
-// one decision on it, and then checks the exact facts (or the error).
-
-func given[S any, P interface {
-	*S
-	Apply(es.Fact)
-}](facts ...es.Fact) P {
-	p := P(new(S))
-	for _, f := range facts {
-		p.Apply(f)
-	}
-	return p
-}
-
-func render(facts []es.Fact) string {
-	var b strings.Builder
-	for _, f := range facts {
-		j, _ := json.Marshal(f)
-		b.WriteString("\n  " + f.EventType() + " " + string(j))
-	}
-	if b.Len() == 0 {
-		return " (none)"
-	}
-	return b.String()
-}
-
-func thenFacts(t *testing.T, got []es.Fact, err error, want ...es.Fact) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("unexpected error: %v", err)
-	}
-	if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
-		t.Fatalf("facts:%s\nwant:%s", render(got), render(want))
-	}
-}
-
-func thenError(t *testing.T, got []es.Fact, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("err = %v, want %v", err, want)
-	}
-	if got != nil {
-		t.Fatalf("facts with an error:%s", render(got))
-	}
-}
-
-func thenInvalid(t *testing.T, got []es.Fact, err error, field string) {
-	t.Helper()
-	var v *conversation.ValidationError
-	if !errors.As(err, &v) || v.Field != field {
-		t.Fatalf("err = %v, want a ValidationError on %s", err, field)
-	}
-	if got != nil {
-		t.Fatalf("facts with an error:%s", render(got))
-	}
-}
 
 var (
 	t0  = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -115,7 +59,7 @@ func TestOpen(t *testing.T) {
 		want.Context = &conversation.Context{EntityType: "contact", EntityID: "42"}
 		want.Metadata = json.RawMessage(`{"ticket":7}`)
 		want.ResponseURL = "https://hooks.example/in"
-		thenFacts(t, facts, err, want)
+		estest.ThenFacts(t, facts, err, want)
 		if got := facts[0].(*conversation.Opened).ExpiresAt; !got.Equal(t0.Add(24 * time.Hour)) {
 			t.Fatalf("ExpiresAt = %v", got)
 		}
@@ -124,12 +68,12 @@ func TestOpen(t *testing.T) {
 		p := params("Find Ada")
 		p.Context = &conversation.Context{}
 		facts, err := conversation.Open(p)
-		thenFacts(t, facts, err, opened())
+		estest.ThenFacts(t, facts, err, opened())
 	})
 	t.Run("message is required", func(t *testing.T) {
 		for _, m := range []string{"", " ", "\n\t  \r\n"} {
 			facts, err := conversation.Open(params(m))
-			thenInvalid(t, facts, err, "message")
+			estest.ThenInvalid(t, facts, err, "message")
 		}
 	})
 	t.Run("message length counts characters", func(t *testing.T) {
@@ -142,7 +86,7 @@ func TestOpen(t *testing.T) {
 			t.Fatalf("10,000 characters refused: %v", err)
 		}
 		facts, err = conversation.Open(params(max + "a"))
-		thenInvalid(t, facts, err, "message")
+		estest.ThenInvalid(t, facts, err, "message")
 		if !strings.Contains(err.Error(), "it has 10001") {
 			t.Fatalf("error does not say the length: %v", err)
 		}
@@ -161,7 +105,7 @@ func TestOpen(t *testing.T) {
 		} {
 			p.Context = &c
 			facts, err := conversation.Open(p)
-			thenInvalid(t, facts, err, field)
+			estest.ThenInvalid(t, facts, err, field)
 		}
 	})
 }
@@ -187,7 +131,7 @@ func TestNext(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := given[conversation.Conversation](c.given...).Next(); !reflect.DeepEqual(got, c.want) {
+			if got := estest.Given[conversation.Conversation](c.given...).Next(); !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("Next() = %+v, want %+v", got, c.want)
 			}
 		})
@@ -195,8 +139,8 @@ func TestNext(t *testing.T) {
 }
 
 func TestStartProcessing(t *testing.T) {
-	c := given[conversation.Conversation](opened())
-	thenFacts(t, c.StartProcessing(at(1)), nil, &conversation.ProcessingStarted{StartedAt: at(1)})
+	c := estest.Given[conversation.Conversation](opened())
+	estest.ThenFacts(t, c.StartProcessing(at(1)), nil, &conversation.ProcessingStarted{StartedAt: at(1)})
 
 	for name, facts := range map[string][]es.Fact{
 		"twice":      {opened(), &conversation.ProcessingStarted{StartedAt: at(1)}},
@@ -204,8 +148,8 @@ func TestStartProcessing(t *testing.T) {
 		"failed":     {opened(), &conversation.Failed{Code: conversation.CodeStalled, FailedAt: at(2)}},
 		"not opened": nil,
 	} {
-		if got := given[conversation.Conversation](facts...).StartProcessing(at(3)); got != nil {
-			t.Fatalf("%s: StartProcessing = %s", name, render(got))
+		if got := estest.Given[conversation.Conversation](facts...).StartProcessing(at(3)); got != nil {
+			t.Fatalf("%s: StartProcessing = %s", name, estest.Render(got))
 		}
 	}
 }
@@ -214,53 +158,53 @@ func TestRecordModelStep(t *testing.T) {
 	processing := []es.Fact{opened(), &conversation.ProcessingStarted{StartedAt: at(1)}}
 
 	t.Run("a step that is not due is nothing to do", func(t *testing.T) {
-		c := given[conversation.Conversation](processing...)
+		c := estest.Given[conversation.Conversation](processing...)
 		for _, n := range []int{0, 2, -1} {
 			facts, err := c.RecordModelStep(n, agent.Response{Content: "Hi"}, time.Second, nil, lim, at(2))
-			thenError(t, facts, err, conversation.ErrNothingToDo)
+			estest.ThenError(t, facts, err, conversation.ErrNothingToDo)
 		}
-		c = given[conversation.Conversation](append(processing, step(1, "", 1, 1, 2), requested("1.1", 1, "a", "lookup", `{}`))...)
+		c = estest.Given[conversation.Conversation](append(processing, step(1, "", 1, 1, 2), requested("1.1", 1, "a", "lookup", `{}`))...)
 		for _, n := range []int{1, 2} {
 			facts, err := c.RecordModelStep(n, agent.Response{Content: "Hi"}, time.Second, nil, lim, at(3))
-			thenError(t, facts, err, conversation.ErrNothingToDo)
+			estest.ThenError(t, facts, err, conversation.ErrNothingToDo)
 		}
-		c = given[conversation.Conversation](append(processing, step(1, "Hi", 1, 1, 2), &conversation.Resolved{Reply: "Hi", ResolvedAt: at(2)})...)
+		c = estest.Given[conversation.Conversation](append(processing, step(1, "Hi", 1, 1, 2), &conversation.Resolved{Reply: "Hi", ResolvedAt: at(2)})...)
 		facts, err := c.RecordModelStep(2, agent.Response{Content: "Again"}, time.Second, nil, lim, at(3))
-		thenError(t, facts, err, conversation.ErrNothingToDo)
+		estest.ThenError(t, facts, err, conversation.ErrNothingToDo)
 	})
 
 	t.Run("tool calls get keys of their own even when the model reuses call ids", func(t *testing.T) {
-		c := given[conversation.Conversation](processing...)
+		c := estest.Given[conversation.Conversation](processing...)
 		resp := toolResp(
 			agent.ToolCall{ID: "call_0", Name: "search_contacts", Arguments: json.RawMessage(`{"city":"Berlin"}`)},
 			agent.ToolCall{ID: "call_0", Name: "create_task", Arguments: json.RawMessage(`{"title":"Call"}`)},
 		)
 		resp.Content = "Let me look."
 		facts, err := c.RecordModelStep(1, resp, 1500*time.Millisecond, nil, lim, at(2))
-		thenFacts(t, facts, err,
+		estest.ThenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", Content: "Let me look.", FinishReason: "tool_calls",
 				Usage: agent.Usage{InputTokens: 10, OutputTokens: 2}, LatencyMS: 1500, CompletedAt: at(2)},
 			requested("1.1", 1, "call_0", "search_contacts", `{"city":"Berlin"}`),
 			requested("1.2", 1, "call_0", "create_task", `{"title":"Call"}`))
 
 		// The second step's keys start with its number.
-		c = given[conversation.Conversation](append(processing, facts...)...)
+		c = estest.Given[conversation.Conversation](append(processing, facts...)...)
 		c.Apply(completed("1.1", "search_contacts", "[]", 3))
 		c.Apply(completed("1.2", "create_task", "ok", 3))
 		facts, err = c.RecordModelStep(2, toolResp(agent.ToolCall{ID: "call_0", Name: "search_contacts", Arguments: json.RawMessage(`{}`)}), 0, nil, lim, at(4))
-		thenFacts(t, facts, err,
+		estest.ThenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 2, Model: "m", FinishReason: "tool_calls",
 				Usage: agent.Usage{InputTokens: 10, OutputTokens: 2}, CompletedAt: at(4)},
 			requested("2.1", 2, "call_0", "search_contacts", `{}`))
 	})
 
 	t.Run("invalid arguments are kept as a JSON string", func(t *testing.T) {
-		c := given[conversation.Conversation](processing...)
+		c := estest.Given[conversation.Conversation](processing...)
 		facts, err := c.RecordModelStep(1, toolResp(
 			agent.ToolCall{ID: "a", Name: "search_contacts", Arguments: json.RawMessage(`{"city": "Berl`)},
 			agent.ToolCall{ID: "b", Name: "search_contacts", Arguments: nil},
 		), 0, nil, lim, at(2))
-		thenFacts(t, facts, err,
+		estest.ThenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", FinishReason: "tool_calls",
 				Usage: agent.Usage{InputTokens: 10, OutputTokens: 2}, CompletedAt: at(2)},
 			requested("1.1", 1, "a", "search_contacts", `"{\"city\": \"Berl"`),
@@ -273,19 +217,19 @@ func TestRecordModelStep(t *testing.T) {
 	})
 
 	t.Run("a text answer resolves, trimmed", func(t *testing.T) {
-		c := given[conversation.Conversation](processing...)
+		c := estest.Given[conversation.Conversation](processing...)
 		resp := agent.Response{Model: "m", Content: "\n  Ada lives in London.  \n", FinishReason: "stop", Usage: agent.Usage{InputTokens: 7, OutputTokens: 5}}
 		facts, err := c.RecordModelStep(1, resp, 20*time.Millisecond, nil, lim, at(2))
-		thenFacts(t, facts, err,
+		estest.ThenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", Content: "\n  Ada lives in London.  \n", FinishReason: "stop",
 				Usage: agent.Usage{InputTokens: 7, OutputTokens: 5}, LatencyMS: 20, CompletedAt: at(2)},
 			&conversation.Resolved{Reply: "Ada lives in London.", ResolvedAt: at(2)})
 	})
 
 	t.Run("an empty answer fails", func(t *testing.T) {
-		c := given[conversation.Conversation](processing...)
+		c := estest.Given[conversation.Conversation](processing...)
 		facts, err := c.RecordModelStep(1, agent.Response{Model: "m", Content: " \n ", FinishReason: "stop"}, 0, nil, lim, at(2))
-		thenFacts(t, facts, err,
+		estest.ThenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", Content: " \n ", FinishReason: "stop", CompletedAt: at(2)},
 			&conversation.Failed{Code: conversation.CodeEmptyReply, Reason: "The language model returned an empty answer.", FailedAt: at(2)})
 	})
@@ -296,37 +240,37 @@ func TestRecordModelStep(t *testing.T) {
 			facts = append(facts, step(n, "", 1, 1, time.Duration(n)), requested(stepKey(n), n, "x", "lookup", `{}`),
 				completed(stepKey(n), "lookup", "ok", time.Duration(n)))
 		}
-		c := given[conversation.Conversation](facts...)
+		c := estest.Given[conversation.Conversation](facts...)
 		if c.Next().ModelStep != lim.MaxSteps+1 {
 			t.Fatalf("Next = %+v", c.Next())
 		}
 		want := &conversation.Failed{Code: conversation.CodeStepLimit, FailedAt: at(9),
 			Reason: "The agent stopped after 3 model steps (the step limit) without finishing your request."}
 		got, err := c.CheckModelStep(lim.MaxSteps+1, lim, at(9))
-		thenFacts(t, got, err, want)
+		estest.ThenFacts(t, got, err, want)
 		got, err = c.RecordModelStep(lim.MaxSteps+1, agent.Response{Content: "Done"}, 0, nil, lim, at(9))
-		thenFacts(t, got, err, want)
+		estest.ThenFacts(t, got, err, want)
 
 		// No cap: the step may run.
 		got, err = c.CheckModelStep(lim.MaxSteps+1, conversation.Limits{}, at(9))
-		thenFacts(t, got, err)
+		estest.ThenFacts(t, got, err)
 	})
 
 	t.Run("the tool call cap ends the conversation", func(t *testing.T) {
-		c := given[conversation.Conversation](append(processing, step(1, "", 1, 1, 2),
+		c := estest.Given[conversation.Conversation](append(processing, step(1, "", 1, 1, 2),
 			requested("1.1", 1, "a", "lookup", `{}`), requested("1.2", 1, "b", "lookup", `{}`), requested("1.3", 1, "c", "lookup", `{}`),
 			completed("1.1", "lookup", "ok", 3), completed("1.2", "lookup", "ok", 3), completed("1.3", "lookup", "ok", 3))...)
 		// 3 done + 1 more = 4 = the cap: allowed.
 		one := toolResp(agent.ToolCall{ID: "d", Name: "lookup", Arguments: json.RawMessage(`{}`)})
 		facts, err := c.RecordModelStep(2, one, 0, nil, lim, at(4))
 		if err != nil || len(facts) != 2 {
-			t.Fatalf("at the cap:%s %v", render(facts), err)
+			t.Fatalf("at the cap:%s %v", estest.Render(facts), err)
 		}
 		// 3 done + 2 more = 5 > 4: refused, no tool call is requested.
 		two := toolResp(agent.ToolCall{ID: "d", Name: "lookup", Arguments: json.RawMessage(`{}`)},
 			agent.ToolCall{ID: "e", Name: "lookup", Arguments: json.RawMessage(`{}`)})
 		facts, err = c.RecordModelStep(2, two, 0, nil, lim, at(4))
-		thenFacts(t, facts, err,
+		estest.ThenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 2, Model: "m", FinishReason: "tool_calls",
 				Usage: agent.Usage{InputTokens: 10, OutputTokens: 2}, CompletedAt: at(4)},
 			&conversation.Failed{Code: conversation.CodeToolCallLimit, FailedAt: at(4),
@@ -341,38 +285,38 @@ func TestRecordToolResult(t *testing.T) {
 		requested("1.1", 1, "call_a", "search_contacts", `{}`), requested("1.2", 1, "call_b", "create_task", `{}`)}
 
 	t.Run("records the result under the call's name", func(t *testing.T) {
-		c := given[conversation.Conversation](base...)
+		c := estest.Given[conversation.Conversation](base...)
 		facts, err := c.RecordToolResult("1.2", `{"error":"bad"}`, true, 1234*time.Millisecond, nil, at(3))
-		thenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.2", Name: "create_task", Result: `{"error":"bad"}`,
+		estest.ThenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.2", Name: "create_task", Result: `{"error":"bad"}`,
 			IsError: true, DurationMS: 1234, CompletedAt: at(3)})
 	})
 	t.Run("unknown or finished calls are nothing to do", func(t *testing.T) {
-		c := given[conversation.Conversation](append(base, completed("1.1", "search_contacts", "[]", 3))...)
+		c := estest.Given[conversation.Conversation](append(base, completed("1.1", "search_contacts", "[]", 3))...)
 		for _, key := range []string{"1.1", "1.3", "2.1", "", "call_a"} {
 			facts, err := c.RecordToolResult(key, "x", false, 0, nil, at(4))
-			thenError(t, facts, err, conversation.ErrNothingToDo)
+			estest.ThenError(t, facts, err, conversation.ErrNothingToDo)
 		}
-		c = given[conversation.Conversation](append(base, &conversation.Failed{Code: conversation.CodeStalled, FailedAt: at(3)})...)
+		c = estest.Given[conversation.Conversation](append(base, &conversation.Failed{Code: conversation.CodeStalled, FailedAt: at(3)})...)
 		facts, err := c.RecordToolResult("1.2", "x", false, 0, nil, at(4))
-		thenError(t, facts, err, conversation.ErrNothingToDo)
+		estest.ThenError(t, facts, err, conversation.ErrNothingToDo)
 	})
 	t.Run("a result of exactly the limit is kept whole", func(t *testing.T) {
-		c := given[conversation.Conversation](base...)
+		c := estest.Given[conversation.Conversation](base...)
 		r := strings.Repeat("a", conversation.MaxToolResultBytes)
 		facts, err := c.RecordToolResult("1.1", r, false, 0, nil, at(3))
-		thenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.1", Name: "search_contacts", Result: r, CompletedAt: at(3)})
+		estest.ThenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.1", Name: "search_contacts", Result: r, CompletedAt: at(3)})
 
 		facts, err = c.RecordToolResult("1.1", r+"b", false, 0, nil, at(3))
-		thenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.1", Name: "search_contacts", Result: r, Truncated: true, CompletedAt: at(3)})
+		estest.ThenFacts(t, facts, err, &conversation.ToolCallCompleted{Key: "1.1", Name: "search_contacts", Result: r, Truncated: true, CompletedAt: at(3)})
 	})
 	t.Run("a long result is cut on a character boundary", func(t *testing.T) {
-		c := given[conversation.Conversation](base...)
+		c := estest.Given[conversation.Conversation](base...)
 		// "ab" then 3-byte characters: 16384 = 2 + 3*5460 + 2, so the
 		// limit falls inside the 5461st "€".
 		r := "ab" + strings.Repeat("€", conversation.MaxToolResultBytes/3+10)
 		facts, err := c.RecordToolResult("1.1", r, false, 0, nil, at(3))
 		if err != nil || len(facts) != 1 {
-			t.Fatalf("%s %v", render(facts), err)
+			t.Fatalf("%s %v", estest.Render(facts), err)
 		}
 		got := facts[0].(*conversation.ToolCallCompleted)
 		want := "ab" + strings.Repeat("€", 5460)
@@ -386,24 +330,24 @@ func TestRecordToolResult(t *testing.T) {
 }
 
 func TestFail(t *testing.T) {
-	c := given[conversation.Conversation](opened(), &conversation.ProcessingStarted{StartedAt: at(1)})
+	c := estest.Given[conversation.Conversation](opened(), &conversation.ProcessingStarted{StartedAt: at(1)})
 	facts, err := c.Fail(conversation.CodeModelError, "The model is down.", at(2))
-	thenFacts(t, facts, err, &conversation.Failed{Code: conversation.CodeModelError, Reason: "The model is down.", FailedAt: at(2)})
+	estest.ThenFacts(t, facts, err, &conversation.Failed{Code: conversation.CodeModelError, Reason: "The model is down.", FailedAt: at(2)})
 
 	for name, past := range map[string][]es.Fact{
 		"resolved":   {opened(), step(1, "Hi", 1, 1, 2), &conversation.Resolved{Reply: "Hi", ResolvedAt: at(2)}},
 		"failed":     {opened(), &conversation.Failed{Code: conversation.CodeStalled, FailedAt: at(2)}},
 		"not opened": nil,
 	} {
-		facts, err := given[conversation.Conversation](past...).Fail(conversation.CodeStalled, "late", at(3))
+		facts, err := estest.Given[conversation.Conversation](past...).Fail(conversation.CodeStalled, "late", at(3))
 		if !errors.Is(err, conversation.ErrNothingToDo) || facts != nil {
-			t.Fatalf("%s: %s %v", name, render(facts), err)
+			t.Fatalf("%s: %s %v", name, estest.Render(facts), err)
 		}
 	}
 }
 
 func TestApplyFoldsTheWholeLife(t *testing.T) {
-	c := given[conversation.Conversation](opened(), &conversation.ProcessingStarted{StartedAt: at(1)},
+	c := estest.Given[conversation.Conversation](opened(), &conversation.ProcessingStarted{StartedAt: at(1)},
 		step(1, "Looking", 10, 3, 2), requested("1.1", 1, "call_a", "search_contacts", `{"q":"Ada"}`),
 		completed("1.1", "search_contacts", "[Ada]", 3),
 		step(2, "Ada is in London.", 20, 6, 4), &conversation.Resolved{Reply: "Ada is in London.", ResolvedAt: at(4)})
@@ -424,7 +368,7 @@ func TestModelMessages(t *testing.T) {
 	o := opened()
 	o.Context = &conversation.Context{EntityType: "contact", EntityID: "42"}
 	o.Metadata = json.RawMessage(`{"ticket":7}`)
-	c := given[conversation.Conversation](o, &conversation.ProcessingStarted{StartedAt: at(1)},
+	c := estest.Given[conversation.Conversation](o, &conversation.ProcessingStarted{StartedAt: at(1)},
 		step(1, "Let me look.", 1, 1, 2),
 		requested("1.1", 1, "call_0", "search_contacts", `{"name":"Ada"}`),
 		requested("1.2", 1, "call_0", "list_tasks", `{}`),
@@ -457,7 +401,7 @@ func TestModelMessages(t *testing.T) {
 		for _, md := range []string{"", "{}", "null"} {
 			o := opened()
 			o.Metadata = json.RawMessage(md)
-			c := given[conversation.Conversation](o)
+			c := estest.Given[conversation.Conversation](o)
 			if got := c.ModelMessages(); !reflect.DeepEqual(got, []agent.Message{{Role: agent.RoleUser, Content: "Find Ada"}}) {
 				t.Fatalf("metadata %q: %+v", md, got)
 			}

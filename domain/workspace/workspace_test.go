@@ -1,7 +1,6 @@
 package workspace_test
 
 import (
-	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -9,68 +8,9 @@ import (
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/es/estest"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 )
-
-// Given/When/Then: given folds past facts into a fresh state, the test calls
-// one decision on it, and then checks the exact facts (or the error).
-
-func given[S any, P interface {
-	*S
-	Apply(es.Fact)
-}](facts ...es.Fact) P {
-	p := P(new(S))
-	for _, f := range facts {
-		p.Apply(f)
-	}
-	return p
-}
-
-func render(facts []es.Fact) string {
-	var b strings.Builder
-	for _, f := range facts {
-		j, _ := json.Marshal(f)
-		b.WriteString("\n  " + f.EventType() + " " + string(j))
-	}
-	if b.Len() == 0 {
-		return " (none)"
-	}
-	return b.String()
-}
-
-func thenFacts(t *testing.T, got []es.Fact, err error, want ...es.Fact) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("unexpected error: %v", err)
-	}
-	if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
-		t.Fatalf("facts:%s\nwant:%s", render(got), render(want))
-	}
-}
-
-func thenError(t *testing.T, got []es.Fact, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("err = %v, want %v", err, want)
-	}
-	if got != nil {
-		t.Fatalf("facts with an error:%s", render(got))
-	}
-}
-
-func thenInvalid(t *testing.T, got []es.Fact, err error, field string) {
-	t.Helper()
-	var v *workspace.ValidationError
-	if !errors.As(err, &v) {
-		t.Fatalf("err = %v, want a ValidationError on %s", err, field)
-	}
-	if v.Field != field {
-		t.Fatalf("invalid field = %q (%v), want %q", v.Field, err, field)
-	}
-	if got != nil {
-		t.Fatalf("facts with an error:%s", render(got))
-	}
-}
 
 var now = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 
@@ -89,14 +29,14 @@ func created() []es.Fact {
 func TestCreate(t *testing.T) {
 	t.Run("decides the workspace and its first owner", func(t *testing.T) {
 		facts, err := workspace.Create(wsID, "  Acme  ", ownerID, " Owner@ACME.example ", "h-owner", now)
-		thenFacts(t, facts, err,
+		estest.ThenFacts(t, facts, err,
 			&workspace.Created{WorkspaceID: wsID, Name: "Acme", CreatedAt: now},
 			&workspace.MemberAdded{WorkspaceID: wsID, UserID: ownerID, Email: "owner@acme.example", Role: workspace.RoleOwner, TokenHash: "h-owner", AddedAt: now})
 	})
 	t.Run("name is required", func(t *testing.T) {
 		for _, name := range []string{"", "   ", "\t\n"} {
 			facts, err := workspace.Create(wsID, name, ownerID, "owner@acme.example", "h", now)
-			thenInvalid(t, facts, err, "name")
+			estest.ThenInvalid(t, facts, err, "name")
 		}
 	})
 	t.Run("name of 200 characters is accepted, 201 refused", func(t *testing.T) {
@@ -105,7 +45,7 @@ func TestCreate(t *testing.T) {
 			t.Fatalf("200 characters: %v", err)
 		}
 		facts, err = workspace.Create(wsID, strings.Repeat("a", 201), ownerID, "owner@acme.example", "h", now)
-		thenInvalid(t, facts, err, "name")
+		estest.ThenInvalid(t, facts, err, "name")
 	})
 	t.Run("name limit counts characters, not bytes", func(t *testing.T) {
 		// Like every other limit in the domain, the name limit counts
@@ -122,7 +62,7 @@ func TestCreate(t *testing.T) {
 	t.Run("owner email must be valid", func(t *testing.T) {
 		for _, email := range []string{"", "  ", "not-an-email", "Owner <owner@acme.example>", "owner@", "@acme.example", "a b@acme.example"} {
 			facts, err := workspace.Create(wsID, "Acme", ownerID, email, "h", now)
-			thenInvalid(t, facts, err, "owner_email")
+			estest.ThenInvalid(t, facts, err, "owner_email")
 		}
 	})
 }
@@ -156,47 +96,47 @@ func TestAddMember(t *testing.T) {
 	later := now.Add(time.Hour)
 
 	t.Run("an owner adds a member", func(t *testing.T) {
-		w := given[workspace.Workspace](created()...)
+		w := estest.Given[workspace.Workspace](created()...)
 		facts, err := w.AddMember(ownerID, "user-2", "Bob@Acme.Example", workspace.RoleMember, "h-2", later)
-		thenFacts(t, facts, err, &workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-2", Email: "bob@acme.example",
+		estest.ThenFacts(t, facts, err, &workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-2", Email: "bob@acme.example",
 			Role: workspace.RoleMember, TokenHash: "h-2", AddedAt: later})
 	})
 	t.Run("an added owner may add people too", func(t *testing.T) {
-		w := given[workspace.Workspace](append(created(),
+		w := estest.Given[workspace.Workspace](append(created(),
 			&workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-2", Email: "co@acme.example", Role: workspace.RoleOwner, TokenHash: "h-2", AddedAt: now})...)
 		facts, err := w.AddMember("user-2", "user-3", "carol@acme.example", workspace.RoleAuditor, "h-3", later)
-		thenFacts(t, facts, err, &workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-3", Email: "carol@acme.example",
+		estest.ThenFacts(t, facts, err, &workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-3", Email: "carol@acme.example",
 			Role: workspace.RoleAuditor, TokenHash: "h-3", AddedAt: later})
 	})
 	t.Run("only owners add people", func(t *testing.T) {
-		w := given[workspace.Workspace](append(created(),
+		w := estest.Given[workspace.Workspace](append(created(),
 			&workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-m", Email: "m@acme.example", Role: workspace.RoleMember, TokenHash: "h-m", AddedAt: now},
 			&workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-a", Email: "a@acme.example", Role: workspace.RoleAuditor, TokenHash: "h-a", AddedAt: now})...)
 		for _, actor := range []string{"user-m", "user-a", "stranger", ""} {
 			facts, err := w.AddMember(actor, "user-9", "new@acme.example", workspace.RoleMember, "h-9", later)
-			thenError(t, facts, err, workspace.ErrNotOwner)
+			estest.ThenError(t, facts, err, workspace.ErrNotOwner)
 		}
 	})
 	t.Run("an email already in the workspace is refused, whatever its case", func(t *testing.T) {
-		w := given[workspace.Workspace](append(created(),
+		w := estest.Given[workspace.Workspace](append(created(),
 			&workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-2", Email: "bob@acme.example", Role: workspace.RoleMember, TokenHash: "h-2", AddedAt: now})...)
 		for _, email := range []string{"bob@acme.example", "BOB@acme.EXAMPLE", " Bob@Acme.Example ", "OWNER@acme.example"} {
 			facts, err := w.AddMember(ownerID, "user-3", email, workspace.RoleMember, "h-3", later)
-			thenError(t, facts, err, workspace.ErrEmailTaken)
+			estest.ThenError(t, facts, err, workspace.ErrEmailTaken)
 		}
 	})
 	t.Run("an invalid email is refused", func(t *testing.T) {
-		w := given[workspace.Workspace](created()...)
+		w := estest.Given[workspace.Workspace](created()...)
 		facts, err := w.AddMember(ownerID, "user-2", "bob at acme", workspace.RoleMember, "h-2", later)
-		thenInvalid(t, facts, err, "email")
+		estest.ThenInvalid(t, facts, err, "email")
 	})
 	t.Run("unknown workspace", func(t *testing.T) {
-		w := given[workspace.Workspace]()
+		w := estest.Given[workspace.Workspace]()
 		facts, err := w.AddMember(ownerID, "user-2", "bob@acme.example", workspace.RoleMember, "h-2", later)
-		thenError(t, facts, err, workspace.ErrNoSuchWorkspace)
+		estest.ThenError(t, facts, err, workspace.ErrNoSuchWorkspace)
 	})
 	t.Run("members fold into the state", func(t *testing.T) {
-		w := given[workspace.Workspace](append(created(),
+		w := estest.Given[workspace.Workspace](append(created(),
 			&workspace.MemberAdded{WorkspaceID: wsID, UserID: "user-2", Email: "bob@acme.example", Role: workspace.RoleMember, TokenHash: "h-2", AddedAt: now})...)
 		want := map[string]workspace.Member{
 			ownerID:  {UserID: ownerID, Email: "owner@acme.example", Role: workspace.RoleOwner},
