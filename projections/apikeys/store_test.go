@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
+
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
@@ -20,19 +22,14 @@ func TestMemoryStore(t *testing.T) {
 	runStoreSuite(t, func(*testing.T) Store { return NewMemory() }, false)
 }
 
-var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+var t0 = projectiontest.T0
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
-// us is t as Postgres keeps it. The memory store keeps nanoseconds and
-// Postgres microseconds (and hands times back in the local zone), so views
-// are compared at microsecond precision in UTC.
-func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
 func normalized(v View) View {
-	v.CreatedAt, v.UpdatedAt = us(v.CreatedAt), us(v.UpdatedAt)
+	v.CreatedAt, v.UpdatedAt = projectiontest.US(v.CreatedAt), projectiontest.US(v.UpdatedAt)
 	if v.RevokedAt != nil {
-		r := us(*v.RevokedAt)
+		r := projectiontest.US(*v.RevokedAt)
 		v.RevokedAt = &r
 	}
 	return v
@@ -61,22 +58,6 @@ func newOwner() owner { return owner{uuid.NewString(), uuid.NewString()} }
 func (o owner) created(id, hash string, s apikey.Settings, createdAt time.Time) *apikey.Created {
 	return &apikey.Created{KeyID: id, WorkspaceID: o.ws, UserID: o.user, KeyHash: hash, KeyPrefix: "cag_" + hash[:4],
 		SealedSigningSecret: "sealed", Settings: s, CreatedAt: createdAt}
-}
-
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
 }
 
 func mustGet(t *testing.T, s Store, id string) (View, bool) {
@@ -135,7 +116,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if s.Name() != "api_keys" {
 			t.Fatalf("Name() = %q", s.Name())
 		}
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v", cp)
 		}
 		if err := s.Apply(ctx, nil); err != nil {
@@ -158,10 +139,10 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		o := newOwner()
 		id := uuid.NewString()
 		settings := apikey.Settings{Label: "CRM sync", ResponseURL: "https://hooks.example/in", BudgetUSDCents: cents(500), BudgetPeriod: apikey.Daily}
-		apply(t, s, l.rec(t, apikey.Stream(id), 1, o.created(id, "hash-one", settings, t0)))
+		projectiontest.Apply(t, s, l.rec(t, apikey.Stream(id), 1, o.created(id, "hash-one", settings, t0)))
 		want := View{ID: id, WorkspaceID: o.ws, UserID: o.user, KeyHash: "hash-one", KeyPrefix: "cag_hash",
 			Label: "CRM sync", ResponseURL: "https://hooks.example/in", BudgetUSDCents: cents(500), BudgetPeriod: "daily",
-			CreatedAt: us(t0), UpdatedAt: us(t0), Version: 1}
+			CreatedAt: projectiontest.US(t0), UpdatedAt: projectiontest.US(t0), Version: 1}
 		v, ok := mustGet(t, s, id)
 		sameView(t, v, ok, want)
 		v, ok = mustByHash(t, s, "hash-one")
@@ -169,27 +150,27 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 
 		// An update replaces every setting, including clearing the budget.
 		upd := l.rec(t, apikey.Stream(id), 2, &apikey.Updated{Settings: apikey.Settings{Label: "renamed", BudgetPeriod: apikey.Total}, UpdatedAt: at(time.Hour)})
-		apply(t, s, upd)
+		projectiontest.Apply(t, s, upd)
 		want.Label, want.ResponseURL, want.BudgetUSDCents, want.BudgetPeriod = "renamed", "", nil, "total"
-		want.UpdatedAt, want.Version = us(at(time.Hour)), 2
+		want.UpdatedAt, want.Version = projectiontest.US(at(time.Hour)), 2
 		v, ok = mustGet(t, s, id)
 		sameView(t, v, ok, want)
 
-		apply(t, s, l.rec(t, apikey.Stream(id), 3, &apikey.Updated{Settings: apikey.Settings{Label: "renamed", BudgetUSDCents: cents(0), BudgetPeriod: apikey.Monthly}, UpdatedAt: at(2 * time.Hour)}))
-		want.BudgetUSDCents, want.BudgetPeriod, want.UpdatedAt, want.Version = cents(0), "monthly", us(at(2*time.Hour)), 3
+		projectiontest.Apply(t, s, l.rec(t, apikey.Stream(id), 3, &apikey.Updated{Settings: apikey.Settings{Label: "renamed", BudgetUSDCents: cents(0), BudgetPeriod: apikey.Monthly}, UpdatedAt: at(2 * time.Hour)}))
+		want.BudgetUSDCents, want.BudgetPeriod, want.UpdatedAt, want.Version = cents(0), "monthly", projectiontest.US(at(2*time.Hour)), 3
 		v, ok = mustGet(t, s, id)
 		sameView(t, v, ok, want)
 
 		rev := l.rec(t, apikey.Stream(id), 4, &apikey.Revoked{RevokedAt: at(3 * time.Hour)})
-		apply(t, s, rev)
-		r := us(at(3 * time.Hour))
+		projectiontest.Apply(t, s, rev)
+		r := projectiontest.US(at(3 * time.Hour))
 		want.Revoked, want.RevokedAt, want.UpdatedAt, want.Version = true, &r, r, 4
 		v, ok = mustGet(t, s, id)
 		sameView(t, v, ok, want)
 		// A revoked key is still found by its hash; callers check Revoked.
 		v, ok = mustByHash(t, s, "hash-one")
 		sameView(t, v, ok, want)
-		if cp := checkpoint(t, s); cp != rev.Position {
+		if cp := projectiontest.Checkpoint(t, s); cp != rev.Position {
 			t.Fatalf("checkpoint = %v, want %v", cp, rev.Position)
 		}
 	})
@@ -202,7 +183,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		tieLow, tieHigh := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
 		mine := apikey.Settings{Label: "mine", BudgetPeriod: apikey.Monthly}
 		theirs := uuid.NewString()
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.rec(t, apikey.Stream(oldest), 1, o.created(oldest, "hash-oldest", mine, t0)),
 			l.rec(t, apikey.Stream(tieLow), 1, o.created(tieLow, "hash-tie-low", mine, at(time.Hour))),
 			l.rec(t, apikey.Stream(newest), 1, o.created(newest, "hash-newest", mine, at(2*time.Hour))),
@@ -225,7 +206,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		// keys, newest first; the other workspace only its own.
 		colleague := owner{ws: o.ws, user: uuid.NewString()}
 		hers := uuid.NewString()
-		apply(t, s, l.rec(t, apikey.Stream(hers), 1, colleague.created(hers, "hash-hers", mine, at(5*time.Hour))))
+		projectiontest.Apply(t, s, l.rec(t, apikey.Stream(hers), 1, colleague.created(hers, "hash-hers", mine, at(5*time.Hour))))
 		ws, err := s.ListByWorkspace(context.Background(), o.ws)
 		if want := []string{hers, newest, tieHigh, tieLow, oldest}; err != nil || !reflect.DeepEqual(keyIDs(ws), want) {
 			t.Fatalf("ListByWorkspace = %v, %v\nwant %v", keyIDs(ws), err, want)
@@ -249,20 +230,20 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			l.rec(t, apikey.Stream(a), 2, &apikey.Updated{Settings: apikey.Settings{Label: "a2", BudgetPeriod: apikey.Daily}, UpdatedAt: at(time.Minute)}),
 			l.rec(t, apikey.Stream(b), 2, &apikey.Revoked{RevokedAt: at(time.Minute)}),
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		va, _ := mustGet(t, s, a)
 		vb, _ := mustGet(t, s, b)
-		cp := checkpoint(t, s)
+		cp := projectiontest.Checkpoint(t, s)
 
-		apply(t, s, batch...)
-		apply(t, s, batch[1:3]...)
+		projectiontest.Apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch[1:3]...)
 		if got, ok := mustGet(t, s, a); !ok || !reflect.DeepEqual(got, va) {
 			t.Fatalf("second apply changed the view:\n%+v\n%+v", va, got)
 		}
 		if got, ok := mustGet(t, s, b); !ok || !reflect.DeepEqual(got, vb) {
 			t.Fatalf("second apply changed the view:\n%+v\n%+v", vb, got)
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved: %v -> %v", cp, got)
 		}
 
@@ -271,11 +252,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "impostor"}, at(time.Hour))),
 			l.rec(t, apikey.Stream(a), 2, &apikey.Revoked{RevokedAt: at(time.Hour)}),
 		}
-		apply(t, s, stale...)
+		projectiontest.Apply(t, s, stale...)
 		if got, _ := mustGet(t, s, a); !reflect.DeepEqual(got, va) {
 			t.Fatalf("stale events applied:\n%+v\n%+v", va, got)
 		}
-		if got := checkpoint(t, s); got != stale[1].Position {
+		if got := projectiontest.Checkpoint(t, s); got != stale[1].Position {
 			t.Fatalf("checkpoint = %v, want %v", got, stale[1].Position)
 		}
 	})
@@ -285,8 +266,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		var l eventLog
 		o := newOwner()
 		a, b := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "a", BudgetPeriod: apikey.Monthly}, t0)))
-		before := checkpoint(t, s)
+		projectiontest.Apply(t, s, l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "a", BudgetPeriod: apikey.Monthly}, t0)))
+		before := projectiontest.Checkpoint(t, s)
 		va, _ := mustGet(t, s, a)
 		batch := []es.Recorded{
 			l.rec(t, apikey.Stream(b), 1, o.created(b, "hash-b", apikey.Settings{Label: "b", BudgetPeriod: apikey.Monthly}, t0)),
@@ -297,7 +278,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if !errors.Is(err, projections.ErrGap) {
 			t.Fatalf("err = %v, want ErrGap", err)
 		}
-		switch cp := checkpoint(t, s); {
+		switch cp := projectiontest.Checkpoint(t, s); {
 		case cp == before:
 			if got, _ := mustGet(t, s, a); !reflect.DeepEqual(got, va) {
 				t.Fatalf("key changed by a refused batch: %+v", got)
@@ -322,7 +303,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			t.Fatalf("orphan: err = %v, want ErrGap", err)
 		}
 
-		apply(t, s, batch[0], batch[1], l.rec(t, apikey.Stream(a), 3, &apikey.Revoked{RevokedAt: at(time.Hour)}))
+		projectiontest.Apply(t, s, batch[0], batch[1], l.rec(t, apikey.Stream(a), 3, &apikey.Revoked{RevokedAt: at(time.Hour)}))
 		if got, _ := mustGet(t, s, a); got.Label != "a2" || !got.Revoked || got.Version != 3 {
 			t.Fatalf("after the retry: %+v", got)
 		}
@@ -346,8 +327,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			}
 		}
 		only := foreign()
-		apply(t, s, only...)
-		if cp := checkpoint(t, s); cp != only[2].Position && cp != es.Start {
+		projectiontest.Apply(t, s, only...)
+		if cp := projectiontest.Checkpoint(t, s); cp != only[2].Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v, want %v or the start", cp, only[2].Position)
 		}
 		if _, ok := mustGet(t, s, id); ok {
@@ -357,8 +338,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			t.Fatal("a foreign event made a key")
 		}
 		mixed := append([]es.Recorded{l.rec(t, apikey.Stream(id), 1, o.created(id, "hash-real", apikey.Settings{Label: "real", BudgetPeriod: apikey.Monthly}, t0))}, foreign()...)
-		apply(t, s, mixed...)
-		if cp := checkpoint(t, s); cp != mixed[3].Position {
+		projectiontest.Apply(t, s, mixed...)
+		if cp := projectiontest.Checkpoint(t, s); cp != mixed[3].Position {
 			t.Fatalf("checkpoint = %v, want %v", cp, mixed[3].Position)
 		}
 		if v, ok := mustGet(t, s, id); !ok || v.Label != "real" || v.KeyHash != "hash-real" {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
+
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
@@ -112,22 +114,6 @@ func (b *budget) release(t *testing.T, id string) es.Recorded {
 	return b.l.rec(t, b.stream(), &dbilling.Released{ReservationID: id, Reason: "unused", ReleasedAt: t0})
 }
 
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
-}
-
 func period(t *testing.T, s Store, key, p string) PeriodTotals {
 	t.Helper()
 	v, err := s.Period(context.Background(), key, p)
@@ -204,7 +190,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("empty store", func(t *testing.T) {
 		s := newStore(t)
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v, want start", cp)
 		}
 		if err := s.Apply(ctx, nil); err != nil {
@@ -232,7 +218,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		b := newBudget(&l, ws, "2026-03-14")
 		r1, e1 := b.reserve(t, 10_000)
 		r2, e2 := b.reserve(t, 5_000)
-		apply(t, s, e1, e2)
+		projectiontest.Apply(t, s, e1, e2)
 		want := PeriodTotals{APIKeyID: b.key, PeriodKey: "2026-03-14", OutstandingMicroUSD: 15_000, Reservations: 2, OpenReservations: 2, Version: 2}
 		if got := period(t, s, b.key, "2026-03-14"); got != want {
 			t.Fatalf("after two reservations: %+v\nwant %+v", got, want)
@@ -244,7 +230,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		// Charging or releasing what is not open changes spend only, as
 		// in the aggregate's fold.
 		stray := b.release(t, "never-reserved")
-		apply(t, s, c1, rel, e3, c3, stray)
+		projectiontest.Apply(t, s, c1, rel, e3, c3, stray)
 		want = PeriodTotals{APIKeyID: b.key, PeriodKey: "2026-03-14", SpentMicroUSD: 8_000, Charges: 2, Reservations: 3, Version: 7}
 		if got := period(t, s, b.key, "2026-03-14"); got != want {
 			t.Fatalf("after settling: %+v\nwant %+v", got, want)
@@ -273,7 +259,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if !reflect.DeepEqual(got.Charges, wantRows) || got.HasMore || got.NextCursor != "" {
 			t.Fatalf("charges = %+v\nwant %+v", got, wantRows)
 		}
-		if cp := checkpoint(t, s); cp != stray.Position {
+		if cp := projectiontest.Checkpoint(t, s); cp != stray.Position {
 			t.Fatalf("checkpoint = %v, want %v", cp, stray.Position)
 		}
 	})
@@ -284,13 +270,13 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		b := newBudget(&l, ws, "2026-03")
 		batch := append(b.spend(t, chargeSpec{model: "m", amount: 3_000, in: 10, out: 5}),
 			b.spend(t, chargeSpec{model: "m", amount: 2_000, in: 10, out: 5})...)
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		want := period(t, s, b.key, "2026-03")
 		wantReport := report(t, s, ws, ReportQuery{From: day0, To: day0, GroupBy: GroupModel})
 		// The same batch again, then a batch overlapping the checkpoint.
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		more := b.spend(t, chargeSpec{model: "m", amount: 500, in: 1, out: 1})
-		apply(t, s, append(batch[2:], more...)...)
+		projectiontest.Apply(t, s, append(batch[2:], more...)...)
 		want.SpentMicroUSD += 500
 		want.Charges++
 		want.Reservations++
@@ -301,7 +287,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		// An event the stream already holds, delivered again at a later
 		// position (a replay from an older checkpoint) changes nothing.
 		dup := l.recAt(t, b.stream(), 2, &dbilling.Charged{ReservationID: "x", WorkspaceID: ws, Amount: 99_999, ChargedAt: t0})
-		apply(t, s, dup)
+		projectiontest.Apply(t, s, dup)
 		if got := period(t, s, b.key, "2026-03"); got != want {
 			t.Fatalf("after a duplicate version: %+v\nwant %+v", got, want)
 		}
@@ -319,8 +305,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		var l eventLog
 		a, b := newBudget(&l, ws, "2026-03"), newBudget(&l, ws, "2026-03")
 		first := a.spend(t, chargeSpec{model: "m", amount: 1_000})
-		apply(t, s, first[0])
-		cp := checkpoint(t, s)
+		projectiontest.Apply(t, s, first[0])
+		cp := projectiontest.Checkpoint(t, s)
 		// b's first event is missing; a's charge comes before the gap in
 		// the same batch and must not land either.
 		bRes, bReserve := b.reserve(t, 100)
@@ -329,7 +315,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if !errors.Is(err, projections.ErrGap) {
 			t.Fatalf("gap: err = %v, want ErrGap", err)
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
 		}
 		if p := period(t, s, a.key, "2026-03"); p.Charges != 0 || p.Version != 1 {
@@ -344,7 +330,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("a budget stream starting with ChargeRecorded was accepted")
 		}
 		// In order, everything lands.
-		apply(t, s, first[1], bReserve, bCharge)
+		projectiontest.Apply(t, s, first[1], bReserve, bCharge)
 		if p := period(t, s, b.key, "2026-03"); p.SpentMicroUSD != 100 || p.Version != 2 {
 			t.Fatalf("after the in-order retry: %+v", p)
 		}
@@ -360,14 +346,14 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		shaped := l.rec(t, "conversation-"+uuid.NewString(), &dbilling.Charged{ReservationID: "r", WorkspaceID: ws, Amount: 5, ChargedAt: t0})
 		noPeriod := l.rec(t, "budget-"+b.key, &dbilling.Reserved{ReservationID: "r", Amount: 5})
 		badPeriod := l.rec(t, "budget-"+b.key+"-weekly", &dbilling.Reserved{ReservationID: "r", Amount: 5})
-		apply(t, s, shaped, noPeriod, badPeriod)
-		if cp := checkpoint(t, s); cp != badPeriod.Position && cp != es.Start {
+		projectiontest.Apply(t, s, shaped, noPeriod, badPeriod)
+		if cp := projectiontest.Checkpoint(t, s); cp != badPeriod.Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v", cp)
 		}
 		if r := report(t, s, ws, ReportQuery{From: day0, To: day0, GroupBy: GroupKey}); r.Total != (Row{}) {
 			t.Fatalf("foreign events were counted: %+v", r)
 		}
-		apply(t, s, b.spend(t, chargeSpec{model: "m", amount: 42})...)
+		projectiontest.Apply(t, s, b.spend(t, chargeSpec{model: "m", amount: 42})...)
 		if p := period(t, s, b.key, "2026-03"); p.SpentMicroUSD != 42 {
 			t.Fatalf("after foreign events: %+v", p)
 		}
@@ -407,7 +393,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		} {
 			batch = append(batch, x.b.spend(t, x.c)...)
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		total := Row{AmountMicroUSD: 10_407, Charges: 6, InputTokens: 1_307, OutputTokens: 131}
 		keys := []Row{{Group: k1.key, AmountMicroUSD: 1_350, Charges: 3, InputTokens: 300, OutputTokens: 30},
 			{Group: k2.key, AmountMicroUSD: 9_057, Charges: 3, InputTokens: 1_007, OutputTokens: 101}}
@@ -453,7 +439,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for i, at := range []time.Time{lastNano, midnight, eastern, western, d.Start()} {
 			batch = append(batch, b.spend(t, chargeSpec{model: "m", amount: int64(1) << i, at: at})...)
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		byDay := report(t, s, ws, ReportQuery{From: d.AddDays(-1), To: d.AddDays(2), GroupBy: GroupDay})
 		want := []Row{{Group: "2026-12-31", AmountMicroUSD: 1 + 4 + 16, Charges: 3}, {Group: "2027-01-01", AmountMicroUSD: 2 + 8, Charges: 2}}
 		if !reflect.DeepEqual(byDay.Rows, want) {
@@ -527,7 +513,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for _, m := range []string{"m1", "m2", "m3", "m4", "m5"} {
 			batch = append(batch, model(m, 10)...)
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		q := ReportQuery{From: day0, To: day0, GroupBy: GroupModel, Limit: 2}
 		p1 := report(t, s, ws, q)
 		if got := groups(p1.Rows); !reflect.DeepEqual(got, []string{"m1", "m2"}) || !p1.HasMore || p1.Total.AmountMicroUSD != 50 {
@@ -535,7 +521,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// Between pages: a group before the cursor, one after, and more
 		// spend in a group still to come.
-		apply(t, s, append(append(model("m0", 1_000), model("m9", 1_000)...), model("m3", 5)...)...)
+		projectiontest.Apply(t, s, append(append(model("m0", 1_000), model("m9", 1_000)...), model("m3", 5)...)...)
 		q.After = p1.NextCursor
 		p2 := report(t, s, ws, q)
 		if got := groups(p2.Rows); !reflect.DeepEqual(got, []string{"m3", "m4"}) || p2.Rows[0].AmountMicroUSD != 15 || !p2.HasMore {
@@ -556,7 +542,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// Page size: the default, and the cap.
 		for i := 0; i < DefaultLimit+5; i++ {
-			apply(t, s, model(fmt.Sprintf("n%03d", i), 1)...)
+			projectiontest.Apply(t, s, model(fmt.Sprintf("n%03d", i), 1)...)
 		}
 		if p := report(t, s, ws, ReportQuery{From: day0, To: day0, GroupBy: GroupModel}); len(p.Rows) != DefaultLimit || !p.HasMore {
 			t.Fatalf("default page: %d rows, has_more %v", len(p.Rows), p.HasMore)
@@ -575,7 +561,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for _, m := range names {
 			batch = append(batch, b.spend(t, chargeSpec{model: m, amount: 1})...)
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		want := append([]string{}, names...)
 		sort.Strings(want)
 		rows, _ := allRows(t, s, ws, ReportQuery{From: day0, To: day0, GroupBy: GroupModel, Limit: 3})
@@ -588,7 +574,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		mine, theirs := newBudget(&l, ws, "2026-03"), newBudget(&l, otherWS, "2026-03")
-		apply(t, s, append(mine.spend(t, chargeSpec{model: "m", amount: 10}), theirs.spend(t, chargeSpec{model: "m", amount: 1_000})...)...)
+		projectiontest.Apply(t, s, append(mine.spend(t, chargeSpec{model: "m", amount: 10}), theirs.spend(t, chargeSpec{model: "m", amount: 1_000})...)...)
 		for _, g := range GroupBys {
 			p := report(t, s, ws, ReportQuery{From: day0, To: day0, GroupBy: g})
 			if p.Total.AmountMicroUSD != 10 || len(p.Rows) != 1 || p.Rows[0].AmountMicroUSD != 10 {
@@ -628,7 +614,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			want = append(want, int64(100+i))
 		}
 		batch = append(batch, a.spend(t, chargeSpec{model: "m", amount: 1, at: t0.Add(48 * time.Hour)})...)
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		var got []int64
 		after := ""
 		var last es.Position
@@ -662,7 +648,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for range 3 {
 			batch = append(batch, b.spend(t, chargeSpec{model: "m", amount: 3_000_000_000, in: 2_000_000_000, out: 2_000_000_000})...)
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		p := report(t, s, ws, ReportQuery{From: day0, To: day0, GroupBy: GroupUser})
 		if p.Total.AmountMicroUSD != 9_000_000_000 || p.Total.InputTokens != 6_000_000_000 || p.Rows[0].OutputTokens != 6_000_000_000 {
 			t.Fatalf("report = %+v", p)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
+
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/contact"
@@ -20,44 +22,13 @@ func TestMemoryStore(t *testing.T) {
 	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
 }
 
-// t0 has nanoseconds on purpose: both stores must cut them the same way.
-var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+var t0 = projectiontest.T0
 
-// us is t as the read model keeps it.
-func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-// eventLog hands out global positions in order, like the event store does.
-type eventLog struct{ seq uint64 }
-
-func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
-	t.Helper()
-	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.seq++
-	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
-		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
-}
+// eventLog is the shared log, with this read model's events.
+type eventLog struct{ projectiontest.Log }
 
 func (l *eventLog) created(t *testing.T, id, ws string, f contact.Fields, at time.Time) es.Recorded {
-	return l.rec(t, contact.Stream(id), 1, &contact.Created{ContactID: id, WorkspaceID: ws, Fields: f, CreatedAt: at})
-}
-
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
+	return l.Rec(t, contact.Stream(id), 1, &contact.Created{ContactID: id, WorkspaceID: ws, Fields: f, CreatedAt: at})
 }
 
 func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
@@ -97,7 +68,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("empty store starts at the beginning", func(t *testing.T) {
 		s := newStore(t)
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v, want start", cp)
 		}
 		if err := s.Apply(context.Background(), nil); err != nil {
@@ -114,21 +85,21 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		id := uuid.NewString()
 		fields := contact.Fields{Name: "Ada Lovelace", Company: "Analytical Engines", Title: "Countess",
 			Email: "ada@engines.example", Phone: "+44 1", City: "London", Notes: "first programmer"}
-		apply(t, s, l.created(t, id, ws, fields, t0))
+		projectiontest.Apply(t, s, l.created(t, id, ws, fields, t0))
 		want := View{ID: id, WorkspaceID: ws, Name: "Ada Lovelace", Company: "Analytical Engines", Title: "Countess",
 			Email: "ada@engines.example", Phone: "+44 1", City: "London", Notes: "first programmer",
-			CreatedAt: us(t0), UpdatedAt: us(t0), Version: 1}
+			CreatedAt: projectiontest.US(t0), UpdatedAt: projectiontest.US(t0), Version: 1}
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after create: %+v %v\nwant %+v", v, ok, want)
 		}
-		if cp := checkpoint(t, s); cp != (es.Position{Seq: 1}) {
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Seq: 1}) {
 			t.Fatalf("checkpoint = %v, want 0:1", cp)
 		}
 
 		t1 := t0.Add(time.Hour)
 		fields.City, fields.Notes, fields.Phone = "Paris", "", ""
-		apply(t, s, l.rec(t, contact.Stream(id), 2, &contact.Updated{Fields: fields, Changed: []string{"city", "notes", "phone"}, UpdatedAt: t1}))
-		want.City, want.Notes, want.Phone, want.UpdatedAt, want.Version = "Paris", "", "", us(t1), 2
+		projectiontest.Apply(t, s, l.Rec(t, contact.Stream(id), 2, &contact.Updated{Fields: fields, Changed: []string{"city", "notes", "phone"}, UpdatedAt: t1}))
+		want.City, want.Notes, want.Phone, want.UpdatedAt, want.Version = "Paris", "", "", projectiontest.US(t1), 2
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after update: %+v %v\nwant %+v", v, ok, want)
 		}
@@ -139,14 +110,14 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("old city still found: %+v", vs)
 		}
 
-		apply(t, s, l.rec(t, contact.Stream(id), 3, &contact.Deleted{DeletedAt: t1.Add(time.Hour)}))
+		projectiontest.Apply(t, s, l.Rec(t, contact.Stream(id), 3, &contact.Deleted{DeletedAt: t1.Add(time.Hour)}))
 		if v, ok := mustGet(t, s, ws, id); ok {
 			t.Fatalf("deleted contact still returned: %+v", v)
 		}
 		if vs, total := mustSearch(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
 			t.Fatalf("deleted contact still searchable: %+v, %d", vs, total)
 		}
-		if cp := checkpoint(t, s); cp != (es.Position{Seq: 3}) {
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Seq: 3}) {
 			t.Fatalf("checkpoint = %v, want 0:3", cp)
 		}
 	})
@@ -158,14 +129,14 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		batch := []es.Recorded{
 			l.created(t, a, ws, contact.Fields{Name: "A"}, t0),
 			l.created(t, b, ws, contact.Fields{Name: "B"}, t0),
-			l.rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "A2"}, UpdatedAt: t0}),
+			l.Rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "A2"}, UpdatedAt: t0}),
 		}
 		// Positions as the Postgres event store hands them out: Tx counts.
 		for i := range batch {
 			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
 		}
-		apply(t, s, batch...)
-		if cp := checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
+		projectiontest.Apply(t, s, batch...)
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
 			t.Fatalf("checkpoint = %v, want 7:12", cp)
 		}
 		if vs, total := mustSearch(t, s, ws, Filter{}); total != 2 || !reflect.DeepEqual(names(vs), []string{"A2", "B"}) {
@@ -180,36 +151,36 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		batch := []es.Recorded{
 			l.created(t, a, ws, contact.Fields{Name: "Alan", City: "Wilmslow"}, t0),
 			l.created(t, b, ws, contact.Fields{Name: "Grace", City: "Arlington"}, t0),
-			l.rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Alan Turing", City: "Wilmslow"}, UpdatedAt: t0.Add(time.Minute)}),
-			l.rec(t, contact.Stream(b), 2, &contact.Deleted{DeletedAt: t0.Add(time.Minute)}),
+			l.Rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Alan Turing", City: "Wilmslow"}, UpdatedAt: t0.Add(time.Minute)}),
+			l.Rec(t, contact.Stream(b), 2, &contact.Deleted{DeletedAt: t0.Add(time.Minute)}),
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		before, total := mustSearch(t, s, ws, Filter{})
-		cp := checkpoint(t, s)
+		cp := projectiontest.Checkpoint(t, s)
 
-		apply(t, s, batch...)
-		apply(t, s, batch[1:3]...)
+		projectiontest.Apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch[1:3]...)
 		after, total2 := mustSearch(t, s, ws, Filter{})
 		if !reflect.DeepEqual(before, after) || total != total2 {
 			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
 		}
 
 		// A stream version the view already holds, delivered again at a new
 		// position, is skipped — but the checkpoint still moves past it.
-		stale := l.rec(t, contact.Stream(a), 1, &contact.Created{ContactID: a, WorkspaceID: ws,
+		stale := l.Rec(t, contact.Stream(a), 1, &contact.Created{ContactID: a, WorkspaceID: ws,
 			Fields: contact.Fields{Name: "Impostor"}, CreatedAt: t0})
-		staleUpdate := l.rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Impostor"}, UpdatedAt: t0})
-		apply(t, s, stale, staleUpdate)
+		staleUpdate := l.Rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Impostor"}, UpdatedAt: t0})
+		projectiontest.Apply(t, s, stale, staleUpdate)
 		if v, ok := mustGet(t, s, ws, a); !ok || v.Name != "Alan Turing" || v.Version != 2 {
 			t.Fatalf("stale events applied: %+v %v", v, ok)
 		}
 		if _, ok := mustGet(t, s, ws, b); ok {
 			t.Fatalf("deleted contact came back")
 		}
-		if got := checkpoint(t, s); got != staleUpdate.Position {
+		if got := projectiontest.Checkpoint(t, s); got != staleUpdate.Position {
 			t.Fatalf("checkpoint = %v, want %v", got, staleUpdate.Position)
 		}
 	})
@@ -218,13 +189,13 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		a, b := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.created(t, a, ws, contact.Fields{Name: "Alan", City: "Wilmslow"}, t0))
-		cp := checkpoint(t, s)
+		projectiontest.Apply(t, s, l.created(t, a, ws, contact.Fields{Name: "Alan", City: "Wilmslow"}, t0))
+		cp := projectiontest.Checkpoint(t, s)
 
 		batch := []es.Recorded{
 			l.created(t, b, ws, contact.Fields{Name: "Barbara"}, t0),
-			l.rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Alan", City: "Cambridge"}, UpdatedAt: t0}),
-			l.rec(t, contact.Stream(a), 4, &contact.Updated{Fields: contact.Fields{Name: "Alan", City: "Manchester"}, UpdatedAt: t0}),
+			l.Rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Alan", City: "Cambridge"}, UpdatedAt: t0}),
+			l.Rec(t, contact.Stream(a), 4, &contact.Updated{Fields: contact.Fields{Name: "Alan", City: "Manchester"}, UpdatedAt: t0}),
 		}
 		err := s.Apply(context.Background(), batch)
 		if !errors.Is(err, projections.ErrGap) {
@@ -232,7 +203,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// Nothing of the refused batch may stick: the runner retries it
 		// from the unchanged checkpoint.
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
 		}
 		if v, ok := mustGet(t, s, ws, a); !ok || v.City != "Wilmslow" || v.Version != 1 {
@@ -245,7 +216,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		// A stream whose first event is missing is a gap too.
 		orphan := uuid.NewString()
 		err = s.Apply(context.Background(), []es.Recorded{
-			l.rec(t, contact.Stream(orphan), 2, &contact.Updated{Fields: contact.Fields{Name: "Nobody"}, UpdatedAt: t0}),
+			l.Rec(t, contact.Stream(orphan), 2, &contact.Updated{Fields: contact.Fields{Name: "Nobody"}, UpdatedAt: t0}),
 		})
 		if !errors.Is(err, projections.ErrGap) {
 			t.Fatalf("update without create: err = %v, want ErrGap", err)
@@ -255,7 +226,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 
 		// Once the missing event arrives in order, the stream goes on.
-		apply(t, s, batch[0], batch[1])
+		projectiontest.Apply(t, s, batch[0], batch[1])
 		if v, _ := mustGet(t, s, ws, a); v.City != "Cambridge" || v.Version != 2 {
 			t.Fatalf("after in-order retry: %+v", v)
 		}
@@ -266,14 +237,14 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		var l eventLog
 		id := uuid.NewString()
 		err := s.Apply(context.Background(), []es.Recorded{
-			l.rec(t, contact.Stream(id), 1, &contact.Deleted{DeletedAt: t0}),
+			l.Rec(t, contact.Stream(id), 1, &contact.Deleted{DeletedAt: t0}),
 		})
 		if err == nil {
 			t.Fatalf("a stream starting with ContactDeleted was accepted")
 		}
-		apply(t, s, l.created(t, id, ws, contact.Fields{Name: "Ok"}, t0))
+		projectiontest.Apply(t, s, l.created(t, id, ws, contact.Fields{Name: "Ok"}, t0))
 		err = s.Apply(context.Background(), []es.Recorded{
-			l.rec(t, contact.Stream(id), 2, &contact.Created{ContactID: id, WorkspaceID: otherWS, Fields: contact.Fields{Name: "Again"}, CreatedAt: t0}),
+			l.Rec(t, contact.Stream(id), 2, &contact.Created{ContactID: id, WorkspaceID: otherWS, Fields: contact.Fields{Name: "Again"}, CreatedAt: t0}),
 		})
 		if err == nil {
 			t.Fatalf("a second ContactCreated was accepted")
@@ -287,21 +258,21 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		id := uuid.NewString()
-		conv := l.rec(t, "conversation-"+uuid.NewString(), 1, &contact.Created{ContactID: id, WorkspaceID: ws,
+		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &contact.Created{ContactID: id, WorkspaceID: ws,
 			Fields: contact.Fields{Name: "Not a contact"}, CreatedAt: t0})
 		tk := uuid.NewString()
-		taskRec := l.rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Call Ada", CreatedAt: t0})
-		apply(t, s, conv, taskRec)
+		taskRec := l.Rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Call Ada", CreatedAt: t0})
+		projectiontest.Apply(t, s, conv, taskRec)
 		// A batch with nothing for this read model may leave the stored
 		// checkpoint where it was (the runner keeps its place in memory);
 		// it must never point anywhere else.
-		if cp := checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v, want %v or the start", cp, taskRec.Position)
 		}
 		if vs, total := mustSearch(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
 			t.Fatalf("foreign events made contacts: %+v", vs)
 		}
-		apply(t, s, l.created(t, id, ws, contact.Fields{Name: "Real"}, t0))
+		projectiontest.Apply(t, s, l.created(t, id, ws, contact.Fields{Name: "Real"}, t0))
 		if v, ok := mustGet(t, s, ws, id); !ok || v.Name != "Real" {
 			t.Fatalf("contact after foreign events: %+v %v", v, ok)
 		}
@@ -311,7 +282,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		mine, theirs := uuid.NewString(), uuid.NewString()
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.created(t, mine, ws, contact.Fields{Name: "Mine", City: "Berlin"}, t0),
 			l.created(t, theirs, otherWS, contact.Fields{Name: "Theirs", City: "Berlin"}, t0))
 		if _, ok := mustGet(t, s, otherWS, mine); ok {
@@ -358,8 +329,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		gone := uuid.NewString()
 		batch = append(batch, l.created(t, gone, ws, contact.Fields{Name: "Zed Gone", Company: "Acme GmbH", City: "Berlin"}, t0),
-			l.rec(t, contact.Stream(gone), 2, &contact.Deleted{DeletedAt: t0}))
-		apply(t, s, batch...)
+			l.Rec(t, contact.Stream(gone), 2, &contact.Deleted{DeletedAt: t0}))
+		projectiontest.Apply(t, s, batch...)
 
 		cases := []struct {
 			name string
@@ -416,7 +387,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.created(t, twinB, otherWS, contact.Fields{Name: "Twin"}, t0),
 			l.created(t, uuid.NewString(), otherWS, contact.Fields{Name: "alpha"}, t0),
 			l.created(t, uuid.NewString(), otherWS, contact.Fields{Name: "Zulu"}, t0))
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 
 		vs, total := mustSearch(t, s, ws, Filter{})
 		if total != 105 || len(vs) != 20 || vs[0].Name != "Contact 000" || vs[19].Name != "Contact 019" {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
+
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
@@ -23,9 +25,7 @@ func TestMemoryStore(t *testing.T) {
 	runStoreSuite(t, func(*testing.T) Store { return NewMemory() }, false)
 }
 
-// t0 has nanoseconds on purpose: the view is a JSON document in both stores
-// and must keep them.
-var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+var t0 = projectiontest.T0
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 func tp(t time.Time) *time.Time    { return &t }
@@ -79,22 +79,6 @@ func (x ids) opened(id string, openedAt time.Time) *conversation.Opened {
 
 func modelStep(n, in, out int, d time.Duration) *conversation.ModelStepCompleted {
 	return &conversation.ModelStepCompleted{Step: n, Model: "m", Usage: agent.Usage{InputTokens: in, OutputTokens: out}, CompletedAt: at(d)}
-}
-
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
 }
 
 func mustGet(t *testing.T, s Store, id string) (View, bool) {
@@ -165,7 +149,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if s.Name() != "conversations" {
 			t.Fatalf("Name() = %q", s.Name())
 		}
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v", cp)
 		}
 		if err := s.Apply(ctx, nil); err != nil {
@@ -199,9 +183,9 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), UpdatedAt: t0, Version: 1}
 
 		rec := l.next(t, id, o)
-		apply(t, s, rec)
+		projectiontest.Apply(t, s, rec)
 		sameView(t, s, want)
-		if cp := checkpoint(t, s); cp != rec.Position {
+		if cp := projectiontest.Checkpoint(t, s); cp != rec.Position {
 			t.Fatalf("checkpoint = %v, want %v", cp, rec.Position)
 		}
 		// The poll response shape: webhook block present, no error, null resolved_at.
@@ -214,11 +198,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			t.Fatalf("failed_at shown on an unfailed conversation: %v", poll)
 		}
 
-		apply(t, s, l.next(t, id, &conversation.ProcessingStarted{StartedAt: at(time.Second)}))
+		projectiontest.Apply(t, s, l.next(t, id, &conversation.ProcessingStarted{StartedAt: at(time.Second)}))
 		want.Status, want.UpdatedAt, want.Version = "processing", at(time.Second), 2
 		sameView(t, s, want)
 
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.next(t, id, modelStep(1, 100, 20, 2*time.Second)),
 			l.next(t, id, &conversation.ToolCallRequested{Key: "1.1", Step: 1, CallID: "c", Name: "search_contacts", Arguments: json.RawMessage(`{}`)}),
 			l.next(t, id, &conversation.ToolCallRequested{Key: "1.2", Step: 1, CallID: "c", Name: "list_tasks", Arguments: json.RawMessage(`{}`)}))
@@ -226,7 +210,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		want.UpdatedAt, want.Version = at(2*time.Second), 5
 		sameView(t, s, want)
 
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.next(t, id, &conversation.ToolCallCompleted{Key: "1.1", Name: "search_contacts", Result: "[]", CompletedAt: at(3 * time.Second)}),
 			l.next(t, id, &conversation.ToolCallCompleted{Key: "1.2", Name: "list_tasks", Result: "[]", CompletedAt: at(4 * time.Second)}))
 		want.UpdatedAt, want.Version = at(4*time.Second), 7
@@ -234,12 +218,12 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 
 		step2 := l.next(t, id, modelStep(2, 150, 30, 5*time.Second))
 		last := l.next(t, id, &conversation.Resolved{Reply: "Ada lives in London.", ResolvedAt: at(6 * time.Second)})
-		apply(t, s, step2, last)
+		projectiontest.Apply(t, s, step2, last)
 		want.Status, want.Steps, want.InputTokens, want.OutputTokens = "resolved", 2, 250, 50
 		want.ResolvedAt, want.UpdatedAt, want.Version = tp(at(6*time.Second)), at(6*time.Second), 9
 		want.Turns = []Turn{userTurn, {Role: "agent", Timestamp: at(6 * time.Second), Payload: map[string]any{"content": "Ada lives in London."}}}
 		sameView(t, s, want)
-		if cp := checkpoint(t, s); cp != last.Position {
+		if cp := projectiontest.Checkpoint(t, s); cp != last.Position {
 			t.Fatalf("checkpoint = %v, want %v", cp, last.Position)
 		}
 		if got, _ := mustGet(t, s, id); !got.Terminal() || !got.ResolvedAt.Equal(at(6*time.Second)) || got.FailedAt != nil || got.Error != nil {
@@ -255,7 +239,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		o := x.opened(id, t0)
 		o.Metadata = json.RawMessage(`null`)
 		o.Context = &conversation.Context{Action: "follow_up"}
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.next(t, id, o),
 			l.next(t, id, &conversation.ProcessingStarted{StartedAt: at(time.Second)}),
 			l.next(t, id, modelStep(1, 40, 0, 2*time.Second)),
@@ -286,20 +270,20 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			l.next(t, a, modelStep(1, 10, 5, 2*time.Second)),
 			l.next(t, a, &conversation.Resolved{Reply: "Hi", ResolvedAt: at(2 * time.Second)}),
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		va, _ := mustGet(t, s, a)
 		vb, _ := mustGet(t, s, b)
-		cp := checkpoint(t, s)
+		cp := projectiontest.Checkpoint(t, s)
 
-		apply(t, s, batch...)
-		apply(t, s, batch[2:4]...)
+		projectiontest.Apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch[2:4]...)
 		if got, _ := mustGet(t, s, a); !equalViews(t, got, va) {
 			t.Fatalf("second apply changed the view:\n%s\n%s", jsonOf(t, va), jsonOf(t, got))
 		}
 		if got, _ := mustGet(t, s, b); !equalViews(t, got, vb) {
 			t.Fatalf("second apply changed the view")
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved: %v -> %v", cp, got)
 		}
 
@@ -309,11 +293,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			l.at(t, conversation.Stream(a), 4, modelStep(1, 999, 999, time.Hour)),
 			l.at(t, conversation.Stream(a), 1, x.opened(a, at(time.Hour))),
 		}
-		apply(t, s, stale...)
+		projectiontest.Apply(t, s, stale...)
 		if got, _ := mustGet(t, s, a); !equalViews(t, got, va) {
 			t.Fatalf("stale events applied:\n%s\n%s", jsonOf(t, va), jsonOf(t, got))
 		}
-		if got := checkpoint(t, s); got != stale[1].Position {
+		if got := projectiontest.Checkpoint(t, s); got != stale[1].Position {
 			t.Fatalf("checkpoint = %v, want %v", got, stale[1].Position)
 		}
 	})
@@ -323,8 +307,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		l := newLog()
 		x := newIDs()
 		a, b := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.next(t, a, x.opened(a, t0)))
-		before := checkpoint(t, s)
+		projectiontest.Apply(t, s, l.next(t, a, x.opened(a, t0)))
+		before := projectiontest.Checkpoint(t, s)
 		va, _ := mustGet(t, s, a)
 
 		batch := []es.Recorded{
@@ -336,7 +320,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if !errors.Is(err, projections.ErrGap) {
 			t.Fatalf("err = %v, want ErrGap", err)
 		}
-		cp := checkpoint(t, s)
+		cp := projectiontest.Checkpoint(t, s)
 		switch {
 		case cp == before:
 			// Nothing of the refused batch may show.
@@ -370,7 +354,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 
 		// Retried in order (as the runner does, from the checkpoint), the
 		// events go on.
-		apply(t, s, batch[0], batch[1], l.at(t, conversation.Stream(a), 3, modelStep(1, 1, 1, 2*time.Second)))
+		projectiontest.Apply(t, s, batch[0], batch[1], l.at(t, conversation.Stream(a), 3, modelStep(1, 1, 1, 2*time.Second)))
 		if got, _ := mustGet(t, s, a); got.Status != "processing" || got.Version != 3 || got.Steps != 1 {
 			t.Fatalf("after the retry: %+v", got)
 		}
@@ -397,8 +381,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		// checkpoint where it was (the runner keeps its place in memory);
 		// it must never point anywhere else.
 		only := foreign()
-		apply(t, s, only...)
-		if cp := checkpoint(t, s); cp != only[2].Position && cp != es.Start {
+		projectiontest.Apply(t, s, only...)
+		if cp := projectiontest.Checkpoint(t, s); cp != only[2].Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v, want %v or the start", cp, only[2].Position)
 		}
 		if _, ok := mustGet(t, s, id); ok {
@@ -410,16 +394,16 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		// In a batch with a conversation event, the checkpoint moves to the
 		// batch's last event, foreign or not.
 		mixed := append([]es.Recorded{l.next(t, id, x.opened(id, t0))}, foreign()...)
-		apply(t, s, mixed...)
-		if cp := checkpoint(t, s); cp != mixed[3].Position {
+		projectiontest.Apply(t, s, mixed...)
+		if cp := projectiontest.Checkpoint(t, s); cp != mixed[3].Position {
 			t.Fatalf("checkpoint = %v, want %v", cp, mixed[3].Position)
 		}
 		if v, ok := mustGet(t, s, id); !ok || v.Version != 1 || v.Status != "open" {
 			t.Fatalf("conversation among foreign events: %+v %v", v, ok)
 		}
 		// Foreign events at or before the checkpoint change nothing either.
-		apply(t, s, mixed...)
-		if cp := checkpoint(t, s); cp != mixed[3].Position {
+		projectiontest.Apply(t, s, mixed...)
+		if cp := projectiontest.Checkpoint(t, s); cp != mixed[3].Position {
 			t.Fatalf("checkpoint = %v after a replay, want %v", cp, mixed[3].Position)
 		}
 	})
@@ -431,7 +415,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		// Fixed ids so the tie below has a known order.
 		twinLow, twinHigh := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
 		late, mid, resolved, failed := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.next(t, late, x.opened(late, at(3*time.Hour))),
 			l.next(t, twinHigh, x.opened(twinHigh, t0)),
 			l.next(t, twinHigh, &conversation.ProcessingStarted{StartedAt: at(time.Hour)}),
@@ -468,7 +452,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			t.Fatalf("Stalled(before anything) = %v, %v", viewIDs(vs), err)
 		}
 		// Progress moves a conversation to the back.
-		apply(t, s, l.next(t, twinLow, &conversation.ProcessingStarted{StartedAt: at(4 * time.Hour)}))
+		projectiontest.Apply(t, s, l.next(t, twinLow, &conversation.ProcessingStarted{StartedAt: at(4 * time.Hour)}))
 		vs, _ = s.Unfinished(ctx, 0)
 		if want := []string{twinHigh, mid, late, twinLow}; !reflect.DeepEqual(viewIDs(vs), want) {
 			t.Fatalf("after progress: %v, want %v", viewIDs(vs), want)
@@ -480,7 +464,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		l := newLog()
 		x, other := newIDs(), newIDs()
 		c1, c2, c3, c4, c5 := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			// resolved: 2 steps, 2 tool calls, 250/50 tokens
 			l.next(t, c1, x.opened(c1, t0)),
 			l.next(t, c1, &conversation.ProcessingStarted{StartedAt: t0}),
@@ -514,7 +498,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			o.ResponseURL = "https://hooks.example/in"
 			return o
 		}
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.next(t, c6, withHook(c6)),
 			l.next(t, c6, &conversation.Failed{Code: conversation.CodeBudget, Reason: "spent", FailedAt: at(time.Second)}),
 			l.hook(t, c6, &webhook.Started{Delivery: 1, ConversationID: c6, StartedAt: at(2 * time.Second)}),

@@ -4,38 +4,20 @@ import (
 	"context"
 	"reflect"
 	"testing"
-	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/sois-ai/chat-agent-gateway/infra/pg"
-	"github.com/sois-ai/chat-agent-gateway/infra/pg/pgtest"
 )
 
 func TestPostgresStore(t *testing.T) {
-	runStoreSuite(t, func(t *testing.T) Store { return NewPostgres(connect(t)) })
-}
-
-// connect gives each subtest its own migrated database, so no state leaks
-// between cases.
-func connect(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	url := pgtest.NewDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pool, err := pg.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	runStoreSuite(t, func(t *testing.T) Store { return NewPostgres(projectiontest.Connect(t)) })
 }
 
 // The memory store's words must be the lexemes Postgres indexes, or the two
 // stores would find different documents for the same query.
 func TestTokenizerAgreesWithPostgres(t *testing.T) {
-	pool := connect(t)
+	pool := projectiontest.Connect(t)
 	s := NewPostgres(pool)
 	ws := uuid.NewString()
 	var l eventLog
@@ -47,7 +29,7 @@ func TestTokenizerAgreesWithPostgres(t *testing.T) {
 		"don't  tab\there\nnew line — dash – en … ellipsis",
 	} {
 		id := uuid.NewString()
-		apply(t, s, l.created(t, id, ws, text, "/", text))
+		projectiontest.Apply(t, s, l.created(t, id, ws, text, "/", text))
 		var lexemes []string
 		err := pool.QueryRow(context.Background(), `SELECT tsvector_to_array(search) FROM documents WHERE id = $1`, id).Scan(&lexemes)
 		if err != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
+
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/document"
@@ -23,49 +25,18 @@ func TestMemoryStore(t *testing.T) {
 	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
 }
 
-// t0 has nanoseconds on purpose: both stores must cut them the same way.
-var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+var t0 = projectiontest.T0
 
-// us is t as the read model keeps it.
-func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-// eventLog hands out global positions in order, like the event store does.
-type eventLog struct{ seq uint64 }
-
-func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
-	t.Helper()
-	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.seq++
-	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
-		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
-}
+// eventLog is the shared log, with this read model's events.
+type eventLog struct{ projectiontest.Log }
 
 func (l *eventLog) created(t *testing.T, id, ws, title, folder, body string) es.Recorded {
-	return l.rec(t, document.Stream(id), 1, &document.Created{DocumentID: id, WorkspaceID: ws, Title: title,
+	return l.Rec(t, document.Stream(id), 1, &document.Created{DocumentID: id, WorkspaceID: ws, Title: title,
 		Folder: folder, Body: body, CreatedBy: "user-1", CreatedAt: t0})
 }
 
 func (l *eventLog) moved(t *testing.T, id string, version int64, from, to string, at time.Time) es.Recorded {
-	return l.rec(t, document.Stream(id), version, &document.Moved{From: from, To: to, MovedAt: at})
-}
-
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
+	return l.Rec(t, document.Stream(id), version, &document.Moved{From: from, To: to, MovedAt: at})
 }
 
 func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
@@ -139,7 +110,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("empty store starts at the beginning", func(t *testing.T) {
 		s := newStore(t)
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v, want start", cp)
 		}
 		if err := s.Apply(context.Background(), nil); err != nil {
@@ -160,9 +131,9 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		id := uuid.NewString()
-		apply(t, s, l.created(t, id, ws, "Q1 Sales Report", "/Reports", "Revenue grew."))
+		projectiontest.Apply(t, s, l.created(t, id, ws, "Q1 Sales Report", "/Reports", "Revenue grew."))
 		want := View{ID: id, WorkspaceID: ws, Title: "Q1 Sales Report", Folder: "/Reports", Body: "Revenue grew.",
-			CreatedAt: us(t0), UpdatedAt: us(t0), Version: 1}
+			CreatedAt: projectiontest.US(t0), UpdatedAt: projectiontest.US(t0), Version: 1}
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after create: %+v %v\nwant %+v", v, ok, want)
 		}
@@ -172,8 +143,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 
 		t1 := t0.Add(time.Hour)
-		apply(t, s, l.moved(t, id, 2, "/Reports", "/Archive/2025", t1))
-		want.Folder, want.UpdatedAt, want.Version = "/Archive/2025", us(t1), 2
+		projectiontest.Apply(t, s, l.moved(t, id, 2, "/Reports", "/Archive/2025", t1))
+		want.Folder, want.UpdatedAt, want.Version = "/Archive/2025", projectiontest.US(t1), 2
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after move: %+v %v\nwant %+v", v, ok, want)
 		}
@@ -186,7 +157,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if fs := mustFolders(t, s, ws); !reflect.DeepEqual(fs, []Folder{{"/", 0}, {"/Archive", 0}, {"/Archive/2025", 1}}) {
 			t.Fatalf("folders after move = %+v", fs)
 		}
-		if cp := checkpoint(t, s); cp != (es.Position{Seq: 2}) {
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Seq: 2}) {
 			t.Fatalf("checkpoint = %v, want 0:2", cp)
 		}
 	})
@@ -204,8 +175,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for i := range batch {
 			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
 		}
-		apply(t, s, batch...)
-		if cp := checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
+		projectiontest.Apply(t, s, batch...)
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
 			t.Fatalf("checkpoint = %v, want 7:12", cp)
 		}
 		if vs, total := mustList(t, s, ws, ListFilter{}); total != 2 || !reflect.DeepEqual(titles(vs), []string{"B", "A"}) {
@@ -222,18 +193,18 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.created(t, b, ws, "Budget", "/Projects", "the budget"),
 			l.moved(t, a, 2, "/Projects", "/Done", t0.Add(time.Hour)),
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		before, total := mustList(t, s, ws, ListFilter{})
 		va, _ := mustGet(t, s, ws, a)
-		cp := checkpoint(t, s)
+		cp := projectiontest.Checkpoint(t, s)
 
-		apply(t, s, batch...)
-		apply(t, s, batch[1:]...)
+		projectiontest.Apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch[1:]...)
 		after, total2 := mustList(t, s, ws, ListFilter{})
 		if !reflect.DeepEqual(before, after) || total != total2 {
 			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
 		}
 
@@ -241,11 +212,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		// position, is skipped — but the checkpoint still moves past it.
 		stale := l.created(t, a, ws, "Impostor", "/Elsewhere", "other")
 		staleMove := l.moved(t, a, 2, "/Projects", "/Trash", t0.Add(48*time.Hour))
-		apply(t, s, stale, staleMove)
+		projectiontest.Apply(t, s, stale, staleMove)
 		if v, ok := mustGet(t, s, ws, a); !ok || !reflect.DeepEqual(v, va) {
 			t.Fatalf("stale events applied: %+v %v\nwant %+v", v, ok, va)
 		}
-		if got := checkpoint(t, s); got != staleMove.Position {
+		if got := projectiontest.Checkpoint(t, s); got != staleMove.Position {
 			t.Fatalf("checkpoint = %v, want %v", got, staleMove.Position)
 		}
 	})
@@ -254,8 +225,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		a, b := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.created(t, a, ws, "Existing", "/Old", "kept words"))
-		cp := checkpoint(t, s)
+		projectiontest.Apply(t, s, l.created(t, a, ws, "Existing", "/Old", "kept words"))
+		cp := projectiontest.Checkpoint(t, s)
 
 		batch := []es.Recorded{
 			l.created(t, b, ws, "New", "/New", "fresh words"),
@@ -268,7 +239,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// Nothing of the refused batch may stick: the runner retries it
 		// from the unchanged checkpoint.
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
 		}
 		if v, ok := mustGet(t, s, ws, b); ok {
@@ -290,7 +261,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("document without Created appeared")
 		}
 
-		apply(t, s, batch[0], batch[1])
+		projectiontest.Apply(t, s, batch[0], batch[1])
 		if v, ok := mustGet(t, s, ws, a); !ok || v.Folder != "/Middle" || v.Version != 2 {
 			t.Fatalf("after in-order retry: %+v %v", v, ok)
 		}
@@ -306,8 +277,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if err := s.Apply(context.Background(), []es.Recorded{l.moved(t, id, 1, "/", "/X", t0)}); err == nil {
 			t.Fatalf("a stream starting with DocumentMoved was accepted")
 		}
-		apply(t, s, l.created(t, id, ws, "Ok", "/", ""))
-		again := l.rec(t, document.Stream(id), 2, &document.Created{DocumentID: id, WorkspaceID: otherWS, Title: "Again", Folder: "/", CreatedAt: t0})
+		projectiontest.Apply(t, s, l.created(t, id, ws, "Ok", "/", ""))
+		again := l.Rec(t, document.Stream(id), 2, &document.Created{DocumentID: id, WorkspaceID: otherWS, Title: "Again", Folder: "/", CreatedAt: t0})
 		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
 			t.Fatalf("a second DocumentCreated was accepted")
 		}
@@ -321,12 +292,12 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		var l eventLog
 		id := uuid.NewString()
 		// Shaped like a document event, but in somebody else's stream.
-		conv := l.rec(t, "conversation-"+uuid.NewString(), 1, &document.Created{DocumentID: id, WorkspaceID: ws,
+		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &document.Created{DocumentID: id, WorkspaceID: ws,
 			Title: "Not a document", Folder: "/", CreatedAt: t0})
 		tk := uuid.NewString()
-		taskRec := l.rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Write doc", CreatedAt: t0})
-		apply(t, s, conv, taskRec)
-		if cp := checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
+		taskRec := l.Rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Write doc", CreatedAt: t0})
+		projectiontest.Apply(t, s, conv, taskRec)
+		if cp := projectiontest.Checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v, want %v or the start", cp, taskRec.Position)
 		}
 		if vs, total := mustList(t, s, ws, ListFilter{}); len(vs) != 0 || total != 0 {
@@ -335,7 +306,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if hs, _ := mustSearch(t, s, ws, "document", 0); len(hs) != 0 {
 			t.Fatalf("foreign events are searchable: %+v", hs)
 		}
-		apply(t, s, l.created(t, id, ws, "Real", "/", ""))
+		projectiontest.Apply(t, s, l.created(t, id, ws, "Real", "/", ""))
 		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Real" {
 			t.Fatalf("document after foreign events: %+v %v", v, ok)
 		}
@@ -345,7 +316,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		mine, theirs := uuid.NewString(), uuid.NewString()
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.created(t, mine, ws, "Mine", "/Shared", "quarterly plan"),
 			l.created(t, theirs, otherWS, "Theirs", "/Shared/Secret", "quarterly plan"))
 		if _, ok := mustGet(t, s, otherWS, mine); ok {
@@ -407,7 +378,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		} {
 			batch = append(batch, l.created(t, uuid.NewString(), ws, d.title, d.folder, "body of "+d.title))
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 
 		cases := []struct {
 			name string
@@ -481,7 +452,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.created(t, uuid.NewString(), otherWS, "In A/B", "/A/B", ""),
 			l.created(t, uuid.NewString(), otherWS, "In A", "/A", ""),
 			l.created(t, uuid.NewString(), otherWS, "In A-B", "/A-B", ""))
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 
 		vs, total := mustList(t, s, ws, ListFilter{})
 		if total != 105 || len(vs) != 20 || vs[0].Title != "Doc 000" || vs[19].Title != "Doc 019" {
@@ -516,7 +487,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		moving := uuid.NewString()
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.created(t, uuid.NewString(), ws, "Deep", "/A/B/C", ""),
 			l.created(t, uuid.NewString(), ws, "Deep 2", "/A/B/C", ""),
 			l.created(t, uuid.NewString(), ws, "Spaced", "/A B", ""),
@@ -528,7 +499,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// A folder emptied by a move disappears, with its empty ancestors;
 		// the target appears with its own.
-		apply(t, s, l.moved(t, moving, 2, "/Z/Y", "/A/B", t0))
+		projectiontest.Apply(t, s, l.moved(t, moving, 2, "/Z/Y", "/A/B", t0))
 		want = []Folder{{"/", 1}, {"/A", 0}, {"/A/B", 1}, {"/A/B/C", 2}, {"/A B", 1}}
 		if fs := mustFolders(t, s, ws); !reflect.DeepEqual(fs, want) {
 			t.Fatalf("folders after move = %+v\nwant %+v", fs, want)
@@ -556,7 +527,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// Same words elsewhere: another workspace must never show up.
 		batch = append(batch, l.created(t, uuid.NewString(), otherWS, "Q1 report", "/", "q1 report q1 report"))
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 
 		cases := []struct {
 			query string
@@ -658,7 +629,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		var l eventLog
 		filler := strings.Repeat("lorem ipsum dolor sit amet consectetur adipiscing elit ", 40)
 		body := filler + "\n\nThe contract with Globex renews in June.\n\n" + filler
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.created(t, uuid.NewString(), ws, "Contracts", "/Legal", body),
 			l.created(t, uuid.NewString(), ws, "Empty body", "/Legal", ""))
 		for _, q := range []string{"globex", "Globex renews", "june"} {
@@ -691,7 +662,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for i := range 105 {
 			batch = append(batch, l.created(t, uuid.NewString(), ws, fmt.Sprintf("Memo %03d", i), "/", "weekly memo"))
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		hs, total := mustSearch(t, s, ws, "memo", 0)
 		if total != 105 || len(hs) != DefaultLimit {
 			t.Fatalf("default limit: %d hits, total %d", len(hs), total)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
+
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/email"
@@ -20,55 +22,24 @@ func TestMemoryStore(t *testing.T) {
 	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
 }
 
-// t0 has nanoseconds on purpose: both stores must cut them the same way.
-var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
-
-// us is t as the read model keeps it.
-func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+var t0 = projectiontest.T0
 
 func ptr(t time.Time) *time.Time { return &t }
 
-// eventLog hands out global positions in order, like the event store does.
-type eventLog struct{ seq uint64 }
-
-func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
-	t.Helper()
-	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.seq++
-	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
-		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
-}
+// eventLog is the shared log, with this read model's events.
+type eventLog struct{ projectiontest.Log }
 
 func (l *eventLog) queued(t *testing.T, id, ws, subject string, to ...string) es.Recorded {
-	return l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example", To: to,
+	return l.Rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example", To: to,
 		Subject: subject, Body: "Body of " + subject, QueuedAt: t0})
 }
 
 func (l *eventLog) sent(t *testing.T, id string, version int64, transport string, at time.Time) es.Recorded {
-	return l.rec(t, email.Stream(id), version, &email.Sent{Transport: transport, MessageID: "<" + id + "@gw.example>", SentAt: at})
+	return l.Rec(t, email.Stream(id), version, &email.Sent{Transport: transport, MessageID: "<" + id + "@gw.example>", SentAt: at})
 }
 
 func (l *eventLog) failed(t *testing.T, id string, version int64, reason string) es.Recorded {
-	return l.rec(t, email.Stream(id), version, &email.Failed{Reason: reason, FailedAt: t0})
-}
-
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
+	return l.Rec(t, email.Stream(id), version, &email.Failed{Reason: reason, FailedAt: t0})
 }
 
 func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
@@ -108,7 +79,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("empty store starts at the beginning", func(t *testing.T) {
 		s := newStore(t)
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v, want start", cp)
 		}
 		if err := s.Apply(context.Background(), nil); err != nil {
@@ -123,26 +94,26 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		id, contact, team := uuid.NewString(), uuid.NewString(), uuid.NewString()
-		apply(t, s, l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example",
+		projectiontest.Apply(t, s, l.Rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example",
 			To: []string{"ada@example.com", "bob@example.com"}, Subject: "Offer", Body: "Dear Ada,\nhere is the offer.",
 			ContactIDs: []string{contact}, TeamID: team, QueuedAt: t0}))
 		want := View{ID: id, WorkspaceID: ws, From: "agent@gw.example", To: []string{"ada@example.com", "bob@example.com"},
 			Subject: "Offer", Body: "Dear Ada,\nhere is the offer.", ContactIDs: []string{contact}, TeamID: team,
-			Status: "queued", QueuedAt: us(t0), Version: 1}
+			Status: "queued", QueuedAt: projectiontest.US(t0), Version: 1}
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after queue: %+v %v\nwant %+v", v, ok, want)
 		}
 
 		t1 := t0.Add(time.Minute)
-		apply(t, s, l.sent(t, id, 2, "smtp", t1))
-		want.Status, want.Transport, want.MessageID, want.SentAt, want.Version = "sent", "smtp", "<"+id+"@gw.example>", ptr(us(t1)), 2
+		projectiontest.Apply(t, s, l.sent(t, id, 2, "smtp", t1))
+		want.Status, want.Transport, want.MessageID, want.SentAt, want.Version = "sent", "smtp", "<"+id+"@gw.example>", ptr(projectiontest.US(t1)), 2
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after send: %+v %v\nwant %+v", v, ok, want)
 		}
 		if vs, total := mustList(t, s, ws, Filter{}); total != 1 || !reflect.DeepEqual(vs, []View{want}) {
 			t.Fatalf("list = %+v, %d", vs, total)
 		}
-		if cp := checkpoint(t, s); cp != (es.Position{Seq: 2}) {
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Seq: 2}) {
 			t.Fatalf("checkpoint = %v, want 0:2", cp)
 		}
 	})
@@ -151,12 +122,12 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		outbox, failing := uuid.NewString(), uuid.NewString()
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.queued(t, outbox, ws, "Recorded", "ada@example.com"),
 			l.sent(t, outbox, 2, "outbox", t0),
 			l.queued(t, failing, ws, "Bounced", "bob@example.com"),
 			l.failed(t, failing, 2, "550 mailbox unavailable"))
-		if v, _ := mustGet(t, s, ws, outbox); v.Status != "outbox" || v.Transport != "outbox" || v.SentAt == nil || !v.SentAt.Equal(us(t0)) {
+		if v, _ := mustGet(t, s, ws, outbox); v.Status != "outbox" || v.Transport != "outbox" || v.SentAt == nil || !v.SentAt.Equal(projectiontest.US(t0)) {
 			t.Fatalf("outbox mail = %+v", v)
 		}
 		v, _ := mustGet(t, s, ws, failing)
@@ -167,7 +138,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if v.To == nil || v.ContactIDs == nil || len(v.ContactIDs) != 0 {
 			t.Fatalf("lists of a mail without contacts: %#v %#v", v.To, v.ContactIDs)
 		}
-		apply(t, s, l.sent(t, failing, 3, "smtp", t0.Add(time.Hour)))
+		projectiontest.Apply(t, s, l.sent(t, failing, 3, "smtp", t0.Add(time.Hour)))
 		if v, _ := mustGet(t, s, ws, failing); v.Status != "sent" || v.FailureReason != "" || v.SentAt == nil || v.Version != 3 {
 			t.Fatalf("mail sent after a failure = %+v", v)
 		}
@@ -177,7 +148,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		id := uuid.NewString()
-		apply(t, s, l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, To: []string{"a@x.example"},
+		projectiontest.Apply(t, s, l.Rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, To: []string{"a@x.example"},
 			ContactIDs: []string{"c1"}, Subject: "S", Body: "B", QueuedAt: t0}))
 		v, _ := mustGet(t, s, ws, id)
 		v.To[0], v.ContactIDs[0] = "changed", "changed"
@@ -200,8 +171,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for i := range batch {
 			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
 		}
-		apply(t, s, batch...)
-		if cp := checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
+		projectiontest.Apply(t, s, batch...)
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
 			t.Fatalf("checkpoint = %v, want 7:12", cp)
 		}
 		if v, _ := mustGet(t, s, ws, a); v.Status != "sent" {
@@ -218,17 +189,17 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.queued(t, b, ws, "World", "b@x.example"),
 			l.sent(t, a, 2, "smtp", t0.Add(time.Hour)),
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		before, total := mustList(t, s, ws, Filter{})
-		cp := checkpoint(t, s)
+		cp := projectiontest.Checkpoint(t, s)
 
-		apply(t, s, batch...)
-		apply(t, s, batch[1:]...)
+		projectiontest.Apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch[1:]...)
 		after, total2 := mustList(t, s, ws, Filter{})
 		if !reflect.DeepEqual(before, after) || total != total2 {
 			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
 		}
 
@@ -236,11 +207,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		// position, is skipped — but the checkpoint still moves past it.
 		stale := l.queued(t, a, ws, "Impostor", "evil@x.example")
 		staleFail := l.failed(t, a, 2, "never happened")
-		apply(t, s, stale, staleFail)
+		projectiontest.Apply(t, s, stale, staleFail)
 		if after, _ := mustList(t, s, ws, Filter{}); !reflect.DeepEqual(before, after) {
 			t.Fatalf("stale events applied:\n%+v\n%+v", before, after)
 		}
-		if got := checkpoint(t, s); got != staleFail.Position {
+		if got := projectiontest.Checkpoint(t, s); got != staleFail.Position {
 			t.Fatalf("checkpoint = %v, want %v", got, staleFail.Position)
 		}
 	})
@@ -249,8 +220,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		a, b := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.queued(t, a, ws, "Existing", "a@x.example"))
-		cp := checkpoint(t, s)
+		projectiontest.Apply(t, s, l.queued(t, a, ws, "Existing", "a@x.example"))
+		cp := projectiontest.Checkpoint(t, s)
 
 		batch := []es.Recorded{
 			l.queued(t, b, ws, "New", "b@x.example"),
@@ -261,7 +232,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if !errors.Is(err, projections.ErrGap) {
 			t.Fatalf("apply with gap: err = %v, want ErrGap", err)
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
 		}
 		if v, ok := mustGet(t, s, ws, b); ok {
@@ -280,7 +251,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("email without EmailQueued appeared")
 		}
 
-		apply(t, s, batch[0], batch[1])
+		projectiontest.Apply(t, s, batch[0], batch[1])
 		if v, ok := mustGet(t, s, ws, b); !ok || v.Status != "sent" {
 			t.Fatalf("after in-order retry: %+v %v", v, ok)
 		}
@@ -295,8 +266,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 				t.Fatalf("a stream starting with %s was accepted", rec.Type)
 			}
 		}
-		apply(t, s, l.queued(t, id, ws, "Ok", "a@x.example"))
-		again := l.rec(t, email.Stream(id), 2, &email.Queued{EmailID: id, WorkspaceID: otherWS, Subject: "Again", QueuedAt: t0})
+		projectiontest.Apply(t, s, l.queued(t, id, ws, "Ok", "a@x.example"))
+		again := l.Rec(t, email.Stream(id), 2, &email.Queued{EmailID: id, WorkspaceID: otherWS, Subject: "Again", QueuedAt: t0})
 		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
 			t.Fatalf("a second EmailQueued was accepted")
 		}
@@ -310,17 +281,17 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		var l eventLog
 		id := uuid.NewString()
 		// Shaped like an email event, but in somebody else's stream.
-		conv := l.rec(t, "conversation-"+uuid.NewString(), 1, &email.Queued{EmailID: id, WorkspaceID: ws, Subject: "Not an email", QueuedAt: t0})
+		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &email.Queued{EmailID: id, WorkspaceID: ws, Subject: "Not an email", QueuedAt: t0})
 		tk := uuid.NewString()
-		taskRec := l.rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Mail Ada", CreatedAt: t0})
-		apply(t, s, conv, taskRec)
-		if cp := checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
+		taskRec := l.Rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Mail Ada", CreatedAt: t0})
+		projectiontest.Apply(t, s, conv, taskRec)
+		if cp := projectiontest.Checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v, want %v or the start", cp, taskRec.Position)
 		}
 		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
 			t.Fatalf("foreign events made emails: %+v", vs)
 		}
-		apply(t, s, l.queued(t, id, ws, "Real", "a@x.example"))
+		projectiontest.Apply(t, s, l.queued(t, id, ws, "Real", "a@x.example"))
 		if v, ok := mustGet(t, s, ws, id); !ok || v.Subject != "Real" {
 			t.Fatalf("email after foreign events: %+v %v", v, ok)
 		}
@@ -330,7 +301,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		mine, theirs := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.queued(t, mine, ws, "Mine", "ada@example.com"), l.queued(t, theirs, otherWS, "Theirs", "ada@example.com"))
+		projectiontest.Apply(t, s, l.queued(t, mine, ws, "Mine", "ada@example.com"), l.queued(t, theirs, otherWS, "Theirs", "ada@example.com"))
 		if _, ok := mustGet(t, s, otherWS, mine); ok {
 			t.Fatalf("Get crossed workspaces")
 		}
@@ -375,10 +346,10 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			{"Follow-up OFFER", "as discussed", []string{"zed@example.com"}, nil},
 		} {
 			id := uuid.NewString()
-			batch = append(batch, l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example",
+			batch = append(batch, l.Rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example",
 				To: m.to, Subject: m.subject, Body: m.body, ContactIDs: m.contacts, QueuedAt: t0.Add(time.Duration(i) * time.Minute)}))
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 
 		// Newest first.
 		all := []string{"Follow-up OFFER", "Path", "Dash", "Snake", "Both", "Invoice", "Offer"}
@@ -430,18 +401,18 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for i := range 105 {
 			// Applied oldest first so the order must come from the query.
 			id := uuid.NewString()
-			batch = append(batch, l.rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws,
+			batch = append(batch, l.Rec(t, email.Stream(id), 1, &email.Queued{EmailID: id, WorkspaceID: ws,
 				To: []string{"a@x.example"}, Subject: fmt.Sprintf("Mail %03d", i), Body: "b",
 				QueuedAt: t0.Add(time.Duration(i) * time.Second)}))
 		}
 		late, early := "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000a"
 		batch = append(batch,
 			l.queued(t, uuid.NewString(), otherWS, "Earliest", "a@x.example"),
-			l.rec(t, email.Stream(late), 1, &email.Queued{EmailID: late, WorkspaceID: otherWS, Subject: "Same time b", QueuedAt: t0.Add(time.Hour)}),
-			l.rec(t, email.Stream(early), 1, &email.Queued{EmailID: early, WorkspaceID: otherWS, Subject: "Same time a", QueuedAt: t0.Add(time.Hour)}),
+			l.Rec(t, email.Stream(late), 1, &email.Queued{EmailID: late, WorkspaceID: otherWS, Subject: "Same time b", QueuedAt: t0.Add(time.Hour)}),
+			l.Rec(t, email.Stream(early), 1, &email.Queued{EmailID: early, WorkspaceID: otherWS, Subject: "Same time a", QueuedAt: t0.Add(time.Hour)}),
 			// Microseconds apart: the order must survive Postgres' precision.
-			l.rec(t, email.Stream(uuid.NewString()), 1, &email.Queued{WorkspaceID: otherWS, Subject: "Latest", QueuedAt: t0.Add(time.Hour + time.Microsecond)}))
-		apply(t, s, batch...)
+			l.Rec(t, email.Stream(uuid.NewString()), 1, &email.Queued{WorkspaceID: otherWS, Subject: "Latest", QueuedAt: t0.Add(time.Hour + time.Microsecond)}))
+		projectiontest.Apply(t, s, batch...)
 
 		vs, total := mustList(t, s, ws, Filter{})
 		if total != 105 || len(vs) != 20 || vs[0].Subject != "Mail 104" || vs[19].Subject != "Mail 085" {

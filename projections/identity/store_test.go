@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
+
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
@@ -20,28 +22,12 @@ func TestMemoryStore(t *testing.T) {
 	runStoreSuite(t, func(*testing.T) Store { return NewMemory() }, false)
 }
 
-var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+var t0 = projectiontest.T0
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
-// us is t as Postgres keeps it; the memory store keeps nanoseconds and
-// Postgres hands times back in the local zone, so both are compared as
-// microseconds in UTC.
-func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-// eventLog hands out global positions in order, like the event store does.
-type eventLog struct{ seq uint64 }
-
-func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
-	t.Helper()
-	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.seq++
-	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
-		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
-}
+// eventLog is the shared log, with this read model's events.
+type eventLog struct{ projectiontest.Log }
 
 func created(ws, name string, when time.Time) *workspace.Created {
 	return &workspace.Created{WorkspaceID: ws, Name: name, CreatedAt: when}
@@ -51,29 +37,13 @@ func added(ws, user, email string, role workspace.Role, hash string, when time.T
 	return &workspace.MemberAdded{WorkspaceID: ws, UserID: user, Email: email, Role: role, TokenHash: hash, AddedAt: when}
 }
 
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
-}
-
 func mustWorkspace(t *testing.T, s Store, id string) (Workspace, bool) {
 	t.Helper()
 	w, ok, err := s.Workspace(context.Background(), id)
 	if err != nil {
 		t.Fatalf("workspace: %v", err)
 	}
-	w.CreatedAt = us(w.CreatedAt)
+	w.CreatedAt = projectiontest.US(w.CreatedAt)
 	return w, ok
 }
 
@@ -83,7 +53,7 @@ func mustMember(t *testing.T, s Store, user string) (Member, bool) {
 	if err != nil {
 		t.Fatalf("member: %v", err)
 	}
-	m.CreatedAt = us(m.CreatedAt)
+	m.CreatedAt = projectiontest.US(m.CreatedAt)
 	return m, ok
 }
 
@@ -93,7 +63,7 @@ func mustByToken(t *testing.T, s Store, hash string) (Member, bool) {
 	if err != nil {
 		t.Fatalf("member by token: %v", err)
 	}
-	m.CreatedAt = us(m.CreatedAt)
+	m.CreatedAt = projectiontest.US(m.CreatedAt)
 	return m, ok
 }
 
@@ -109,7 +79,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if s.Name() != "identity" {
 			t.Fatalf("Name() = %q", s.Name())
 		}
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v", cp)
 		}
 		if err := s.Apply(ctx, nil); err != nil {
@@ -131,16 +101,16 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		var l eventLog
 		ws, other := uuid.NewString(), uuid.NewString()
 		owner, member, stranger := uuid.NewString(), uuid.NewString(), uuid.NewString()
-		apply(t, s,
-			l.rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
-			l.rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)),
-			l.rec(t, workspace.Stream(other), 1, created(other, "Other", at(time.Hour))),
-			l.rec(t, workspace.Stream(other), 2, added(other, stranger, "owner@other.example", workspace.RoleOwner, "hash-stranger", at(time.Hour))),
+		projectiontest.Apply(t, s,
+			l.Rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
+			l.Rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)),
+			l.Rec(t, workspace.Stream(other), 1, created(other, "Other", at(time.Hour))),
+			l.Rec(t, workspace.Stream(other), 2, added(other, stranger, "owner@other.example", workspace.RoleOwner, "hash-stranger", at(time.Hour))),
 		)
-		if w, ok := mustWorkspace(t, s, ws); !ok || w != (Workspace{ID: ws, Name: "Acme", CreatedAt: us(t0), Version: 2}) {
+		if w, ok := mustWorkspace(t, s, ws); !ok || w != (Workspace{ID: ws, Name: "Acme", CreatedAt: projectiontest.US(t0), Version: 2}) {
 			t.Fatalf("Workspace = %+v %v", w, ok)
 		}
-		wantOwner := Member{UserID: owner, WorkspaceID: ws, Email: "owner@acme.example", Role: "owner", TokenHash: "hash-owner", CreatedAt: us(t0)}
+		wantOwner := Member{UserID: owner, WorkspaceID: ws, Email: "owner@acme.example", Role: "owner", TokenHash: "hash-owner", CreatedAt: projectiontest.US(t0)}
 		if m, ok := mustMember(t, s, owner); !ok || m != wantOwner {
 			t.Fatalf("Member = %+v %v\nwant %+v", m, ok, wantOwner)
 		}
@@ -148,9 +118,9 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			t.Fatalf("MemberByTokenHash = %+v %v", m, ok)
 		}
 
-		last := l.rec(t, workspace.Stream(ws), 3, added(ws, member, "bob@acme.example", workspace.RoleAuditor, "hash-bob", at(2*time.Hour)))
-		apply(t, s, last)
-		wantMember := Member{UserID: member, WorkspaceID: ws, Email: "bob@acme.example", Role: "auditor", TokenHash: "hash-bob", CreatedAt: us(at(2 * time.Hour))}
+		last := l.Rec(t, workspace.Stream(ws), 3, added(ws, member, "bob@acme.example", workspace.RoleAuditor, "hash-bob", at(2*time.Hour)))
+		projectiontest.Apply(t, s, last)
+		wantMember := Member{UserID: member, WorkspaceID: ws, Email: "bob@acme.example", Role: "auditor", TokenHash: "hash-bob", CreatedAt: projectiontest.US(at(2 * time.Hour))}
 		if m, ok := mustByToken(t, s, "hash-bob"); !ok || m != wantMember {
 			t.Fatalf("MemberByTokenHash = %+v %v\nwant %+v", m, ok, wantMember)
 		}
@@ -158,16 +128,16 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 			t.Fatalf("Member = %+v %v", m, ok)
 		}
 		// Adding a member moves the workspace's version, nothing else.
-		if w, ok := mustWorkspace(t, s, ws); !ok || w != (Workspace{ID: ws, Name: "Acme", CreatedAt: us(t0), Version: 3}) {
+		if w, ok := mustWorkspace(t, s, ws); !ok || w != (Workspace{ID: ws, Name: "Acme", CreatedAt: projectiontest.US(t0), Version: 3}) {
 			t.Fatalf("Workspace = %+v %v", w, ok)
 		}
-		if w, ok := mustWorkspace(t, s, other); !ok || w != (Workspace{ID: other, Name: "Other", CreatedAt: us(at(time.Hour)), Version: 2}) {
+		if w, ok := mustWorkspace(t, s, other); !ok || w != (Workspace{ID: other, Name: "Other", CreatedAt: projectiontest.US(at(time.Hour)), Version: 2}) {
 			t.Fatalf("other Workspace = %+v %v", w, ok)
 		}
 		if m, ok := mustByToken(t, s, "hash-stranger"); !ok || m.WorkspaceID != other || m.UserID != stranger {
 			t.Fatalf("stranger = %+v %v", m, ok)
 		}
-		if cp := checkpoint(t, s); cp != last.Position {
+		if cp := projectiontest.Checkpoint(t, s); cp != last.Position {
 			t.Fatalf("checkpoint = %v, want %v", cp, last.Position)
 		}
 		for _, h := range []string{"", "hash", "HASH-OWNER", "hash-owner "} {
@@ -185,24 +155,24 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		var l eventLog
 		ws, owner, member := uuid.NewString(), uuid.NewString(), uuid.NewString()
 		batch := []es.Recorded{
-			l.rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
-			l.rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)),
-			l.rec(t, workspace.Stream(ws), 3, added(ws, member, "bob@acme.example", workspace.RoleMember, "hash-bob", t0)),
+			l.Rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
+			l.Rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)),
+			l.Rec(t, workspace.Stream(ws), 3, added(ws, member, "bob@acme.example", workspace.RoleMember, "hash-bob", t0)),
 		}
-		apply(t, s, batch...)
-		cp := checkpoint(t, s)
-		apply(t, s, batch...)
-		apply(t, s, batch[1:]...)
-		if got := checkpoint(t, s); got != cp {
+		projectiontest.Apply(t, s, batch...)
+		cp := projectiontest.Checkpoint(t, s)
+		projectiontest.Apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch[1:]...)
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved: %v -> %v", cp, got)
 		}
 		// Held versions at new positions: skipped, even with other contents.
 		stale := []es.Recorded{
-			l.rec(t, workspace.Stream(ws), 1, created(ws, "Impostor", at(time.Hour))),
-			l.rec(t, workspace.Stream(ws), 3, added(ws, member, "eve@acme.example", workspace.RoleOwner, "hash-eve", at(time.Hour))),
+			l.Rec(t, workspace.Stream(ws), 1, created(ws, "Impostor", at(time.Hour))),
+			l.Rec(t, workspace.Stream(ws), 3, added(ws, member, "eve@acme.example", workspace.RoleOwner, "hash-eve", at(time.Hour))),
 		}
-		apply(t, s, stale...)
-		if w, _ := mustWorkspace(t, s, ws); w != (Workspace{ID: ws, Name: "Acme", CreatedAt: us(t0), Version: 3}) {
+		projectiontest.Apply(t, s, stale...)
+		if w, _ := mustWorkspace(t, s, ws); w != (Workspace{ID: ws, Name: "Acme", CreatedAt: projectiontest.US(t0), Version: 3}) {
 			t.Fatalf("Workspace after replays = %+v", w)
 		}
 		if m, _ := mustMember(t, s, member); m.Email != "bob@acme.example" || m.Role != "member" || m.TokenHash != "hash-bob" {
@@ -211,7 +181,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if _, ok := mustByToken(t, s, "hash-eve"); ok {
 			t.Fatal("a replayed event added a token")
 		}
-		if got := checkpoint(t, s); got != stale[1].Position {
+		if got := projectiontest.Checkpoint(t, s); got != stale[1].Position {
 			t.Fatalf("checkpoint = %v, want %v", got, stale[1].Position)
 		}
 	})
@@ -220,14 +190,14 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		s := newStore(t)
 		var l eventLog
 		ws, other, owner, bob, eve := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
-		apply(t, s,
-			l.rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
-			l.rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)))
-		before := checkpoint(t, s)
+		projectiontest.Apply(t, s,
+			l.Rec(t, workspace.Stream(ws), 1, created(ws, "Acme", t0)),
+			l.Rec(t, workspace.Stream(ws), 2, added(ws, owner, "owner@acme.example", workspace.RoleOwner, "hash-owner", t0)))
+		before := projectiontest.Checkpoint(t, s)
 		batch := []es.Recorded{
-			l.rec(t, workspace.Stream(other), 1, created(other, "Other", t0)),
-			l.rec(t, workspace.Stream(ws), 3, added(ws, bob, "bob@acme.example", workspace.RoleMember, "hash-bob", t0)),
-			l.rec(t, workspace.Stream(ws), 5, added(ws, eve, "eve@acme.example", workspace.RoleMember, "hash-eve", t0)),
+			l.Rec(t, workspace.Stream(other), 1, created(other, "Other", t0)),
+			l.Rec(t, workspace.Stream(ws), 3, added(ws, bob, "bob@acme.example", workspace.RoleMember, "hash-bob", t0)),
+			l.Rec(t, workspace.Stream(ws), 5, added(ws, eve, "eve@acme.example", workspace.RoleMember, "hash-eve", t0)),
 		}
 		err := s.Apply(ctx, batch)
 		if !errors.Is(err, projections.ErrGap) {
@@ -236,7 +206,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		if _, ok := mustByToken(t, s, "hash-eve"); ok {
 			t.Fatal("the event after the gap was applied")
 		}
-		switch cp := checkpoint(t, s); {
+		switch cp := projectiontest.Checkpoint(t, s); {
 		case cp == before:
 			if _, ok := mustWorkspace(t, s, other); ok {
 				t.Fatal("workspace created by a refused batch")
@@ -259,7 +229,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		}
 
 		// Retried in order, the stream goes on.
-		apply(t, s, batch[0], batch[1], l.rec(t, workspace.Stream(ws), 4, added(ws, eve, "eve@acme.example", workspace.RoleMember, "hash-eve", t0)))
+		projectiontest.Apply(t, s, batch[0], batch[1], l.Rec(t, workspace.Stream(ws), 4, added(ws, eve, "eve@acme.example", workspace.RoleMember, "hash-eve", t0)))
 		if w, _ := mustWorkspace(t, s, ws); w.Version != 4 {
 			t.Fatalf("after the retry: %+v", w)
 		}
@@ -280,26 +250,26 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		foreign := func() []es.Recorded {
 			k, c := uuid.NewString(), uuid.NewString()
 			return []es.Recorded{
-				l.rec(t, apikey.Stream(k), 1, &apikey.Created{KeyID: k, WorkspaceID: ws, UserID: owner, KeyHash: "hash-key", CreatedAt: t0}),
-				l.rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws, Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0}),
+				l.Rec(t, apikey.Stream(k), 1, &apikey.Created{KeyID: k, WorkspaceID: ws, UserID: owner, KeyHash: "hash-key", CreatedAt: t0}),
+				l.Rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws, Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0}),
 				// Named like a workspace but not one.
-				l.rec(t, "workspaces-"+ws, 1, created(ws, "Fake", t0)),
+				l.Rec(t, "workspaces-"+ws, 1, created(ws, "Fake", t0)),
 			}
 		}
 		only := foreign()
-		apply(t, s, only...)
-		if cp := checkpoint(t, s); cp != only[2].Position && cp != es.Start {
+		projectiontest.Apply(t, s, only...)
+		if cp := projectiontest.Checkpoint(t, s); cp != only[2].Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v, want %v or the start", cp, only[2].Position)
 		}
 		if _, ok := mustWorkspace(t, s, ws); ok {
 			t.Fatal("a foreign event made a workspace")
 		}
 		mixed := append([]es.Recorded{
-			l.rec(t, workspace.Stream(ws), 1, created(ws, "Real", t0)),
-			l.rec(t, workspace.Stream(ws), 2, added(ws, owner, "o@real.example", workspace.RoleOwner, "hash-real", t0)),
+			l.Rec(t, workspace.Stream(ws), 1, created(ws, "Real", t0)),
+			l.Rec(t, workspace.Stream(ws), 2, added(ws, owner, "o@real.example", workspace.RoleOwner, "hash-real", t0)),
 		}, foreign()...)
-		apply(t, s, mixed...)
-		if cp := checkpoint(t, s); cp != mixed[4].Position {
+		projectiontest.Apply(t, s, mixed...)
+		if cp := projectiontest.Checkpoint(t, s); cp != mixed[4].Position {
 			t.Fatalf("checkpoint = %v, want %v", cp, mixed[4].Position)
 		}
 		if w, ok := mustWorkspace(t, s, ws); !ok || w.Name != "Real" || w.Version != 2 {

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
-	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
 
 	"github.com/google/uuid"
 
@@ -19,56 +20,25 @@ func TestMemoryStore(t *testing.T) {
 	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
 }
 
-// t0 has nanoseconds on purpose: both stores must cut them the same way.
-var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+var t0 = projectiontest.T0
 
-// us is t as the read model keeps it.
-func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-// eventLog hands out global positions in order, like the event store does.
-type eventLog struct{ seq uint64 }
-
-func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
-	t.Helper()
-	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.seq++
-	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
-		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
-}
+// eventLog is the shared log, with this read model's events.
+type eventLog struct{ projectiontest.Log }
 
 func (l *eventLog) department(t *testing.T, id, ws, name string) es.Recorded {
-	return l.rec(t, org.DepartmentStream(id), 1, &org.DepartmentCreated{DepartmentID: id, WorkspaceID: ws, Name: name, CreatedAt: t0})
+	return l.Rec(t, org.DepartmentStream(id), 1, &org.DepartmentCreated{DepartmentID: id, WorkspaceID: ws, Name: name, CreatedAt: t0})
 }
 
 func (l *eventLog) team(t *testing.T, id, ws, departmentID, name string) es.Recorded {
-	return l.rec(t, org.TeamStream(id), 1, &org.TeamCreated{TeamID: id, WorkspaceID: ws, DepartmentID: departmentID, Name: name, CreatedAt: t0})
+	return l.Rec(t, org.TeamStream(id), 1, &org.TeamCreated{TeamID: id, WorkspaceID: ws, DepartmentID: departmentID, Name: name, CreatedAt: t0})
 }
 
 func (l *eventLog) added(t *testing.T, teamID string, version int64, userID string) es.Recorded {
-	return l.rec(t, org.TeamStream(teamID), version, &org.TeamMemberAdded{UserID: userID, AddedAt: t0})
+	return l.Rec(t, org.TeamStream(teamID), version, &org.TeamMemberAdded{UserID: userID, AddedAt: t0})
 }
 
 func (l *eventLog) removed(t *testing.T, teamID string, version int64, userID string) es.Recorded {
-	return l.rec(t, org.TeamStream(teamID), version, &org.TeamMemberRemoved{UserID: userID, RemovedAt: t0})
-}
-
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
+	return l.Rec(t, org.TeamStream(teamID), version, &org.TeamMemberRemoved{UserID: userID, RemovedAt: t0})
 }
 
 func mustDepartments(t *testing.T, s Store, ws string) []Department {
@@ -162,7 +132,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("empty store starts at the beginning", func(t *testing.T) {
 		s := newStore(t)
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v, want start", cp)
 		}
 		if err := s.Apply(context.Background(), nil); err != nil {
@@ -184,11 +154,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		var l eventLog
 		dept, team, solo := uuid.NewString(), uuid.NewString(), uuid.NewString()
 		ada, bob, cy := "user-b-ada", "user-a-bob", "user-c-cy"
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.department(t, dept, ws, "Engineering"),
 			l.team(t, team, ws, dept, "Platform"),
 			l.team(t, solo, ws, "", "Founders"))
-		wantDept := Department{ID: dept, WorkspaceID: ws, Name: "Engineering", CreatedAt: us(t0), Teams: 1, Version: 1}
+		wantDept := Department{ID: dept, WorkspaceID: ws, Name: "Engineering", CreatedAt: projectiontest.US(t0), Teams: 1, Version: 1}
 		if d, ok := mustDepartment(t, s, ws, dept); !ok || !reflect.DeepEqual(d, wantDept) {
 			t.Fatalf("department = %+v %v\nwant %+v", d, ok, wantDept)
 		}
@@ -196,14 +166,14 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("departments = %+v", ds)
 		}
 		want := Team{ID: team, WorkspaceID: ws, DepartmentID: dept, DepartmentName: "Engineering", Name: "Platform",
-			MemberIDs: []string{}, CreatedAt: us(t0), Version: 1}
+			MemberIDs: []string{}, CreatedAt: projectiontest.US(t0), Version: 1}
 		if tm, ok := mustTeam(t, s, ws, team); !ok || !reflect.DeepEqual(tm, want) {
 			t.Fatalf("team = %+v %v\nwant %+v", tm, ok, want)
 		}
 
 		// Members come back sorted, whatever order they joined in; joining
 		// twice or leaving a team one is not in changes nothing.
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.added(t, team, 2, ada),
 			l.added(t, team, 3, cy),
 			l.added(t, team, 4, bob),
@@ -213,12 +183,12 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if tm, ok := mustTeam(t, s, ws, team); !ok || !reflect.DeepEqual(tm, want) {
 			t.Fatalf("team with members = %+v %v\nwant %+v", tm, ok, want)
 		}
-		apply(t, s, l.removed(t, team, 7, ada), l.added(t, solo, 2, ada))
+		projectiontest.Apply(t, s, l.removed(t, team, 7, ada), l.added(t, solo, 2, ada))
 		want.MemberIDs, want.Version = []string{bob, cy}, 7
 		if tm, _ := mustTeam(t, s, ws, team); !reflect.DeepEqual(tm, want) {
 			t.Fatalf("team after removal = %+v\nwant %+v", tm, want)
 		}
-		wantSolo := Team{ID: solo, WorkspaceID: ws, Name: "Founders", MemberIDs: []string{ada}, CreatedAt: us(t0), Version: 2}
+		wantSolo := Team{ID: solo, WorkspaceID: ws, Name: "Founders", MemberIDs: []string{ada}, CreatedAt: projectiontest.US(t0), Version: 2}
 		if ts := mustTeams(t, s, ws, ""); !reflect.DeepEqual(ts, []Team{wantSolo, want}) {
 			t.Fatalf("teams = %+v\nwant %+v", ts, []Team{wantSolo, want})
 		}
@@ -230,7 +200,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 
 		// Everyone leaves: an empty member list, not nil.
-		apply(t, s, l.removed(t, team, 8, bob), l.removed(t, team, 9, cy))
+		projectiontest.Apply(t, s, l.removed(t, team, 8, bob), l.removed(t, team, 9, cy))
 		want.MemberIDs, want.Version = []string{}, 9
 		if tm, _ := mustTeam(t, s, ws, team); !reflect.DeepEqual(tm, want) {
 			t.Fatalf("emptied team = %+v\nwant %+v", tm, want)
@@ -238,7 +208,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if ts := mustTeamsOf(t, s, ws, bob); len(ts) != 0 {
 			t.Fatalf("teams of bob after leaving = %+v", ts)
 		}
-		if cp := checkpoint(t, s); cp != (es.Position{Seq: 12}) {
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Seq: 12}) {
 			t.Fatalf("checkpoint = %v, want 0:12", cp)
 		}
 	})
@@ -247,7 +217,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		team := uuid.NewString()
-		apply(t, s, l.team(t, team, ws, "", "Ops"), l.added(t, team, 2, "u1"))
+		projectiontest.Apply(t, s, l.team(t, team, ws, "", "Ops"), l.added(t, team, 2, "u1"))
 		tm, _ := mustTeam(t, s, ws, team)
 		tm.MemberIDs[0] = "changed"
 		ts := mustTeams(t, s, ws, "")
@@ -261,11 +231,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		dept, team := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.team(t, team, ws, dept, "Early"))
+		projectiontest.Apply(t, s, l.team(t, team, ws, dept, "Early"))
 		if tm, _ := mustTeam(t, s, ws, team); tm.DepartmentID != dept || tm.DepartmentName != "" {
 			t.Fatalf("team before its department = %+v", tm)
 		}
-		apply(t, s, l.department(t, dept, ws, "Late"))
+		projectiontest.Apply(t, s, l.department(t, dept, ws, "Late"))
 		if tm, _ := mustTeam(t, s, ws, team); tm.DepartmentName != "Late" {
 			t.Fatalf("team after its department = %+v", tm)
 		}
@@ -286,8 +256,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for i := range batch {
 			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
 		}
-		apply(t, s, batch...)
-		if cp := checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
+		projectiontest.Apply(t, s, batch...)
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
 			t.Fatalf("checkpoint = %v, want 7:12", cp)
 		}
 		if ts := mustTeamsOf(t, s, ws, "u"); !reflect.DeepEqual(teamNames(ts), []string{"T"}) {
@@ -306,16 +276,16 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.added(t, team, 3, "u2"),
 			l.removed(t, team, 4, "u1"),
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		beforeTeams, beforeDepts := mustTeams(t, s, ws, ""), mustDepartments(t, s, ws)
-		cp := checkpoint(t, s)
+		cp := projectiontest.Checkpoint(t, s)
 
-		apply(t, s, batch...)
-		apply(t, s, batch[2:]...)
+		projectiontest.Apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch[2:]...)
 		if ts, ds := mustTeams(t, s, ws, ""), mustDepartments(t, s, ws); !reflect.DeepEqual(ts, beforeTeams) || !reflect.DeepEqual(ds, beforeDepts) {
 			t.Fatalf("second apply changed the views:\n%+v\n%+v", ts, ds)
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
 		}
 
@@ -323,11 +293,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		// are skipped — but the checkpoint still moves past them.
 		staleDept := l.department(t, dept, ws, "Impostor")
 		staleAdd := l.added(t, team, 4, "u1") // version 4 was the removal
-		apply(t, s, staleDept, staleAdd)
+		projectiontest.Apply(t, s, staleDept, staleAdd)
 		if ts, ds := mustTeams(t, s, ws, ""), mustDepartments(t, s, ws); !reflect.DeepEqual(ts, beforeTeams) || !reflect.DeepEqual(ds, beforeDepts) {
 			t.Fatalf("stale events applied:\n%+v\n%+v", ts, ds)
 		}
-		if got := checkpoint(t, s); got != staleAdd.Position {
+		if got := projectiontest.Checkpoint(t, s); got != staleAdd.Position {
 			t.Fatalf("checkpoint = %v, want %v", got, staleAdd.Position)
 		}
 	})
@@ -336,8 +306,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		team := uuid.NewString()
-		apply(t, s, l.team(t, team, ws, "", "Existing"), l.added(t, team, 2, "u1"))
-		cp := checkpoint(t, s)
+		projectiontest.Apply(t, s, l.team(t, team, ws, "", "Existing"), l.added(t, team, 2, "u1"))
+		cp := projectiontest.Checkpoint(t, s)
 		dept, newTeam := uuid.NewString(), uuid.NewString()
 		batch := []es.Recorded{
 			l.department(t, dept, ws, "New department"),
@@ -352,7 +322,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// Nothing of the refused batch may stick: the runner retries it
 		// from the unchanged checkpoint.
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
 		}
 		if d, ok := mustDepartment(t, s, ws, dept); ok {
@@ -369,7 +339,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 
 		// A department stream can jump too.
-		err = s.Apply(context.Background(), []es.Recorded{l.rec(t, org.DepartmentStream(uuid.NewString()), 2,
+		err = s.Apply(context.Background(), []es.Recorded{l.Rec(t, org.DepartmentStream(uuid.NewString()), 2,
 			&org.DepartmentCreated{WorkspaceID: ws, Name: "Second of nothing", CreatedAt: t0})})
 		if !errors.Is(err, projections.ErrGap) {
 			t.Fatalf("department at version 2 first: err = %v, want ErrGap", err)
@@ -383,7 +353,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("team without TeamCreated appeared")
 		}
 
-		apply(t, s, batch[:4]...)
+		projectiontest.Apply(t, s, batch[:4]...)
 		if tm, _ := mustTeam(t, s, ws, team); !reflect.DeepEqual(tm.MemberIDs, []string{"u1", "u3"}) || tm.Version != 3 {
 			t.Fatalf("after in-order retry: %+v", tm)
 		}
@@ -399,11 +369,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		refused := map[string]es.Recorded{
 			"a stream starting with TeamMemberAdded":   l.added(t, team, 1, "u1"),
 			"a stream starting with TeamMemberRemoved": l.removed(t, team, 1, "u1"),
-			"DepartmentCreated in a team stream": l.rec(t, org.TeamStream(team), 1,
+			"DepartmentCreated in a team stream": l.Rec(t, org.TeamStream(team), 1,
 				&org.DepartmentCreated{DepartmentID: team, WorkspaceID: ws, Name: "Wrong", CreatedAt: t0}),
-			"TeamCreated in a department stream": l.rec(t, org.DepartmentStream(dept), 1,
+			"TeamCreated in a department stream": l.Rec(t, org.DepartmentStream(dept), 1,
 				&org.TeamCreated{TeamID: dept, WorkspaceID: ws, Name: "Wrong", CreatedAt: t0}),
-			"a member event in a department stream": l.rec(t, org.DepartmentStream(dept), 1,
+			"a member event in a department stream": l.Rec(t, org.DepartmentStream(dept), 1,
 				&org.TeamMemberAdded{UserID: "u1", AddedAt: t0}),
 		}
 		for what, rec := range refused {
@@ -415,11 +385,11 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("refused events made views: %+v %+v", ts, ds)
 		}
 
-		apply(t, s, l.department(t, dept, ws, "Ok"), l.team(t, team, ws, dept, "Ok team"))
+		projectiontest.Apply(t, s, l.department(t, dept, ws, "Ok"), l.team(t, team, ws, dept, "Ok team"))
 		for what, rec := range map[string]es.Recorded{
-			"a second TeamCreated": l.rec(t, org.TeamStream(team), 2,
+			"a second TeamCreated": l.Rec(t, org.TeamStream(team), 2,
 				&org.TeamCreated{TeamID: team, WorkspaceID: otherWS, Name: "Again", CreatedAt: t0}),
-			"a second DepartmentCreated": l.rec(t, org.DepartmentStream(dept), 2,
+			"a second DepartmentCreated": l.Rec(t, org.DepartmentStream(dept), 2,
 				&org.DepartmentCreated{DepartmentID: dept, WorkspaceID: otherWS, Name: "Again", CreatedAt: t0}),
 		} {
 			if err := s.Apply(context.Background(), []es.Recorded{rec}); err == nil {
@@ -436,18 +406,18 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		var l eventLog
 		team := uuid.NewString()
 		// Shaped like a team event, but in somebody else's stream.
-		conv := l.rec(t, "conversation-"+uuid.NewString(), 1, &org.TeamCreated{TeamID: team, WorkspaceID: ws, Name: "Not a team", CreatedAt: t0})
+		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &org.TeamCreated{TeamID: team, WorkspaceID: ws, Name: "Not a team", CreatedAt: t0})
 		c := uuid.NewString()
-		contactRec := l.rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws,
+		contactRec := l.Rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws,
 			Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0})
-		apply(t, s, conv, contactRec)
-		if cp := checkpoint(t, s); cp != contactRec.Position && cp != es.Start {
+		projectiontest.Apply(t, s, conv, contactRec)
+		if cp := projectiontest.Checkpoint(t, s); cp != contactRec.Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v, want %v or the start", cp, contactRec.Position)
 		}
 		if ts := mustTeams(t, s, ws, ""); len(ts) != 0 {
 			t.Fatalf("foreign events made teams: %+v", ts)
 		}
-		apply(t, s, l.team(t, team, ws, "", "Real"))
+		projectiontest.Apply(t, s, l.team(t, team, ws, "", "Real"))
 		if tm, ok := mustTeam(t, s, ws, team); !ok || tm.Name != "Real" {
 			t.Fatalf("team after foreign events: %+v %v", tm, ok)
 		}
@@ -457,7 +427,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		dept, mine, theirs := uuid.NewString(), uuid.NewString(), uuid.NewString()
-		apply(t, s,
+		projectiontest.Apply(t, s,
 			l.department(t, dept, ws, "Research"),
 			l.team(t, mine, ws, dept, "Lab"),
 			// Another workspace's team naming this workspace's department
@@ -557,7 +527,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.added(t, teams["Field"], 2, "bob"),
 			l.added(t, teams["Field"], 3, "alice"),
 			l.removed(t, teams["Field"], 4, "alice"))
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 
 		ds := mustDepartments(t, s, ws)
 		if got := departmentNames(ds); !reflect.DeepEqual(got, []string{"Engineering", "Sales 100%", "Twin", "Twin", "ops_team"}) {
@@ -611,7 +581,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		// Every query completes the teams alike.
 		platform, _ := mustTeam(t, s, ws, teams["Platform"])
 		want := Team{ID: teams["Platform"], WorkspaceID: ws, DepartmentID: eng, DepartmentName: "Engineering", Name: "Platform",
-			MemberIDs: []string{"alice", "bob"}, CreatedAt: us(t0), Version: 3}
+			MemberIDs: []string{"alice", "bob"}, CreatedAt: projectiontest.US(t0), Version: 3}
 		if !reflect.DeepEqual(platform, want) {
 			t.Fatalf("team = %+v\nwant %+v", platform, want)
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
+
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/contact"
@@ -20,49 +22,18 @@ func TestMemoryStore(t *testing.T) {
 	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
 }
 
-// t0 has nanoseconds on purpose: both stores must cut them the same way.
-var t0 = time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
+var t0 = projectiontest.T0
 
-// us is t as the read model keeps it.
-func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-// eventLog hands out global positions in order, like the event store does.
-type eventLog struct{ seq uint64 }
-
-func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
-	t.Helper()
-	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "system"}, OccurredAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.seq++
-	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
-		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
-}
+// eventLog is the shared log, with this read model's events.
+type eventLog struct{ projectiontest.Log }
 
 func (l *eventLog) created(t *testing.T, id, ws, title, description string, at time.Time) es.Recorded {
-	return l.rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: title,
+	return l.Rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: title,
 		Description: description, CreatedAt: at})
 }
 
 func (l *eventLog) completed(t *testing.T, id string, version int64, at time.Time) es.Recorded {
-	return l.rec(t, task.Stream(id), version, &task.Completed{CompletedAt: at})
-}
-
-func apply(t *testing.T, s Store, batch ...es.Recorded) {
-	t.Helper()
-	if err := s.Apply(context.Background(), batch); err != nil {
-		t.Fatalf("apply: %v", err)
-	}
-}
-
-func checkpoint(t *testing.T, s Store) es.Position {
-	t.Helper()
-	cp, err := s.Checkpoint(context.Background())
-	if err != nil {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	return cp
+	return l.Rec(t, task.Stream(id), version, &task.Completed{CompletedAt: at})
 }
 
 func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
@@ -102,7 +73,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("empty store starts at the beginning", func(t *testing.T) {
 		s := newStore(t)
-		if cp := checkpoint(t, s); cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
 			t.Fatalf("checkpoint = %v, want start", cp)
 		}
 		if err := s.Apply(context.Background(), nil); err != nil {
@@ -117,10 +88,10 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		id := uuid.NewString()
-		apply(t, s, l.rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Call Ada",
+		projectiontest.Apply(t, s, l.Rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Call Ada",
 			Description: "about the engine", DueDate: "2025-03-07", CreatedBy: "user-1", CreatedAt: t0}))
 		want := View{ID: id, WorkspaceID: ws, Title: "Call Ada", Description: "about the engine", DueDate: "2025-03-07",
-			Status: "open", CreatedAt: us(t0), Version: 1}
+			Status: "open", CreatedAt: projectiontest.US(t0), Version: 1}
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after create: %+v %v\nwant %+v", v, ok, want)
 		}
@@ -129,8 +100,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 
 		t1 := t0.Add(26 * time.Hour)
-		apply(t, s, l.completed(t, id, 2, t1))
-		done := us(t1)
+		projectiontest.Apply(t, s, l.completed(t, id, 2, t1))
+		done := projectiontest.US(t1)
 		want.Status, want.CompletedAt, want.Version = "done", &done, 2
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after complete: %+v %v\nwant %+v", v, ok, want)
@@ -141,7 +112,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		if vs, total := mustList(t, s, ws, Filter{Status: "done"}); total != 1 || !reflect.DeepEqual(vs, []View{want}) {
 			t.Fatalf("done list = %+v, %d", vs, total)
 		}
-		if cp := checkpoint(t, s); cp != (es.Position{Seq: 2}) {
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Seq: 2}) {
 			t.Fatalf("checkpoint = %v, want 0:2", cp)
 		}
 	})
@@ -151,28 +122,28 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		var l eventLog
 		id := uuid.NewString()
 		ada, bob := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Call Ada",
+		projectiontest.Apply(t, s, l.Rec(t, task.Stream(id), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Call Ada",
 			DueDate: "2025-03-07", CreatedAt: t0}))
 		want := View{ID: id, WorkspaceID: ws, Title: "Call Ada", DueDate: "2025-03-07", Status: "open",
-			CreatedAt: us(t0), Version: 1}
+			CreatedAt: projectiontest.US(t0), Version: 1}
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after create: %+v %v\nwant %+v", v, ok, want)
 		}
 
-		apply(t, s,
-			l.rec(t, task.Stream(id), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
-			l.rec(t, task.Stream(id), 3, &task.DueDateSet{DueDate: "2025-04-01", SetAt: t0}))
+		projectiontest.Apply(t, s,
+			l.Rec(t, task.Stream(id), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
+			l.Rec(t, task.Stream(id), 3, &task.DueDateSet{DueDate: "2025-04-01", SetAt: t0}))
 		want.AssigneeID, want.DueDate, want.Version = ada, "2025-04-01", 3
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after assign and due date: %+v %v\nwant %+v", v, ok, want)
 		}
 
 		// Reassigning replaces the assignee; an empty due date clears it.
-		apply(t, s,
-			l.rec(t, task.Stream(id), 4, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
-			l.rec(t, task.Stream(id), 5, &task.DueDateSet{DueDate: "", SetAt: t0}),
+		projectiontest.Apply(t, s,
+			l.Rec(t, task.Stream(id), 4, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
+			l.Rec(t, task.Stream(id), 5, &task.DueDateSet{DueDate: "", SetAt: t0}),
 			l.completed(t, id, 6, t0.Add(time.Hour)))
-		done := us(t0.Add(time.Hour))
+		done := projectiontest.US(t0.Add(time.Hour))
 		want.AssigneeID, want.DueDate, want.Status, want.CompletedAt, want.Version = bob, "", "done", &done, 6
 		if v, ok := mustGet(t, s, ws, id); !ok || !reflect.DeepEqual(v, want) {
 			t.Fatalf("after reassign: %+v %v\nwant %+v", v, ok, want)
@@ -185,13 +156,13 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 
 		// Replayed, the assignment events change nothing.
-		apply(t, s, l.rec(t, task.Stream(id), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}))
+		projectiontest.Apply(t, s, l.Rec(t, task.Stream(id), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}))
 		if v, _ := mustGet(t, s, ws, id); !reflect.DeepEqual(v, want) {
 			t.Fatalf("replayed assignment applied: %+v", v)
 		}
 		// A jump in an assignment is a gap like any other.
 		err := s.Apply(context.Background(), []es.Recorded{
-			l.rec(t, task.Stream(id), 8, &task.Assigned{AssigneeID: ada, AssignedAt: t0})})
+			l.Rec(t, task.Stream(id), 8, &task.Assigned{AssigneeID: ada, AssignedAt: t0})})
 		if !errors.Is(err, projections.ErrGap) {
 			t.Fatalf("assignment with gap: err = %v, want ErrGap", err)
 		}
@@ -213,8 +184,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		for i := range batch {
 			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
 		}
-		apply(t, s, batch...)
-		if cp := checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
+		projectiontest.Apply(t, s, batch...)
+		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
 			t.Fatalf("checkpoint = %v, want 7:12", cp)
 		}
 		if vs, total := mustList(t, s, ws, Filter{Status: "all"}); total != 2 || vs[0].Status != "done" || vs[1].Status != "open" {
@@ -231,17 +202,17 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.created(t, b, ws, "Book flights", "", t0.Add(time.Second)),
 			l.completed(t, a, 2, t0.Add(time.Hour)),
 		}
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 		before, total := mustList(t, s, ws, Filter{})
-		cp := checkpoint(t, s)
+		cp := projectiontest.Checkpoint(t, s)
 
-		apply(t, s, batch...)
-		apply(t, s, batch[1:]...)
+		projectiontest.Apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch[1:]...)
 		after, total2 := mustList(t, s, ws, Filter{})
 		if !reflect.DeepEqual(before, after) || total != total2 {
 			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
 		}
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
 		}
 
@@ -249,12 +220,12 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		// position, is skipped — but the checkpoint still moves past it.
 		stale := l.created(t, a, ws, "Impostor", "", t0)
 		staleDone := l.completed(t, a, 2, t0.Add(48*time.Hour))
-		apply(t, s, stale, staleDone)
+		projectiontest.Apply(t, s, stale, staleDone)
 		if v, ok := mustGet(t, s, ws, a); !ok || v.Title != "Write report" || v.Version != 2 ||
-			v.CompletedAt == nil || !v.CompletedAt.Equal(us(t0.Add(time.Hour))) {
+			v.CompletedAt == nil || !v.CompletedAt.Equal(projectiontest.US(t0.Add(time.Hour))) {
 			t.Fatalf("stale events applied: %+v %v", v, ok)
 		}
-		if got := checkpoint(t, s); got != staleDone.Position {
+		if got := projectiontest.Checkpoint(t, s); got != staleDone.Position {
 			t.Fatalf("checkpoint = %v, want %v", got, staleDone.Position)
 		}
 	})
@@ -263,8 +234,8 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		a, b := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.created(t, a, ws, "Existing", "", t0))
-		cp := checkpoint(t, s)
+		projectiontest.Apply(t, s, l.created(t, a, ws, "Existing", "", t0))
+		cp := projectiontest.Checkpoint(t, s)
 
 		batch := []es.Recorded{
 			l.created(t, b, ws, "New", "", t0),
@@ -277,7 +248,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// Nothing of the refused batch may stick: the runner retries it
 		// from the unchanged checkpoint.
-		if got := checkpoint(t, s); got != cp {
+		if got := projectiontest.Checkpoint(t, s); got != cp {
 			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
 		}
 		if v, ok := mustGet(t, s, ws, b); ok {
@@ -296,7 +267,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("task without Created appeared")
 		}
 
-		apply(t, s, batch[0], batch[1])
+		projectiontest.Apply(t, s, batch[0], batch[1])
 		if v, ok := mustGet(t, s, ws, b); !ok || v.Status != "done" {
 			t.Fatalf("after in-order retry: %+v %v", v, ok)
 		}
@@ -310,12 +281,12 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("a stream starting with TaskCompleted was accepted")
 		}
 		for _, f := range []es.Fact{&task.Assigned{AssigneeID: "u", AssignedAt: t0}, &task.DueDateSet{DueDate: "2025-01-01", SetAt: t0}} {
-			if err := s.Apply(context.Background(), []es.Recorded{l.rec(t, task.Stream(id), 1, f)}); err == nil {
+			if err := s.Apply(context.Background(), []es.Recorded{l.Rec(t, task.Stream(id), 1, f)}); err == nil {
 				t.Fatalf("a stream starting with %s was accepted", f.EventType())
 			}
 		}
-		apply(t, s, l.created(t, id, ws, "Ok", "", t0))
-		again := l.rec(t, task.Stream(id), 2, &task.Created{TaskID: id, WorkspaceID: otherWS, Title: "Again", CreatedAt: t0})
+		projectiontest.Apply(t, s, l.created(t, id, ws, "Ok", "", t0))
+		again := l.Rec(t, task.Stream(id), 2, &task.Created{TaskID: id, WorkspaceID: otherWS, Title: "Again", CreatedAt: t0})
 		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
 			t.Fatalf("a second TaskCreated was accepted")
 		}
@@ -328,21 +299,21 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		id := uuid.NewString()
-		conv := l.rec(t, "conversation-"+uuid.NewString(), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Not a task", CreatedAt: t0})
+		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Not a task", CreatedAt: t0})
 		c := uuid.NewString()
-		contactRec := l.rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws,
+		contactRec := l.Rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws,
 			Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0})
-		apply(t, s, conv, contactRec)
+		projectiontest.Apply(t, s, conv, contactRec)
 		// A batch with nothing for this read model may leave the stored
 		// checkpoint where it was (the runner keeps its place in memory);
 		// it must never point anywhere else.
-		if cp := checkpoint(t, s); cp != contactRec.Position && cp != es.Start {
+		if cp := projectiontest.Checkpoint(t, s); cp != contactRec.Position && cp != es.Start {
 			t.Fatalf("checkpoint = %v, want %v or the start", cp, contactRec.Position)
 		}
 		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
 			t.Fatalf("foreign events made tasks: %+v", vs)
 		}
-		apply(t, s, l.created(t, id, ws, "Real", "", t0))
+		projectiontest.Apply(t, s, l.created(t, id, ws, "Real", "", t0))
 		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Real" {
 			t.Fatalf("task after foreign events: %+v %v", v, ok)
 		}
@@ -352,7 +323,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		var l eventLog
 		mine, theirs := uuid.NewString(), uuid.NewString()
-		apply(t, s, l.created(t, mine, ws, "Mine", "", t0), l.created(t, theirs, otherWS, "Theirs", "", t0))
+		projectiontest.Apply(t, s, l.created(t, mine, ws, "Mine", "", t0), l.created(t, theirs, otherWS, "Theirs", "", t0))
 		if _, ok := mustGet(t, s, otherWS, mine); ok {
 			t.Fatalf("Get crossed workspaces")
 		}
@@ -398,17 +369,17 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		batch = append(batch, l.completed(t, ids["Call Bob"], 2, t0), l.completed(t, ids["Review Q3"], 2, t0))
 		ada, bob := uuid.NewString(), uuid.NewString()
 		batch = append(batch,
-			l.rec(t, task.Stream(ids["Send invoice"]), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
-			l.rec(t, task.Stream(ids["Call Bob"]), 3, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
-			l.rec(t, task.Stream(ids["Pay rent"]), 2, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
+			l.Rec(t, task.Stream(ids["Send invoice"]), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
+			l.Rec(t, task.Stream(ids["Call Bob"]), 3, &task.Assigned{AssigneeID: ada, AssignedAt: t0}),
+			l.Rec(t, task.Stream(ids["Pay rent"]), 2, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
 			// Given to Bob, then taken back: nobody's task any more.
-			l.rec(t, task.Stream(ids["Water plants"]), 2, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
-			l.rec(t, task.Stream(ids["Water plants"]), 3, &task.Assigned{AssigneeID: "", AssignedAt: t0}))
+			l.Rec(t, task.Stream(ids["Water plants"]), 2, &task.Assigned{AssigneeID: bob, AssignedAt: t0}),
+			l.Rec(t, task.Stream(ids["Water plants"]), 3, &task.Assigned{AssigneeID: "", AssignedAt: t0}))
 		// Another workspace's task assigned to Ada stays out of every list.
 		foreign := uuid.NewString()
 		batch = append(batch, l.created(t, foreign, otherWS, "Foreign", "", t0),
-			l.rec(t, task.Stream(foreign), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}))
-		apply(t, s, batch...)
+			l.Rec(t, task.Stream(foreign), 2, &task.Assigned{AssigneeID: ada, AssignedAt: t0}))
+		projectiontest.Apply(t, s, batch...)
 
 		all := []string{"Send invoice", "Call Bob", "Renew contract", "Review Q3", "Pay rent", "Water plants"}
 		cases := []struct {
@@ -472,7 +443,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.created(t, early, otherWS, "Same time a", "", t0),
 			// Microseconds apart: the order must survive Postgres' precision.
 			l.created(t, uuid.NewString(), otherWS, "Earliest", "", t0.Add(-time.Microsecond)))
-		apply(t, s, batch...)
+		projectiontest.Apply(t, s, batch...)
 
 		vs, total := mustList(t, s, ws, Filter{})
 		if total != 105 || len(vs) != 20 || vs[0].Title != "Task 000" || vs[19].Title != "Task 019" {
