@@ -156,7 +156,7 @@ func (q *pgQueue) consume(ctx context.Context, topic string, out chan<- *message
 		failures = 0
 		for i, m := range msgs {
 			if !q.deliver(ctx, topic, m, out) {
-				q.requeue(topic, msgs[i:])
+				q.requeue(topic, msgs[i+1:])
 				return
 			}
 		}
@@ -210,7 +210,11 @@ func (q *pgQueue) take(ctx context.Context, sql string, from int64) ([]*message.
 }
 
 // deliver hands one command to the router and waits for its verdict. A
-// command the router refuses (nack) goes back into the queue.
+// command the router refuses (nack) is offered again. When the queue
+// stops first, deliver has taken care of m either way (false): a command
+// not yet handed over goes back into the queue; one the router holds is
+// the router's (its message is no longer ours to touch, and if its
+// handler does not finish, the reaper resumes the conversation).
 func (q *pgQueue) deliver(ctx context.Context, topic string, m *message.Message, out chan<- *message.Message) bool {
 	for {
 		mctx, cancel := context.WithCancel(ctx)
@@ -219,9 +223,11 @@ func (q *pgQueue) deliver(ctx context.Context, topic string, m *message.Message,
 		case out <- m:
 		case <-ctx.Done():
 			cancel()
+			q.requeue(topic, []*message.Message{m})
 			return false
 		case <-q.closing:
 			cancel()
+			q.requeue(topic, []*message.Message{m})
 			return false
 		}
 		select {
@@ -251,6 +257,13 @@ func (q *pgQueue) deliver(ctx context.Context, topic string, m *message.Message,
 func (q *pgQueue) requeue(topic string, msgs []*message.Message) {
 	if len(msgs) == 0 {
 		return
+	}
+	// The publisher writes with each message's context, which the
+	// shutdown has cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, m := range msgs {
+		m.SetContext(ctx)
 	}
 	if err := q.pub.Publish(topic, msgs...); err != nil {
 		q.logger.Warn("could not put commands back into the queue", "topic", topic, "count", len(msgs), "err", err)
