@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	gatewaycli "github.com/sois-ai/chat-agent-gateway/handlers/cli"
+
 	"github.com/urfave/cli/v3"
 )
 
@@ -19,7 +21,7 @@ import (
 // tests that use it must not call t.Parallel.
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	root := &cli.Command{Name: "gateway", Commands: []*cli.Command{adminCommand()},
+	root := &cli.Command{Name: "gateway", Commands: []*cli.Command{gatewaycli.Admin()},
 		ExitErrHandler: func(context.Context, *cli.Command, error) {}}
 	rOut, wOut, perr := os.Pipe()
 	if perr != nil {

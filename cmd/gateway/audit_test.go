@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	gatewaycli "github.com/sois-ai/chat-agent-gateway/handlers/cli"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v3"
@@ -194,7 +196,7 @@ func runGatewayCLI(t *testing.T, cfg Config, args ...string) cliResult {
 	var out, errOut bytes.Buffer
 	root := &cli.Command{
 		Name:           "gateway",
-		Commands:       []*cli.Command{auditCommandWith(load), projectionsCommandWith(load)},
+		Commands:       []*cli.Command{gatewaycli.Audit(storesFrom(load)), gatewaycli.Projections(storesFrom(load))},
 		Writer:         &out,
 		ErrWriter:      &errOut,
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
@@ -227,7 +229,7 @@ func TestAuditCommandsReadTheEnvironment(t *testing.T) {
 	}
 	run := func(args ...string) cliResult {
 		var out, errOut bytes.Buffer
-		root := &cli.Command{Name: "gateway", Commands: []*cli.Command{auditCommand(), projectionsCommand()},
+		root := &cli.Command{Name: "gateway", Commands: []*cli.Command{gatewaycli.Audit(storesFrom(envConfig)), gatewaycli.Projections(storesFrom(envConfig))},
 			Writer: &out, ErrWriter: &errOut, ExitErrHandler: func(context.Context, *cli.Command, error) {}}
 		err := root.Run(context.Background(), append([]string{"gateway"}, args...))
 		r := cliResult{Out: out.String(), Err: errOut.String(), Error: err}
@@ -243,14 +245,14 @@ func TestAuditCommandsReadTheEnvironment(t *testing.T) {
 		t.Errorf("projections rebuild on the embedded store: %s", r)
 	}
 	// A check never creates the store it was asked to read.
-	if r := run("audit", "verify", "--all"); r.Code != exitTrouble || !strings.Contains(r.Error.Error(), "no embedded event store at "+dir) {
+	if r := run("audit", "verify", "--all"); r.Code != gatewaycli.ExitTrouble || !strings.Contains(r.Error.Error(), "no embedded event store at "+dir) {
 		t.Errorf("audit verify without a store: %s", r)
 	}
 	if _, err := os.Stat(dir + "/events.db"); !os.IsNotExist(err) {
 		t.Errorf("audit verify created %s/events.db (%v)", dir, err)
 	}
 	t.Setenv("GATEWAY_LOG_FORMAT", "yaml")
-	if r := run("audit", "replay", uuid.NewString()); r.Code != exitTrouble || !strings.Contains(r.Error.Error(), "GATEWAY_LOG_FORMAT") {
+	if r := run("audit", "replay", uuid.NewString()); r.Code != gatewaycli.ExitTrouble || !strings.Contains(r.Error.Error(), "GATEWAY_LOG_FORMAT") {
 		t.Errorf("audit replay with a bad configuration: %s", r)
 	}
 }
@@ -496,7 +498,7 @@ func TestAuditEventHistory(t *testing.T) {
 				}
 			}
 			j := runGatewayCLI(t, h.cfg, "audit", "replay", "--json", f.id)
-			var rep ReplayReport
+			var rep gatewaycli.ReplayReport
 			if err := json.Unmarshal([]byte(j.Out), &rep); err != nil || j.Code != 0 {
 				t.Fatalf("replay --json: %v\n%s", err, j)
 			}
@@ -515,7 +517,7 @@ func TestAuditEventHistory(t *testing.T) {
 			}
 			for _, args := range [][]string{{"audit", "verify"}, {"audit", "verify", "--all", "--stream", "x"},
 				{"audit", "replay"}, {"audit", "replay", "nope"}, {"audit", "replay", uuid.NewString()}} {
-				if r := runGatewayCLI(t, h.cfg, args...); r.Code != exitTrouble {
+				if r := runGatewayCLI(t, h.cfg, args...); r.Code != gatewaycli.ExitTrouble {
 					t.Errorf("%v: %s", args, r)
 				}
 			}
@@ -669,7 +671,7 @@ func TestProjectionsRebuildWhileServing(t *testing.T) {
 		counts, wg := pollLoop(h.URL, creds{Token: f.auditor.Token}, f.id, stop)
 		time.Sleep(100 * time.Millisecond)
 		var progress bytes.Buffer
-		res, err := rebuildPostgres(context.Background(), h.cfg, nil, rebuild.Options{
+		res, err := gatewaycli.RebuildPostgres(context.Background(), h.cfg.stores(pg.Options{}), nil, rebuild.Options{
 			Batch: 7, Progress: rebuild.NewProgress(&progress, "rebuild", time.Millisecond)})
 		time.Sleep(100 * time.Millisecond)
 		close(stop)
@@ -729,21 +731,21 @@ func TestProjectionsRebuildWhileServing(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := runGatewayCLI(t, h.cfg, "audit", "replay", f.id)
-		if r.Code != exitDifferent {
+		if r.Code != gatewaycli.ExitDifferent {
 			t.Fatalf("replay of a changed row: %s", r)
 		}
 		if !strings.Contains(r.Out, `status: domain fold "resolved", read model "failed"`) ||
 			!strings.Contains(r.Error.Error(), "status") {
 			t.Errorf("the difference is not named:\n%s", r)
 		}
-		res, err := rebuildPostgres(context.Background(), h.cfg, []string{"conversations"}, rebuild.Options{DropOld: true})
+		res, err := gatewaycli.RebuildPostgres(context.Background(), h.cfg.stores(pg.Options{}), []string{"conversations"}, rebuild.Options{DropOld: true})
 		if err != nil || res.Backup != "" || !slices.Equal(res.ReadModels, []string{"conversations"}) {
 			t.Fatalf("rebuild conversations: %+v, %v", res, err)
 		}
 		if r := runGatewayCLI(t, h.cfg, "audit", "replay", f.id); r.Code != 0 {
 			t.Errorf("replay after the rebuild: %s", r)
 		}
-		if r := runGatewayCLI(t, h.cfg, "projections", "rebuild", "nonsense"); r.Code != exitTrouble || !strings.Contains(r.Error.Error(), "unknown read model") {
+		if r := runGatewayCLI(t, h.cfg, "projections", "rebuild", "nonsense"); r.Code != gatewaycli.ExitTrouble || !strings.Contains(r.Error.Error(), "unknown read model") {
 			t.Errorf("rebuild of an unknown read model: %s", r)
 		}
 	})
@@ -756,7 +758,7 @@ func TestProjectionsRebuildWhileServing(t *testing.T) {
 			t.Fatal(err)
 		}
 		v := runGatewayCLI(t, h.cfg, "audit", "verify", "--all")
-		if v.Code != exitDifferent {
+		if v.Code != gatewaycli.ExitDifferent {
 			t.Fatalf("verify --all after tampering: %s", v)
 		}
 		want := fmt.Sprintf("stream %s at version 4", stream)
@@ -767,7 +769,7 @@ func TestProjectionsRebuildWhileServing(t *testing.T) {
 			t.Errorf("only one stream was changed:\n%s", v.Out)
 		}
 		r := runGatewayCLI(t, h.cfg, "audit", "replay", f.id)
-		if r.Code != exitDifferent || !strings.Contains(r.Out, "BROKEN at version 4") {
+		if r.Code != gatewaycli.ExitDifferent || !strings.Contains(r.Out, "BROKEN at version 4") {
 			t.Errorf("replay of a tampered stream: %s", r)
 		}
 		// A removed last event is caught by the stream's recorded head.
@@ -775,7 +777,7 @@ func TestProjectionsRebuildWhileServing(t *testing.T) {
 			t.Fatal(err)
 		}
 		v = runGatewayCLI(t, h.cfg, "audit", "verify", "--stream", "webhook-"+f.id)
-		if v.Code != exitDifferent || !strings.Contains(v.Out, "at version 6") {
+		if v.Code != gatewaycli.ExitDifferent || !strings.Contains(v.Out, "at version 6") {
 			t.Errorf("verify of a truncated stream: %s", v)
 		}
 	})

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	gatewaycli "github.com/sois-ai/chat-agent-gateway/handlers/cli"
+
 	"github.com/urfave/cli/v3"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
@@ -206,7 +208,7 @@ func runBillingCLI(t *testing.T, env map[string]string, args ...string) (string,
 	root := &cli.Command{Name: "gateway", Writer: &out, ErrWriter: &out,
 		// A mistake returns its exit error here instead of ending the test binary.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
-		Commands:       []*cli.Command{billingCommandWith(func(k string) string { return env[k] })}}
+		Commands:       []*cli.Command{gatewaycli.Billing(storesFrom(func() (Config, error) { return LoadConfig(func(k string) string { return env[k] }) }))}}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	err := root.Run(ctx, append([]string{"gateway", "billing"}, args...))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -195,21 +194,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("GATEWAY_LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel)
 	}
 	return c, nil
-}
-
-// localURL is the address a command on this machine reaches the gateway
-// at when GATEWAY_URL is not set: the port of GATEWAY_ADDR (":8080" when
-// unset) on localhost, or the host it names when that is a specific one.
-func localURL(getenv func(string) string) string {
-	host, port, err := net.SplitHostPort(or(getenv("GATEWAY_ADDR"), ":8080"))
-	if err != nil || port == "" {
-		return "http://localhost:8080"
-	}
-	switch host {
-	case "", "0.0.0.0", "::":
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port)
 }
 
 func or(v, def string) string {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	gatewaycli "github.com/sois-ai/chat-agent-gateway/handlers/cli"
+
 	"github.com/urfave/cli/v3"
 	"go.yaml.in/yaml/v3"
 )
@@ -116,7 +118,7 @@ func checkGatewayProbe(t *testing.T, service string, args []string) {
 		t.Errorf("service %s: the health check runs /gateway %s, not /gateway health", service, strings.Join(args, " "))
 		return
 	}
-	flags := healthCommand().Flags
+	flags := gatewaycli.Health().Flags
 	for _, a := range args[1:] {
 		if !strings.HasPrefix(a, "--") {
 			continue

@@ -1,5 +1,6 @@
-// Command gateway is the Chat Agent Gateway: with no arguments (or `serve`)
-// it runs the server; `admin` talks to a running server's admin API.
+// Command gateway is the Chat Agent Gateway's composition root: it reads
+// the configuration, and runs the server (no arguments, or `serve`) or one
+// of the command-line tools of handlers/cli.
 package main
 
 import (
@@ -12,19 +13,40 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/urfave/cli/v3"
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/sois-ai/chat-agent-gateway/handlers/cli"
+	"github.com/sois-ai/chat-agent-gateway/infra/pg"
+	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 )
+
+// configLoader reads the configuration; the real one reads the
+// environment, tests hand in theirs.
+type configLoader func() (Config, error)
+
+func envConfig() (Config, error) { return LoadConfig(nil) }
+
+// storesFrom tells the command-line tools where the data is, after the
+// whole configuration passed the checks serve makes.
+func storesFrom(load configLoader) cli.Loader {
+	return func() (stores.Config, error) {
+		cfg, err := load()
+		if err != nil {
+			return stores.Config{}, err
+		}
+		return cfg.stores(pg.Options{}), nil
+	}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := rootCommand().Run(ctx, os.Args); err != nil {
+	if err := cli.Root(version(), serve, storesFrom(envConfig)).Run(ctx, os.Args); err != nil {
 		code := 1
-		var exit cli.ExitCoder
+		var exit ucli.ExitCoder
 		if errors.As(err, &exit) {
 			code = exit.ExitCode()
 		} else {
@@ -33,78 +55,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(code)
 	}
-}
-
-// exitUsage is the exit status of every command-line mistake (an unknown
-// command or flag, a missing or malformed value), whichever command it
-// concerns: 1 stays what a command that ran reports (a failure; for the
-// audit commands, a difference found), so scripts can tell the two apart.
-const exitUsage = 2
-
-// rootCommand is the whole command tree. With no arguments it serves.
-func rootCommand() *cli.Command {
-	root := &cli.Command{
-		Name:    "gateway",
-		Usage:   "Chat Agent Gateway: one endpoint, plain English, an agent that acts on your workspace",
-		Version: version(),
-		Commands: []*cli.Command{
-			{
-				Name:   "serve",
-				Usage:  "run the gateway (configured by environment variables; see README.md)",
-				Action: func(ctx context.Context, _ *cli.Command) error { return serve(ctx) },
-			},
-			adminCommand(),
-			billingCommand(),
-			healthCommand(),
-			auditCommand(),
-			projectionsCommand(),
-		},
-		Action: func(ctx context.Context, c *cli.Command) error {
-			if c.Args().Present() {
-				return unknownCommand(c)
-			}
-			return serve(ctx)
-		},
-	}
-	strict(root)
-	return root
-}
-
-// strict makes every command of the tree answer a mistake with a sentence
-// naming it and exitUsage: a flag that is unknown, missing or malformed,
-// and, for a command that groups others, a name that is none of them or
-// no name at all.
-func strict(c *cli.Command) {
-	c.OnUsageError = func(_ context.Context, c *cli.Command, err error, _ bool) error {
-		return cli.Exit(fmt.Sprintf("%s: %v\nRun '%s --help' for its usage.", c.FullName(), err, c.FullName()), exitUsage)
-	}
-	if len(c.Commands) > 0 && c.Action == nil {
-		c.Action = func(_ context.Context, c *cli.Command) error {
-			if c.Args().Present() {
-				return unknownCommand(c)
-			}
-			return cli.Exit(fmt.Sprintf("%s needs one of its commands: %s.\nRun '%s --help' for its usage.",
-				c.FullName(), commandNames(c), c.FullName()), exitUsage)
-		}
-	}
-	for _, sub := range c.Commands {
-		strict(sub)
-	}
-}
-
-func unknownCommand(c *cli.Command) error {
-	return cli.Exit(fmt.Sprintf("%s: %q is not one of its commands (%s).\nRun '%s --help' for its usage.",
-		c.FullName(), c.Args().First(), commandNames(c), c.FullName()), exitUsage)
-}
-
-func commandNames(c *cli.Command) string {
-	var names []string
-	for _, sub := range c.Commands {
-		if !sub.Hidden && sub.Name != "help" {
-			names = append(names, sub.Name)
-		}
-	}
-	return strings.Join(names, ", ")
 }
 
 // release names the version when the build sets it
@@ -213,31 +163,4 @@ func serve(ctx context.Context) error {
 	}
 	logger.Info("stopped")
 	return nil
-}
-
-// healthCommand lets a container health check probe the server without a
-// shell or curl in the image.
-func healthCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "health",
-		Usage: "exit 0 when the gateway at --url answers 200 (for container health checks)",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "url", Value: localURL(os.Getenv) + "/healthz", Usage: "the URL to probe (default: /healthz on localhost at the port of GATEWAY_ADDR)"}},
-		Action: func(ctx context.Context, c *cli.Command) error {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.String("url"), nil)
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s answered %s", c.String("url"), resp.Status)
-			}
-			return nil
-		},
-	}
 }

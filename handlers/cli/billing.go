@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -10,43 +10,37 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v3"
+	ucli "github.com/urfave/cli/v3"
 
 	dbilling "github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
-	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	billingview "github.com/sois-ai/chat-agent-gateway/projections/billing"
 )
 
-// `gateway billing report` prints the billing report from the read model;
-// `gateway billing verify` checks the read model against the event log.
-// Both are configured by the same environment as `serve`.
-
-func billingCommand() *cli.Command { return billingCommandWith(nil) }
-
-// billingCommandWith reads the configuration through getenv (nil: the
-// process environment), so that tests can run it beside a gateway.
-func billingCommandWith(getenv func(string) string) *cli.Command {
-	rangeFlags := func() []cli.Flag {
-		return []cli.Flag{
-			&cli.StringFlag{Name: "from", Usage: "first UTC day, YYYY-MM-DD (default: the 1st of this month)"},
-			&cli.StringFlag{Name: "to", Usage: "last UTC day, YYYY-MM-DD, included (default: today)"},
-			&cli.StringFlag{Name: "workspace", Usage: "one workspace id (default: every workspace with charges in the range)"},
+// Billing is `gateway billing`: `report` prints the billing report from
+// the read model, `verify` checks the read model against the event log.
+// Both read the stores serve is configured with.
+func Billing(load Loader) *ucli.Command {
+	rangeFlags := func() []ucli.Flag {
+		return []ucli.Flag{
+			&ucli.StringFlag{Name: "from", Usage: "first UTC day, YYYY-MM-DD (default: the 1st of this month)"},
+			&ucli.StringFlag{Name: "to", Usage: "last UTC day, YYYY-MM-DD, included (default: today)"},
+			&ucli.StringFlag{Name: "workspace", Usage: "one workspace id (default: every workspace with charges in the range)"},
 		}
 	}
-	return &cli.Command{
+	return &ucli.Command{
 		Name:  "billing",
 		Usage: "report spending and verify the billing read model (configured by the same environment as serve)",
-		Commands: []*cli.Command{
+		Commands: []*ucli.Command{
 			{
 				Name:  "report",
 				Usage: "print totals by key, day, model or user over a range of UTC days, with a total line",
 				Flags: append(rangeFlags(),
-					&cli.StringFlag{Name: "group-by", Value: billingview.GroupKey, Usage: "key, day, model or user"}),
-				Action: func(ctx context.Context, c *cli.Command) error {
+					&ucli.StringFlag{Name: "group-by", Value: billingview.GroupKey, Usage: "key, day, model or user"}),
+				Action: func(ctx context.Context, c *ucli.Command) error {
 					q, err := billingRange(c)
 					if err != nil {
 						return err
@@ -55,7 +49,7 @@ func billingCommandWith(getenv func(string) string) *cli.Command {
 					if err := q.Validate(); err != nil {
 						return billingFlagError(err)
 					}
-					src, err := openBillingSource(ctx, getenv)
+					src, err := openBillingSource(ctx, load)
 					if err != nil {
 						return err
 					}
@@ -68,12 +62,12 @@ func billingCommandWith(getenv func(string) string) *cli.Command {
 				Usage: "recompute every total from the raw ChargeRecorded events and compare it with the read model's " +
 					"report by key, day, model and user, charge by charge and per budget period; exits non-zero on any difference",
 				Flags: rangeFlags(),
-				Action: func(ctx context.Context, c *cli.Command) error {
+				Action: func(ctx context.Context, c *ucli.Command) error {
 					q, err := billingRange(c)
 					if err != nil {
 						return err
 					}
-					src, err := openBillingSource(ctx, getenv)
+					src, err := openBillingSource(ctx, load)
 					if err != nil {
 						return err
 					}
@@ -86,7 +80,7 @@ func billingCommandWith(getenv func(string) string) *cli.Command {
 }
 
 // billingRange reads --from and --to (defaults: this month so far).
-func billingRange(c *cli.Command) (billingview.ReportQuery, error) {
+func billingRange(c *ucli.Command) (billingview.ReportQuery, error) {
 	today := billingview.DateOf(time.Now())
 	q := billingview.ReportQuery{From: billingview.NewDate(today.Start().Year(), today.Start().Month(), 1), To: today}
 	for _, f := range []struct {
@@ -96,7 +90,7 @@ func billingRange(c *cli.Command) (billingview.ReportQuery, error) {
 		if v := strings.TrimSpace(c.String(f.name)); v != "" {
 			d, err := billingview.ParseDate(v)
 			if err != nil {
-				return q, cli.Exit(fmt.Sprintf("gateway: --%s: %v (a UTC day)", f.name, err), exitUsage)
+				return q, ucli.Exit(fmt.Sprintf("gateway: --%s: %v (a UTC day)", f.name, err), ExitUsage)
 			}
 			*f.dst = d
 		}
@@ -115,7 +109,7 @@ func billingFlagError(err error) error {
 		flag := func(p string) string { return "--" + strings.ReplaceAll(p, "_", "-") }
 		err = fmt.Errorf("%s: %s", flag(qe.Param), qe.Explain(flag))
 	}
-	return cli.Exit("gateway: "+err.Error(), exitUsage)
+	return ucli.Exit("gateway: "+err.Error(), ExitUsage)
 }
 
 // billingSource is the event log and the billing read model of the
@@ -134,14 +128,13 @@ type billingSource struct {
 // memory. A read model in memory cannot be read from outside the gateway,
 // so the projection is built here, in this process, from the log (the
 // embedded store admits one process at a time: stop the gateway first).
-func openBillingSource(ctx context.Context, getenv func(string) string) (*billingSource, error) {
-	cfg, err := LoadConfig(getenv)
+func openBillingSource(ctx context.Context, load Loader) (*billingSource, error) {
+	cfg, err := load()
 	if err != nil {
 		return nil, err
 	}
-	sc := cfg.stores(pg.Options{})
-	sc.Existing = true
-	st, err := stores.Open(ctx, sc)
+	cfg.Existing = true
+	st, err := stores.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/urfave/cli/v3"
+	ucli "github.com/urfave/cli/v3"
 
-	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/rebuild"
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 )
@@ -24,21 +23,20 @@ import (
 
 const embeddedReadModels = "embedded store: the read models live in memory and are rebuilt from the event log at every start of the gateway"
 
-func projectionsCommand() *cli.Command { return projectionsCommandWith(envConfig) }
-
-func projectionsCommandWith(load configLoader) *cli.Command {
-	return &cli.Command{
+// Projections is `gateway projections`: status and rebuilds of the read models.
+func Projections(load Loader) *ucli.Command {
+	return &ucli.Command{
 		Name:  "projections",
 		Usage: "inspect and rebuild the read models (configured like serve)",
-		Commands: []*cli.Command{
+		Commands: []*ucli.Command{
 			{
 				Name:  "status",
 				Usage: "show each read model's checkpoint and how many events of the log come after it",
-				Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a machine-readable report"}},
-				Action: func(ctx context.Context, c *cli.Command) error {
+				Flags: []ucli.Flag{&ucli.BoolFlag{Name: "json", Usage: "print a machine-readable report"}},
+				Action: func(ctx context.Context, c *ucli.Command) error {
 					cfg, err := load()
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					out := c.Root().Writer
 					if cfg.Embedded() {
@@ -52,12 +50,12 @@ func projectionsCommandWith(load configLoader) *cli.Command {
 					}
 					pool, log, closeAll, err := rebuildStores(ctx, cfg)
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					defer closeAll()
 					rep, err := rebuild.Status(ctx, pool, log)
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					if c.Bool("json") {
 						return writeJSONTo(out, rep)
@@ -75,31 +73,31 @@ func projectionsCommandWith(load configLoader) *cli.Command {
 					"take their place. Readers see the old tables or the new ones, never a half-built model.\n" +
 					"Run it with the gateway's own DATABASE_URL (the same database user).\n" +
 					"Embedded store: nothing to do; the read models are rebuilt in memory at every start.",
-				Flags: []cli.Flag{
-					&cli.IntFlag{Name: "batch", Usage: "events read from the log at a time", Value: rebuild.DefaultBatch},
-					&cli.BoolFlag{Name: "drop-old", Usage: "drop the old tables after the switch instead of keeping them in projections_backup_<unix>"},
-					&cli.DurationFlag{Name: "lock-timeout", Usage: "how long the switch may wait for the tables", Value: 15 * time.Second},
-					&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
+				Flags: []ucli.Flag{
+					&ucli.IntFlag{Name: "batch", Usage: "events read from the log at a time", Value: rebuild.DefaultBatch},
+					&ucli.BoolFlag{Name: "drop-old", Usage: "drop the old tables after the switch instead of keeping them in projections_backup_<unix>"},
+					&ucli.DurationFlag{Name: "lock-timeout", Usage: "how long the switch may wait for the tables", Value: 15 * time.Second},
+					&ucli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
 				},
-				Action: func(ctx context.Context, c *cli.Command) error {
+				Action: func(ctx context.Context, c *ucli.Command) error {
 					if _, err := rebuild.Select(c.Args().Slice()); err != nil {
-						return cli.Exit(fmt.Sprintf("gateway projections rebuild: %v", err), exitUsage)
+						return ucli.Exit(fmt.Sprintf("gateway projections rebuild: %v", err), ExitUsage)
 					}
 					cfg, err := load()
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					out := c.Root().Writer
 					if cfg.Embedded() {
 						fmt.Fprintf(out, "%s; restart the gateway to rebuild them. Nothing to do.\n", embeddedReadModels)
 						return nil
 					}
-					res, err := rebuildPostgres(ctx, cfg, c.Args().Slice(), rebuild.Options{
+					res, err := RebuildPostgres(ctx, cfg, c.Args().Slice(), rebuild.Options{
 						Batch: int(c.Int("batch")), DropOld: c.Bool("drop-old"), LockTimeout: c.Duration("lock-timeout"),
 						Progress: rebuild.NewProgress(c.Root().ErrWriter, "rebuild", 2*time.Second),
 					})
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					if c.Bool("json") {
 						return writeJSONTo(out, res)
@@ -112,10 +110,10 @@ func projectionsCommandWith(load configLoader) *cli.Command {
 	}
 }
 
-// rebuildPostgres rebuilds read models of cfg's database on a pool of its
+// RebuildPostgres rebuilds read models of cfg's database on a pool of its
 // own (never the running gateway's: the switch must not wait for
 // connections that the gateway's projectors hold while they wait for it).
-func rebuildPostgres(ctx context.Context, cfg Config, names []string, opts rebuild.Options) (rebuild.Result, error) {
+func RebuildPostgres(ctx context.Context, cfg stores.Config, names []string, opts rebuild.Options) (rebuild.Result, error) {
 	pool, log, closeAll, err := rebuildStores(ctx, cfg)
 	if err != nil {
 		return rebuild.Result{}, err
@@ -130,8 +128,8 @@ func rebuildPostgres(ctx context.Context, cfg Config, names []string, opts rebui
 // rebuildStores opens the read models' database and, when the events are
 // kept elsewhere (EVENTSTORE_URL), the event store (nil otherwise: the
 // events table of the same database).
-func rebuildStores(ctx context.Context, cfg Config) (*pgxpool.Pool, rebuild.Log, func(), error) {
-	st, err := stores.Open(ctx, cfg.stores(pg.Options{}))
+func rebuildStores(ctx context.Context, cfg stores.Config) (*pgxpool.Pool, rebuild.Log, func(), error) {
+	st, err := stores.Open(ctx, cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -1,7 +1,8 @@
-package main
+package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,24 +12,25 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v3"
+	ucli "github.com/urfave/cli/v3"
 )
 
-func adminCommand() *cli.Command {
-	return &cli.Command{
+// Admin is `gateway admin`: the admin API of a running gateway.
+func Admin() *ucli.Command {
+	return &ucli.Command{
 		Name:  "admin",
 		Usage: "administer a running gateway through its admin API (GATEWAY_URL, GATEWAY_ADMIN_TOKEN)",
-		Commands: []*cli.Command{{
+		Commands: []*ucli.Command{{
 			Name:  "create-workspace",
 			Usage: "create a workspace and its owner; prints the owner's token (shown once)",
-			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "name", Usage: "workspace name", Required: true},
-				&cli.StringFlag{Name: "owner-email", Usage: "the owner's email address", Required: true},
-				&cli.StringFlag{Name: "url", Usage: "gateway base URL (default: localhost at the port of GATEWAY_ADDR)", Value: localURL(os.Getenv), Sources: cli.EnvVars("GATEWAY_URL")},
-				&cli.StringFlag{Name: "admin-token", Usage: "the server's GATEWAY_ADMIN_TOKEN", Sources: cli.EnvVars("GATEWAY_ADMIN_TOKEN")},
-				&cli.BoolFlag{Name: "json", Usage: "print the raw JSON response"},
+			Flags: []ucli.Flag{
+				&ucli.StringFlag{Name: "name", Usage: "workspace name", Required: true},
+				&ucli.StringFlag{Name: "owner-email", Usage: "the owner's email address", Required: true},
+				&ucli.StringFlag{Name: "url", Usage: "gateway base URL (default: localhost at the port of GATEWAY_ADDR)", Value: LocalURL(os.Getenv), Sources: ucli.EnvVars("GATEWAY_URL")},
+				&ucli.StringFlag{Name: "admin-token", Usage: "the server's GATEWAY_ADMIN_TOKEN", Sources: ucli.EnvVars("GATEWAY_ADMIN_TOKEN")},
+				&ucli.BoolFlag{Name: "json", Usage: "print the raw JSON response"},
 			},
-			Action: func(ctx context.Context, c *cli.Command) error {
+			Action: func(ctx context.Context, c *ucli.Command) error {
 				if c.String("admin-token") == "" {
 					return fmt.Errorf("set GATEWAY_ADMIN_TOKEN (or --admin-token) to the token the server was started with")
 				}
@@ -38,7 +40,7 @@ func adminCommand() *cli.Command {
 					UserID      string `json:"user_id"`
 					Token       string `json:"token"`
 				}
-				raw, err := adminPost(ctx, or(c.String("url"), localURL(os.Getenv)), "/api/admin/workspaces", c.String("admin-token"), body, &out)
+				raw, err := adminPost(ctx, cmp.Or(c.String("url"), LocalURL(os.Getenv)), "/api/admin/workspaces", c.String("admin-token"), body, &out)
 				if err != nil {
 					return err
 				}

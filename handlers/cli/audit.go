@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -14,14 +14,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/urfave/cli/v3"
+	ucli "github.com/urfave/cli/v3"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
-	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
@@ -35,25 +34,12 @@ import (
 // EventStoreDB while the gateway runs, the embedded store while it is
 // stopped (bbolt lets one process open the file).
 
-// Exit codes of the audit and projections commands.
-const (
-	exitDifferent = 1 // replay: the read model differs; verify: a chain is broken
-	exitTrouble   = 2 // the check could not run
-)
-
-// configLoader reads the configuration of a command; the real one reads
-// the environment (LoadConfig(nil)), tests hand in theirs.
-type configLoader func() (Config, error)
-
-func envConfig() (Config, error) { return LoadConfig(nil) }
-
-func auditCommand() *cli.Command { return auditCommandWith(envConfig) }
-
-func auditCommandWith(load configLoader) *cli.Command {
-	return &cli.Command{
+// Audit is `gateway audit`: replay a conversation, verify the hash chains.
+func Audit(load Loader) *ucli.Command {
+	return &ucli.Command{
 		Name:  "audit",
 		Usage: "check the event log: replay a conversation, verify the hash chains (configured like serve)",
-		Commands: []*cli.Command{
+		Commands: []*ucli.Command{
 			{
 				Name:      "replay",
 				Usage:     "fold a conversation's events with the domain code, print its timeline and compare it with the read model",
@@ -61,18 +47,18 @@ func auditCommandWith(load configLoader) *cli.Command {
 				Description: "Exit status: 0 when the read model matches the domain fold and the conversation's hash chains are intact,\n" +
 					"1 when they differ (each difference is named), 2 when the check could not run.\n" +
 					"The embedded store must be stopped first; Postgres can be checked while the gateway runs.",
-				Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a machine-readable report"}},
-				Action: func(ctx context.Context, c *cli.Command) error {
+				Flags: []ucli.Flag{&ucli.BoolFlag{Name: "json", Usage: "print a machine-readable report"}},
+				Action: func(ctx context.Context, c *ucli.Command) error {
 					if c.Args().Len() != 1 {
-						return cli.Exit("audit replay takes one conversation uuid", exitTrouble)
+						return ucli.Exit("audit replay takes one conversation uuid", ExitTrouble)
 					}
 					cfg, err := load()
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					rep, err := auditReplay(ctx, cfg, c.Args().First())
 					if err != nil {
-						return cli.Exit(fmt.Sprintf("audit replay: %v", err), exitTrouble)
+						return ucli.Exit(fmt.Sprintf("audit replay: %v", err), ExitTrouble)
 					}
 					out := c.Root().Writer
 					if c.Bool("json") {
@@ -81,10 +67,10 @@ func auditCommandWith(load configLoader) *cli.Command {
 						err = rep.print(out)
 					}
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					if !rep.Equal {
-						return cli.Exit(rep.failure(), exitDifferent)
+						return ucli.Exit(rep.failure(), ExitDifferent)
 					}
 					return nil
 				},
@@ -94,23 +80,23 @@ func auditCommandWith(load configLoader) *cli.Command {
 				Usage: "recompute hash chains and report the first broken link of each stream",
 				Description: "Exit status: 0 when every chain checked is intact, 1 when one is broken (stream and version named),\n" +
 					"2 when the check could not run.",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "stream", Usage: "verify one stream, e.g. conversation-<uuid>"},
-					&cli.BoolFlag{Name: "all", Usage: "verify every stream of the log"},
-					&cli.BoolFlag{Name: "json", Usage: "print a machine-readable report"},
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "stream", Usage: "verify one stream, e.g. conversation-<uuid>"},
+					&ucli.BoolFlag{Name: "all", Usage: "verify every stream of the log"},
+					&ucli.BoolFlag{Name: "json", Usage: "print a machine-readable report"},
 				},
-				Action: func(ctx context.Context, c *cli.Command) error {
+				Action: func(ctx context.Context, c *ucli.Command) error {
 					stream, all := c.String("stream"), c.Bool("all")
 					if (stream == "") == !all {
-						return cli.Exit("audit verify needs exactly one of --stream <name> or --all", exitTrouble)
+						return ucli.Exit("audit verify needs exactly one of --stream <name> or --all", ExitTrouble)
 					}
 					cfg, err := load()
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					rep, err := auditVerify(ctx, cfg, stream)
 					if err != nil {
-						return cli.Exit(fmt.Sprintf("audit verify: %v", err), exitTrouble)
+						return ucli.Exit(fmt.Sprintf("audit verify: %v", err), ExitTrouble)
 					}
 					out := c.Root().Writer
 					if c.Bool("json") {
@@ -119,10 +105,10 @@ func auditCommandWith(load configLoader) *cli.Command {
 						err = rep.print(out)
 					}
 					if err != nil {
-						return cli.Exit(err, exitTrouble)
+						return ucli.Exit(err, ExitTrouble)
 					}
 					if len(rep.Broken) > 0 {
-						return cli.Exit(rep.failure(), exitDifferent)
+						return ucli.Exit(rep.failure(), ExitDifferent)
 					}
 					return nil
 				},
@@ -144,7 +130,7 @@ func writeJSONTo(w io.Writer, v any) error {
 // Postgres database of the read models (nil when they live in memory).
 type auditStores struct {
 	*stores.Stores
-	cfg   Config
+	cfg   stores.Config
 	store eventstore.Store
 	pool  *pgxpool.Pool
 }
@@ -152,10 +138,9 @@ type auditStores struct {
 // openAuditStores opens the stores of cfg as serve does. The embedded
 // file must exist (a check never creates an empty store) and not be held
 // by a running gateway.
-func openAuditStores(ctx context.Context, cfg Config) (*auditStores, error) {
-	sc := cfg.stores(pg.Options{})
-	sc.Existing = true
-	st, err := stores.Open(ctx, sc)
+func openAuditStores(ctx context.Context, cfg stores.Config) (*auditStores, error) {
+	cfg.Existing = true
+	st, err := stores.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +248,7 @@ type ReplayReport struct {
 
 // auditReplay is `gateway audit replay`: it opens the stores of cfg and
 // replays conversation id.
-func auditReplay(ctx context.Context, cfg Config, id string) (ReplayReport, error) {
+func auditReplay(ctx context.Context, cfg stores.Config, id string) (ReplayReport, error) {
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
 		return ReplayReport{}, fmt.Errorf("%q is not a conversation uuid", id)
@@ -841,7 +826,7 @@ func (r VerifyReport) print(w io.Writer) error {
 }
 
 // auditVerify is `gateway audit verify`: one stream, or (stream "") all.
-func auditVerify(ctx context.Context, cfg Config, stream string) (VerifyReport, error) {
+func auditVerify(ctx context.Context, cfg stores.Config, stream string) (VerifyReport, error) {
 	st, err := openAuditStores(ctx, cfg)
 	if err != nil {
 		return VerifyReport{}, err
