@@ -24,18 +24,30 @@ var embedded embed.FS
 // advisory lock makes the others wait until the first has finished, after
 // which they find nothing to do. goose stays quiet unless it fails.
 func Up(ctx context.Context, pool *pgxpool.Pool) error {
+	provider, closeDB, err := newProvider(pool)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: apply: %w", err)
+	}
+	return nil
+}
+
+// newProvider is goose over the embedded files, on a *sql.DB borrowed
+// from pool (closing it does not close the pool).
+func newProvider(pool *pgxpool.Pool) (*goose.Provider, func(), error) {
 	files, err := fs.Sub(embedded, "sql")
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return nil, nil, fmt.Errorf("migrations: %w", err)
 	}
 	// Lock attempts are retried every second for up to five minutes.
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return nil, nil, fmt.Errorf("migrations: %w", err)
 	}
-	// Closing this *sql.DB does not close the pool it borrows from.
 	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, files,
 		goose.WithSessionLocker(locker),
 		// Go migrations registered globally by any imported package must
@@ -43,10 +55,8 @@ func Up(ctx context.Context, pool *pgxpool.Pool) error {
 		goose.WithDisableGlobalRegistry(true),
 	)
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		db.Close()
+		return nil, nil, fmt.Errorf("migrations: %w", err)
 	}
-	if _, err := provider.Up(ctx); err != nil {
-		return fmt.Errorf("migrations: apply: %w", err)
-	}
-	return nil
+	return provider, func() { db.Close() }, nil
 }

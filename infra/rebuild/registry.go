@@ -44,7 +44,7 @@ func ReadModels() []ReadModel {
 	return []ReadModel{
 		{identity.Name, []string{"workspaces", "members"}, func(p *pgxpool.Pool) projections.Projection { return identity.NewPostgres(p) }},
 		{apikeys.Name, []string{"api_keys"}, func(p *pgxpool.Pool) projections.Projection { return apikeys.NewPostgres(p) }},
-		{conversations.Name, []string{"conversations"}, func(p *pgxpool.Pool) projections.Projection { return conversations.NewPostgres(p) }},
+		{conversations.Name, []string{"conversations", "conversation_usage"}, func(p *pgxpool.Pool) projections.Projection { return conversations.NewPostgres(p) }},
 		{contacts.Name, []string{"contacts"}, func(p *pgxpool.Pool) projections.Projection { return contacts.NewPostgres(p) }},
 		{tasks.Name, []string{"tasks"}, func(p *pgxpool.Pool) projections.Projection { return tasks.NewPostgres(p) }},
 		{documents.Name, []string{"documents"}, func(p *pgxpool.Pool) projections.Projection { return documents.NewPostgres(p) }},

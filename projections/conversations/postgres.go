@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	fastjson "github.com/segmentio/encoding/json"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
@@ -27,7 +26,31 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isConversation, idOf, lockMany, Fold, upsertMany)
+	// The key usage sums move in the same transaction, by what the saved
+	// views counted for before the batch and count for after it.
+	var before map[string]counted
+	load := func(ctx context.Context, tx pgx.Tx, ids []string) (map[string]View, error) {
+		views, err := lockMany(ctx, tx, ids)
+		before = make(map[string]counted, len(views))
+		for id, v := range views {
+			before[id] = countOf(&v)
+		}
+		return views, err
+	}
+	save := func(ctx context.Context, tx pgx.Tx, vs []View) error {
+		if err := upsertMany(ctx, tx, vs); err != nil {
+			return err
+		}
+		d := usageDelta{}
+		for i := range vs {
+			if c, ok := before[vs[i].ID]; ok {
+				d.move(c, -1)
+			}
+			d.move(countOf(&vs[i]), 1)
+		}
+		return saveUsage(ctx, tx, d)
+	}
+	return projections.PgFold(ctx, p.pool, Name, batch, isConversation, idOf, load, Fold, save)
 }
 
 // lockMany reads the views of a batch's conversations for Apply. The
@@ -158,33 +181,21 @@ func scanViews(rows pgx.Rows) ([]View, error) {
 func (p *Postgres) UsageByKey(ctx context.Context, keyID string) (Usage, error) {
 	u := NewUsage()
 	rows, err := p.pool.Query(ctx, `
-SELECT status, count(*), coalesce(sum((view->>'steps')::int), 0), coalesce(sum((view->>'tool_calls')::int), 0),
-       coalesce(sum((view->>'input_tokens')::bigint), 0), coalesce(sum((view->>'output_tokens')::bigint), 0),
-       count(*) FILTER (WHERE view->'error'->>'code' = $2),
-       count(*) FILTER (WHERE view->'webhook'->>'status' = 'pending'),
-       count(*) FILTER (WHERE view->'webhook'->>'status' = 'delivered'),
-       count(*) FILTER (WHERE view->'webhook'->>'status' = 'failed')
-FROM conversations WHERE api_key_id = $1 GROUP BY status`, keyID, conversation.CodeBudget)
+SELECT status, conversations, model_steps, tool_calls, input_tokens, output_tokens, failed_for_budget,
+       webhooks_pending, webhooks_delivered, webhooks_failed
+FROM conversation_usage WHERE api_key_id = $1::text::uuid`, keyID)
 	if err != nil {
 		return u, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var status string
-		var n, steps, tools, in, out, budget, pending, delivered, failed int
-		if err := rows.Scan(&status, &n, &steps, &tools, &in, &out, &budget, &pending, &delivered, &failed); err != nil {
+		var r usageRow
+		if err := rows.Scan(&status, &r.conversations, &r.steps, &r.toolCalls, &r.inputTokens, &r.outputTokens,
+			&r.failedForBudget, &r.webhooks[0], &r.webhooks[1], &r.webhooks[2]); err != nil {
 			return u, err
 		}
-		u.FailedForBudget += budget
-		u.Webhooks["pending"] += pending
-		u.Webhooks["delivered"] += delivered
-		u.Webhooks["failed"] += failed
-		u.Conversations += n
-		u.ByStatus[status] += n
-		u.Steps += steps
-		u.ToolCalls += tools
-		u.InputTokens += in
-		u.OutputTokens += out
+		r.into(&u, status)
 	}
 	return u, rows.Err()
 }

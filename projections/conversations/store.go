@@ -50,6 +50,7 @@ func idOf(rec es.Recorded) string {
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
 type Memory struct {
 	views *projections.MemoryTable[View]
+	usage memoryUsage
 }
 
 // NewMemory returns an empty in-memory store.
@@ -74,7 +75,35 @@ func (m *Memory) Checkpoint(context.Context) (es.Position, error) { return m.vie
 // Apply is all-or-nothing, like the Postgres transaction (see
 // projections.MemoryTable).
 func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	return m.views.Apply(batch, isConversation, idOf, Fold)
+	before := map[string]counted{}
+	for _, rec := range batch {
+		if !isConversation(rec) {
+			continue
+		}
+		id := idOf(rec)
+		if _, done := before[id]; done {
+			continue
+		}
+		if v, ok := m.views.Get(id); ok {
+			before[id] = countOf(&v)
+		} else {
+			before[id] = counted{}
+		}
+	}
+	if err := m.views.Apply(batch, isConversation, idOf, Fold); err != nil {
+		return err
+	}
+	d := usageDelta{}
+	for id, c := range before {
+		if c != (counted{}) {
+			d.move(c, -1)
+		}
+		if v, ok := m.views.Get(id); ok {
+			d.move(countOf(&v), 1)
+		}
+	}
+	m.usage.apply(d)
+	return nil
 }
 
 func (m *Memory) Get(_ context.Context, id string) (View, bool, error) {
@@ -103,13 +132,7 @@ func (m *Memory) Stalled(_ context.Context, before time.Time, limit int) ([]View
 }
 
 func (m *Memory) UsageByKey(_ context.Context, keyID string) (Usage, error) {
-	u := NewUsage()
-	for v := range m.views.All() {
-		if v.APIKeyID == keyID {
-			u.Add(&v)
-		}
-	}
-	return u, nil
+	return m.usage.of(keyID), nil
 }
 
 func (m *Memory) DueWebhooks(_ context.Context, now time.Time, stale time.Duration, limit int) ([]View, error) {

@@ -459,6 +459,38 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		}
 	})
 
+	t.Run("usage follows a conversation batch by batch", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x := newIDs()
+		c1, c2 := uuid.NewString(), uuid.NewString()
+		withHook := x.opened(c2, t0)
+		withHook.ResponseURL = "https://hooks.example/in"
+		batches := [][]es.Recorded{
+			{l.next(t, c1, x.opened(c1, t0)), l.next(t, c2, withHook)},
+			{l.next(t, c1, modelStep(1, 100, 20, time.Second))},
+			{l.next(t, c1, &conversation.ToolCallRequested{Key: "1.1", Step: 1, CallID: "a", Name: "n", Arguments: json.RawMessage(`{}`)})},
+			{l.next(t, c1, &conversation.ToolCallCompleted{Key: "1.1", Name: "n", CompletedAt: at(2 * time.Second)}),
+				l.next(t, c2, &conversation.Failed{Code: conversation.CodeBudget, Reason: "spent", FailedAt: at(time.Second)})},
+			{l.next(t, c1, modelStep(2, 150, 30, 3*time.Second)), l.hook(t, c2, &webhook.Started{Delivery: 1, ConversationID: c2, StartedAt: at(2 * time.Second)})},
+			{l.next(t, c1, &conversation.Resolved{Reply: "ok", ResolvedAt: at(3 * time.Second)})},
+			{l.hook(t, c2, &webhook.Delivered{Delivery: 1, Attempt: 1, DeliveredAt: at(3 * time.Second)})},
+		}
+		for i, b := range batches {
+			projectiontest.Apply(t, s, b...)
+			if i == 3 {
+				projectiontest.Apply(t, s, b...) // delivered again: counts once
+			}
+		}
+		u, err := s.UsageByKey(ctx, x.key)
+		want := Usage{Conversations: 2, ByStatus: map[string]int{"open": 0, "processing": 0, "resolved": 1, "failed": 1},
+			Steps: 2, ToolCalls: 1, InputTokens: 250, OutputTokens: 50, FailedForBudget: 1,
+			Webhooks: map[string]int{"pending": 0, "delivered": 1, "failed": 0}}
+		if err != nil || !reflect.DeepEqual(u, want) {
+			t.Fatalf("UsageByKey = %+v, %v\nwant %+v", u, err, want)
+		}
+	})
+
 	t.Run("usage by key", func(t *testing.T) {
 		s := newStore(t)
 		l := newLog()
