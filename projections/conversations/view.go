@@ -217,22 +217,6 @@ func NewUsage() Usage {
 	}
 }
 
-// Add counts one view.
-func (u *Usage) Add(v *View) {
-	u.Conversations++
-	u.ByStatus[v.Status]++
-	u.Steps += v.Steps
-	u.ToolCalls += v.ToolCalls
-	u.InputTokens += v.InputTokens
-	u.OutputTokens += v.OutputTokens
-	if v.Error != nil && v.Error.Code == conversation.CodeBudget {
-		u.FailedForBudget++
-	}
-	if v.Webhook != nil {
-		u.Webhooks[v.Webhook.Status]++
-	}
-}
-
 func foldWebhook(v *View, rec es.Recorded) (bool, error) {
 	if v.ID == "" {
 		return false, projections.GapError(rec.Stream, 0, rec.StreamVersion)
