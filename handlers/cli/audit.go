@@ -126,29 +126,13 @@ func writeJSONTo(w io.Writer, v any) error {
 
 // ---- stores ----
 
-// auditStores are the stores a check reads: the event store, and the
-// Postgres database of the read models (nil when they live in memory).
-type auditStores struct {
-	*stores.Stores
-	cfg   stores.Config
-	store eventstore.Store
-	pool  *pgxpool.Pool
-}
-
 // openAuditStores opens the stores of cfg as serve does. The embedded
 // file must exist (a check never creates an empty store) and not be held
 // by a running gateway.
-func openAuditStores(ctx context.Context, cfg stores.Config) (*auditStores, error) {
+func openAuditStores(ctx context.Context, cfg stores.Config) (*stores.Stores, error) {
 	cfg.Existing = true
-	st, err := stores.Open(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &auditStores{Stores: st, cfg: cfg, store: st.Log, pool: st.Pool}, nil
+	return stores.Open(ctx, cfg)
 }
-
-// backend names where the events are.
-func (s *auditStores) backend() string { return s.Backend }
 
 // readCorrelated reads every event of a correlation id.
 func readCorrelated(ctx context.Context, log eventstore.Store, id string) ([]es.Recorded, error) {
@@ -271,8 +255,8 @@ const settleWait = 3 * time.Second
 // EventStoreDB alone), whose read models live in memory and are folded
 // from the log at every start, a conversations projection folded here the
 // same way.
-func replayConversation(ctx context.Context, st *auditStores, id string) (ReplayReport, error) {
-	rep := ReplayReport{ConversationID: id, Backend: st.backend(), Differences: []Difference{}}
+func replayConversation(ctx context.Context, st *stores.Stores, id string) (ReplayReport, error) {
+	rep := ReplayReport{ConversationID: id, Backend: st.Backend, Differences: []Difference{}}
 	var (
 		dom      domainFold
 		view     conversations.View
@@ -282,10 +266,10 @@ func replayConversation(ctx context.Context, st *auditStores, id string) (Replay
 		memModel *conversations.Memory
 		runner   *projections.Runner
 	)
-	if st.pool == nil {
+	if st.Pool == nil {
 		rep.ReadModel = "conversations projection folded in memory from the log, as the gateway without Postgres does at start"
 		memModel = conversations.NewMemory()
-		runner = projections.NewRunner(st.store, projections.Options{Logger: slog.New(slog.DiscardHandler)}, memModel)
+		runner = projections.NewRunner(st.Log, projections.Options{Logger: slog.New(slog.DiscardHandler)}, memModel)
 	} else {
 		rep.ReadModel = "conversations table"
 	}
@@ -295,7 +279,7 @@ func replayConversation(ctx context.Context, st *auditStores, id string) (Replay
 	// what there is.
 	deadline := time.Now().Add(settleWait)
 	for {
-		if dom, err = foldDomain(ctx, st.store, id); err != nil {
+		if dom, err = foldDomain(ctx, st.Log, id); err != nil {
 			return rep, err
 		}
 		if memModel != nil {
@@ -304,9 +288,9 @@ func replayConversation(ctx context.Context, st *auditStores, id string) (Replay
 			}
 			view, found, err = memModel.Get(ctx, id)
 		} else {
-			view, found, err = conversations.NewPostgres(st.pool).Get(ctx, id)
+			view, found, err = conversations.NewPostgres(st.Pool).Get(ctx, id)
 			if err == nil && found {
-				row, err = readConversationRow(ctx, st.pool, id)
+				row, err = readConversationRow(ctx, st.Pool, id)
 			}
 		}
 		if err != nil {
@@ -325,7 +309,7 @@ func replayConversation(ctx context.Context, st *auditStores, id string) (Replay
 	}
 	rep.Domain = dom.state
 	rep.Chains = dom.chains
-	corr, err := readCorrelated(ctx, st.store, id)
+	corr, err := readCorrelated(ctx, st.Log, id)
 	if err != nil {
 		return rep, fmt.Errorf("read the events correlated with %s: %w", id, err)
 	}
@@ -848,8 +832,8 @@ type streamHead struct {
 // also held against the head the streams table records, which catches a
 // removed last event; other stores are read whole, in log order, and
 // grouped by stream.
-func verifyChains(ctx context.Context, st *auditStores, stream string) (VerifyReport, error) {
-	rep := VerifyReport{Backend: st.backend(), Broken: []BrokenLink{}}
+func verifyChains(ctx context.Context, st *stores.Stores, stream string) (VerifyReport, error) {
+	rep := VerifyReport{Backend: st.Backend, Broken: []BrokenLink{}}
 	heads := map[string]streamHead{}
 	var names []string
 	switch {
@@ -865,7 +849,7 @@ func verifyChains(ctx context.Context, st *auditStores, stream string) (VerifyRe
 				ORDER BY 1`
 			args = nil
 		}
-		rows, err := st.pool.Query(ctx, q, args...)
+		rows, err := st.Pool.Query(ctx, q, args...)
 		if err != nil {
 			return rep, err
 		}
@@ -894,7 +878,7 @@ func verifyChains(ctx context.Context, st *auditStores, stream string) (VerifyRe
 		return rep, fmt.Errorf("the log has no stream %q", stream)
 	}
 	for _, name := range names {
-		recs, err := st.store.ReadStream(ctx, name, 0)
+		recs, err := st.Log.ReadStream(ctx, name, 0)
 		if err != nil {
 			return rep, fmt.Errorf("read %s: %w", name, err)
 		}
@@ -934,12 +918,12 @@ func verifyStream(name string, recs []es.Recorded, head streamHead, checkHead bo
 	return BrokenLink{}, false
 }
 
-func verifyWholeLog(ctx context.Context, st *auditStores, rep VerifyReport) (VerifyReport, error) {
+func verifyWholeLog(ctx context.Context, st *stores.Stores, rep VerifyReport) (VerifyReport, error) {
 	byStream := map[string][]es.Recorded{}
 	var order []string
 	after := es.Start
 	for {
-		b, err := st.store.ReadAll(ctx, after, 1000)
+		b, err := st.Log.ReadAll(ctx, after, 1000)
 		if err != nil {
 			return rep, err
 		}

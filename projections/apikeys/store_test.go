@@ -37,18 +37,12 @@ func normalized(v View) View {
 
 func cents(n int64) *int64 { return &n }
 
-// eventLog hands out global positions in order, like the event store does.
-type eventLog struct{ seq uint64 }
+// eventLog is the shared log; a key's events are the user's.
+type eventLog struct{ projectiontest.Log }
 
 func (l *eventLog) rec(t *testing.T, stream string, version int64, f es.Fact) es.Recorded {
 	t.Helper()
-	ev, err := es.NewEvent(uuid.NewString(), f, es.Metadata{Actor: es.Actor{Kind: "user"}, OccurredAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.seq++
-	return es.Recorded{ID: ev.ID, Stream: stream, StreamVersion: version, Position: es.Position{Seq: l.seq},
-		Type: ev.Type, Data: ev.Data, Metadata: ev.Metadata}
+	return l.RecBy(t, "user", stream, version, f)
 }
 
 type owner struct{ ws, user string }

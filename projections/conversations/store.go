@@ -75,29 +75,22 @@ func (m *Memory) Checkpoint(context.Context) (es.Position, error) { return m.vie
 // Apply is all-or-nothing, like the Postgres transaction (see
 // projections.MemoryTable).
 func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	before := map[string]counted{}
+	// The key usage sums move by what the batch's views counted for
+	// before it and count for after it, as in Postgres.
+	ids := map[string]bool{}
+	d := usageDelta{}
 	for _, rec := range batch {
-		if !isConversation(rec) {
-			continue
-		}
-		id := idOf(rec)
-		if _, done := before[id]; done {
-			continue
-		}
-		if v, ok := m.views.Get(id); ok {
-			before[id] = countOf(&v)
-		} else {
-			before[id] = counted{}
+		if id := idOf(rec); isConversation(rec) && !ids[id] {
+			ids[id] = true
+			if v, ok := m.views.Get(id); ok {
+				d.move(countOf(&v), -1)
+			}
 		}
 	}
 	if err := m.views.Apply(batch, isConversation, idOf, Fold); err != nil {
 		return err
 	}
-	d := usageDelta{}
-	for id, c := range before {
-		if c != (counted{}) {
-			d.move(c, -1)
-		}
+	for id := range ids {
 		if v, ok := m.views.Get(id); ok {
 			d.move(countOf(&v), 1)
 		}

@@ -26,21 +26,18 @@ type usageRow struct {
 
 var webhookStates = [3]string{"pending", "delivered", "failed"}
 
-// add adds what v counts for (sign 1) or takes it away (sign -1).
-func (r *usageRow) add(v *View, sign int) {
-	r.conversations += sign
-	r.steps += sign * v.Steps
-	r.toolCalls += sign * v.ToolCalls
-	r.inputTokens += sign * v.InputTokens
-	r.outputTokens += sign * v.OutputTokens
+// rowOf is what one view counts for.
+func rowOf(v *View) usageRow {
+	r := usageRow{conversations: 1, steps: v.Steps, toolCalls: v.ToolCalls, inputTokens: v.InputTokens, outputTokens: v.OutputTokens}
 	if v.Error != nil && v.Error.Code == conversation.CodeBudget {
-		r.failedForBudget += sign
+		r.failedForBudget = 1
 	}
 	if v.Webhook != nil {
 		if i := slices.Index(webhookStates[:], v.Webhook.Status); i >= 0 {
-			r.webhooks[i] += sign
+			r.webhooks[i] = 1
 		}
 	}
+	return r
 }
 
 func (r usageRow) zero() bool { return r == usageRow{} }
@@ -56,33 +53,16 @@ type counted struct {
 	row usageRow
 }
 
-func countOf(v *View) counted {
-	var c counted
-	c.key = usageKey{v.APIKeyID, v.Status}
-	c.row.add(v, 1)
-	return c
-}
+func countOf(v *View) counted { return counted{usageKey{v.APIKeyID, v.Status}, rowOf(v)} }
 
+// move adds (sign 1) or takes away (sign -1) what a view counted for.
 func (d usageDelta) move(c counted, sign int) {
 	r := d[c.key]
 	if r == nil {
 		r = &usageRow{}
 		d[c.key] = r
 	}
-	if sign < 0 {
-		c.row = c.row.negated()
-	}
-	r.plus(c.row)
-}
-
-func (r usageRow) negated() usageRow {
-	var n usageRow
-	n.conversations, n.steps, n.toolCalls = -r.conversations, -r.steps, -r.toolCalls
-	n.inputTokens, n.outputTokens, n.failedForBudget = -r.inputTokens, -r.outputTokens, -r.failedForBudget
-	for i := range r.webhooks {
-		n.webhooks[i] = -r.webhooks[i]
-	}
-	return n
+	r.plus(c.row, sign)
 }
 
 // into adds the row to a key's usage.
@@ -113,7 +93,7 @@ func (m *memoryUsage) apply(d usageDelta) {
 	}
 	for k, r := range d {
 		cur := m.rows[k]
-		cur.plus(*r)
+		cur.plus(*r, 1)
 		if cur.zero() {
 			delete(m.rows, k)
 		} else {
@@ -134,16 +114,16 @@ func (m *memoryUsage) of(keyID string) Usage {
 	return u
 }
 
-// plus adds another row's sums.
-func (r *usageRow) plus(o usageRow) {
-	r.conversations += o.conversations
-	r.steps += o.steps
-	r.toolCalls += o.toolCalls
-	r.inputTokens += o.inputTokens
-	r.outputTokens += o.outputTokens
-	r.failedForBudget += o.failedForBudget
+// plus adds sign times another row's sums.
+func (r *usageRow) plus(o usageRow, sign int) {
+	r.conversations += sign * o.conversations
+	r.steps += sign * o.steps
+	r.toolCalls += sign * o.toolCalls
+	r.inputTokens += sign * o.inputTokens
+	r.outputTokens += sign * o.outputTokens
+	r.failedForBudget += sign * o.failedForBudget
 	for i := range r.webhooks {
-		r.webhooks[i] += o.webhooks[i]
+		r.webhooks[i] += sign * o.webhooks[i]
 	}
 }
 
