@@ -2,9 +2,7 @@ package contacts
 
 import (
 	"context"
-	"sort"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
@@ -22,25 +20,13 @@ type Store interface {
 }
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
-type Memory struct {
-	views *projections.MemoryTable[View]
-}
+type Memory struct{ *projections.InMemory[View] }
 
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory { return &Memory{views: projections.NewMemoryTable[View](nil)} }
-
-func (m *Memory) Name() string { return Name }
-
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) { return m.views.Checkpoint(), nil }
-
-// Apply is all-or-nothing, like the Postgres transaction (see
-// projections.MemoryTable).
-func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	return m.views.Apply(batch, isContact, idOf, Fold)
-}
+func NewMemory() *Memory { return &Memory{rows.InMemory()} }
 
 func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	v, ok := m.views.Get(id)
+	v, ok := m.Views.Get(id)
 	if !ok || v.Deleted || v.WorkspaceID != workspaceID {
 		return View{}, false, nil
 	}
@@ -49,22 +35,8 @@ func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, err
 
 func (m *Memory) Search(_ context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f = f.normalized()
-	var out []View
-	for v := range m.views.All() {
-		if !v.Deleted && v.WorkspaceID == workspaceID && f.matches(v) {
-			out = append(out, v)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Name != out[j].Name {
-			return out[i].Name < out[j].Name
-		}
-		return out[i].ID < out[j].ID
-	})
-	total := len(out)
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-	}
+	out, total := m.Page(func(v View) bool { return !v.Deleted && v.WorkspaceID == workspaceID && f.matches(v) },
+		func(a, b View) bool { return a.Name < b.Name || a.Name == b.Name && a.ID < b.ID }, f.Limit)
 	return out, total, nil
 }
 
@@ -74,5 +46,3 @@ func (f Filter) matches(v View) bool {
 		(f.Query == "" || projections.ContainsFold(v.Name, f.Query) || projections.ContainsFold(v.Company, f.Query) || projections.ContainsFold(v.City, f.Query) ||
 			projections.ContainsFold(v.Email, f.Query) || projections.ContainsFold(v.Title, f.Query) || projections.ContainsFold(v.Notes, f.Query))
 }
-
-// contains is the memory twin of ILIKE '%term%': an empty term matches all.

@@ -18,6 +18,13 @@ const Name = "contacts"
 
 const streamPrefix = "contact-"
 
+// rows is the read model as the kit sees it: what it folds and how its
+// rows are read and written.
+var rows = &projections.Rows[View]{
+	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
+	Table: "contacts", Columns: columns, Scan: scanView, Save: upsertMany,
+}
+
 // View is one contact as the tools read it. Deleted contacts keep their row
 // (and version) so that a replayed event is still recognised as already
 // applied; queries hide them.
@@ -73,12 +80,6 @@ func (f Filter) normalized() Filter {
 	return f
 }
 
-func isContact(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, streamPrefix) }
-
-func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, streamPrefix) }
-
-// stamp keeps only what Postgres can store, so the memory and Postgres
-// stores hold identical views and order them the same way.
 // Fold applies one recorded contact event to a view. It skips events the
 // view already holds and refuses to jump over a missing one, so replays are
 // harmless and a lost event stops the projection instead of hiding.
@@ -103,7 +104,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		at := projections.Stamp(e.CreatedAt)
 		// The stream names the contact: it is what later events and Get
 		// find the view by, whatever the payload says.
-		*v = View{ID: idOf(rec), WorkspaceID: e.WorkspaceID, CreatedAt: at, UpdatedAt: at}
+		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, CreatedAt: at, UpdatedAt: at}
 		v.setFields(e.Fields)
 	case *contact.Updated:
 		v.setFields(e.Fields)

@@ -2,40 +2,19 @@ package documents
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
 // Postgres keeps the read model in the documents table, whose generated
 // search column is the full-text index (migration 00005).
-type Postgres struct{ pool *pgxpool.Pool }
+type Postgres struct{ *projections.InPostgres[View] }
 
 // NewPostgres returns a store on the pool (migrations already applied).
-func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
-
-func (p *Postgres) Name() string { return Name }
-
-func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
-	return projections.PgCheckpoint(ctx, p.pool, Name)
-}
-
-func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isDocument, idOf, projections.EachRow(lock), Fold, projections.EachSave(upsert))
-}
-
-// lock reads a document's view for Apply. The row stays locked until the batch
-// commits, so a second instance cannot fold it from a stale version.
-func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
-	v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, id)
-	return v, err
-}
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{rows.InPostgres(pool)} }
 
 // upsert writes a folded document back.
 func upsert(ctx context.Context, tx pgx.Tx, v View) error {
@@ -54,21 +33,12 @@ const columns = `id, workspace_id, title, folder, created_at, updated_at, versio
 // folderOrder is folderKey in SQL: List's order, folder segment by segment.
 const folderOrder = `replace(folder, '/', chr(1)) COLLATE "C"`
 
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func get(ctx context.Context, q querier, where string, args ...any) (View, bool, error) {
+// scanWithBody reads the columns and then the body.
+func scanWithBody(row pgx.Row, extra ...any) (View, error) {
 	var body string
-	v, err := scanView(q.QueryRow(ctx, `SELECT `+columns+`, body FROM documents `+where, args...), &body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return View{}, false, nil
-	}
-	if err != nil {
-		return View{}, false, err
-	}
+	v, err := scanView(row, append([]any{&body}, extra...)...)
 	v.Body = body
-	return v, true, nil
+	return v, err
 }
 
 func scanView(row pgx.Row, extra ...any) (View, error) {
@@ -87,7 +57,7 @@ func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool,
 	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return View{}, false, nil
 	}
-	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2`, id, workspaceID)
+	return p.One(ctx, `id = $1 AND workspace_id = $2`, id, workspaceID)
 }
 
 func (p *Postgres) List(ctx context.Context, workspaceID string, f ListFilter) ([]View, int, error) {
@@ -98,46 +68,23 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f ListFilter) (
 	if !projections.IsUUID(workspaceID) {
 		return nil, 0, nil
 	}
-	args := []any{workspaceID}
-	where := []string{`workspace_id = $1`}
+	w := projections.InWorkspace(workspaceID)
 	switch {
 	case f.Folder == "":
 	case f.Recursive:
-		args = append(args, f.Folder, projections.EscapeLike(f.Folder)+"/%")
-		where = append(where, fmt.Sprintf(`(folder = $%d OR folder COLLATE "C" LIKE $%d ESCAPE '\')`, len(args)-1, len(args)))
+		w.Add(`(folder = %s OR folder COLLATE "C" LIKE %s ESCAPE '\')`, f.Folder, projections.EscapeLike(f.Folder)+"/%")
 	default:
-		args = append(args, f.Folder)
-		where = append(where, fmt.Sprintf(`folder = $%d`, len(args)))
+		w.Add(`folder = %s`, f.Folder)
 	}
-	args = append(args, f.Limit)
-	// The window count runs over every match before LIMIT, so the total and
-	// the page come from one snapshot.
-	rows, err := p.pool.Query(ctx, `SELECT `+columns+`, count(*) OVER () FROM documents WHERE `+
-		strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY %s, title COLLATE "C", id LIMIT $%d`, folderOrder, len(args)), args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []View
-	total := 0
-	for rows.Next() {
-		v, err := scanView(rows, &total)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+	// An empty string stands in the body's column: lists leave it out.
+	return p.Page(ctx, w, folderOrder+`, title COLLATE "C", id`, f.Limit, columns+`, ''`)
 }
 
 func (p *Postgres) Folders(ctx context.Context, workspaceID string) ([]Folder, error) {
 	if !projections.IsUUID(workspaceID) {
 		return []Folder{}, nil
 	}
-	rows, err := p.pool.Query(ctx, `SELECT folder, count(*) FROM documents WHERE workspace_id = $1 GROUP BY folder`, workspaceID)
+	rows, err := p.Pool.Query(ctx, `SELECT folder, count(*) FROM documents WHERE workspace_id = $1 GROUP BY folder`, workspaceID)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +114,7 @@ func (p *Postgres) Search(ctx context.Context, workspaceID, query string, n int)
 	}
 	// The inner query ranks and cuts; ts_headline, which re-parses the whole
 	// body, only runs on the rows returned.
-	rows, err := p.pool.Query(ctx, `
+	rows, err := p.Pool.Query(ctx, `
 WITH q AS (SELECT websearch_to_tsquery('simple', $2) AS q),
 hits AS (
   SELECT `+columns+`, body, ts_rank(search, q.q)::float8 AS score, count(*) OVER () AS total

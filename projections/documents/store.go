@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
@@ -36,25 +35,13 @@ type Store interface {
 }
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
-type Memory struct {
-	views *projections.MemoryTable[View]
-}
+type Memory struct{ *projections.InMemory[View] }
 
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory { return &Memory{views: projections.NewMemoryTable[View](nil)} }
-
-func (m *Memory) Name() string { return Name }
-
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) { return m.views.Checkpoint(), nil }
-
-// Apply is all-or-nothing, like the Postgres transaction (see
-// projections.MemoryTable).
-func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	return m.views.Apply(batch, isDocument, idOf, Fold)
-}
+func NewMemory() *Memory { return &Memory{rows.InMemory()} }
 
 func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	v, ok := m.views.Get(id)
+	v, ok := m.Views.Get(id)
 	if !ok || v.WorkspaceID != workspaceID {
 		return View{}, false, nil
 	}
@@ -66,24 +53,16 @@ func (m *Memory) List(_ context.Context, workspaceID string, f ListFilter) ([]Vi
 	if err != nil {
 		return nil, 0, err
 	}
-	var out []View
-	for v := range m.views.All() {
-		if v.WorkspaceID == workspaceID && f.inFolder(v.Folder) {
-			v.Body = ""
-			out = append(out, v)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
-	total := len(out)
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
+	out, total := m.Page(func(v View) bool { return v.WorkspaceID == workspaceID && f.inFolder(v.Folder) }, less, f.Limit)
+	for i := range out {
+		out[i].Body = "" // lists leave the bodies out
 	}
 	return out, total, nil
 }
 
 func (m *Memory) Folders(_ context.Context, workspaceID string) ([]Folder, error) {
 	counts := map[string]int{}
-	for v := range m.views.All() {
+	for v := range m.Views.All() {
 		if v.WorkspaceID == workspaceID {
 			counts[v.Folder]++
 		}
@@ -100,7 +79,7 @@ func (m *Memory) Search(_ context.Context, workspaceID, query string, n int) ([]
 	}
 	n = limit(n)
 	var out []Hit
-	for v := range m.views.All() {
+	for v := range m.Views.All() {
 		if v.WorkspaceID != workspaceID {
 			continue
 		}

@@ -19,6 +19,13 @@ const Name = "documents"
 
 const streamPrefix = "document-"
 
+// rows is the read model as the kit sees it: what it folds and how its
+// rows are read (body included) and written.
+var rows = &projections.Rows[View]{
+	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
+	Table: "documents", Columns: columns + `, body`, Scan: scanWithBody, Save: projections.EachSave(upsert),
+}
+
 // View is one document as the tools read it. List and Search leave Body
 // empty: a listing must not flood the model's context with whole documents.
 type View struct {
@@ -156,12 +163,6 @@ func folderTree(counts map[string]int) []Folder {
 	return out
 }
 
-func isDocument(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, streamPrefix) }
-
-func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, streamPrefix) }
-
-// stamp keeps only what Postgres can store, so the memory and Postgres
-// stores hold identical views and order them the same way.
 // Fold applies one recorded document event to a view. It skips events the
 // view already holds and refuses to jump over a missing one, so replays are
 // harmless and a lost event stops the projection instead of hiding.
@@ -186,7 +187,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		at := projections.Stamp(e.CreatedAt)
 		// The stream names the document: it is what later events and Get
 		// find the view by, whatever the payload says.
-		*v = View{ID: idOf(rec), WorkspaceID: e.WorkspaceID, Title: e.Title, Folder: e.Folder, Body: e.Body,
+		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, Title: e.Title, Folder: e.Folder, Body: e.Body,
 			CreatedAt: at, UpdatedAt: at}
 	case *document.Moved:
 		v.Folder, v.UpdatedAt = e.To, projections.Stamp(e.MovedAt)

@@ -2,40 +2,19 @@ package emails
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
 // Postgres keeps the read model in the emails table.
-type Postgres struct{ pool *pgxpool.Pool }
+type Postgres struct{ *projections.InPostgres[View] }
 
 // NewPostgres returns a store on the pool (migrations already applied).
-func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
-
-func (p *Postgres) Name() string { return Name }
-
-func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
-	return projections.PgCheckpoint(ctx, p.pool, Name)
-}
-
-func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isEmail, idOf, projections.EachRow(lock), Fold, projections.EachSave(upsert))
-}
-
-// lock reads an email's view for Apply. The row stays locked until the batch
-// commits, so a second instance cannot fold it from a stale version.
-func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
-	v, _, err := get(ctx, tx, `WHERE id = $1 FOR UPDATE`, id)
-	return v, err
-}
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{rows.InPostgres(pool)} }
 
 // upsert writes a folded email back.
 func upsert(ctx context.Context, tx pgx.Tx, v View) error {
@@ -53,21 +32,6 @@ ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, transport = EXCLUDED.tr
 
 const columns = `id, workspace_id, from_addr, to_addrs, subject, body, contact_ids, team_id, status, transport,
   message_id, failure_reason, queued_at, sent_at, version`
-
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func get(ctx context.Context, q querier, where string, args ...any) (View, bool, error) {
-	v, err := scanView(q.QueryRow(ctx, `SELECT `+columns+` FROM emails `+where, args...))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return View{}, false, nil
-	}
-	if err != nil {
-		return View{}, false, err
-	}
-	return v, true, nil
-}
 
 func scanView(row pgx.Row, extra ...any) (View, error) {
 	var v View
@@ -91,7 +55,7 @@ func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool,
 	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return View{}, false, nil
 	}
-	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2`, id, workspaceID)
+	return p.One(ctx, `id = $1 AND workspace_id = $2`, id, workspaceID)
 }
 
 func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
@@ -99,44 +63,12 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]Vi
 	if !projections.IsUUID(workspaceID) {
 		return nil, 0, nil
 	}
-	args := []any{workspaceID}
-	where := []string{`workspace_id = $1`}
+	w := projections.InWorkspace(workspaceID).Like(f.Query, "subject", "body")
 	if f.To != "" {
-		args = append(args, "%"+projections.EscapeLike(f.To)+"%")
-		where = append(where, fmt.Sprintf(`EXISTS (SELECT 1 FROM unnest(to_addrs) AS a(addr) WHERE a.addr ILIKE $%d ESCAPE '\')`, len(args)))
+		w.Add(`EXISTS (SELECT 1 FROM unnest(to_addrs) AS a(addr) WHERE a.addr ILIKE %s ESCAPE '\')`, projections.Pattern(f.To))
 	}
 	if f.ContactID != "" {
-		args = append(args, []string{f.ContactID})
-		where = append(where, fmt.Sprintf(`contact_ids @> $%d::text[]`, len(args)))
+		w.Add(`contact_ids @> %s::text[]`, []string{f.ContactID})
 	}
-	if f.Query != "" {
-		args = append(args, "%"+projections.EscapeLike(f.Query)+"%")
-		n := len(args)
-		where = append(where, fmt.Sprintf(`(subject ILIKE $%d ESCAPE '\' OR body ILIKE $%d ESCAPE '\')`, n, n))
-	}
-	args = append(args, f.Limit)
-	// The window count runs over every match before LIMIT, so the total and
-	// the page come from one snapshot.
-	rows, err := p.pool.Query(ctx, `SELECT `+columns+`, count(*) OVER () FROM emails WHERE `+
-		strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY queued_at DESC, id DESC LIMIT $%d`, len(args)), args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []View
-	total := 0
-	for rows.Next() {
-		v, err := scanView(rows, &total)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+	return p.Page(ctx, w, `queued_at DESC, id DESC`, f.Limit, "")
 }
-
-// escapeLike makes the user's text match literally: % and _ would otherwise
-// be wildcards, and the escape character itself must be escaped first.

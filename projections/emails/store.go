@@ -2,9 +2,7 @@ package emails
 
 import (
 	"context"
-	"sort"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
@@ -21,22 +19,9 @@ type Store interface {
 }
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
-type Memory struct {
-	views *projections.MemoryTable[View]
-}
+type Memory struct{ *projections.InMemory[View] }
 
-// NewMemory returns an empty in-memory store.
-func NewMemory() *Memory { return &Memory{views: projections.NewMemoryTable[View](nil)} }
-
-func (m *Memory) Name() string { return Name }
-
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) { return m.views.Checkpoint(), nil }
-
-// Apply is all-or-nothing, like the Postgres transaction (see
-// projections.MemoryTable).
-func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	return m.views.Apply(batch, isEmail, idOf, Fold)
-}
+func NewMemory() *Memory { return &Memory{rows.InMemory()} }
 
 // out copies the lists of a stored view, so the caller cannot change the
 // store through them.
@@ -46,7 +31,7 @@ func out(v View) View {
 }
 
 func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	v, ok := m.views.Get(id)
+	v, ok := m.Views.Get(id)
 	if !ok || v.WorkspaceID != workspaceID {
 		return View{}, false, nil
 	}
@@ -55,16 +40,9 @@ func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, err
 
 func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f = f.normalized()
-	var vs []View
-	for v := range m.views.All() {
-		if v.WorkspaceID == workspaceID && f.matches(v) {
-			vs = append(vs, out(v))
-		}
-	}
-	sort.Slice(vs, func(i, j int) bool { return newer(vs[i], vs[j]) })
-	total := len(vs)
-	if len(vs) > f.Limit {
-		vs = vs[:f.Limit]
+	vs, total := m.Page(func(v View) bool { return v.WorkspaceID == workspaceID && f.matches(v) }, newer, f.Limit)
+	for i := range vs {
+		vs[i] = out(vs[i])
 	}
 	return vs, total, nil
 }

@@ -19,6 +19,13 @@ const Name = "emails"
 
 const streamPrefix = "email-"
 
+// rows is the read model as the kit sees it: what it folds and how its
+// rows are read and written.
+var rows = &projections.Rows[View]{
+	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
+	Table: "emails", Columns: columns, Scan: scanView, Save: projections.EachSave(upsert),
+}
+
 // View is one email as the tools read it.
 type View struct {
 	ID          string   `json:"id"`
@@ -90,12 +97,6 @@ func newer(a, b View) bool {
 	return a.ID > b.ID
 }
 
-func isEmail(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, streamPrefix) }
-
-func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, streamPrefix) }
-
-// stamp keeps only what Postgres can store, so the memory and Postgres
-// stores hold identical views and order them the same way.
 // list copies a slice, never nil, so views never share (or lose) their lists.
 func list(s []string) []string {
 	if s == nil {
@@ -131,7 +132,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	case *email.Queued:
 		// The stream names the email: it is what later events and Get find
 		// the view by, whatever the payload says.
-		*v = View{ID: idOf(rec), WorkspaceID: e.WorkspaceID, From: e.From, To: list(e.To), Subject: e.Subject,
+		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, From: e.From, To: list(e.To), Subject: e.Subject,
 			Body: e.Body, ContactIDs: list(e.ContactIDs), TeamID: e.TeamID, Status: string(email.StatusQueued),
 			QueuedAt: projections.Stamp(e.QueuedAt)}
 	case *email.Sent:

@@ -2,51 +2,19 @@ package tasks
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
 // Postgres keeps the read model in the tasks table.
-type Postgres struct{ pool *pgxpool.Pool }
+type Postgres struct{ *projections.InPostgres[View] }
 
 // NewPostgres returns a store on the pool (migrations already applied).
-func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
-
-func (p *Postgres) Name() string { return Name }
-
-func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
-	return projections.PgCheckpoint(ctx, p.pool, Name)
-}
-
-func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isTask, idOf, lockMany, Fold, upsertMany)
-}
-
-// lockMany reads (and locks) the views of a batch's tasks.
-func lockMany(ctx context.Context, tx pgx.Tx, ids []string) (map[string]View, error) {
-	rows, err := tx.Query(ctx, `SELECT `+columns+` FROM tasks WHERE id = ANY($1::text[]::uuid[]) ORDER BY id FOR UPDATE`, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]View{}
-	for rows.Next() {
-		v, err := scanView(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[v.ID] = v
-	}
-	return out, rows.Err()
-}
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{rows.InPostgres(pool)} }
 
 // upsertMany writes a batch's folded tasks back in one statement.
 func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
@@ -76,21 +44,6 @@ ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.de
 
 const columns = `id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version`
 
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func get(ctx context.Context, q querier, where string, args ...any) (View, bool, error) {
-	v, err := scanView(q.QueryRow(ctx, `SELECT `+columns+` FROM tasks `+where, args...))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return View{}, false, nil
-	}
-	if err != nil {
-		return View{}, false, err
-	}
-	return v, true, nil
-}
-
 func scanView(row pgx.Row, extra ...any) (View, error) {
 	var v View
 	var completed *time.Time
@@ -112,7 +65,7 @@ func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool,
 	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return View{}, false, nil
 	}
-	return get(ctx, p.pool, `WHERE id = $1 AND workspace_id = $2`, id, workspaceID)
+	return p.One(ctx, `id = $1 AND workspace_id = $2`, id, workspaceID)
 }
 
 func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
@@ -123,44 +76,12 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]Vi
 	if !projections.IsUUID(workspaceID) {
 		return nil, 0, nil
 	}
-	args := []any{workspaceID}
-	where := []string{`workspace_id = $1`}
+	w := projections.InWorkspace(workspaceID).Like(f.Query, "title", "description")
 	if f.Status != "" {
-		args = append(args, f.Status)
-		where = append(where, fmt.Sprintf(`status = $%d`, len(args)))
+		w.Add(`status = %s`, f.Status)
 	}
 	if f.AssigneeID != "" {
-		args = append(args, f.AssigneeID)
-		where = append(where, fmt.Sprintf(`assignee_id = $%d`, len(args)))
+		w.Add(`assignee_id = %s`, f.AssigneeID)
 	}
-	if f.Query != "" {
-		args = append(args, "%"+projections.EscapeLike(f.Query)+"%")
-		n := len(args)
-		where = append(where, fmt.Sprintf(`(title ILIKE $%d ESCAPE '\' OR description ILIKE $%d ESCAPE '\')`, n, n))
-	}
-	args = append(args, f.Limit)
-	// The window count runs over every match before LIMIT, so the total and
-	// the page come from one snapshot.
-	rows, err := p.pool.Query(ctx, `SELECT `+columns+`, count(*) OVER () FROM tasks WHERE `+
-		strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY created_at, id LIMIT $%d`, len(args)), args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []View
-	total := 0
-	for rows.Next() {
-		v, err := scanView(rows, &total)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+	return p.Page(ctx, w, `created_at, id`, f.Limit, "")
 }
-
-// escapeLike makes the user's text match literally: % and _ would otherwise
-// be wildcards, and the escape character itself must be escaped first.

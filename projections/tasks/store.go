@@ -2,9 +2,7 @@ package tasks
 
 import (
 	"context"
-	"sort"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
@@ -21,25 +19,12 @@ type Store interface {
 }
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
-type Memory struct {
-	views *projections.MemoryTable[View]
-}
+type Memory struct{ *projections.InMemory[View] }
 
-// NewMemory returns an empty in-memory store.
-func NewMemory() *Memory { return &Memory{views: projections.NewMemoryTable[View](nil)} }
-
-func (m *Memory) Name() string { return Name }
-
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) { return m.views.Checkpoint(), nil }
-
-// Apply is all-or-nothing, like the Postgres transaction (see
-// projections.MemoryTable).
-func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	return m.views.Apply(batch, isTask, idOf, Fold)
-}
+func NewMemory() *Memory { return &Memory{rows.InMemory()} }
 
 func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	v, ok := m.views.Get(id)
+	v, ok := m.Views.Get(id)
 	if !ok || v.WorkspaceID != workspaceID {
 		return View{}, false, nil
 	}
@@ -51,25 +36,15 @@ func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, 
 	if err != nil {
 		return nil, 0, err
 	}
-	var out []View
-	for v := range m.views.All() {
-		if v.WorkspaceID == workspaceID && (f.Status == "" || v.Status == f.Status) &&
+	out, total := m.Page(func(v View) bool {
+		return v.WorkspaceID == workspaceID && (f.Status == "" || v.Status == f.Status) &&
 			(f.AssigneeID == "" || v.AssigneeID == f.AssigneeID) &&
-			(projections.ContainsFold(v.Title, f.Query) || projections.ContainsFold(v.Description, f.Query)) {
-			out = append(out, v)
+			(projections.ContainsFold(v.Title, f.Query) || projections.ContainsFold(v.Description, f.Query))
+	}, func(a, b View) bool {
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.Before(b.CreatedAt)
 		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	total := len(out)
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-	}
+		return a.ID < b.ID
+	}, f.Limit)
 	return out, total, nil
 }
-
-// contains is the memory twin of ILIKE '%term%': an empty term matches all.

@@ -17,6 +17,13 @@ const Name = "tasks"
 
 const streamPrefix = "task-"
 
+// rows is the read model as the kit sees it: what it folds and how its
+// rows are read and written.
+var rows = &projections.Rows[View]{
+	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
+	Table: "tasks", Columns: columns, Scan: scanView, Save: upsertMany,
+}
+
 // View is one task as the tools read it.
 type View struct {
 	ID          string     `json:"id"`
@@ -77,12 +84,6 @@ func (f Filter) normalized() (Filter, error) {
 	return f, nil
 }
 
-func isTask(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, streamPrefix) }
-
-func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, streamPrefix) }
-
-// stamp keeps only what Postgres can store, so the memory and Postgres
-// stores hold identical views and order them the same way.
 // Fold applies one recorded task event to a view. It skips events the view
 // already holds and refuses to jump over a missing one, so replays are
 // harmless and a lost event stops the projection instead of hiding.
@@ -106,7 +107,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	case *task.Created:
 		// The stream names the task: it is what later events and Get find
 		// the view by, whatever the payload says.
-		*v = View{ID: idOf(rec), WorkspaceID: e.WorkspaceID, Title: e.Title, Description: e.Description,
+		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, Title: e.Title, Description: e.Description,
 			DueDate: e.DueDate, Status: string(task.Open), CreatedAt: projections.Stamp(e.CreatedAt)}
 	case *task.Completed:
 		at := projections.Stamp(e.CompletedAt)

@@ -1,0 +1,228 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Rows is the read-model kit: it describes a read model kept as one view
+// per stream of one kind, and gives the memory and Postgres stores of it
+// (InMemory, InPostgres) with everything that is not the read model's own
+// written once: the checkpoint moved with the rows, versions already
+// applied skipped, batches all-or-nothing, rows locked in one order, and
+// paging with a total. A read model declares only its view, its fold, its
+// columns and its queries.
+type Rows[V any] struct {
+	// Name keys the projection's checkpoint.
+	Name string
+	// Prefix picks the streams the read model folds; the rest of a stream's
+	// name is its row's id (a uuid column named id).
+	Prefix string
+	// Fold applies one event to a view (see contacts.Fold for the rules a
+	// fold keeps: skip what the view holds, refuse a gap).
+	Fold func(*V, es.Recorded) (changed bool, err error)
+	// Clone deep-copies a view whose fold changes shared slices or maps in
+	// place; nil means a copy of the value is enough.
+	Clone func(V) V
+
+	// Key is a view's id, the rest of its stream's name.
+	Key func(V) string
+
+	// Table and Columns name the Postgres table and the columns Scan reads,
+	// in order; Scan takes extra destinations after them (Page's total).
+	Table, Columns string
+	Scan           func(row pgx.Row, extra ...any) (V, error)
+	// Save writes a batch's changed views back, in one statement where it
+	// can (unnest of arrays), inside the batch's transaction.
+	Save func(ctx context.Context, tx pgx.Tx, views []V) error
+}
+
+// Relevant tells whether the read model folds rec.
+func (r *Rows[V]) Relevant(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, r.Prefix) }
+
+// ID is the row an event of the read model folds into.
+func (r *Rows[V]) ID(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, r.Prefix) }
+
+// InMemory returns an empty memory store of the read model, rebuilt from the
+// log at start.
+func (r *Rows[V]) InMemory() *InMemory[V] {
+	return &InMemory[V]{rows: r, Views: NewMemoryTable(r.Clone)}
+}
+
+// InPostgres returns the Postgres store of the read model (migrations
+// already applied).
+func (r *Rows[V]) InPostgres(pool *pgxpool.Pool) *InPostgres[V] {
+	return &InPostgres[V]{rows: r, Pool: pool}
+}
+
+// InMemory keeps a Rows read model in memory. A read model embeds it and
+// adds its queries.
+type InMemory[V any] struct {
+	rows  *Rows[V]
+	Views *MemoryTable[V]
+}
+
+func (m *InMemory[V]) Name() string { return m.rows.Name }
+
+func (m *InMemory[V]) Checkpoint(context.Context) (es.Position, error) {
+	return m.Views.Checkpoint(), nil
+}
+
+// Apply is all-or-nothing, like the Postgres transaction.
+func (m *InMemory[V]) Apply(_ context.Context, batch []es.Recorded) error {
+	return m.Views.Apply(batch, m.rows.Relevant, m.rows.ID, m.rows.Fold)
+}
+
+// Page is the memory twin of InPostgres.Page: the views keep keeps, in
+// less's order, at most limit of them, and how many kept in all.
+func (m *InMemory[V]) Page(keep func(V) bool, less func(a, b V) bool, limit int) ([]V, int) {
+	var out []V
+	for v := range m.Views.All() {
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
+	total := len(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, total
+}
+
+// InPostgres keeps a Rows read model in its table. A read model embeds it
+// and adds its queries.
+type InPostgres[V any] struct {
+	rows *Rows[V]
+	Pool *pgxpool.Pool
+}
+
+func (p *InPostgres[V]) Name() string { return p.rows.Name }
+
+func (p *InPostgres[V]) Checkpoint(ctx context.Context) (es.Position, error) {
+	return PgCheckpoint(ctx, p.Pool, p.rows.Name)
+}
+
+func (p *InPostgres[V]) Apply(ctx context.Context, batch []es.Recorded) error {
+	return p.ApplyWith(ctx, batch, p.LockMany, p.rows.Save)
+}
+
+// ApplyWith is Apply with the load and save a read model wraps, to keep
+// something of its own in the same transaction (conversations' usage sums).
+func (p *InPostgres[V]) ApplyWith(ctx context.Context, batch []es.Recorded,
+	load func(context.Context, pgx.Tx, []string) (map[string]V, error),
+	save func(context.Context, pgx.Tx, []V) error) error {
+	return PgFold(ctx, p.Pool, p.rows.Name, batch, p.rows.Relevant, p.rows.ID, load, p.rows.Fold, save)
+}
+
+// LockMany reads the views of a batch's rows and locks them until the batch
+// commits, so a second instance cannot fold them from a stale version.
+func (p *InPostgres[V]) LockMany(ctx context.Context, tx pgx.Tx, ids []string) (map[string]V, error) {
+	rows, err := tx.Query(ctx, `SELECT `+p.rows.Columns+` FROM `+p.rows.Table+
+		` WHERE id = ANY($1::text[]::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]V{}
+	for rows.Next() {
+		v, err := p.rows.Scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[p.rows.Key(v)] = v
+	}
+	return out, rows.Err()
+}
+
+// One reads the row where picks; none is not an error.
+func (p *InPostgres[V]) One(ctx context.Context, where string, args ...any) (V, bool, error) {
+	v, err := p.rows.Scan(p.Pool.QueryRow(ctx, `SELECT `+p.rows.Columns+` FROM `+p.rows.Table+` WHERE `+where, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		var zero V
+		return zero, false, nil
+	}
+	if err != nil {
+		var zero V
+		return zero, false, err
+	}
+	return v, true, nil
+}
+
+// Page reads the rows w picks in orderBy's order, at most limit of them,
+// and how many match in all: the window count runs over every match before
+// LIMIT, so the total and the page come from one snapshot. columns, when
+// set, replaces the read model's columns (Scan must still read it).
+func (p *InPostgres[V]) Page(ctx context.Context, w *Where, orderBy string, limit int, columns string) ([]V, int, error) {
+	if columns == "" {
+		columns = p.rows.Columns
+	}
+	args := append(w.args, limit)
+	rows, err := p.Pool.Query(ctx, `SELECT `+columns+`, count(*) OVER () FROM `+p.rows.Table+` WHERE `+
+		strings.Join(w.conds, " AND ")+fmt.Sprintf(` ORDER BY %s LIMIT $%d`, orderBy, len(args)), args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []V
+	total := 0
+	for rows.Next() {
+		v, err := p.rows.Scan(rows, &total)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// Where gathers a query's conditions (joined by AND) and their arguments,
+// numbering the placeholders as they come.
+type Where struct {
+	conds []string
+	args  []any
+}
+
+// InWorkspace starts the conditions of a query scoped to one workspace.
+func InWorkspace(workspaceID string) *Where {
+	return &Where{conds: []string{`workspace_id = $1`}, args: []any{workspaceID}}
+}
+
+// Add appends a condition; cond names each argument, in order, as %[1]s,
+// %[2]s... (its placeholder, $n).
+func (w *Where) Add(cond string, args ...any) *Where {
+	marks := make([]any, len(args))
+	for i, a := range args {
+		w.args = append(w.args, a)
+		marks[i] = fmt.Sprintf("$%d", len(w.args))
+	}
+	w.conds = append(w.conds, fmt.Sprintf(cond, marks...))
+	return w
+}
+
+// Like appends a case-insensitive, literal substring match of term on any
+// of cols; a blank term adds nothing (it matches all, as ContainsFold).
+func (w *Where) Like(term string, cols ...string) *Where {
+	if term == "" {
+		return w
+	}
+	ors := make([]string, len(cols))
+	for i, c := range cols {
+		ors[i] = c + ` ILIKE %[1]s ESCAPE '\'`
+	}
+	return w.Add("("+strings.Join(ors, " OR ")+")", Pattern(term))
+}
+
+// Pattern is the ILIKE pattern that finds term literally anywhere.
+func Pattern(term string) string { return "%" + EscapeLike(term) + "%" }
