@@ -226,3 +226,32 @@ func (w *Where) Like(term string, cols ...string) *Where {
 
 // Pattern is the ILIKE pattern that finds term literally anywhere.
 func Pattern(term string) string { return "%" + EscapeLike(term) + "%" }
+
+// Next decodes rec when it is the next event of a view's stream (the view
+// holds version events): ok is false for an event the view already holds,
+// and a gap is an error, so replays are harmless and a lost event stops the
+// projection instead of hiding.
+//
+// opens, when set, names the event that creates the view; it must be the
+// stream's first and only there: without it a view has no id or workspace
+// to be found by, and a second one would silently reset it.
+func Next(version int64, rec es.Recorded, events es.Registry, opens func(es.Fact) bool) (f es.Fact, ok bool, err error) {
+	if rec.StreamVersion <= version {
+		return nil, false, nil
+	}
+	if rec.StreamVersion != version+1 {
+		return nil, false, GapError(rec.Stream, version, rec.StreamVersion)
+	}
+	if f, err = events.Decode(rec); err != nil {
+		return nil, false, err
+	}
+	if opens != nil && opens(f) != (version == 0) {
+		return nil, false, OutOfPlace(rec)
+	}
+	return f, true, nil
+}
+
+// OutOfPlace is the error for an event its stream cannot hold where it is.
+func OutOfPlace(rec es.Recorded) error {
+	return fmt.Errorf("stream %s version %d: %s out of place", rec.Stream, rec.StreamVersion, rec.Type)
+}

@@ -41,14 +41,8 @@ type View struct {
 
 // Fold applies one recorded key event to a view.
 func Fold(v *View, rec es.Recorded) (bool, error) {
-	if rec.StreamVersion <= v.Version {
-		return false, nil
-	}
-	if rec.StreamVersion != v.Version+1 {
-		return false, projections.GapError(rec.Stream, v.Version, rec.StreamVersion)
-	}
-	f, err := apikey.Events.Decode(rec)
-	if err != nil {
+	f, ok, err := projections.Next(v.Version, rec, apikey.Events, nil)
+	if err != nil || !ok {
 		return false, err
 	}
 	switch e := f.(type) {

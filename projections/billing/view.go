@@ -385,14 +385,7 @@ func streamOf(rec es.Recorded) string { return rec.Stream }
 // decodes it; ok is false for an event already applied. A version gap
 // stops the projection rather than let it build a wrong total.
 func decodeNext(have int64, rec es.Recorded) (f es.Fact, ok bool, err error) {
-	if rec.StreamVersion <= have {
-		return nil, false, nil
-	}
-	if rec.StreamVersion != have+1 {
-		return nil, false, projections.GapError(rec.Stream, have, rec.StreamVersion)
-	}
-	f, err = dbilling.Events.Decode(rec)
-	if err != nil {
+	if f, ok, err = projections.Next(have, rec, dbilling.Events, nil); err != nil || !ok {
 		return nil, false, err
 	}
 	if _, reserved := f.(*dbilling.Reserved); have == 0 && !reserved {

@@ -126,14 +126,8 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	if strings.HasPrefix(rec.Stream, webhookPrefix) {
 		return foldWebhook(v, rec)
 	}
-	if rec.StreamVersion <= v.Version {
-		return false, nil
-	}
-	if rec.StreamVersion != v.Version+1 {
-		return false, projections.GapError(rec.Stream, v.Version, rec.StreamVersion)
-	}
-	f, err := conversation.Events.Decode(rec)
-	if err != nil {
+	f, ok, err := projections.Next(v.Version, rec, conversation.Events, nil)
+	if err != nil || !ok {
 		return false, err
 	}
 	v.Version = rec.StreamVersion
@@ -225,14 +219,8 @@ func foldWebhook(v *View, rec es.Recorded) (bool, error) {
 		v.Webhook = &Webhook{Status: "pending"}
 	}
 	w := v.Webhook
-	if rec.StreamVersion <= w.Version {
-		return false, nil
-	}
-	if rec.StreamVersion != w.Version+1 {
-		return false, projections.GapError(rec.Stream, w.Version, rec.StreamVersion)
-	}
-	f, err := webhook.Events.Decode(rec)
-	if err != nil {
+	f, ok, err := projections.Next(w.Version, rec, webhook.Events, nil)
+	if err != nil || !ok {
 		return false, err
 	}
 	w.Version = rec.StreamVersion

@@ -54,14 +54,7 @@ func isWorkspace(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, "w
 // decode checks the workspace's version and decodes the event; ok is false
 // for an event the view already holds.
 func decode(ws Workspace, rec es.Recorded) (es.Fact, bool, error) {
-	if rec.StreamVersion <= ws.Version {
-		return nil, false, nil
-	}
-	if rec.StreamVersion != ws.Version+1 {
-		return nil, false, projections.GapError(rec.Stream, ws.Version, rec.StreamVersion)
-	}
-	f, err := workspace.Events.Decode(rec)
-	return f, err == nil, err
+	return projections.Next(ws.Version, rec, workspace.Events, nil)
 }
 
 // Memory keeps identity in memory; rebuilt from the log at start.

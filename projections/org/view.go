@@ -4,7 +4,6 @@
 package org
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -61,26 +60,10 @@ func departmentIDOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stre
 
 func teamIDOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, teamPrefix) }
 
-// stamp keeps only what Postgres can store, so the memory and Postgres
-// stores hold identical views and order them the same way.
 // decode checks the stream version and decodes the event: ok is false for an
 // event the view already holds.
 func decode(version int64, rec es.Recorded) (f es.Fact, ok bool, err error) {
-	if rec.StreamVersion <= version {
-		return nil, false, nil
-	}
-	if rec.StreamVersion != version+1 {
-		return nil, false, projections.GapError(rec.Stream, version, rec.StreamVersion)
-	}
-	f, err = org.Events.Decode(rec)
-	if err != nil {
-		return nil, false, err
-	}
-	return f, true, nil
-}
-
-func outOfPlace(rec es.Recorded) error {
-	return fmt.Errorf("stream %s version %d: %s out of place", rec.Stream, rec.StreamVersion, rec.Type)
+	return projections.Next(version, rec, org.Events, nil)
 }
 
 // FoldDepartment applies one recorded event of a department stream. It skips
@@ -95,7 +78,7 @@ func FoldDepartment(d *Department, rec es.Recorded) (changed bool, err error) {
 	}
 	e, created := f.(*org.DepartmentCreated)
 	if !created || d.Version != 0 {
-		return false, outOfPlace(rec)
+		return false, projections.OutOfPlace(rec)
 	}
 	// The stream names the department, whatever the payload says.
 	*d = Department{ID: departmentIDOf(rec), WorkspaceID: e.WorkspaceID, Name: e.Name, CreatedAt: projections.Stamp(e.CreatedAt),
@@ -114,14 +97,14 @@ func FoldTeam(t *Team, rec es.Recorded) (changed bool, err error) {
 	switch f.(type) {
 	case *org.TeamCreated:
 		if t.Version != 0 {
-			return false, outOfPlace(rec) // a second TeamCreated would reset the team
+			return false, projections.OutOfPlace(rec) // a second TeamCreated would reset the team
 		}
 	case *org.TeamMemberAdded, *org.TeamMemberRemoved:
 		if t.Version == 0 {
-			return false, outOfPlace(rec) // without TeamCreated there is no team to join
+			return false, projections.OutOfPlace(rec) // without TeamCreated there is no team to join
 		}
 	default:
-		return false, outOfPlace(rec)
+		return false, projections.OutOfPlace(rec)
 	}
 	switch e := f.(type) {
 	case *org.TeamCreated:
