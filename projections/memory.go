@@ -23,6 +23,10 @@ type MemoryTable[V any] struct {
 	views map[string]V
 	cp    es.Position
 	clone func(V) V
+	// OnSave, when set, sees each view a batch changed as it is swapped
+	// in, under the write lock and before the checkpoint moves: the place
+	// to keep an index of the store's own.
+	OnSave func(V)
 }
 
 // NewMemoryTable returns an empty table. clone copies a stored view before a
@@ -73,6 +77,9 @@ func (t *MemoryTable[V]) Apply(batch []es.Recorded, relevant func(es.Recorded) b
 	}
 	for id, v := range touched {
 		t.views[id] = v
+		if t.OnSave != nil {
+			t.OnSave(v)
+		}
 	}
 	t.cp = cp
 	return nil

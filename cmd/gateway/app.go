@@ -83,7 +83,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		clock = commands.SystemClock{}
 	}
 	a := &App{cfg: cfg, logger: logger, clock: clock}
-	st, err := stores.Open(ctx, cfg.stores(pg.Options{MaxConns: cfg.DBPool, Counter: &a.SQL}))
+	st, err := stores.Open(ctx, cfg.Stores(pg.Options{MaxConns: cfg.DBPool, Counter: &a.SQL}))
 	if err != nil {
 		return nil, err
 	}
@@ -138,23 +138,24 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 			return nil, err
 		}
 	}
-	sealer, err := a.sealer()
+	sealer, err := cfg.Sealer(logger)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	a.Runner = projections.NewRunner(a.Log, projections.Options{Poll: cfg.Poll, Logger: logger},
 		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing)
-	model, err := a.model()
+	model, modelName, err := cfg.OpenModel()
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	mailer, err := a.mailer()
+	mailer, mailerName, err := cfg.OpenMailer()
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
+	a.ModelName, a.MailerName = modelName, mailerName
 	modelName, maxOut := offline.Name, 1024
 	if cfg.ModelConfigured {
 		modelName = cfg.Model.Model

@@ -671,7 +671,7 @@ func TestProjectionsRebuildWhileServing(t *testing.T) {
 		counts, wg := pollLoop(h.URL, creds{Token: f.auditor.Token}, f.id, stop)
 		time.Sleep(100 * time.Millisecond)
 		var progress bytes.Buffer
-		res, err := gatewaycli.RebuildPostgres(context.Background(), h.cfg.stores(pg.Options{}), nil, rebuild.Options{
+		res, err := gatewaycli.RebuildPostgres(context.Background(), h.cfg.Stores(pg.Options{}), nil, rebuild.Options{
 			Batch: 7, Progress: rebuild.NewProgress(&progress, "rebuild", time.Millisecond)})
 		time.Sleep(100 * time.Millisecond)
 		close(stop)
@@ -738,7 +738,7 @@ func TestProjectionsRebuildWhileServing(t *testing.T) {
 			!strings.Contains(r.Error.Error(), "status") {
 			t.Errorf("the difference is not named:\n%s", r)
 		}
-		res, err := gatewaycli.RebuildPostgres(context.Background(), h.cfg.stores(pg.Options{}), []string{"conversations"}, rebuild.Options{DropOld: true})
+		res, err := gatewaycli.RebuildPostgres(context.Background(), h.cfg.Stores(pg.Options{}), []string{"conversations"}, rebuild.Options{DropOld: true})
 		if err != nil || res.Backup != "" || !slices.Equal(res.ReadModels, []string{"conversations"}) {
 			t.Fatalf("rebuild conversations: %+v, %v", res, err)
 		}

@@ -15,7 +15,7 @@ func TestRunsOnEventStoreDB(t *testing.T) {
 	t.Parallel()
 	srv := esdbtest.New(t)
 	h := newHarness(t, "postgres", withEnv(map[string]string{"EVENTSTORE_URL": srv.URL()}))
-	if k := h.App.storeKind(); k != "eventstoredb" {
+	if k := h.App.cfg.StoreKind(); k != "eventstoredb" {
 		t.Fatalf("event store = %s, want eventstoredb", k)
 	}
 	owner := h.createWorkspace("Acme", "owner@acme.test")

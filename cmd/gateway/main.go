@@ -19,9 +19,27 @@ import (
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/sois-ai/chat-agent-gateway/handlers/cli"
+	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
+	"github.com/sois-ai/chat-agent-gateway/infra/config"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 )
+
+// Config is the gateway's settings (infra/config).
+type Config = config.Config
+
+// LoadConfig reads the settings: config.Load, and the audit retention,
+// which the HTTP adapter owns.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg, err := config.Load(getenv)
+	if err == nil {
+		_, err = httpapi.ParseAuditRetention(getenv(httpapi.AuditRetentionEnv))
+	}
+	return cfg, err
+}
 
 // configLoader reads the configuration; the real one reads the
 // environment, tests hand in theirs.
@@ -34,17 +52,14 @@ func envConfig() (Config, error) { return LoadConfig(nil) }
 func storesFrom(load configLoader) cli.Loader {
 	return func() (stores.Config, error) {
 		cfg, err := load()
-		if err != nil {
-			return stores.Config{}, err
-		}
-		return cfg.stores(pg.Options{}), nil
+		return cfg.Stores(pg.Options{}), err
 	}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cli.Root(version(), serve, storesFrom(envConfig)).Run(ctx, os.Args); err != nil {
+	if err := cli.Root(cli.Version(release), serve, storesFrom(envConfig)).Run(ctx, os.Args); err != nil {
 		code := 1
 		var exit ucli.ExitCoder
 		if errors.As(err, &exit) {
@@ -58,55 +73,8 @@ func main() {
 }
 
 // release names the version when the build sets it
-// (-ldflags "-X main.release=v1.2.3").
+// (-ldflags "-X main.release=v1.2.3"); see cli.Version.
 var release string
-
-// version is the release the binary was built as, else the module
-// version it was built from, else its VCS revision when the build
-// recorded one.
-func version() string {
-	if release != "" {
-		return release
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	rev, dirty := "", false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev == "" {
-		return "devel"
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if dirty {
-		rev += "-modified"
-	}
-	return "devel-" + rev
-}
-
-func newLogger(cfg Config) *slog.Logger {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		lvl = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
-}
 
 // serve runs until SIGINT/SIGTERM, then stops taking requests, lets the
 // ones in flight finish, and stops the background work.
@@ -129,7 +97,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg)
+	logger := cfg.Logger()
 	slog.SetDefault(logger)
 	tuneGC()
 	app, err := Build(ctx, cfg, logger, nil)
@@ -146,7 +114,7 @@ func serve(ctx context.Context) error {
 	}
 	srv := &http.Server{Handler: app.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	logger.Info("gateway listening", "addr", ln.Addr().String(), "event_store", app.storeKind(),
+	logger.Info("gateway listening", "addr", ln.Addr().String(), "event_store", cfg.StoreKind(),
 		"transport", app.Bus.TransportName(), "model", app.ModelName, "mail", app.MailerName, "admin_api", cfg.AdminToken != "")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -8,11 +8,8 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
-	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/handlers/sagas"
-	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 	"github.com/sois-ai/chat-agent-gateway/infra/leader"
-	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
 // Start brings the read models up to date, then starts the projections,
@@ -45,7 +42,7 @@ func (a *App) Start(ctx context.Context) error {
 	case <-time.After(30 * time.Second):
 		return errors.New("the command bus did not start within 30s")
 	}
-	sagaLog := sagaLog{a.Log, a.Store}
+	sagaLog := sagas.SharedLog{SharedLog: a.Log, Checkpoints: a.Store}
 	loop := &sagas.AgentLoop{Log: sagaLog, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
 	a.runRole(ctx, sagas.AgentLoopName, loop.Run)
 	startDelivery := func(ctx context.Context, id string) error {
@@ -78,21 +75,6 @@ const eventsTopic = "events"
 // commands no wake-up announced: only a safety net.
 const queuePoll = 10 * time.Second
 
-// sagaLog is what the sagas follow: the shared log for reading, the store
-// for their checkpoints.
-type sagaLog struct {
-	*projections.SharedLog
-	store eventstore.Store
-}
-
-func (l sagaLog) LoadCheckpoint(ctx context.Context, name string) (es.Position, error) {
-	return l.store.LoadCheckpoint(ctx, name)
-}
-
-func (l sagaLog) SaveCheckpoint(ctx context.Context, name string, pos es.Position) error {
-	return l.store.SaveCheckpoint(ctx, name, pos)
-}
-
 // runRole runs a saga or the reaper on exactly one instance: here at once
 // in embedded mode (one process owns the store), under a Postgres advisory
 // lock when instances share a database. Projectors run on every instance:
@@ -122,7 +104,7 @@ func (a *App) goRun(fn func()) {
 // ready answers /readyz: the store answers and the read models catch up
 // with the log's head within a bound.
 func (a *App) ready(ctx context.Context) (any, error) {
-	detail := map[string]any{"event_store": a.storeKind(), "transport": a.Bus.TransportName(), "projections": a.Runner.Statuses(),
+	detail := map[string]any{"event_store": a.cfg.StoreKind(), "transport": a.Bus.TransportName(), "projections": a.Runner.Statuses(),
 		"roles": map[string]any{"held": a.Roles.Held(), "standby": a.Roles.Waiting()}}
 	wait, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -131,16 +113,6 @@ func (a *App) ready(ctx context.Context) (any, error) {
 	}
 	detail["projections"] = a.Runner.Statuses()
 	return detail, nil
-}
-
-func (a *App) storeKind() string {
-	switch {
-	case a.cfg.EventStoreURL != "":
-		return "eventstoredb"
-	case a.cfg.Embedded():
-		return "embedded"
-	}
-	return "postgres"
 }
 
 // Close stops background work and releases the stores.

@@ -116,6 +116,23 @@ func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "
 
 // stringField reads an optional string field; present reports whether the
 // field was there and not null.
+// readStrings reads a body object that may hold only the named fields,
+// each an optional string, and returns their values in order ("" when
+// absent).
+func readStrings(r *http.Request, names ...string) ([]string, *apiError) {
+	obj, e := readObject(r, names, false)
+	if e != nil {
+		return nil, e
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		if out[i], _, e = stringField(obj, n); e != nil {
+			return nil, e
+		}
+	}
+	return out, nil
+}
+
 func stringField(obj map[string]json.RawMessage, name string) (s string, present bool, e *apiError) {
 	raw, ok := obj[name]
 	if !ok || isNull(raw) {

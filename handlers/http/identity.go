@@ -19,21 +19,12 @@ func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {
 			"The admin API needs the admin token (GATEWAY_ADMIN_TOKEN) as \"Authorization: Bearer <token>\"."))
 		return
 	}
-	obj, e := readObject(r, []string{"name", "owner_email"}, false)
+	f, e := readStrings(r, "name", "owner_email")
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	name, _, e := stringField(obj, "name")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	email, _, e := stringField(obj, "owner_email")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+	name, email := f[0], f[1]
 	out, err := s.d.Commands.CreateWorkspace(r.Context(), commands.CreateWorkspace{Name: name, OwnerEmail: email})
 	if err != nil {
 		writeError(w, s.identityError(r, err))

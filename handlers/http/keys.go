@@ -228,6 +228,17 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"api_keys": out})
 }
 
+// managedKey is the caller, who may manage keys, and the key of theirs the
+// path names.
+func (s *Server) managedKey(r *http.Request) (caller, apikeys.View, *apiError) {
+	c, e := s.keyManager(r)
+	if e != nil {
+		return c, apikeys.View{}, e
+	}
+	v, e := s.ownKey(r, c)
+	return c, v, e
+}
+
 // ownKey finds one of the caller's keys; anyone else's is "not found".
 func (s *Server) ownKey(r *http.Request, c caller) (apikeys.View, *apiError) {
 	return s.findKey(r, func(v apikeys.View) bool { return v.UserID == c.UserID })
@@ -288,12 +299,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
-	c, e := s.keyManager(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	v, e := s.ownKey(r, c)
+	c, v, e := s.managedKey(r)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -348,12 +354,7 @@ func (s *Server) webhookWarning(responseURL string) string {
 }
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
-	c, e := s.keyManager(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	v, e := s.ownKey(r, c)
+	c, v, e := s.managedKey(r)
 	if e != nil {
 		writeError(w, e)
 		return

@@ -74,12 +74,7 @@ func (s *Server) redeliverWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
-	c, e := s.keyManager(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	v, e := s.ownKey(r, c)
+	c, v, e := s.managedKey(r)
 	if e != nil {
 		writeError(w, e)
 		return

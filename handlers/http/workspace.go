@@ -50,16 +50,12 @@ func (s *Server) createDepartment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	obj, e := readObject(r, []string{"name"}, false)
+	f, e := readStrings(r, "name")
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	name, _, e := stringField(obj, "name")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+	name := f[0]
 	id, pos, err := s.d.Commands.CreateDepartment(r.Context(), c.WorkspaceID, name, userCause(c))
 	if err != nil {
 		writeError(w, s.orgError(r, err))
@@ -89,21 +85,12 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	obj, e := readObject(r, []string{"name", "department_id"}, false)
+	f, e := readStrings(r, "name", "department_id")
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	name, _, e := stringField(obj, "name")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	dept, _, e := stringField(obj, "department_id")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+	name, dept := f[0], f[1]
 	if dept != "" {
 		var ok bool
 		if dept, ok = canonicalUUID(dept); !ok {
@@ -146,21 +133,12 @@ func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "%q is not a team id; team ids are UUIDs.", raw))
 		return
 	}
-	obj, e := readObject(r, []string{"user_id", "email"}, false)
+	f, e := readStrings(r, "user_id", "email")
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	userID, _, e := stringField(obj, "user_id")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	email, _, e := stringField(obj, "email")
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+	userID, email := f[0], f[1]
 	if userID == "" && email != "" {
 		members, err := s.d.Identity.Members(r.Context(), c.WorkspaceID)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
 // Log is what a saga reads and where it keeps its place.
@@ -165,4 +166,23 @@ func tick(log Log, poll time.Duration) <-chan struct{} {
 	ch := make(chan struct{})
 	time.AfterFunc(poll, func() { close(ch) })
 	return ch
+}
+
+// SharedLog is the Log a process's sagas follow: the log its readers share
+// (one read of the store for all of them), and the store for their
+// checkpoints.
+type SharedLog struct {
+	*projections.SharedLog
+	Checkpoints interface {
+		LoadCheckpoint(ctx context.Context, name string) (es.Position, error)
+		SaveCheckpoint(ctx context.Context, name string, pos es.Position) error
+	}
+}
+
+func (l SharedLog) LoadCheckpoint(ctx context.Context, name string) (es.Position, error) {
+	return l.Checkpoints.LoadCheckpoint(ctx, name)
+}
+
+func (l SharedLog) SaveCheckpoint(ctx context.Context, name string, pos es.Position) error {
+	return l.Checkpoints.SaveCheckpoint(ctx, name, pos)
 }

@@ -4,9 +4,7 @@ package apikeys
 
 import (
 	"context"
-	"errors"
-	"sort"
-	"strings"
+	"math"
 	"sync"
 	"time"
 
@@ -82,133 +80,72 @@ type Store interface {
 	ListByWorkspace(ctx context.Context, workspaceID string) ([]View, error)
 }
 
-func isKey(rec es.Recorded) bool  { return strings.HasPrefix(rec.Stream, "apikey-") }
-func idOf(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, "apikey-") }
+// rows is the read model as the kit sees it.
+var rows = &projections.Rows[View]{
+	Name: Name, Prefix: "apikey-", Fold: Fold, Key: func(v View) string { return v.ID },
+	Table: "api_keys", Columns: columns, Scan: scan, Save: projections.EachSave(upsert),
+}
 
-// Memory keeps the keys in memory; rebuilt from the log at start.
+// Memory keeps the keys in memory, rebuilt from the log at start, with an
+// index of the secrets' hashes: every request looks its key up by one.
 type Memory struct {
-	mu     sync.RWMutex
-	byID   map[string]*View
-	byHash map[string]string
-	cp     es.Position
+	*projections.InMemory[View]
+	byHash sync.Map // key hash -> key id
 }
 
 // NewMemory returns an empty store.
-func NewMemory() *Memory { return &Memory{byID: map[string]*View{}, byHash: map[string]string{}} }
-
-func (m *Memory) Name() string { return Name }
-
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.cp, nil
-}
-
-func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, rec := range batch {
-		if !m.cp.Less(rec.Position) {
-			continue
-		}
-		if isKey(rec) {
-			var next View
-			if old := m.byID[idOf(rec)]; old != nil {
-				next = *old
-			}
-			if _, err := Fold(&next, rec); err != nil {
-				return err
-			}
-			m.byID[next.ID] = &next
-			m.byHash[next.KeyHash] = next.ID
-		}
-		m.cp = rec.Position
-	}
-	return nil
+func NewMemory() *Memory {
+	m := &Memory{InMemory: rows.InMemory()}
+	// The index is written as the batch is swapped in, before the
+	// checkpoint moves: whoever waited for the key's event finds it.
+	m.Views.OnSave = func(v View) { m.byHash.Store(v.KeyHash, v.ID) }
+	return m
 }
 
 func (m *Memory) Get(_ context.Context, id string) (View, bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if v, ok := m.byID[id]; ok {
-		return *v, true, nil
-	}
-	return View{}, false, nil
+	v, ok := m.Views.Get(id)
+	return v, ok, nil
 }
 
 func (m *Memory) ByHash(ctx context.Context, hash string) (View, bool, error) {
-	m.mu.RLock()
-	id, ok := m.byHash[hash]
-	m.mu.RUnlock()
+	id, ok := m.byHash.Load(hash)
 	if !ok {
 		return View{}, false, nil
 	}
-	return m.Get(ctx, id)
+	return m.Get(ctx, id.(string))
 }
 
 func (m *Memory) ListByUser(_ context.Context, userID string) ([]View, error) {
-	return m.list(func(v *View) bool { return v.UserID == userID }), nil
+	out, _ := m.Page(func(v View) bool { return v.UserID == userID }, newer, math.MaxInt)
+	return out, nil
 }
 
 func (m *Memory) ListByWorkspace(_ context.Context, workspaceID string) ([]View, error) {
-	return m.list(func(v *View) bool { return v.WorkspaceID == workspaceID }), nil
+	out, _ := m.Page(func(v View) bool { return v.WorkspaceID == workspaceID }, newer, math.MaxInt)
+	return out, nil
 }
 
-func (m *Memory) list(keep func(*View) bool) []View {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []View
-	for _, v := range m.byID {
-		if keep(v) {
-			out = append(out, *v)
-		}
+// newer is the lists' order: newest first, then the greater id.
+func newer(a, b View) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
 	}
-	sortNewestFirst(out)
-	return out
-}
-
-func sortNewestFirst(vs []View) {
-	sort.Slice(vs, func(i, j int) bool {
-		if !vs[i].CreatedAt.Equal(vs[j].CreatedAt) {
-			return vs[i].CreatedAt.After(vs[j].CreatedAt)
-		}
-		return vs[i].ID > vs[j].ID
-	})
+	return a.ID > b.ID
 }
 
 // Postgres keeps the keys in the api_keys table.
-type Postgres struct{ pool *pgxpool.Pool }
+type Postgres struct{ *projections.InPostgres[View] }
 
 // NewPostgres returns a store on the pool.
-func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
-
-func (p *Postgres) Name() string { return Name }
-
-func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
-	return projections.PgCheckpoint(ctx, p.pool, Name)
-}
+func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{rows.InPostgres(pool)} }
 
 const columns = `id, workspace_id, user_id, key_hash, key_prefix, label, response_url, budget_usd_cents, budget_period,
  revoked, created_at, updated_at, revoked_at, version`
 
-func scan(row pgx.Row) (View, error) {
+func scan(row pgx.Row, extra ...any) (View, error) {
 	var v View
-	err := row.Scan(&v.ID, &v.WorkspaceID, &v.UserID, &v.KeyHash, &v.KeyPrefix, &v.Label, &v.ResponseURL, &v.BudgetUSDCents,
-		&v.BudgetPeriod, &v.Revoked, &v.CreatedAt, &v.UpdatedAt, &v.RevokedAt, &v.Version)
-	return v, err
-}
-
-func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgFold(ctx, p.pool, Name, batch, isKey, idOf, projections.EachRow(lock), Fold, projections.EachSave(upsert))
-}
-
-// lock reads a key's view for Apply. The row stays locked until the batch
-// commits, so a second instance cannot fold it from a stale version.
-func lock(ctx context.Context, tx pgx.Tx, id string) (View, error) {
-	v, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM api_keys WHERE id = $1 FOR UPDATE`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return View{}, nil
-	}
+	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.UserID, &v.KeyHash, &v.KeyPrefix, &v.Label, &v.ResponseURL,
+		&v.BudgetUSDCents, &v.BudgetPeriod, &v.Revoked, &v.CreatedAt, &v.UpdatedAt, &v.RevokedAt, &v.Version}, extra...)...)
 	return v, err
 }
 
@@ -223,43 +160,28 @@ ON CONFLICT (id) DO UPDATE SET label = EXCLUDED.label, response_url = EXCLUDED.r
 	return err
 }
 
-func (p *Postgres) one(ctx context.Context, where string, arg any) (View, bool, error) {
-	v, err := scan(p.pool.QueryRow(ctx, `SELECT `+columns+` FROM api_keys WHERE `+where, arg))
-	if errors.Is(err, pgx.ErrNoRows) {
+// isUUID guards the uuid column: an id that cannot exist is "not found".
+func (p *Postgres) Get(ctx context.Context, id string) (View, bool, error) {
+	if !projections.IsUUID(id) {
 		return View{}, false, nil
 	}
-	return v, err == nil, err
-}
-
-func (p *Postgres) Get(ctx context.Context, id string) (View, bool, error) {
-	return p.one(ctx, "id = $1", id)
+	return p.One(ctx, "id = $1", id)
 }
 
 func (p *Postgres) ByHash(ctx context.Context, hash string) (View, bool, error) {
-	return p.one(ctx, "key_hash = $1", hash)
+	return p.One(ctx, "key_hash = $1", hash)
 }
 
 func (p *Postgres) ListByUser(ctx context.Context, userID string) ([]View, error) {
-	return p.list(ctx, "user_id = $1", userID)
+	return p.list(ctx, new(projections.Where).Add(`user_id = %s`, userID))
 }
 
 func (p *Postgres) ListByWorkspace(ctx context.Context, workspaceID string) ([]View, error) {
-	return p.list(ctx, "workspace_id = $1", workspaceID)
+	return p.list(ctx, projections.InWorkspace(workspaceID))
 }
 
-func (p *Postgres) list(ctx context.Context, where string, arg any) ([]View, error) {
-	rows, err := p.pool.Query(ctx, `SELECT `+columns+` FROM api_keys WHERE `+where+` ORDER BY created_at DESC, id DESC`, arg)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []View
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+// list reads every key w picks (a user or a workspace holds few).
+func (p *Postgres) list(ctx context.Context, w *projections.Where) ([]View, error) {
+	out, _, err := p.Page(ctx, w, `created_at DESC, id DESC`, math.MaxInt32, "")
+	return out, err
 }

@@ -1,14 +1,18 @@
-package main
+// Package config reads the gateway's settings from the environment, refuses
+// a wrong one with a sentence that names it, and picks the adapters they
+// name: the one place both serve and the command-line tools learn where
+// the data is and what runs.
+package config
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
-	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/secrets"
@@ -73,13 +77,13 @@ func defaultPoll(c Config) time.Duration {
 // Embedded reports whether no database is configured.
 func (c Config) Embedded() bool { return c.DatabaseURL == "" }
 
-// stores says where the data is, for stores.Open.
-func (c Config) stores(pool pg.Options) stores.Config {
+// Stores says where the data is, for stores.Open.
+func (c Config) Stores(pool pg.Options) stores.Config {
 	return stores.Config{DataDir: c.DataDir, DatabaseURL: c.DatabaseURL, EventStoreURL: c.EventStoreURL, Pool: pool}
 }
 
-// LoadConfig reads the environment and says precisely what is wrong.
-func LoadConfig(getenv func(string) string) (Config, error) {
+// Load reads the environment and says precisely what is wrong.
+func Load(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -138,9 +142,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.Poll = defaultPoll(c)
 	}
 	if c.Model, c.ModelConfigured, err = openai.ConfigFromEnv(getenv); err != nil {
-		return c, err
-	}
-	if _, err := httpapi.ParseAuditRetention(getenv(httpapi.AuditRetentionEnv)); err != nil {
 		return c, err
 	}
 	c.SMTPURL = getenv("SMTP_URL")
@@ -225,4 +226,29 @@ func durationVar(getenv func(string) string, name string, def time.Duration) (ti
 		return 0, fmt.Errorf("%s must be a positive Go duration such as 30s or 2m, not %q", name, v)
 	}
 	return d, nil
+}
+
+// StoreKind names the event store the settings pick.
+func (c Config) StoreKind() string {
+	switch {
+	case c.EventStoreURL != "":
+		return "eventstoredb"
+	case c.Embedded():
+		return "embedded"
+	}
+	return "postgres"
+}
+
+// Logger is the logger GATEWAY_LOG_LEVEL and GATEWAY_LOG_FORMAT ask for,
+// writing to stderr.
+func (c Config) Logger() *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
