@@ -24,9 +24,10 @@ type MemoryTable[V any] struct {
 	cp    es.Position
 	clone func(V) V
 	// OnSave, when set, sees each view a batch changed as it is swapped
-	// in, under the write lock and before the checkpoint moves: the place
-	// to keep an index of the store's own.
-	OnSave func(V)
+	// in (and the view it replaces, had it one), under the write lock and
+	// before the checkpoint moves: the place to keep an index or sums of
+	// the store's own, never behind the views.
+	OnSave func(before V, had bool, after V)
 }
 
 // NewMemoryTable returns an empty table. clone copies a stored view before a
@@ -76,10 +77,11 @@ func (t *MemoryTable[V]) Apply(batch []es.Recorded, relevant func(es.Recorded) b
 		cp = rec.Position
 	}
 	for id, v := range touched {
-		t.views[id] = v
 		if t.OnSave != nil {
-			t.OnSave(v)
+			before, had := t.views[id]
+			t.OnSave(before, had, v)
 		}
+		t.views[id] = v
 	}
 	t.cp = cp
 	return nil

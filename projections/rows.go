@@ -24,8 +24,10 @@ type Rows[V any] struct {
 	// Name keys the projection's checkpoint.
 	Name string
 	// Prefix picks the streams the read model folds; the rest of a stream's
-	// name is its row's id (a uuid column named id).
+	// name is its row's id (a uuid column named id). Also names more
+	// prefixes whose streams fold into the row of the same id.
 	Prefix string
+	Also   []string
 	// Fold applies one event to a view (see contacts.Fold for the rules a
 	// fold keeps: skip what the view holds, refuse a gap).
 	Fold func(*V, es.Recorded) (changed bool, err error)
@@ -46,10 +48,28 @@ type Rows[V any] struct {
 }
 
 // Relevant tells whether the read model folds rec.
-func (r *Rows[V]) Relevant(rec es.Recorded) bool { return strings.HasPrefix(rec.Stream, r.Prefix) }
+func (r *Rows[V]) Relevant(rec es.Recorded) bool {
+	_, ok := r.cut(rec.Stream)
+	return ok
+}
 
 // ID is the row an event of the read model folds into.
-func (r *Rows[V]) ID(rec es.Recorded) string { return strings.TrimPrefix(rec.Stream, r.Prefix) }
+func (r *Rows[V]) ID(rec es.Recorded) string {
+	id, _ := r.cut(rec.Stream)
+	return id
+}
+
+func (r *Rows[V]) cut(stream string) (string, bool) {
+	if id, ok := strings.CutPrefix(stream, r.Prefix); ok {
+		return id, true
+	}
+	for _, p := range r.Also {
+		if id, ok := strings.CutPrefix(stream, p); ok {
+			return id, true
+		}
+	}
+	return "", false
+}
 
 // InMemory returns an empty memory store of the read model, rebuilt from the
 // log at start.
@@ -165,26 +185,34 @@ func (p *InPostgres[V]) Page(ctx context.Context, w *Where, orderBy string, limi
 	if columns == "" {
 		columns = p.rows.Columns
 	}
+	total := 0
+	out, err := p.query(ctx, columns+`, count(*) OVER ()`, w, orderBy, limit, &total)
+	return out, total, err
+}
+
+// List is Page without the total, for readers that only want the first
+// rows (a sweep's batch): it costs what it returns, not what matches.
+func (p *InPostgres[V]) List(ctx context.Context, w *Where, orderBy string, limit int) ([]V, error) {
+	return p.query(ctx, p.rows.Columns, w, orderBy, limit)
+}
+
+func (p *InPostgres[V]) query(ctx context.Context, columns string, w *Where, orderBy string, limit int, extra ...any) ([]V, error) {
 	args := append(w.args, limit)
-	rows, err := p.Pool.Query(ctx, `SELECT `+columns+`, count(*) OVER () FROM `+p.rows.Table+` WHERE `+
-		strings.Join(w.conds, " AND ")+fmt.Sprintf(` ORDER BY %s LIMIT $%d`, orderBy, len(args)), args...)
+	rows, err := p.Pool.Query(ctx, `SELECT `+columns+` FROM `+p.rows.Table+` WHERE `+
+		w.sql()+fmt.Sprintf(` ORDER BY %s LIMIT $%d`, orderBy, len(args)), args...)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer rows.Close()
 	var out []V
-	total := 0
 	for rows.Next() {
-		v, err := p.rows.Scan(rows, &total)
+		v, err := p.rows.Scan(rows, extra...)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		out = append(out, v)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+	return out, rows.Err()
 }
 
 // Where gathers a query's conditions (joined by AND) and their arguments,
@@ -209,6 +237,14 @@ func (w *Where) Add(cond string, args ...any) *Where {
 	}
 	w.conds = append(w.conds, fmt.Sprintf(cond, marks...))
 	return w
+}
+
+// sql is the conditions joined; none is TRUE.
+func (w *Where) sql() string {
+	if len(w.conds) == 0 {
+		return "TRUE"
+	}
+	return strings.Join(w.conds, " AND ")
 }
 
 // Like appends a case-insensitive, literal substring match of term on any

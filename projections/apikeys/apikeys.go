@@ -98,7 +98,7 @@ func NewMemory() *Memory {
 	m := &Memory{InMemory: rows.InMemory()}
 	// The index is written as the batch is swapped in, before the
 	// checkpoint moves: whoever waited for the key's event finds it.
-	m.Views.OnSave = func(v View) { m.byHash.Store(v.KeyHash, v.ID) }
+	m.Views.OnSave = func(_ View, _ bool, v View) { m.byHash.Store(v.KeyHash, v.ID) }
 	return m
 }
 
