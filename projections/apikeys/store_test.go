@@ -2,7 +2,7 @@ package apikeys
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -12,14 +12,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
-	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
-	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
 func TestMemoryStore(t *testing.T) {
-	runStoreSuite(t, func(*testing.T) Store { return NewMemory() }, false)
+	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
 }
 
 var t0 = projectiontest.T0
@@ -54,7 +52,7 @@ func (o owner) created(id, hash string, s apikey.Settings, createdAt time.Time) 
 		SealedSigningSecret: "sealed", Settings: s, CreatedAt: createdAt}
 }
 
-func mustGet(t *testing.T, s Store, id string) (View, bool) {
+func mustGet(t testing.TB, s Store, id string) (View, bool) {
 	t.Helper()
 	v, ok, err := s.Get(context.Background(), id)
 	if err != nil {
@@ -99,33 +97,24 @@ func sameView(t *testing.T, got View, ok bool, want View) {
 	}
 }
 
-// runStoreSuite checks the contract of a keys store. atomic says whether a
-// refused batch must leave no trace at all (Postgres) or may keep the events
-// before the refused one with the checkpoint on the last of them (memory).
-func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool) {
-	ctx := context.Background()
+// contract is this read model to the suite every read model passes.
+var contract = projectiontest.Contract[View]{
+	Name: Name,
+	Open: func(l *projectiontest.Log, t testing.TB, id, ws string, v int64) es.Recorded {
+		o := owner{ws: ws, user: ws}
+		return l.Rec(t, apikey.Stream(id), v, o.created(id, id+"-hash", apikey.Settings{Label: "ci"}, t0))
+	},
+	Change: func(l *projectiontest.Log, t testing.TB, id string, v int64) es.Recorded {
+		return l.Rec(t, apikey.Stream(id), v, &apikey.Updated{Settings: apikey.Settings{Label: fmt.Sprintf("ci %d", v)}, UpdatedAt: t0})
+	},
+	Read: func(t testing.TB, s projections.Projection, _, id string) (View, bool) {
+		return mustGet(t, s.(Store), id)
+	},
+}
 
-	t.Run("name and empty store", func(t *testing.T) {
-		s := newStore(t)
-		if s.Name() != "api_keys" {
-			t.Fatalf("Name() = %q", s.Name())
-		}
-		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
-			t.Fatalf("checkpoint = %v", cp)
-		}
-		if err := s.Apply(ctx, nil); err != nil {
-			t.Fatalf("empty batch: %v", err)
-		}
-		if _, ok := mustGet(t, s, uuid.NewString()); ok {
-			t.Fatal("Get found a key in an empty store")
-		}
-		if _, ok := mustByHash(t, s, "nothing"); ok {
-			t.Fatal("ByHash found a key in an empty store")
-		}
-		if vs := mustList(t, s, uuid.NewString()); len(vs) != 0 {
-			t.Fatalf("ListByUser = %+v", vs)
-		}
-	})
+// runStoreSuite checks a keys store: the contract, and its own rows.
+func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	contract.Run(t, func(t *testing.T) projections.Projection { return newStore(t) })
 
 	t.Run("created, updated, revoked", func(t *testing.T) {
 		s := newStore(t)
@@ -213,131 +202,4 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		}
 	})
 
-	t.Run("idempotent", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		o := newOwner()
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "a", BudgetPeriod: apikey.Monthly}, t0)),
-			l.rec(t, apikey.Stream(b), 1, o.created(b, "hash-b", apikey.Settings{Label: "b", BudgetPeriod: apikey.Monthly}, t0)),
-			l.rec(t, apikey.Stream(a), 2, &apikey.Updated{Settings: apikey.Settings{Label: "a2", BudgetPeriod: apikey.Daily}, UpdatedAt: at(time.Minute)}),
-			l.rec(t, apikey.Stream(b), 2, &apikey.Revoked{RevokedAt: at(time.Minute)}),
-		}
-		projectiontest.Apply(t, s, batch...)
-		va, _ := mustGet(t, s, a)
-		vb, _ := mustGet(t, s, b)
-		cp := projectiontest.Checkpoint(t, s)
-
-		projectiontest.Apply(t, s, batch...)
-		projectiontest.Apply(t, s, batch[1:3]...)
-		if got, ok := mustGet(t, s, a); !ok || !reflect.DeepEqual(got, va) {
-			t.Fatalf("second apply changed the view:\n%+v\n%+v", va, got)
-		}
-		if got, ok := mustGet(t, s, b); !ok || !reflect.DeepEqual(got, vb) {
-			t.Fatalf("second apply changed the view:\n%+v\n%+v", vb, got)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved: %v -> %v", cp, got)
-		}
-
-		// Held versions delivered again at new positions are skipped.
-		stale := []es.Recorded{
-			l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "impostor"}, at(time.Hour))),
-			l.rec(t, apikey.Stream(a), 2, &apikey.Revoked{RevokedAt: at(time.Hour)}),
-		}
-		projectiontest.Apply(t, s, stale...)
-		if got, _ := mustGet(t, s, a); !reflect.DeepEqual(got, va) {
-			t.Fatalf("stale events applied:\n%+v\n%+v", va, got)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != stale[1].Position {
-			t.Fatalf("checkpoint = %v, want %v", got, stale[1].Position)
-		}
-	})
-
-	t.Run("a version gap is refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		o := newOwner()
-		a, b := uuid.NewString(), uuid.NewString()
-		projectiontest.Apply(t, s, l.rec(t, apikey.Stream(a), 1, o.created(a, "hash-a", apikey.Settings{Label: "a", BudgetPeriod: apikey.Monthly}, t0)))
-		before := projectiontest.Checkpoint(t, s)
-		va, _ := mustGet(t, s, a)
-		batch := []es.Recorded{
-			l.rec(t, apikey.Stream(b), 1, o.created(b, "hash-b", apikey.Settings{Label: "b", BudgetPeriod: apikey.Monthly}, t0)),
-			l.rec(t, apikey.Stream(a), 2, &apikey.Updated{Settings: apikey.Settings{Label: "a2", BudgetPeriod: apikey.Monthly}, UpdatedAt: at(time.Minute)}),
-			l.rec(t, apikey.Stream(a), 4, &apikey.Revoked{RevokedAt: at(time.Hour)}),
-		}
-		err := s.Apply(ctx, batch)
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("err = %v, want ErrGap", err)
-		}
-		switch cp := projectiontest.Checkpoint(t, s); {
-		case cp == before:
-			if got, _ := mustGet(t, s, a); !reflect.DeepEqual(got, va) {
-				t.Fatalf("key changed by a refused batch: %+v", got)
-			}
-			if _, ok := mustGet(t, s, b); ok {
-				t.Fatal("key created by a refused batch")
-			}
-			if _, ok := mustByHash(t, s, "hash-b"); ok {
-				t.Fatal("key created by a refused batch is found by hash")
-			}
-		case !atomic && cp == batch[1].Position:
-			if got, _ := mustGet(t, s, a); got.Label != "a2" || got.Version != 2 || got.Revoked {
-				t.Fatalf("checkpoint past an event the view lacks: %+v", got)
-			}
-		default:
-			t.Fatalf("checkpoint = %v after a refused batch (before: %v)", cp, before)
-		}
-
-		orphan := uuid.NewString()
-		err = s.Apply(ctx, []es.Recorded{l.rec(t, apikey.Stream(orphan), 2, &apikey.Revoked{RevokedAt: t0})})
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("orphan: err = %v, want ErrGap", err)
-		}
-
-		projectiontest.Apply(t, s, batch[0], batch[1], l.rec(t, apikey.Stream(a), 3, &apikey.Revoked{RevokedAt: at(time.Hour)}))
-		if got, _ := mustGet(t, s, a); got.Label != "a2" || !got.Revoked || got.Version != 3 {
-			t.Fatalf("after the retry: %+v", got)
-		}
-		if got, ok := mustByHash(t, s, "hash-b"); !ok || got.ID != b {
-			t.Fatalf("after the retry: %+v %v", got, ok)
-		}
-	})
-
-	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		o := newOwner()
-		id := uuid.NewString()
-		foreign := func() []es.Recorded {
-			c := uuid.NewString()
-			return []es.Recorded{
-				l.rec(t, conversation.Stream(c), 1, &conversation.Opened{ConversationID: c, WorkspaceID: o.ws, UserID: o.user, APIKeyID: id, Message: "hi", OpenedAt: t0}),
-				l.rec(t, workspace.Stream(o.ws), 1, &workspace.Created{WorkspaceID: o.ws, Name: "Acme", CreatedAt: t0}),
-				// Named like a key but not one.
-				l.rec(t, "apikeys-"+id, 1, o.created(id, "hash-x", apikey.Settings{}, t0)),
-			}
-		}
-		only := foreign()
-		projectiontest.Apply(t, s, only...)
-		if cp := projectiontest.Checkpoint(t, s); cp != only[2].Position && cp != es.Start {
-			t.Fatalf("checkpoint = %v, want %v or the start", cp, only[2].Position)
-		}
-		if _, ok := mustGet(t, s, id); ok {
-			t.Fatal("a foreign event made a key")
-		}
-		if _, ok := mustByHash(t, s, "hash-x"); ok {
-			t.Fatal("a foreign event made a key")
-		}
-		mixed := append([]es.Recorded{l.rec(t, apikey.Stream(id), 1, o.created(id, "hash-real", apikey.Settings{Label: "real", BudgetPeriod: apikey.Monthly}, t0))}, foreign()...)
-		projectiontest.Apply(t, s, mixed...)
-		if cp := projectiontest.Checkpoint(t, s); cp != mixed[3].Position {
-			t.Fatalf("checkpoint = %v, want %v", cp, mixed[3].Position)
-		}
-		if v, ok := mustGet(t, s, id); !ok || v.Label != "real" || v.KeyHash != "hash-real" {
-			t.Fatalf("key among foreign events: %+v %v", v, ok)
-		}
-	})
 }

@@ -2,7 +2,6 @@ package contacts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/domain/contact"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
-	"github.com/sois-ai/chat-agent-gateway/domain/task"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
@@ -31,7 +29,7 @@ func (l *eventLog) created(t *testing.T, id, ws string, f contact.Fields, at tim
 	return l.Rec(t, contact.Stream(id), 1, &contact.Created{ContactID: id, WorkspaceID: ws, Fields: f, CreatedAt: at})
 }
 
-func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
+func mustGet(t testing.TB, s Store, ws, id string) (View, bool) {
 	t.Helper()
 	v, ok, err := s.Get(context.Background(), ws, id)
 	if err != nil {
@@ -57,27 +55,23 @@ func names(vs []View) []string {
 	return out
 }
 
+// contract is this read model to the suite every read model passes.
+var contract = projectiontest.Contract[View]{
+	Name: Name, Strict: true,
+	Open: func(l *projectiontest.Log, t testing.TB, id, ws string, v int64) es.Recorded {
+		return l.Rec(t, contact.Stream(id), v, &contact.Created{ContactID: id, WorkspaceID: ws, Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0})
+	},
+	Change: func(l *projectiontest.Log, t testing.TB, id string, v int64) es.Recorded {
+		return l.Rec(t, contact.Stream(id), v, &contact.Updated{Fields: contact.Fields{Name: fmt.Sprintf("Ada %d", v)}, UpdatedAt: t0})
+	},
+	Read: func(t testing.TB, s projections.Projection, ws, id string) (View, bool) {
+		return mustGet(t, s.(Store), ws, id)
+	},
+}
+
 func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	contract.Run(t, func(t *testing.T) projections.Projection { return newStore(t) })
 	ws, otherWS := uuid.NewString(), uuid.NewString()
-
-	t.Run("name", func(t *testing.T) {
-		if got := newStore(t).Name(); got != "contacts" {
-			t.Fatalf("Name() = %q", got)
-		}
-	})
-
-	t.Run("empty store starts at the beginning", func(t *testing.T) {
-		s := newStore(t)
-		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
-			t.Fatalf("checkpoint = %v, want start", cp)
-		}
-		if err := s.Apply(context.Background(), nil); err != nil {
-			t.Fatalf("empty batch: %v", err)
-		}
-		if vs, total := mustSearch(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
-			t.Fatalf("search on empty store = %v, %d", vs, total)
-		}
-	})
 
 	t.Run("create update delete", func(t *testing.T) {
 		s := newStore(t)
@@ -119,162 +113,6 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Seq: 3}) {
 			t.Fatalf("checkpoint = %v, want 0:3", cp)
-		}
-	})
-
-	t.Run("checkpoint is the last event of the batch", func(t *testing.T) {
-		s := newStore(t)
-		a, b := uuid.NewString(), uuid.NewString()
-		var l eventLog
-		batch := []es.Recorded{
-			l.created(t, a, ws, contact.Fields{Name: "A"}, t0),
-			l.created(t, b, ws, contact.Fields{Name: "B"}, t0),
-			l.Rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "A2"}, UpdatedAt: t0}),
-		}
-		// Positions as the Postgres event store hands them out: Tx counts.
-		for i := range batch {
-			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
-		}
-		projectiontest.Apply(t, s, batch...)
-		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
-			t.Fatalf("checkpoint = %v, want 7:12", cp)
-		}
-		if vs, total := mustSearch(t, s, ws, Filter{}); total != 2 || !reflect.DeepEqual(names(vs), []string{"A2", "B"}) {
-			t.Fatalf("search = %v, %d", names(vs), total)
-		}
-	})
-
-	t.Run("idempotent", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.created(t, a, ws, contact.Fields{Name: "Alan", City: "Wilmslow"}, t0),
-			l.created(t, b, ws, contact.Fields{Name: "Grace", City: "Arlington"}, t0),
-			l.Rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Alan Turing", City: "Wilmslow"}, UpdatedAt: t0.Add(time.Minute)}),
-			l.Rec(t, contact.Stream(b), 2, &contact.Deleted{DeletedAt: t0.Add(time.Minute)}),
-		}
-		projectiontest.Apply(t, s, batch...)
-		before, total := mustSearch(t, s, ws, Filter{})
-		cp := projectiontest.Checkpoint(t, s)
-
-		projectiontest.Apply(t, s, batch...)
-		projectiontest.Apply(t, s, batch[1:3]...)
-		after, total2 := mustSearch(t, s, ws, Filter{})
-		if !reflect.DeepEqual(before, after) || total != total2 {
-			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
-		}
-
-		// A stream version the view already holds, delivered again at a new
-		// position, is skipped — but the checkpoint still moves past it.
-		stale := l.Rec(t, contact.Stream(a), 1, &contact.Created{ContactID: a, WorkspaceID: ws,
-			Fields: contact.Fields{Name: "Impostor"}, CreatedAt: t0})
-		staleUpdate := l.Rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Impostor"}, UpdatedAt: t0})
-		projectiontest.Apply(t, s, stale, staleUpdate)
-		if v, ok := mustGet(t, s, ws, a); !ok || v.Name != "Alan Turing" || v.Version != 2 {
-			t.Fatalf("stale events applied: %+v %v", v, ok)
-		}
-		if _, ok := mustGet(t, s, ws, b); ok {
-			t.Fatalf("deleted contact came back")
-		}
-		if got := projectiontest.Checkpoint(t, s); got != staleUpdate.Position {
-			t.Fatalf("checkpoint = %v, want %v", got, staleUpdate.Position)
-		}
-	})
-
-	t.Run("version gap is refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		projectiontest.Apply(t, s, l.created(t, a, ws, contact.Fields{Name: "Alan", City: "Wilmslow"}, t0))
-		cp := projectiontest.Checkpoint(t, s)
-
-		batch := []es.Recorded{
-			l.created(t, b, ws, contact.Fields{Name: "Barbara"}, t0),
-			l.Rec(t, contact.Stream(a), 2, &contact.Updated{Fields: contact.Fields{Name: "Alan", City: "Cambridge"}, UpdatedAt: t0}),
-			l.Rec(t, contact.Stream(a), 4, &contact.Updated{Fields: contact.Fields{Name: "Alan", City: "Manchester"}, UpdatedAt: t0}),
-		}
-		err := s.Apply(context.Background(), batch)
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("apply with gap: err = %v, want ErrGap", err)
-		}
-		// Nothing of the refused batch may stick: the runner retries it
-		// from the unchanged checkpoint.
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
-		}
-		if v, ok := mustGet(t, s, ws, a); !ok || v.City != "Wilmslow" || v.Version != 1 {
-			t.Fatalf("contact changed by a refused batch: %+v", v)
-		}
-		if v, ok := mustGet(t, s, ws, b); ok {
-			t.Fatalf("contact created by a refused batch: %+v", v)
-		}
-
-		// A stream whose first event is missing is a gap too.
-		orphan := uuid.NewString()
-		err = s.Apply(context.Background(), []es.Recorded{
-			l.Rec(t, contact.Stream(orphan), 2, &contact.Updated{Fields: contact.Fields{Name: "Nobody"}, UpdatedAt: t0}),
-		})
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("update without create: err = %v, want ErrGap", err)
-		}
-		if _, ok := mustGet(t, s, ws, orphan); ok {
-			t.Fatalf("contact without Created appeared")
-		}
-
-		// Once the missing event arrives in order, the stream goes on.
-		projectiontest.Apply(t, s, batch[0], batch[1])
-		if v, _ := mustGet(t, s, ws, a); v.City != "Cambridge" || v.Version != 2 {
-			t.Fatalf("after in-order retry: %+v", v)
-		}
-	})
-
-	t.Run("out of place events are refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		id := uuid.NewString()
-		err := s.Apply(context.Background(), []es.Recorded{
-			l.Rec(t, contact.Stream(id), 1, &contact.Deleted{DeletedAt: t0}),
-		})
-		if err == nil {
-			t.Fatalf("a stream starting with ContactDeleted was accepted")
-		}
-		projectiontest.Apply(t, s, l.created(t, id, ws, contact.Fields{Name: "Ok"}, t0))
-		err = s.Apply(context.Background(), []es.Recorded{
-			l.Rec(t, contact.Stream(id), 2, &contact.Created{ContactID: id, WorkspaceID: otherWS, Fields: contact.Fields{Name: "Again"}, CreatedAt: t0}),
-		})
-		if err == nil {
-			t.Fatalf("a second ContactCreated was accepted")
-		}
-		if v, ok := mustGet(t, s, ws, id); !ok || v.Name != "Ok" {
-			t.Fatalf("contact changed: %+v %v", v, ok)
-		}
-	})
-
-	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		id := uuid.NewString()
-		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &contact.Created{ContactID: id, WorkspaceID: ws,
-			Fields: contact.Fields{Name: "Not a contact"}, CreatedAt: t0})
-		tk := uuid.NewString()
-		taskRec := l.Rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Call Ada", CreatedAt: t0})
-		projectiontest.Apply(t, s, conv, taskRec)
-		// A batch with nothing for this read model may leave the stored
-		// checkpoint where it was (the runner keeps its place in memory);
-		// it must never point anywhere else.
-		if cp := projectiontest.Checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
-			t.Fatalf("checkpoint = %v, want %v or the start", cp, taskRec.Position)
-		}
-		if vs, total := mustSearch(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
-			t.Fatalf("foreign events made contacts: %+v", vs)
-		}
-		projectiontest.Apply(t, s, l.created(t, id, ws, contact.Fields{Name: "Real"}, t0))
-		if v, ok := mustGet(t, s, ws, id); !ok || v.Name != "Real" {
-			t.Fatalf("contact after foreign events: %+v %v", v, ok)
 		}
 	})
 

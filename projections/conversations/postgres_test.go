@@ -16,7 +16,7 @@ func TestPostgresStore(t *testing.T) {
 	runStoreSuite(t, func(t *testing.T) Store {
 		reset(t, pool)
 		return NewPostgres(pool)
-	}, true)
+	})
 }
 
 func reset(t *testing.T, pool *pgxpool.Pool) {

@@ -13,16 +13,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
-	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
-	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
 func TestMemoryStore(t *testing.T) {
-	runStoreSuite(t, func(*testing.T) Store { return NewMemory() }, false)
+	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
 }
 
 var t0 = projectiontest.T0
@@ -81,7 +79,7 @@ func modelStep(n, in, out int, d time.Duration) *conversation.ModelStepCompleted
 	return &conversation.ModelStepCompleted{Step: n, Model: "m", Usage: agent.Usage{InputTokens: in, OutputTokens: out}, CompletedAt: at(d)}
 }
 
-func mustGet(t *testing.T, s Store, id string) (View, bool) {
+func mustGet(t testing.TB, s Store, id string) (View, bool) {
 	t.Helper()
 	v, ok, err := s.Get(context.Background(), id)
 	if err != nil {
@@ -137,31 +135,25 @@ func viewIDs(vs []View) []string {
 	return out
 }
 
-// runStoreSuite checks the contract of a conversations store. atomic says
-// whether a refused batch leaves no trace at all (Postgres) or may keep the
-// events before the refused one with the checkpoint on the last of them
-// (memory); either way the checkpoint must match what the views hold.
-func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool) {
-	ctx := context.Background()
+// contract is this read model to the suite every read model passes.
+var contract = projectiontest.Contract[View]{
+	Name: Name,
+	Open: func(l *projectiontest.Log, t testing.TB, id, ws string, v int64) es.Recorded {
+		return l.Rec(t, conversation.Stream(id), v, ids{ws, ws, ws}.opened(id, t0))
+	},
+	Change: func(l *projectiontest.Log, t testing.TB, id string, v int64) es.Recorded {
+		return l.Rec(t, conversation.Stream(id), v, modelStep(int(v), 10, 5, time.Second))
+	},
+	Read: func(t testing.TB, s projections.Projection, _, id string) (View, bool) {
+		return mustGet(t, s.(Store), id)
+	},
+}
 
-	t.Run("name and empty store", func(t *testing.T) {
-		s := newStore(t)
-		if s.Name() != "conversations" {
-			t.Fatalf("Name() = %q", s.Name())
-		}
-		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
-			t.Fatalf("checkpoint = %v", cp)
-		}
-		if err := s.Apply(ctx, nil); err != nil {
-			t.Fatalf("empty batch: %v", err)
-		}
-		if _, ok := mustGet(t, s, uuid.NewString()); ok {
-			t.Fatal("found a conversation in an empty store")
-		}
-		if vs, err := s.Unfinished(ctx, 10); err != nil || len(vs) != 0 {
-			t.Fatalf("Unfinished = %v, %v", vs, err)
-		}
-	})
+// runStoreSuite checks a conversations store: the contract, and its own
+// rows.
+func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	contract.Run(t, func(t *testing.T) projections.Projection { return newStore(t) })
+	ctx := context.Background()
 
 	t.Run("a resolved conversation, event by event", func(t *testing.T) {
 		s := newStore(t)
@@ -255,156 +247,6 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store, atomic bool)
 		poll := decoded(t, got).(map[string]any)
 		if poll["webhook"] != nil || poll["resolved_at"] != nil || poll["failed_at"] == nil {
 			t.Fatalf("poll shape of a failed conversation without a response URL: %v", poll)
-		}
-	})
-
-	t.Run("idempotent", func(t *testing.T) {
-		s := newStore(t)
-		l := newLog()
-		x := newIDs()
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.next(t, a, x.opened(a, t0)),
-			l.next(t, b, x.opened(b, t0)),
-			l.next(t, a, &conversation.ProcessingStarted{StartedAt: at(time.Second)}),
-			l.next(t, a, modelStep(1, 10, 5, 2*time.Second)),
-			l.next(t, a, &conversation.Resolved{Reply: "Hi", ResolvedAt: at(2 * time.Second)}),
-		}
-		projectiontest.Apply(t, s, batch...)
-		va, _ := mustGet(t, s, a)
-		vb, _ := mustGet(t, s, b)
-		cp := projectiontest.Checkpoint(t, s)
-
-		projectiontest.Apply(t, s, batch...)
-		projectiontest.Apply(t, s, batch[2:4]...)
-		if got, _ := mustGet(t, s, a); !equalViews(t, got, va) {
-			t.Fatalf("second apply changed the view:\n%s\n%s", jsonOf(t, va), jsonOf(t, got))
-		}
-		if got, _ := mustGet(t, s, b); !equalViews(t, got, vb) {
-			t.Fatalf("second apply changed the view")
-		}
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved: %v -> %v", cp, got)
-		}
-
-		// Versions the view already holds, delivered again at new positions,
-		// are skipped; the checkpoint still moves past them.
-		stale := []es.Recorded{
-			l.at(t, conversation.Stream(a), 4, modelStep(1, 999, 999, time.Hour)),
-			l.at(t, conversation.Stream(a), 1, x.opened(a, at(time.Hour))),
-		}
-		projectiontest.Apply(t, s, stale...)
-		if got, _ := mustGet(t, s, a); !equalViews(t, got, va) {
-			t.Fatalf("stale events applied:\n%s\n%s", jsonOf(t, va), jsonOf(t, got))
-		}
-		if got := projectiontest.Checkpoint(t, s); got != stale[1].Position {
-			t.Fatalf("checkpoint = %v, want %v", got, stale[1].Position)
-		}
-	})
-
-	t.Run("a version gap is refused", func(t *testing.T) {
-		s := newStore(t)
-		l := newLog()
-		x := newIDs()
-		a, b := uuid.NewString(), uuid.NewString()
-		projectiontest.Apply(t, s, l.next(t, a, x.opened(a, t0)))
-		before := projectiontest.Checkpoint(t, s)
-		va, _ := mustGet(t, s, a)
-
-		batch := []es.Recorded{
-			l.next(t, b, x.opened(b, t0)),
-			l.next(t, a, &conversation.ProcessingStarted{StartedAt: at(time.Second)}),
-			l.at(t, conversation.Stream(a), 4, modelStep(2, 1, 1, 2*time.Second)),
-		}
-		err := s.Apply(ctx, batch)
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("err = %v, want ErrGap", err)
-		}
-		cp := projectiontest.Checkpoint(t, s)
-		switch {
-		case cp == before:
-			// Nothing of the refused batch may show.
-			if got, _ := mustGet(t, s, a); !equalViews(t, got, va) {
-				t.Fatalf("conversation changed by a refused batch: %s", jsonOf(t, got))
-			}
-			if _, ok := mustGet(t, s, b); ok {
-				t.Fatal("conversation opened by a refused batch")
-			}
-		case !atomic && cp == batch[1].Position:
-			// What was applied is what the checkpoint says.
-			if got, _ := mustGet(t, s, a); got.Status != "processing" || got.Version != 2 {
-				t.Fatalf("checkpoint past an event the view lacks: %+v", got)
-			}
-			if _, ok := mustGet(t, s, b); !ok {
-				t.Fatal("checkpoint past an event the view lacks")
-			}
-		default:
-			t.Fatalf("checkpoint = %v after a refused batch (before: %v)", cp, before)
-		}
-
-		// A stream whose first event is missing is a gap too.
-		orphan := uuid.NewString()
-		err = s.Apply(ctx, []es.Recorded{l.at(t, conversation.Stream(orphan), 2, &conversation.ProcessingStarted{StartedAt: t0})})
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("orphan: err = %v, want ErrGap", err)
-		}
-		if _, ok := mustGet(t, s, orphan); ok {
-			t.Fatal("orphan event made a view")
-		}
-
-		// Retried in order (as the runner does, from the checkpoint), the
-		// events go on.
-		projectiontest.Apply(t, s, batch[0], batch[1], l.at(t, conversation.Stream(a), 3, modelStep(1, 1, 1, 2*time.Second)))
-		if got, _ := mustGet(t, s, a); got.Status != "processing" || got.Version != 3 || got.Steps != 1 {
-			t.Fatalf("after the retry: %+v", got)
-		}
-		if got, ok := mustGet(t, s, b); !ok || got.Version != 1 {
-			t.Fatalf("after the retry: %+v %v", got, ok)
-		}
-	})
-
-	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
-		s := newStore(t)
-		l := newLog()
-		x := newIDs()
-		id := uuid.NewString()
-		foreign := func() []es.Recorded {
-			k := uuid.NewString()
-			return []es.Recorded{
-				l.at(t, apikey.Stream(k), 1, &apikey.Created{KeyID: k, WorkspaceID: x.ws, UserID: x.user, CreatedAt: t0}),
-				l.at(t, workspace.Stream(uuid.NewString()), 1, &workspace.Created{WorkspaceID: x.ws, Name: "Acme", CreatedAt: t0}),
-				// Named like a conversation but not one.
-				l.at(t, "conversations-"+id, 1, x.opened(id, t0)),
-			}
-		}
-		// A batch with nothing for this read model may leave the stored
-		// checkpoint where it was (the runner keeps its place in memory);
-		// it must never point anywhere else.
-		only := foreign()
-		projectiontest.Apply(t, s, only...)
-		if cp := projectiontest.Checkpoint(t, s); cp != only[2].Position && cp != es.Start {
-			t.Fatalf("checkpoint = %v, want %v or the start", cp, only[2].Position)
-		}
-		if _, ok := mustGet(t, s, id); ok {
-			t.Fatal("a foreign event made a conversation")
-		}
-		if vs, _ := s.Unfinished(ctx, 0); len(vs) != 0 {
-			t.Fatalf("Unfinished = %v", viewIDs(vs))
-		}
-		// In a batch with a conversation event, the checkpoint moves to the
-		// batch's last event, foreign or not.
-		mixed := append([]es.Recorded{l.next(t, id, x.opened(id, t0))}, foreign()...)
-		projectiontest.Apply(t, s, mixed...)
-		if cp := projectiontest.Checkpoint(t, s); cp != mixed[3].Position {
-			t.Fatalf("checkpoint = %v, want %v", cp, mixed[3].Position)
-		}
-		if v, ok := mustGet(t, s, id); !ok || v.Version != 1 || v.Status != "open" {
-			t.Fatalf("conversation among foreign events: %+v %v", v, ok)
-		}
-		// Foreign events at or before the checkpoint change nothing either.
-		projectiontest.Apply(t, s, mixed...)
-		if cp := projectiontest.Checkpoint(t, s); cp != mixed[3].Position {
-			t.Fatalf("checkpoint = %v after a replay, want %v", cp, mixed[3].Position)
 		}
 	})
 

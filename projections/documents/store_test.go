@@ -17,7 +17,6 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/domain/document"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
-	"github.com/sois-ai/chat-agent-gateway/domain/task"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
@@ -39,7 +38,7 @@ func (l *eventLog) moved(t *testing.T, id string, version int64, from, to string
 	return l.Rec(t, document.Stream(id), version, &document.Moved{From: from, To: to, MovedAt: at})
 }
 
-func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
+func mustGet(t testing.TB, s Store, ws, id string) (View, bool) {
 	t.Helper()
 	v, ok, err := s.Get(context.Background(), ws, id)
 	if err != nil {
@@ -99,33 +98,24 @@ func sorted(s []string) []string {
 
 func withoutBody(v View) View { v.Body = ""; return v }
 
+// contract is this read model to the suite every read model passes.
+var contract = projectiontest.Contract[View]{
+	Name: Name, Strict: true,
+	Open: func(l *projectiontest.Log, t testing.TB, id, ws string, v int64) es.Recorded {
+		return l.Rec(t, document.Stream(id), v, &document.Created{DocumentID: id, WorkspaceID: ws, Title: "Plan", Folder: "/",
+			Body: "the plan", CreatedAt: t0})
+	},
+	Change: func(l *projectiontest.Log, t testing.TB, id string, v int64) es.Recorded {
+		return l.Rec(t, document.Stream(id), v, &document.Moved{To: fmt.Sprintf("/v%d", v), MovedAt: t0})
+	},
+	Read: func(t testing.TB, s projections.Projection, ws, id string) (View, bool) {
+		return mustGet(t, s.(Store), ws, id)
+	},
+}
+
 func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	contract.Run(t, func(t *testing.T) projections.Projection { return newStore(t) })
 	ws, otherWS := uuid.NewString(), uuid.NewString()
-
-	t.Run("name", func(t *testing.T) {
-		if got := newStore(t).Name(); got != "documents" {
-			t.Fatalf("Name() = %q", got)
-		}
-	})
-
-	t.Run("empty store starts at the beginning", func(t *testing.T) {
-		s := newStore(t)
-		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
-			t.Fatalf("checkpoint = %v, want start", cp)
-		}
-		if err := s.Apply(context.Background(), nil); err != nil {
-			t.Fatalf("empty batch: %v", err)
-		}
-		if vs, total := mustList(t, s, ws, ListFilter{}); len(vs) != 0 || total != 0 {
-			t.Fatalf("list on empty store = %v, %d", vs, total)
-		}
-		if fs := mustFolders(t, s, ws); len(fs) != 0 {
-			t.Fatalf("folders on empty store = %v", fs)
-		}
-		if hs, total := mustSearch(t, s, ws, "anything", 0); len(hs) != 0 || total != 0 {
-			t.Fatalf("search on empty store = %v, %d", hs, total)
-		}
-	})
 
 	t.Run("create and move", func(t *testing.T) {
 		s := newStore(t)
@@ -159,156 +149,6 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Seq: 2}) {
 			t.Fatalf("checkpoint = %v, want 0:2", cp)
-		}
-	})
-
-	t.Run("checkpoint is the last event of the batch", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.created(t, a, ws, "A", "/", ""),
-			l.created(t, b, ws, "B", "/", ""),
-			l.moved(t, a, 2, "/", "/X", t0),
-		}
-		// Positions as the Postgres event store hands them out: Tx counts.
-		for i := range batch {
-			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
-		}
-		projectiontest.Apply(t, s, batch...)
-		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
-			t.Fatalf("checkpoint = %v, want 7:12", cp)
-		}
-		if vs, total := mustList(t, s, ws, ListFilter{}); total != 2 || !reflect.DeepEqual(titles(vs), []string{"B", "A"}) {
-			t.Fatalf("list = %v, %d", titles(vs), total)
-		}
-	})
-
-	t.Run("idempotent", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.created(t, a, ws, "Plan", "/Projects", "the plan"),
-			l.created(t, b, ws, "Budget", "/Projects", "the budget"),
-			l.moved(t, a, 2, "/Projects", "/Done", t0.Add(time.Hour)),
-		}
-		projectiontest.Apply(t, s, batch...)
-		before, total := mustList(t, s, ws, ListFilter{})
-		va, _ := mustGet(t, s, ws, a)
-		cp := projectiontest.Checkpoint(t, s)
-
-		projectiontest.Apply(t, s, batch...)
-		projectiontest.Apply(t, s, batch[1:]...)
-		after, total2 := mustList(t, s, ws, ListFilter{})
-		if !reflect.DeepEqual(before, after) || total != total2 {
-			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
-		}
-
-		// A stream version the view already holds, delivered again at a new
-		// position, is skipped — but the checkpoint still moves past it.
-		stale := l.created(t, a, ws, "Impostor", "/Elsewhere", "other")
-		staleMove := l.moved(t, a, 2, "/Projects", "/Trash", t0.Add(48*time.Hour))
-		projectiontest.Apply(t, s, stale, staleMove)
-		if v, ok := mustGet(t, s, ws, a); !ok || !reflect.DeepEqual(v, va) {
-			t.Fatalf("stale events applied: %+v %v\nwant %+v", v, ok, va)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != staleMove.Position {
-			t.Fatalf("checkpoint = %v, want %v", got, staleMove.Position)
-		}
-	})
-
-	t.Run("version gap is refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		projectiontest.Apply(t, s, l.created(t, a, ws, "Existing", "/Old", "kept words"))
-		cp := projectiontest.Checkpoint(t, s)
-
-		batch := []es.Recorded{
-			l.created(t, b, ws, "New", "/New", "fresh words"),
-			l.moved(t, a, 2, "/Old", "/Middle", t0),
-			l.moved(t, a, 4, "/Middle", "/Final", t0),
-		}
-		err := s.Apply(context.Background(), batch)
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("apply with gap: err = %v, want ErrGap", err)
-		}
-		// Nothing of the refused batch may stick: the runner retries it
-		// from the unchanged checkpoint.
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
-		}
-		if v, ok := mustGet(t, s, ws, b); ok {
-			t.Fatalf("document created by a refused batch: %+v", v)
-		}
-		if hs, _ := mustSearch(t, s, ws, "fresh", 0); len(hs) != 0 {
-			t.Fatalf("document of a refused batch is searchable: %+v", hs)
-		}
-		if v, _ := mustGet(t, s, ws, a); v.Folder != "/Old" || v.Version != 1 {
-			t.Fatalf("document changed by a refused batch: %+v", v)
-		}
-
-		orphan := uuid.NewString()
-		err = s.Apply(context.Background(), []es.Recorded{l.moved(t, orphan, 2, "/", "/X", t0)})
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("move without create: err = %v, want ErrGap", err)
-		}
-		if _, ok := mustGet(t, s, ws, orphan); ok {
-			t.Fatalf("document without Created appeared")
-		}
-
-		projectiontest.Apply(t, s, batch[0], batch[1])
-		if v, ok := mustGet(t, s, ws, a); !ok || v.Folder != "/Middle" || v.Version != 2 {
-			t.Fatalf("after in-order retry: %+v %v", v, ok)
-		}
-		if _, ok := mustGet(t, s, ws, b); !ok {
-			t.Fatalf("document of the retried batch missing")
-		}
-	})
-
-	t.Run("out of place events are refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		id := uuid.NewString()
-		if err := s.Apply(context.Background(), []es.Recorded{l.moved(t, id, 1, "/", "/X", t0)}); err == nil {
-			t.Fatalf("a stream starting with DocumentMoved was accepted")
-		}
-		projectiontest.Apply(t, s, l.created(t, id, ws, "Ok", "/", ""))
-		again := l.Rec(t, document.Stream(id), 2, &document.Created{DocumentID: id, WorkspaceID: otherWS, Title: "Again", Folder: "/", CreatedAt: t0})
-		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
-			t.Fatalf("a second DocumentCreated was accepted")
-		}
-		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Ok" {
-			t.Fatalf("document changed: %+v %v", v, ok)
-		}
-	})
-
-	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		id := uuid.NewString()
-		// Shaped like a document event, but in somebody else's stream.
-		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &document.Created{DocumentID: id, WorkspaceID: ws,
-			Title: "Not a document", Folder: "/", CreatedAt: t0})
-		tk := uuid.NewString()
-		taskRec := l.Rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Write doc", CreatedAt: t0})
-		projectiontest.Apply(t, s, conv, taskRec)
-		if cp := projectiontest.Checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
-			t.Fatalf("checkpoint = %v, want %v or the start", cp, taskRec.Position)
-		}
-		if vs, total := mustList(t, s, ws, ListFilter{}); len(vs) != 0 || total != 0 {
-			t.Fatalf("foreign events made documents: %+v", vs)
-		}
-		if hs, _ := mustSearch(t, s, ws, "document", 0); len(hs) != 0 {
-			t.Fatalf("foreign events are searchable: %+v", hs)
-		}
-		projectiontest.Apply(t, s, l.created(t, id, ws, "Real", "/", ""))
-		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Real" {
-			t.Fatalf("document after foreign events: %+v %v", v, ok)
 		}
 	})
 

@@ -2,7 +2,6 @@ package emails
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/domain/email"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
-	"github.com/sois-ai/chat-agent-gateway/domain/task"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
@@ -42,7 +40,7 @@ func (l *eventLog) failed(t *testing.T, id string, version int64, reason string)
 	return l.Rec(t, email.Stream(id), version, &email.Failed{Reason: reason, FailedAt: t0})
 }
 
-func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
+func mustGet(t testing.TB, s Store, ws, id string) (View, bool) {
 	t.Helper()
 	v, ok, err := s.Get(context.Background(), ws, id)
 	if err != nil {
@@ -68,27 +66,24 @@ func subjects(vs []View) []string {
 	return out
 }
 
+// contract is this read model to the suite every read model passes.
+var contract = projectiontest.Contract[View]{
+	Name: Name, Strict: true,
+	Open: func(l *projectiontest.Log, t testing.TB, id, ws string, v int64) es.Recorded {
+		return l.Rec(t, email.Stream(id), v, &email.Queued{EmailID: id, WorkspaceID: ws, From: "agent@gw.example",
+			To: []string{"ada@example.com"}, Subject: "Offer", QueuedAt: t0})
+	},
+	Change: func(l *projectiontest.Log, t testing.TB, id string, v int64) es.Recorded {
+		return l.Rec(t, email.Stream(id), v, &email.Failed{Reason: fmt.Sprintf("attempt %d refused", v), FailedAt: t0})
+	},
+	Read: func(t testing.TB, s projections.Projection, ws, id string) (View, bool) {
+		return mustGet(t, s.(Store), ws, id)
+	},
+}
+
 func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	contract.Run(t, func(t *testing.T) projections.Projection { return newStore(t) })
 	ws, otherWS := uuid.NewString(), uuid.NewString()
-
-	t.Run("name", func(t *testing.T) {
-		if got := newStore(t).Name(); got != "emails" {
-			t.Fatalf("Name() = %q", got)
-		}
-	})
-
-	t.Run("empty store starts at the beginning", func(t *testing.T) {
-		s := newStore(t)
-		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
-			t.Fatalf("checkpoint = %v, want start", cp)
-		}
-		if err := s.Apply(context.Background(), nil); err != nil {
-			t.Fatalf("empty batch: %v", err)
-		}
-		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
-			t.Fatalf("list on empty store = %v, %d", vs, total)
-		}
-	})
 
 	t.Run("queued then sent", func(t *testing.T) {
 		s := newStore(t)
@@ -156,144 +151,6 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		vs[0].To[0] = "changed too"
 		if v, _ := mustGet(t, s, ws, id); v.To[0] != "a@x.example" || v.ContactIDs[0] != "c1" {
 			t.Fatalf("store changed through a returned slice: %+v", v)
-		}
-	})
-
-	t.Run("checkpoint is the last event of the batch", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.queued(t, a, ws, "A", "a@x.example"),
-			l.queued(t, b, ws, "B", "b@x.example"),
-			l.sent(t, a, 2, "smtp", t0),
-		}
-		for i := range batch {
-			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
-		}
-		projectiontest.Apply(t, s, batch...)
-		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
-			t.Fatalf("checkpoint = %v, want 7:12", cp)
-		}
-		if v, _ := mustGet(t, s, ws, a); v.Status != "sent" {
-			t.Fatalf("a = %+v", v)
-		}
-	})
-
-	t.Run("idempotent", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.queued(t, a, ws, "Hello", "a@x.example"),
-			l.queued(t, b, ws, "World", "b@x.example"),
-			l.sent(t, a, 2, "smtp", t0.Add(time.Hour)),
-		}
-		projectiontest.Apply(t, s, batch...)
-		before, total := mustList(t, s, ws, Filter{})
-		cp := projectiontest.Checkpoint(t, s)
-
-		projectiontest.Apply(t, s, batch...)
-		projectiontest.Apply(t, s, batch[1:]...)
-		after, total2 := mustList(t, s, ws, Filter{})
-		if !reflect.DeepEqual(before, after) || total != total2 {
-			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
-		}
-
-		// A stream version the view already holds, delivered again at a new
-		// position, is skipped — but the checkpoint still moves past it.
-		stale := l.queued(t, a, ws, "Impostor", "evil@x.example")
-		staleFail := l.failed(t, a, 2, "never happened")
-		projectiontest.Apply(t, s, stale, staleFail)
-		if after, _ := mustList(t, s, ws, Filter{}); !reflect.DeepEqual(before, after) {
-			t.Fatalf("stale events applied:\n%+v\n%+v", before, after)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != staleFail.Position {
-			t.Fatalf("checkpoint = %v, want %v", got, staleFail.Position)
-		}
-	})
-
-	t.Run("version gap is refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		projectiontest.Apply(t, s, l.queued(t, a, ws, "Existing", "a@x.example"))
-		cp := projectiontest.Checkpoint(t, s)
-
-		batch := []es.Recorded{
-			l.queued(t, b, ws, "New", "b@x.example"),
-			l.sent(t, b, 2, "smtp", t0),
-			l.failed(t, a, 3, "skipped a version"),
-		}
-		err := s.Apply(context.Background(), batch)
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("apply with gap: err = %v, want ErrGap", err)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
-		}
-		if v, ok := mustGet(t, s, ws, b); ok {
-			t.Fatalf("email created by a refused batch: %+v", v)
-		}
-		if v, _ := mustGet(t, s, ws, a); v.Status != "queued" || v.Version != 1 {
-			t.Fatalf("email changed by a refused batch: %+v", v)
-		}
-
-		orphan := uuid.NewString()
-		err = s.Apply(context.Background(), []es.Recorded{l.sent(t, orphan, 2, "smtp", t0)})
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("send without queue: err = %v, want ErrGap", err)
-		}
-		if _, ok := mustGet(t, s, ws, orphan); ok {
-			t.Fatalf("email without EmailQueued appeared")
-		}
-
-		projectiontest.Apply(t, s, batch[0], batch[1])
-		if v, ok := mustGet(t, s, ws, b); !ok || v.Status != "sent" {
-			t.Fatalf("after in-order retry: %+v %v", v, ok)
-		}
-	})
-
-	t.Run("out of place events are refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		id := uuid.NewString()
-		for _, rec := range []es.Recorded{l.sent(t, id, 1, "smtp", t0), l.failed(t, id, 1, "x")} {
-			if err := s.Apply(context.Background(), []es.Recorded{rec}); err == nil {
-				t.Fatalf("a stream starting with %s was accepted", rec.Type)
-			}
-		}
-		projectiontest.Apply(t, s, l.queued(t, id, ws, "Ok", "a@x.example"))
-		again := l.Rec(t, email.Stream(id), 2, &email.Queued{EmailID: id, WorkspaceID: otherWS, Subject: "Again", QueuedAt: t0})
-		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
-			t.Fatalf("a second EmailQueued was accepted")
-		}
-		if v, ok := mustGet(t, s, ws, id); !ok || v.Subject != "Ok" {
-			t.Fatalf("email changed: %+v %v", v, ok)
-		}
-	})
-
-	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		id := uuid.NewString()
-		// Shaped like an email event, but in somebody else's stream.
-		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &email.Queued{EmailID: id, WorkspaceID: ws, Subject: "Not an email", QueuedAt: t0})
-		tk := uuid.NewString()
-		taskRec := l.Rec(t, task.Stream(tk), 1, &task.Created{TaskID: tk, WorkspaceID: ws, Title: "Mail Ada", CreatedAt: t0})
-		projectiontest.Apply(t, s, conv, taskRec)
-		if cp := projectiontest.Checkpoint(t, s); cp != taskRec.Position && cp != es.Start {
-			t.Fatalf("checkpoint = %v, want %v or the start", cp, taskRec.Position)
-		}
-		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
-			t.Fatalf("foreign events made emails: %+v", vs)
-		}
-		projectiontest.Apply(t, s, l.queued(t, id, ws, "Real", "a@x.example"))
-		if v, ok := mustGet(t, s, ws, id); !ok || v.Subject != "Real" {
-			t.Fatalf("email after foreign events: %+v %v", v, ok)
 		}
 	})
 

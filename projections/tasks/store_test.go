@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sois-ai/chat-agent-gateway/domain/contact"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/task"
 	"github.com/sois-ai/chat-agent-gateway/projections"
@@ -36,7 +35,7 @@ func (l *eventLog) completed(t *testing.T, id string, version int64, at time.Tim
 	return l.Rec(t, task.Stream(id), version, &task.Completed{CompletedAt: at})
 }
 
-func mustGet(t *testing.T, s Store, ws, id string) (View, bool) {
+func mustGet(t testing.TB, s Store, ws, id string) (View, bool) {
 	t.Helper()
 	v, ok, err := s.Get(context.Background(), ws, id)
 	if err != nil {
@@ -62,27 +61,23 @@ func titles(vs []View) []string {
 	return out
 }
 
+// contract is this read model to the suite every read model passes.
+var contract = projectiontest.Contract[View]{
+	Name: Name, Strict: true,
+	Open: func(l *projectiontest.Log, t testing.TB, id, ws string, v int64) es.Recorded {
+		return l.Rec(t, task.Stream(id), v, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Call Ada", CreatedAt: t0})
+	},
+	Change: func(l *projectiontest.Log, t testing.TB, id string, v int64) es.Recorded {
+		return l.Rec(t, task.Stream(id), v, &task.DueDateSet{DueDate: fmt.Sprintf("2025-03-%02d", v), SetAt: t0})
+	},
+	Read: func(t testing.TB, s projections.Projection, ws, id string) (View, bool) {
+		return mustGet(t, s.(Store), ws, id)
+	},
+}
+
 func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
+	contract.Run(t, func(t *testing.T) projections.Projection { return newStore(t) })
 	ws, otherWS := uuid.NewString(), uuid.NewString()
-
-	t.Run("name", func(t *testing.T) {
-		if got := newStore(t).Name(); got != "tasks" {
-			t.Fatalf("Name() = %q", got)
-		}
-	})
-
-	t.Run("empty store starts at the beginning", func(t *testing.T) {
-		s := newStore(t)
-		if cp := projectiontest.Checkpoint(t, s); cp != es.Start {
-			t.Fatalf("checkpoint = %v, want start", cp)
-		}
-		if err := s.Apply(context.Background(), nil); err != nil {
-			t.Fatalf("empty batch: %v", err)
-		}
-		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
-			t.Fatalf("list on empty store = %v, %d", vs, total)
-		}
-	})
 
 	t.Run("create and complete", func(t *testing.T) {
 		s := newStore(t)
@@ -168,154 +163,6 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		if v, _ := mustGet(t, s, ws, id); v.AssigneeID != bob {
 			t.Fatalf("refused assignment applied: %+v", v)
-		}
-	})
-
-	t.Run("checkpoint is the last event of the batch", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.created(t, a, ws, "A", "", t0),
-			l.created(t, b, ws, "B", "", t0.Add(time.Second)),
-			l.completed(t, a, 2, t0),
-		}
-		// Positions as the Postgres event store hands them out: Tx counts.
-		for i := range batch {
-			batch[i].Position = es.Position{Tx: 7, Seq: uint64(10 + i)}
-		}
-		projectiontest.Apply(t, s, batch...)
-		if cp := projectiontest.Checkpoint(t, s); cp != (es.Position{Tx: 7, Seq: 12}) {
-			t.Fatalf("checkpoint = %v, want 7:12", cp)
-		}
-		if vs, total := mustList(t, s, ws, Filter{Status: "all"}); total != 2 || vs[0].Status != "done" || vs[1].Status != "open" {
-			t.Fatalf("list = %+v, %d", vs, total)
-		}
-	})
-
-	t.Run("idempotent", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		batch := []es.Recorded{
-			l.created(t, a, ws, "Write report", "", t0),
-			l.created(t, b, ws, "Book flights", "", t0.Add(time.Second)),
-			l.completed(t, a, 2, t0.Add(time.Hour)),
-		}
-		projectiontest.Apply(t, s, batch...)
-		before, total := mustList(t, s, ws, Filter{})
-		cp := projectiontest.Checkpoint(t, s)
-
-		projectiontest.Apply(t, s, batch...)
-		projectiontest.Apply(t, s, batch[1:]...)
-		after, total2 := mustList(t, s, ws, Filter{})
-		if !reflect.DeepEqual(before, after) || total != total2 {
-			t.Fatalf("second apply changed the view:\n%+v\n%+v", before, after)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved back: %v -> %v", cp, got)
-		}
-
-		// A stream version the view already holds, delivered again at a new
-		// position, is skipped — but the checkpoint still moves past it.
-		stale := l.created(t, a, ws, "Impostor", "", t0)
-		staleDone := l.completed(t, a, 2, t0.Add(48*time.Hour))
-		projectiontest.Apply(t, s, stale, staleDone)
-		if v, ok := mustGet(t, s, ws, a); !ok || v.Title != "Write report" || v.Version != 2 ||
-			v.CompletedAt == nil || !v.CompletedAt.Equal(projectiontest.US(t0.Add(time.Hour))) {
-			t.Fatalf("stale events applied: %+v %v", v, ok)
-		}
-		if got := projectiontest.Checkpoint(t, s); got != staleDone.Position {
-			t.Fatalf("checkpoint = %v, want %v", got, staleDone.Position)
-		}
-	})
-
-	t.Run("version gap is refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		a, b := uuid.NewString(), uuid.NewString()
-		projectiontest.Apply(t, s, l.created(t, a, ws, "Existing", "", t0))
-		cp := projectiontest.Checkpoint(t, s)
-
-		batch := []es.Recorded{
-			l.created(t, b, ws, "New", "", t0),
-			l.completed(t, b, 2, t0),
-			l.completed(t, a, 3, t0),
-		}
-		err := s.Apply(context.Background(), batch)
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("apply with gap: err = %v, want ErrGap", err)
-		}
-		// Nothing of the refused batch may stick: the runner retries it
-		// from the unchanged checkpoint.
-		if got := projectiontest.Checkpoint(t, s); got != cp {
-			t.Fatalf("checkpoint moved to %v on a refused batch, want %v", got, cp)
-		}
-		if v, ok := mustGet(t, s, ws, b); ok {
-			t.Fatalf("task created by a refused batch: %+v", v)
-		}
-		if v, _ := mustGet(t, s, ws, a); v.Status != "open" || v.Version != 1 {
-			t.Fatalf("task changed by a refused batch: %+v", v)
-		}
-
-		orphan := uuid.NewString()
-		err = s.Apply(context.Background(), []es.Recorded{l.completed(t, orphan, 2, t0)})
-		if !errors.Is(err, projections.ErrGap) {
-			t.Fatalf("complete without create: err = %v, want ErrGap", err)
-		}
-		if _, ok := mustGet(t, s, ws, orphan); ok {
-			t.Fatalf("task without Created appeared")
-		}
-
-		projectiontest.Apply(t, s, batch[0], batch[1])
-		if v, ok := mustGet(t, s, ws, b); !ok || v.Status != "done" {
-			t.Fatalf("after in-order retry: %+v %v", v, ok)
-		}
-	})
-
-	t.Run("out of place events are refused", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		id := uuid.NewString()
-		if err := s.Apply(context.Background(), []es.Recorded{l.completed(t, id, 1, t0)}); err == nil {
-			t.Fatalf("a stream starting with TaskCompleted was accepted")
-		}
-		for _, f := range []es.Fact{&task.Assigned{AssigneeID: "u", AssignedAt: t0}, &task.DueDateSet{DueDate: "2025-01-01", SetAt: t0}} {
-			if err := s.Apply(context.Background(), []es.Recorded{l.Rec(t, task.Stream(id), 1, f)}); err == nil {
-				t.Fatalf("a stream starting with %s was accepted", f.EventType())
-			}
-		}
-		projectiontest.Apply(t, s, l.created(t, id, ws, "Ok", "", t0))
-		again := l.Rec(t, task.Stream(id), 2, &task.Created{TaskID: id, WorkspaceID: otherWS, Title: "Again", CreatedAt: t0})
-		if err := s.Apply(context.Background(), []es.Recorded{again}); err == nil {
-			t.Fatalf("a second TaskCreated was accepted")
-		}
-		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Ok" {
-			t.Fatalf("task changed: %+v %v", v, ok)
-		}
-	})
-
-	t.Run("other streams are ignored and never move the checkpoint elsewhere", func(t *testing.T) {
-		s := newStore(t)
-		var l eventLog
-		id := uuid.NewString()
-		conv := l.Rec(t, "conversation-"+uuid.NewString(), 1, &task.Created{TaskID: id, WorkspaceID: ws, Title: "Not a task", CreatedAt: t0})
-		c := uuid.NewString()
-		contactRec := l.Rec(t, contact.Stream(c), 1, &contact.Created{ContactID: c, WorkspaceID: ws,
-			Fields: contact.Fields{Name: "Ada"}, CreatedAt: t0})
-		projectiontest.Apply(t, s, conv, contactRec)
-		// A batch with nothing for this read model may leave the stored
-		// checkpoint where it was (the runner keeps its place in memory);
-		// it must never point anywhere else.
-		if cp := projectiontest.Checkpoint(t, s); cp != contactRec.Position && cp != es.Start {
-			t.Fatalf("checkpoint = %v, want %v or the start", cp, contactRec.Position)
-		}
-		if vs, total := mustList(t, s, ws, Filter{}); len(vs) != 0 || total != 0 {
-			t.Fatalf("foreign events made tasks: %+v", vs)
-		}
-		projectiontest.Apply(t, s, l.created(t, id, ws, "Real", "", t0))
-		if v, ok := mustGet(t, s, ws, id); !ok || v.Title != "Real" {
-			t.Fatalf("task after foreign events: %+v %v", v, ok)
 		}
 	})
 
