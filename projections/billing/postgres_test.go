@@ -12,10 +12,6 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
 
-func TestPostgresStore(t *testing.T) {
-	runStoreSuite(t, func(t *testing.T) Store { return NewPostgres(projectiontest.Connect(t)) })
-}
-
 // Two gateway instances run the same projection on one database: each
 // batch takes effect once, whoever applies it.
 func TestPostgresTwoInstances(t *testing.T) {

@@ -10,10 +10,6 @@ import (
 	"github.com/google/uuid"
 )
 
-func TestPostgresStore(t *testing.T) {
-	runStoreSuite(t, func(t *testing.T) Store { return NewPostgres(projectiontest.Connect(t)) })
-}
-
 // The memory store's words must be the lexemes Postgres indexes, or the two
 // stores would find different documents for the same query.
 func TestTokenizerAgreesWithPostgres(t *testing.T) {

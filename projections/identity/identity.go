@@ -79,39 +79,56 @@ func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
 	return m.cp, nil
 }
 
+// Apply is all-or-nothing, like the Postgres transaction: the batch folds
+// into copies of what it touches, swapped in only if every event folded.
 func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	workspaces, members := map[string]Workspace{}, map[string]Member{}
+	cp := m.cp
 	for _, rec := range batch {
-		if !m.cp.Less(rec.Position) {
+		if !cp.Less(rec.Position) {
 			continue
 		}
-		if isWorkspace(rec) {
-			id := strings.TrimPrefix(rec.Stream, "workspace-")
-			var ws Workspace
-			if old := m.workspaces[id]; old != nil {
-				ws = *old
-			}
-			f, ok, err := decode(ws, rec)
-			if err != nil {
-				return err
-			}
-			if ok {
-				switch e := f.(type) {
-				case *workspace.Created:
-					ws = Workspace{ID: e.WorkspaceID, Name: e.Name, CreatedAt: e.CreatedAt}
-				case *workspace.MemberAdded:
-					mem := Member{UserID: e.UserID, WorkspaceID: e.WorkspaceID, Email: e.Email, Role: string(e.Role),
-						TokenHash: e.TokenHash, CreatedAt: e.AddedAt}
-					m.members[e.UserID] = &mem
-					m.byToken[e.TokenHash] = e.UserID
-				}
-				ws.Version = rec.StreamVersion
-				m.workspaces[id] = &ws
-			}
+		cp = rec.Position
+		if !isWorkspace(rec) {
+			continue
 		}
-		m.cp = rec.Position
+		id := strings.TrimPrefix(rec.Stream, "workspace-")
+		ws, staged := workspaces[id]
+		if old := m.workspaces[id]; !staged && old != nil {
+			ws = *old
+		}
+		f, ok, err := decode(ws, rec)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		switch e := f.(type) {
+		case *workspace.Created:
+			ws = Workspace{ID: e.WorkspaceID, Name: e.Name, CreatedAt: e.CreatedAt}
+		case *workspace.MemberAdded:
+			if _, twice := members[e.UserID]; twice {
+				break
+			}
+			members[e.UserID] = Member{UserID: e.UserID, WorkspaceID: e.WorkspaceID, Email: e.Email, Role: string(e.Role),
+				TokenHash: e.TokenHash, CreatedAt: e.AddedAt}
+		}
+		ws.Version = rec.StreamVersion
+		workspaces[id] = ws
 	}
+	for id, ws := range workspaces {
+		m.workspaces[id] = &ws
+	}
+	for id, mem := range members {
+		if _, known := m.members[id]; !known { // the first membership stands, as in Postgres
+			m.members[id] = &mem
+			m.byToken[mem.TokenHash] = id
+		}
+	}
+	m.cp = cp
 	return nil
 }
 

@@ -82,3 +82,12 @@ func Connect(t testing.TB) *pgxpool.Pool {
 	t.Cleanup(pool.Close)
 	return pool
 }
+
+// OverStores runs a read model's suite over each of its stores, as the
+// subtests "memory" and "postgres": one suite for the port, every adapter
+// held to it. Each Postgres case gets a database of its own.
+func OverStores[S any](t *testing.T, memory func() S, postgres func(*pgxpool.Pool) S,
+	suite func(t *testing.T, newStore func(t *testing.T) S)) {
+	t.Run("memory", func(t *testing.T) { suite(t, func(*testing.T) S { return memory() }) })
+	t.Run("postgres", func(t *testing.T) { suite(t, func(t *testing.T) S { return postgres(Connect(t)) }) })
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sois-ai/chat-agent-gateway/projections/projectiontest"
 
 	"github.com/google/uuid"
@@ -17,8 +18,8 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
 
-func TestMemoryStore(t *testing.T) {
-	runStoreSuite(t, func(*testing.T) Store { return NewMemory() })
+func TestStores(t *testing.T) {
+	projectiontest.OverStores(t, func() Store { return NewMemory() }, func(p *pgxpool.Pool) Store { return NewPostgres(p) }, runStoreSuite)
 }
 
 var t0 = projectiontest.T0
