@@ -37,6 +37,14 @@ type Rows[V any] struct {
 
 	// Key is a view's id, the rest of its stream's name.
 	Key func(V) string
+	// Workspace is the tenant a view belongs to, for read models whose
+	// queries are scoped to one: Get finds a view only in its workspace,
+	// so a tool can never read another tenant's rows. Live, when set,
+	// hides views Get must not return (deleted ones); LiveSQL is the same
+	// rule as a condition on the table.
+	Workspace func(V) string
+	Live      func(V) bool
+	LiveSQL   string
 
 	// Table and Columns name the Postgres table and the columns Scan reads,
 	// in order; Scan takes extra destinations after them (Page's total).
@@ -101,6 +109,20 @@ func (m *InMemory[V]) Apply(_ context.Context, batch []es.Recorded) error {
 	return m.Views.Apply(batch, m.rows.Relevant, m.rows.ID, m.rows.Fold)
 }
 
+// Get returns the live view id of the workspace (see Rows.Workspace), a
+// copy the caller may change.
+func (m *InMemory[V]) Get(_ context.Context, workspaceID, id string) (V, bool, error) {
+	v, ok := m.Views.Get(id)
+	if !ok || m.rows.Workspace(v) != workspaceID || m.rows.Live != nil && !m.rows.Live(v) {
+		var zero V
+		return zero, false, nil
+	}
+	if m.rows.Clone != nil {
+		v = m.rows.Clone(v)
+	}
+	return v, true, nil
+}
+
 // Page is the memory twin of InPostgres.Page: the views keep keeps, in
 // less's order, at most limit of them, and how many kept in all.
 func (m *InMemory[V]) Page(keep func(V) bool, less func(a, b V) bool, limit int) ([]V, int) {
@@ -161,6 +183,21 @@ func (p *InPostgres[V]) LockMany(ctx context.Context, tx pgx.Tx, ids []string) (
 		out[p.rows.Key(v)] = v
 	}
 	return out, rows.Err()
+}
+
+// Get returns the live view id of the workspace (see Rows.Workspace). An
+// id that cannot exist is "not found", as in the memory store, rather
+// than a cast error from Postgres.
+func (p *InPostgres[V]) Get(ctx context.Context, workspaceID, id string) (V, bool, error) {
+	if !IsUUID(workspaceID) || !IsUUID(id) {
+		var zero V
+		return zero, false, nil
+	}
+	where := `id = $1 AND workspace_id = $2`
+	if p.rows.LiveSQL != "" {
+		where += ` AND ` + p.rows.LiveSQL
+	}
+	return p.One(ctx, where, id, workspaceID)
 }
 
 // One reads the row where picks; none is not an error.
@@ -258,6 +295,25 @@ func (w *Where) Like(term string, cols ...string) *Where {
 		ors[i] = c + ` ILIKE %[1]s ESCAPE '\'`
 	}
 	return w.Add("("+strings.Join(ors, " OR ")+")", Pattern(term))
+}
+
+// Page sizes of the read models the agent's tools list: a tool result
+// never floods the model's context.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+// Limit settles a requested page size: DefaultLimit when none is asked
+// for, never more than MaxLimit.
+func Limit(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultLimit
+	case n > MaxLimit:
+		return MaxLimit
+	}
+	return n
 }
 
 // Pattern is the ILIKE pattern that finds term literally anywhere.

@@ -24,6 +24,8 @@ const streamPrefix = "contact-"
 // rows are read and written.
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
+	Workspace: func(v View) string { return v.WorkspaceID },
+	Live: func(v View) bool { return !v.Deleted }, LiveSQL: `NOT deleted`,
 	Table: "contacts", Columns: columns, Scan: scanView, Save: upsertMany,
 }
 
@@ -64,8 +66,8 @@ type Filter struct {
 
 // Limits of Search.
 const (
-	DefaultLimit = 20
-	MaxLimit     = 100
+	DefaultLimit = projections.DefaultLimit
+	MaxLimit     = projections.MaxLimit
 )
 
 // normalized trims the terms, so a stray space from a tool call does not turn
@@ -73,12 +75,7 @@ const (
 func (f Filter) normalized() Filter {
 	f.Query, f.Name, f.Company = strings.TrimSpace(f.Query), strings.TrimSpace(f.Name), strings.TrimSpace(f.Company)
 	f.City, f.Email = strings.TrimSpace(f.City), strings.TrimSpace(f.Email)
-	switch {
-	case f.Limit <= 0:
-		f.Limit = DefaultLimit
-	case f.Limit > MaxLimit:
-		f.Limit = MaxLimit
-	}
+	f.Limit = projections.Limit(f.Limit)
 	return f
 }
 
@@ -131,14 +128,6 @@ type Memory struct{ *projections.InMemory[View] }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory { return &Memory{rows.InMemory()} }
-
-func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	v, ok := m.Views.Get(id)
-	if !ok || v.Deleted || v.WorkspaceID != workspaceID {
-		return View{}, false, nil
-	}
-	return v, true, nil
-}
 
 func (m *Memory) Search(_ context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f = f.normalized()
@@ -195,15 +184,6 @@ func scanView(row pgx.Row, extra ...any) (View, error) {
 	// the memory store's.
 	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
 	return v, err
-}
-
-// isUUID guards the uuid columns: an id that cannot exist is "not found",
-// as in the memory store, rather than a cast error from Postgres.
-func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
-	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
-		return View{}, false, nil
-	}
-	return p.One(ctx, `id = $1 AND workspace_id = $2 AND NOT deleted`, id, workspaceID)
 }
 
 func (p *Postgres) Search(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {

@@ -25,6 +25,7 @@ const streamPrefix = "document-"
 // rows are read (body included) and written.
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
+	Workspace: func(v View) string { return v.WorkspaceID },
 	Table: "documents", Columns: columns + `, body`, Scan: scanWithBody, Save: projections.EachSave(upsert),
 }
 
@@ -73,25 +74,15 @@ type Hit struct {
 
 // Limits of List and Search.
 const (
-	DefaultLimit = 20
-	MaxLimit     = 100
+	DefaultLimit = projections.DefaultLimit
+	MaxLimit     = projections.MaxLimit
 )
-
-func limit(n int) int {
-	switch {
-	case n <= 0:
-		return DefaultLimit
-	case n > MaxLimit:
-		return MaxLimit
-	}
-	return n
-}
 
 // normalized settles the filter: the folder in the form documents are filed
 // under ("" for all), and the limit bounded. A folder that could never
 // exist ("a/../b") is an error rather than an empty listing.
 func (f ListFilter) normalized() (ListFilter, error) {
-	f.Limit = limit(f.Limit)
+	f.Limit = projections.Limit(f.Limit)
 	if strings.TrimSpace(f.Folder) == "" {
 		f.Folder = ""
 		return f, nil
@@ -220,14 +211,6 @@ type Memory struct{ *projections.InMemory[View] }
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory { return &Memory{rows.InMemory()} }
 
-func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	v, ok := m.Views.Get(id)
-	if !ok || v.WorkspaceID != workspaceID {
-		return View{}, false, nil
-	}
-	return v, true, nil
-}
-
 func (m *Memory) List(_ context.Context, workspaceID string, f ListFilter) ([]View, int, error) {
 	f, err := f.normalized()
 	if err != nil {
@@ -257,7 +240,7 @@ func (m *Memory) Search(_ context.Context, workspaceID, query string, n int) ([]
 	if len(terms) == 0 {
 		return nil, 0, nil
 	}
-	n = limit(n)
+	n = projections.Limit(n)
 	var out []Hit
 	for v := range m.Views.All() {
 		if v.WorkspaceID != workspaceID {
@@ -328,15 +311,6 @@ func scanView(row pgx.Row, extra ...any) (View, error) {
 	return v, err
 }
 
-// isUUID guards the uuid columns: an id that cannot exist is "not found",
-// as in the memory store, rather than a cast error from Postgres.
-func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
-	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
-		return View{}, false, nil
-	}
-	return p.One(ctx, `id = $1 AND workspace_id = $2`, id, workspaceID)
-}
-
 func (p *Postgres) List(ctx context.Context, workspaceID string, f ListFilter) ([]View, int, error) {
 	f, err := f.normalized()
 	if err != nil {
@@ -401,7 +375,7 @@ hits AS (
   LIMIT $3)
 SELECT `+columns+`, ts_headline('simple', body, (SELECT q FROM q), $4), score, total
 FROM hits ORDER BY score DESC, title COLLATE "C", id`,
-		workspaceID, cleanQuery(query), limit(n), headlineOptions)
+		workspaceID, cleanQuery(query), projections.Limit(n), headlineOptions)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -25,6 +25,7 @@ const streamPrefix = "email-"
 // rows are read and written.
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
+	Workspace: func(v View) string { return v.WorkspaceID }, Clone: out,
 	Table: "emails", Columns: columns, Scan: scanView, Save: projections.EachSave(upsert),
 }
 
@@ -67,19 +68,14 @@ type Filter struct {
 
 // Limits of List.
 const (
-	DefaultLimit = 20
-	MaxLimit     = 100
+	DefaultLimit = projections.DefaultLimit
+	MaxLimit     = projections.MaxLimit
 )
 
 // normalized trims the terms and settles the limit.
 func (f Filter) normalized() Filter {
 	f.To, f.ContactID, f.Query = strings.TrimSpace(f.To), strings.TrimSpace(f.ContactID), strings.TrimSpace(f.Query)
-	switch {
-	case f.Limit <= 0:
-		f.Limit = DefaultLimit
-	case f.Limit > MaxLimit:
-		f.Limit = MaxLimit
-	}
+	f.Limit = projections.Limit(f.Limit)
 	return f
 }
 
@@ -163,14 +159,6 @@ func out(v View) View {
 	return v
 }
 
-func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	v, ok := m.Views.Get(id)
-	if !ok || v.WorkspaceID != workspaceID {
-		return View{}, false, nil
-	}
-	return out(v), true, nil
-}
-
 func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f = f.normalized()
 	vs, total := m.Page(func(v View) bool { return v.WorkspaceID == workspaceID && f.matches(v) }, newer, f.Limit)
@@ -217,15 +205,6 @@ func scanView(row pgx.Row, extra ...any) (View, error) {
 	}
 	v.To, v.ContactIDs = list(v.To), list(v.ContactIDs)
 	return v, err
-}
-
-// isUUID guards the uuid columns: an id that cannot exist is "not found",
-// as in the memory store, rather than a cast error from Postgres.
-func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
-	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
-		return View{}, false, nil
-	}
-	return p.One(ctx, `id = $1 AND workspace_id = $2`, id, workspaceID)
 }
 
 func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {

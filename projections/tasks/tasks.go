@@ -24,6 +24,7 @@ const streamPrefix = "task-"
 // rows are read and written.
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
+	Workspace: func(v View) string { return v.WorkspaceID },
 	Table: "tasks", Columns: columns, Scan: scanView, Save: upsertMany,
 }
 
@@ -58,8 +59,8 @@ type Filter struct {
 
 // Limits of List.
 const (
-	DefaultLimit = 20
-	MaxLimit     = 100
+	DefaultLimit = projections.DefaultLimit
+	MaxLimit     = projections.MaxLimit
 )
 
 // ErrInvalidStatus is returned for a status filter other than open, done or
@@ -78,12 +79,7 @@ func (f Filter) normalized() (Filter, error) {
 		return f, fmt.Errorf("%w, not %q", ErrInvalidStatus, f.Status)
 	}
 	f.Query, f.AssigneeID = strings.TrimSpace(f.Query), strings.TrimSpace(f.AssigneeID)
-	switch {
-	case f.Limit <= 0:
-		f.Limit = DefaultLimit
-	case f.Limit > MaxLimit:
-		f.Limit = MaxLimit
-	}
+	f.Limit = projections.Limit(f.Limit)
 	return f, nil
 }
 
@@ -129,14 +125,6 @@ type Store interface {
 type Memory struct{ *projections.InMemory[View] }
 
 func NewMemory() *Memory { return &Memory{rows.InMemory()} }
-
-func (m *Memory) Get(_ context.Context, workspaceID, id string) (View, bool, error) {
-	v, ok := m.Views.Get(id)
-	if !ok || v.WorkspaceID != workspaceID {
-		return View{}, false, nil
-	}
-	return v, true, nil
-}
 
 func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f, err := f.normalized()
@@ -203,15 +191,6 @@ func scanView(row pgx.Row, extra ...any) (View, error) {
 		v.CompletedAt = &t
 	}
 	return v, err
-}
-
-// isUUID guards the uuid columns: an id that cannot exist is "not found",
-// as in the memory store, rather than a cast error from Postgres.
-func (p *Postgres) Get(ctx context.Context, workspaceID, id string) (View, bool, error) {
-	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
-		return View{}, false, nil
-	}
-	return p.One(ctx, `id = $1 AND workspace_id = $2`, id, workspaceID)
 }
 
 func (p *Postgres) List(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
