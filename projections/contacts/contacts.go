@@ -25,7 +25,7 @@ const streamPrefix = "contact-"
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
 	Workspace: func(v View) string { return v.WorkspaceID },
-	Live: func(v View) bool { return !v.Deleted }, LiveSQL: `NOT deleted`,
+	Live:      func(v View) bool { return !v.Deleted }, LiveSQL: `NOT deleted`,
 	Table: "contacts", Columns: columns, Scan: scanView, Save: upsertMany,
 }
 

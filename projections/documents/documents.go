@@ -26,7 +26,7 @@ const streamPrefix = "document-"
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
 	Workspace: func(v View) string { return v.WorkspaceID },
-	Table: "documents", Columns: columns + `, body`, Scan: scanWithBody, Save: projections.EachSave(upsert),
+	Table:     "documents", Columns: columns + `, body`, Scan: scanWithBody, Save: projections.EachSave(upsert),
 }
 
 // View is one document as the tools read it. List and Search leave Body

@@ -25,7 +25,7 @@ const streamPrefix = "task-"
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
 	Workspace: func(v View) string { return v.WorkspaceID },
-	Table: "tasks", Columns: columns, Scan: scanView, Save: upsertMany,
+	Table:     "tasks", Columns: columns, Scan: scanView, Save: upsertMany,
 }
 
 // View is one task as the tools read it.
