@@ -50,29 +50,17 @@ type UpdateAPIKey struct {
 
 // UpdateAPIKey decides and records a settings change.
 func (h *Handler) UpdateAPIKey(ctx context.Context, cmd UpdateAPIKey) (es.Position, error) {
-	var pos es.Position
-	err := retry(ctx, func() error {
-		var k apikey.Key
-		v, _, err := h.load(ctx, apikey.Stream(cmd.KeyID), apikey.Events, &k)
-		if err != nil {
-			return err
-		}
-		if err := k.CheckOwner(cmd.UserID); err != nil {
-			return err
-		}
-		s, err := cmd.Change(k.Settings)
-		if err != nil {
-			return err
-		}
-		facts, err := k.Update(cmd.UserID, s, h.now())
-		if err != nil {
-			return err
-		}
-		res, err := h.append(ctx, apikey.Stream(cmd.KeyID), v,
-			es.Metadata{CorrelationID: cmd.KeyID, Actor: es.Actor{Kind: "user", ID: cmd.UserID}}, facts...)
-		pos = res.Position
-		return err
-	})
+	_, pos, err := decide(ctx, h, apikey.Stream(cmd.KeyID), apikey.Events, userMeta(cmd.KeyID, cmd.UserID),
+		func(k *apikey.Key, _ []es.Recorded) ([]es.Fact, error) {
+			if err := k.CheckOwner(cmd.UserID); err != nil {
+				return nil, err
+			}
+			s, err := cmd.Change(k.Settings)
+			if err != nil {
+				return nil, err
+			}
+			return k.Update(cmd.UserID, s, h.now())
+		})
 	return pos, err
 }
 
@@ -81,23 +69,14 @@ type RevokeAPIKey struct{ KeyID, UserID string }
 
 // RevokeAPIKey decides and records a revocation; revoking twice is harmless.
 func (h *Handler) RevokeAPIKey(ctx context.Context, cmd RevokeAPIKey) (es.Position, error) {
-	var pos es.Position
-	err := retry(ctx, func() error {
-		var k apikey.Key
-		v, _, err := h.load(ctx, apikey.Stream(cmd.KeyID), apikey.Events, &k)
-		if err != nil {
-			return err
-		}
-		facts, err := k.Revoke(cmd.UserID, h.now())
-		if err != nil {
-			return err
-		}
-		res, err := h.append(ctx, apikey.Stream(cmd.KeyID), v,
-			es.Metadata{CorrelationID: cmd.KeyID, Actor: es.Actor{Kind: "user", ID: cmd.UserID}}, facts...)
-		pos = res.Position
-		return err
-	})
+	_, pos, err := decide(ctx, h, apikey.Stream(cmd.KeyID), apikey.Events, userMeta(cmd.KeyID, cmd.UserID),
+		func(k *apikey.Key, _ []es.Recorded) ([]es.Fact, error) { return k.Revoke(cmd.UserID, h.now()) })
 	return pos, err
+}
+
+// userMeta is the metadata of a change a user makes to their key.
+func userMeta(keyID, userID string) es.Metadata {
+	return es.Metadata{CorrelationID: keyID, Actor: es.Actor{Kind: "user", ID: userID}}
 }
 
 // RotatedSecret carries the new signing secret, shown once.

@@ -184,3 +184,38 @@ func causedBy(recs []es.Recorded, cause string) bool {
 	}
 	return false
 }
+
+// decide is the life of most commands: fold the stream into a fresh
+// aggregate, let fn decide, append what it decided at the version read.
+// A conflict (someone moved first) reloads and decides again. fn sees the
+// stream's records too, for commands that act once per cause. It returns
+// the aggregate with the new facts applied and where they were appended.
+func decide[A any, P interface {
+	*A
+	folder
+}](ctx context.Context, h *Handler, stream string, reg es.Registry, md es.Metadata,
+	fn func(agg P, recs []es.Recorded) ([]es.Fact, error)) (A, es.Position, error) {
+	var out A
+	var pos es.Position
+	err := retry(ctx, func() error {
+		var a A
+		v, recs, err := h.load(ctx, stream, reg, P(&a))
+		if err != nil {
+			return err
+		}
+		facts, err := fn(&a, recs)
+		if err != nil {
+			return err
+		}
+		res, err := h.append(ctx, stream, v, md, facts...)
+		if err != nil {
+			return err
+		}
+		for _, f := range facts {
+			P(&a).Apply(f)
+		}
+		out, pos = a, res.Position
+		return nil
+	})
+	return out, pos, err
+}

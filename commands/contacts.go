@@ -54,55 +54,23 @@ func (h *Handler) GetContact(ctx context.Context, id, workspaceID string) (conta
 
 // UpdateContact changes the given fields, once per cause.
 func (h *Handler) UpdateContact(ctx context.Context, id, workspaceID string, patch map[string]string, cause Cause) (contact.Contact, error) {
-	var out contact.Contact
-	err := retry(ctx, func() error {
-		var c contact.Contact
-		v, recs, err := h.load(ctx, contact.Stream(id), contact.Events, &c)
-		if err != nil {
-			return err
-		}
-		if cause.CausationID != "" && causedBy(recs, cause.CausationID) {
-			out = c
-			return nil
-		}
-		facts, err := c.Update(workspaceID, patch, h.now())
-		if err != nil {
-			return err
-		}
-		if _, err := h.append(ctx, contact.Stream(id), v, cause.meta(), facts...); err != nil {
-			return err
-		}
-		for _, f := range facts {
-			c.Apply(f)
-		}
-		out = c
-		return nil
-	})
-	return out, err
+	return h.changeContact(ctx, id, cause, func(c *contact.Contact) ([]es.Fact, error) { return c.Update(workspaceID, patch, h.now()) })
 }
 
 // DeleteContact removes a contact, once per cause.
 func (h *Handler) DeleteContact(ctx context.Context, id, workspaceID string, cause Cause) (contact.Contact, error) {
-	var out contact.Contact
-	err := retry(ctx, func() error {
-		var c contact.Contact
-		v, recs, err := h.load(ctx, contact.Stream(id), contact.Events, &c)
-		if err != nil {
-			return err
-		}
-		if cause.CausationID != "" && causedBy(recs, cause.CausationID) {
-			out = c
-			return nil
-		}
-		facts, err := c.Delete(workspaceID, h.now())
-		if err != nil {
-			return err
-		}
-		if _, err := h.append(ctx, contact.Stream(id), v, cause.meta(), facts...); err != nil {
-			return err
-		}
-		out = c
-		return nil
-	})
-	return out, err
+	return h.changeContact(ctx, id, cause, func(c *contact.Contact) ([]es.Fact, error) { return c.Delete(workspaceID, h.now()) })
+}
+
+// changeContact decides a change to a contact once per cause: a cause the
+// stream already holds changes nothing and returns the contact as it is.
+func (h *Handler) changeContact(ctx context.Context, id string, cause Cause, fn func(*contact.Contact) ([]es.Fact, error)) (contact.Contact, error) {
+	c, _, err := decide(ctx, h, contact.Stream(id), contact.Events, cause.meta(),
+		func(c *contact.Contact, recs []es.Recorded) ([]es.Fact, error) {
+			if cause.CausationID != "" && causedBy(recs, cause.CausationID) {
+				return nil, nil
+			}
+			return fn(c)
+		})
+	return c, err
 }

@@ -34,25 +34,7 @@ func (h *Handler) GetDocument(ctx context.Context, id, workspaceID string) (docu
 
 // MoveDocument files a document in another folder.
 func (h *Handler) MoveDocument(ctx context.Context, id, workspaceID, to string, cause Cause) (document.Document, error) {
-	var out document.Document
-	err := retry(ctx, func() error {
-		var d document.Document
-		v, _, err := h.load(ctx, document.Stream(id), document.Events, &d)
-		if err != nil {
-			return err
-		}
-		facts, err := d.Move(workspaceID, to, h.now())
-		if err != nil {
-			return err
-		}
-		if _, err := h.append(ctx, document.Stream(id), v, cause.meta(), facts...); err != nil {
-			return err
-		}
-		for _, f := range facts {
-			d.Apply(f)
-		}
-		out = d
-		return nil
-	})
-	return out, err
+	d, _, err := decide(ctx, h, document.Stream(id), document.Events, cause.meta(),
+		func(d *document.Document, _ []es.Recorded) ([]es.Fact, error) { return d.Move(workspaceID, to, h.now()) })
+	return d, err
 }

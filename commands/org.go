@@ -63,20 +63,7 @@ func (h *Handler) AddTeamMember(ctx context.Context, workspaceID, teamID, userID
 	if _, ok := ws.Members[userID]; !ok {
 		return es.Position{}, &org.ValidationError{Field: "user_id", Reason: "is not a member of this workspace"}
 	}
-	var pos es.Position
-	err := retry(ctx, func() error {
-		var t org.Team
-		v, _, err := h.load(ctx, org.TeamStream(teamID), org.Events, &t)
-		if err != nil {
-			return err
-		}
-		facts, err := t.AddMember(workspaceID, userID, h.now())
-		if err != nil {
-			return err
-		}
-		res, err := h.append(ctx, org.TeamStream(teamID), v, cause.meta(), facts...)
-		pos = res.Position
-		return err
-	})
+	_, pos, err := decide(ctx, h, org.TeamStream(teamID), org.Events, cause.meta(),
+		func(t *org.Team, _ []es.Recorded) ([]es.Fact, error) { return t.AddMember(workspaceID, userID, h.now()) })
 	return pos, err
 }

@@ -70,26 +70,8 @@ func (h *Handler) SetTaskDueDate(ctx context.Context, id, workspaceID, due strin
 	})
 }
 
-func (h *Handler) changeTask(ctx context.Context, id, workspaceID string, cause Cause, decide func(*task.Task) ([]es.Fact, error)) (task.Task, error) {
-	var out task.Task
-	err := retry(ctx, func() error {
-		var t task.Task
-		v, _, err := h.load(ctx, task.Stream(id), task.Events, &t)
-		if err != nil {
-			return err
-		}
-		facts, err := decide(&t)
-		if err != nil {
-			return err
-		}
-		if _, err := h.append(ctx, task.Stream(id), v, cause.meta(), facts...); err != nil {
-			return err
-		}
-		for _, f := range facts {
-			t.Apply(f)
-		}
-		out = t
-		return nil
-	})
-	return out, err
+func (h *Handler) changeTask(ctx context.Context, id, workspaceID string, cause Cause, fn func(*task.Task) ([]es.Fact, error)) (task.Task, error) {
+	t, _, err := decide(ctx, h, task.Stream(id), task.Events, cause.meta(),
+		func(t *task.Task, _ []es.Recorded) ([]es.Fact, error) { return fn(t) })
+	return t, err
 }

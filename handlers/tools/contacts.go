@@ -93,13 +93,23 @@ type idArgs struct {
 	ID string `json:"id"`
 }
 
-func (c *Catalog) getContact(ctx context.Context, call commands.ToolCall) (any, error) {
+// idArg reads the arguments of a tool that takes one id, of a what: an id
+// that cannot be one is the model's mistake, told back to it.
+func idArg(call commands.ToolCall, what string) (idArgs, error) {
 	var a idArgs
 	if err := decode(call, &a); err != nil {
-		return nil, err
+		return a, err
 	}
 	if !isUUID(a.ID) {
-		return nil, userErr("No contact has the id %q.", a.ID)
+		return a, userErr("No %s has the id %q.", what, a.ID)
+	}
+	return a, nil
+}
+
+func (c *Catalog) getContact(ctx context.Context, call commands.ToolCall) (any, error) {
+	a, err := idArg(call, "contact")
+	if err != nil {
+		return nil, err
 	}
 	ct, err := c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID)
 	if err != nil {
@@ -151,12 +161,9 @@ func (c *Catalog) updateContact(ctx context.Context, call commands.ToolCall) (an
 }
 
 func (c *Catalog) deleteContact(ctx context.Context, call commands.ToolCall) (any, error) {
-	var a idArgs
-	if err := decode(call, &a); err != nil {
+	a, err := idArg(call, "contact")
+	if err != nil {
 		return nil, err
-	}
-	if !isUUID(a.ID) {
-		return nil, userErr("No contact has the id %q.", a.ID)
 	}
 	ct, err := c.deps.Commands.DeleteContact(ctx, a.ID, call.WorkspaceID, cause(call))
 	if err != nil {
@@ -186,12 +193,9 @@ func isUUID(s string) bool {
 }
 
 func (c *Catalog) summarizeContact(ctx context.Context, call commands.ToolCall) (any, error) {
-	var a idArgs
-	if err := decode(call, &a); err != nil {
+	a, err := idArg(call, "contact")
+	if err != nil {
 		return nil, err
-	}
-	if !isUUID(a.ID) {
-		return nil, userErr("No contact has the id %q.", a.ID)
 	}
 	ct, err := c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID)
 	if err != nil {

@@ -101,12 +101,9 @@ func (c *Catalog) listFolders(ctx context.Context, call commands.ToolCall) (any,
 }
 
 func (c *Catalog) readDocument(ctx context.Context, call commands.ToolCall) (any, error) {
-	var a idArgs
-	if err := decode(call, &a); err != nil {
+	a, err := idArg(call, "document")
+	if err != nil {
 		return nil, err
-	}
-	if !isUUID(a.ID) {
-		return nil, userErr("No document has the id %q.", a.ID)
 	}
 	d, err := c.deps.Commands.GetDocument(ctx, a.ID, call.WorkspaceID)
 	if err != nil {

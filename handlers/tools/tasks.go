@@ -85,12 +85,9 @@ func (c *Catalog) listTasks(ctx context.Context, call commands.ToolCall) (any, e
 }
 
 func (c *Catalog) completeTask(ctx context.Context, call commands.ToolCall) (any, error) {
-	var a idArgs
-	if err := decode(call, &a); err != nil {
+	a, err := idArg(call, "task")
+	if err != nil {
 		return nil, err
-	}
-	if !isUUID(a.ID) {
-		return nil, userErr("No task has the id %q.", a.ID)
 	}
 	t, err := c.deps.Commands.CompleteTask(ctx, a.ID, call.WorkspaceID, cause(call))
 	if err != nil {
