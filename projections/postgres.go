@@ -14,6 +14,24 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
 
+// PgProjection is what every Postgres read model has: its pool, its name,
+// and its checkpoint read by that name. A read model's store embeds it.
+type PgProjection struct {
+	Pool *pgxpool.Pool
+	name string
+}
+
+// NewPgProjection names a read model on the pool (migrations applied).
+func NewPgProjection(pool *pgxpool.Pool, name string) PgProjection {
+	return PgProjection{Pool: pool, name: name}
+}
+
+func (p PgProjection) Name() string { return p.name }
+
+func (p PgProjection) Checkpoint(ctx context.Context) (es.Position, error) {
+	return PgCheckpoint(ctx, p.Pool, p.name)
+}
+
 // PgCheckpoint reads a projection's checkpoint from projection_checkpoints.
 func PgCheckpoint(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row

@@ -88,7 +88,7 @@ func (r *Rows[V]) InMemory() *InMemory[V] {
 // InPostgres returns the Postgres store of the read model (migrations
 // already applied).
 func (r *Rows[V]) InPostgres(pool *pgxpool.Pool) *InPostgres[V] {
-	return &InPostgres[V]{rows: r, Pool: pool}
+	return &InPostgres[V]{PgProjection: NewPgProjection(pool, r.Name), rows: r}
 }
 
 // InMemory keeps a Rows read model in memory. A read model embeds it and
@@ -143,14 +143,8 @@ func (m *InMemory[V]) Page(keep func(V) bool, less func(a, b V) bool, limit int)
 // InPostgres keeps a Rows read model in its table. A read model embeds it
 // and adds its queries.
 type InPostgres[V any] struct {
+	PgProjection
 	rows *Rows[V]
-	Pool *pgxpool.Pool
-}
-
-func (p *InPostgres[V]) Name() string { return p.rows.Name }
-
-func (p *InPostgres[V]) Checkpoint(ctx context.Context) (es.Position, error) {
-	return PgCheckpoint(ctx, p.Pool, p.rows.Name)
 }
 
 func (p *InPostgres[V]) Apply(ctx context.Context, batch []es.Recorded) error {

@@ -60,19 +60,7 @@ func Audit(load Loader) *ucli.Command {
 					if err != nil {
 						return ucli.Exit(fmt.Sprintf("audit replay: %v", err), ExitTrouble)
 					}
-					out := c.Root().Writer
-					if c.Bool("json") {
-						err = writeJSONTo(out, rep)
-					} else {
-						err = rep.print(out)
-					}
-					if err != nil {
-						return ucli.Exit(err, ExitTrouble)
-					}
-					if !rep.Equal {
-						return ucli.Exit(rep.failure(), ExitDifferent)
-					}
-					return nil
+					return emit(c, rep, !rep.Equal)
 				},
 			},
 			{
@@ -98,19 +86,7 @@ func Audit(load Loader) *ucli.Command {
 					if err != nil {
 						return ucli.Exit(fmt.Sprintf("audit verify: %v", err), ExitTrouble)
 					}
-					out := c.Root().Writer
-					if c.Bool("json") {
-						err = writeJSONTo(out, rep)
-					} else {
-						err = rep.print(out)
-					}
-					if err != nil {
-						return ucli.Exit(err, ExitTrouble)
-					}
-					if len(rep.Broken) > 0 {
-						return ucli.Exit(rep.failure(), ExitDifferent)
-					}
-					return nil
+					return emit(c, rep, len(rep.Broken) > 0)
 				},
 			},
 		},
@@ -947,4 +923,28 @@ func verifyWholeLog(ctx context.Context, st *stores.Stores, rep VerifyReport) (V
 		}
 	}
 	return rep, nil
+}
+
+// report is what audit replay and verify find.
+type report interface {
+	print(w io.Writer) error
+	failure() string
+}
+
+// emit prints rep (as JSON with --json) and exits ExitDifferent with its
+// failure when failed.
+func emit(c *ucli.Command, rep report, failed bool) error {
+	var err error
+	if out := c.Root().Writer; c.Bool("json") {
+		err = writeJSONTo(out, rep)
+	} else {
+		err = rep.print(out)
+	}
+	if err != nil {
+		return ucli.Exit(err, ExitTrouble)
+	}
+	if failed {
+		return ucli.Exit(rep.failure(), ExitDifferent)
+	}
+	return nil
 }

@@ -18,15 +18,11 @@ import (
 
 // Postgres keeps the read model in billing_periods, billing_reservations
 // and billing_charges (migration 00007).
-type Postgres struct{ pool *pgxpool.Pool }
+type Postgres struct{ projections.PgProjection }
 
 // NewPostgres returns a store on the pool (migrations already applied).
-func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
-
-func (p *Postgres) Name() string { return Name }
-
-func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
-	return projections.PgCheckpoint(ctx, p.pool, Name)
+func NewPostgres(pool *pgxpool.Pool) *Postgres {
+	return &Postgres{projections.NewPgProjection(pool, Name)}
 }
 
 // Apply folds the batch in one transaction with the checkpoint, with a
@@ -36,7 +32,7 @@ func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
 // releases close are read at once, and everything it changed is written
 // back with one statement per table.
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApplyBatch(ctx, p.pool, Name, batch, isBudget, applyBatch)
+	return projections.PgApplyBatch(ctx, p.Pool, Name, batch, isBudget, applyBatch)
 }
 
 type periodKey struct{ key, period string }
@@ -299,7 +295,7 @@ FROM billing_periods WHERE api_key_id = $1 AND period_key = $2`+lock, keyID, per
 }
 
 func (p *Postgres) Period(ctx context.Context, keyID, periodKey string) (PeriodTotals, error) {
-	return getPeriod(ctx, p.pool, keyID, periodKey, ``)
+	return getPeriod(ctx, p.Pool, keyID, periodKey, ``)
 }
 
 // groupExpr is GroupOf in SQL. COLLATE "C" orders and compares group
@@ -322,7 +318,7 @@ func groupExpr(groupBy string) string {
 // readOnly runs fn in one read-only snapshot, so a page and its total agree
 // even while the projector writes.
 func (p *Postgres) readOnly(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := p.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return err
 	}
@@ -397,7 +393,7 @@ func (p *Postgres) Charges(ctx context.Context, workspaceID string, from, to Dat
 		return ChargePage{}, err
 	}
 	limit = clampLimit(limit)
-	rows, err := p.pool.Query(ctx, `SELECT `+chargeColumns+` FROM billing_charges
+	rows, err := p.Pool.Query(ctx, `SELECT `+chargeColumns+` FROM billing_charges
 WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::date AND (log_tx, log_seq) > ($4::bigint, $5::bigint)
 ORDER BY log_tx, log_seq LIMIT $6`, workspaceID, from.String(), to.String(), int64(pos.Tx), int64(pos.Seq), limit+1)
 	if err != nil {
@@ -425,7 +421,7 @@ func (p *Postgres) Workspaces(ctx context.Context, from, to Date) ([]string, err
 	if err := validRange(from, to); err != nil {
 		return nil, err
 	}
-	rows, err := p.pool.Query(ctx, `SELECT DISTINCT workspace_id COLLATE "C" AS ws FROM billing_charges
+	rows, err := p.Pool.Query(ctx, `SELECT DISTINCT workspace_id COLLATE "C" AS ws FROM billing_charges
 WHERE day BETWEEN $1::date AND $2::date ORDER BY ws`, from.String(), to.String())
 	if err != nil {
 		return nil, fmt.Errorf("billing workspaces: %w", err)

@@ -161,19 +161,15 @@ func (m *Memory) Workspace(_ context.Context, id string) (Workspace, bool, error
 }
 
 // Postgres keeps identity in the workspaces and members tables.
-type Postgres struct{ pool *pgxpool.Pool }
+type Postgres struct{ projections.PgProjection }
 
 // NewPostgres returns a store on the pool.
-func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
-
-func (p *Postgres) Name() string { return Name }
-
-func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
-	return projections.PgCheckpoint(ctx, p.pool, Name)
+func NewPostgres(pool *pgxpool.Pool) *Postgres {
+	return &Postgres{projections.NewPgProjection(pool, Name)}
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isWorkspace, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+	return projections.PgApply(ctx, p.Pool, Name, batch, isWorkspace, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
 		id := strings.TrimPrefix(rec.Stream, "workspace-")
 		var ws Workspace
 		err := tx.QueryRow(ctx, `SELECT id, name, created_at, version FROM workspaces WHERE id = $1 FOR UPDATE`, id).
@@ -204,7 +200,7 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO NOTHING`,
 
 func (p *Postgres) member(ctx context.Context, where string, arg any) (Member, bool, error) {
 	var m Member
-	err := p.pool.QueryRow(ctx, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members WHERE `+where, arg).
+	err := p.Pool.QueryRow(ctx, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members WHERE `+where, arg).
 		Scan(&m.UserID, &m.WorkspaceID, &m.Email, &m.Role, &m.TokenHash, &m.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Member{}, false, nil
@@ -222,7 +218,7 @@ func (p *Postgres) Member(ctx context.Context, userID string) (Member, bool, err
 
 func (p *Postgres) Workspace(ctx context.Context, id string) (Workspace, bool, error) {
 	var ws Workspace
-	err := p.pool.QueryRow(ctx, `SELECT id, name, created_at, version FROM workspaces WHERE id = $1`, id).
+	err := p.Pool.QueryRow(ctx, `SELECT id, name, created_at, version FROM workspaces WHERE id = $1`, id).
 		Scan(&ws.ID, &ws.Name, &ws.CreatedAt, &ws.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, false, nil
@@ -244,7 +240,7 @@ func (m *Memory) Members(_ context.Context, workspaceID string) ([]Member, error
 }
 
 func (p *Postgres) Members(ctx context.Context, workspaceID string) ([]Member, error) {
-	rows, err := p.pool.Query(ctx, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members
+	rows, err := p.Pool.Query(ctx, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members
 WHERE workspace_id = $1 ORDER BY email COLLATE "C"`, workspaceID)
 	if err != nil {
 		return nil, err

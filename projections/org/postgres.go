@@ -15,19 +15,15 @@ import (
 
 // Postgres keeps the read model in the departments, teams and team_members
 // tables.
-type Postgres struct{ pool *pgxpool.Pool }
+type Postgres struct{ projections.PgProjection }
 
 // NewPostgres returns a store on the pool (migrations already applied).
-func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
-
-func (p *Postgres) Name() string { return Name }
-
-func (p *Postgres) Checkpoint(ctx context.Context) (es.Position, error) {
-	return projections.PgCheckpoint(ctx, p.pool, Name)
+func NewPostgres(pool *pgxpool.Pool) *Postgres {
+	return &Postgres{projections.NewPgProjection(pool, Name)}
 }
 
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
-	return projections.PgApply(ctx, p.pool, Name, batch, isOrg, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
+	return projections.PgApply(ctx, p.Pool, Name, batch, isOrg, func(ctx context.Context, tx pgx.Tx, rec es.Recorded) error {
 		switch {
 		case isDepartment(rec):
 			return applyDepartment(ctx, tx, rec)
@@ -126,7 +122,7 @@ func (p *Postgres) Departments(ctx context.Context, workspaceID string) ([]Depar
 	if !projections.IsUUID(workspaceID) {
 		return out, nil
 	}
-	rows, err := p.pool.Query(ctx, departmentQuery+` ORDER BY d.name COLLATE "C", d.id`, workspaceID)
+	rows, err := p.Pool.Query(ctx, departmentQuery+` ORDER BY d.name COLLATE "C", d.id`, workspaceID)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +141,7 @@ func (p *Postgres) Department(ctx context.Context, workspaceID, id string) (Depa
 	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return Department{}, false, nil
 	}
-	d, err := scanDepartment(p.pool.QueryRow(ctx, departmentQuery+` AND d.id = $2`, workspaceID, id))
+	d, err := scanDepartment(p.Pool.QueryRow(ctx, departmentQuery+` AND d.id = $2`, workspaceID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Department{}, false, nil
 	}
@@ -169,7 +165,7 @@ func (p *Postgres) teams(ctx context.Context, where string, args ...any) ([]Team
 	if !projections.IsUUID(args[0].(string)) {
 		return out, nil
 	}
-	rows, err := p.pool.Query(ctx, teamQuery+where+` ORDER BY t.name COLLATE "C", t.id`, args...)
+	rows, err := p.Pool.Query(ctx, teamQuery+where+` ORDER BY t.name COLLATE "C", t.id`, args...)
 	if err != nil {
 		return nil, err
 	}
