@@ -94,24 +94,11 @@ func (h *Handler) append(ctx context.Context, stream string, expected int64, md 
 	if len(facts) == 0 {
 		return es.AppendResult{Version: expected}, nil
 	}
-	md.OccurredAt = h.now()
-	evs := make([]es.Event, 0, len(facts))
-	for _, f := range facts {
-		ev, err := es.NewEvent(NewID(), f, md)
-		if err != nil {
-			return es.AppendResult{}, err
-		}
-		evs = append(evs, ev)
-	}
-	h.Stats.Appends.Add(1)
-	res, err := h.Store.Append(ctx, stream, expected, evs...)
-	if errors.Is(err, es.ErrConcurrency) {
-		h.Stats.Conflicts.Add(1)
-	}
-	return res, err
+	return h.appendGuarded(ctx, stream, expected, nil, md, facts...)
 }
 
-// appendGuarded is append with guards on other streams (see es.Guard).
+// appendGuarded is append with guards on other streams (see es.Guard);
+// without guards it is a plain append.
 func (h *Handler) appendGuarded(ctx context.Context, stream string, expected int64, guards []es.Guard, md es.Metadata, facts ...es.Fact) (es.AppendResult, error) {
 	md.OccurredAt = h.now()
 	evs := make([]es.Event, 0, len(facts))
@@ -123,7 +110,13 @@ func (h *Handler) appendGuarded(ctx context.Context, stream string, expected int
 		evs = append(evs, ev)
 	}
 	h.Stats.Appends.Add(1)
-	res, err := h.Store.AppendGuarded(ctx, stream, expected, guards, evs...)
+	var res es.AppendResult
+	var err error
+	if len(guards) == 0 {
+		res, err = h.Store.Append(ctx, stream, expected, evs...)
+	} else {
+		res, err = h.Store.AppendGuarded(ctx, stream, expected, guards, evs...)
+	}
 	if errors.Is(err, es.ErrConcurrency) {
 		h.Stats.Conflicts.Add(1)
 	}

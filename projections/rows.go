@@ -300,12 +300,16 @@ const (
 
 // Limit settles a requested page size: DefaultLimit when none is asked
 // for, never more than MaxLimit.
-func Limit(n int) int {
+func Limit(n int) int { return Clamp(n, DefaultLimit, MaxLimit) }
+
+// Clamp settles a requested page size against a read model's own bounds:
+// def when none is asked for, never more than max.
+func Clamp(n, def, max int) int {
 	switch {
 	case n <= 0:
-		return DefaultLimit
-	case n > MaxLimit:
-		return MaxLimit
+		return def
+	case n > max:
+		return max
 	}
 	return n
 }

@@ -106,12 +106,17 @@ func idArg(call commands.ToolCall, what string) (idArgs, error) {
 	return a, nil
 }
 
-func (c *Catalog) getContact(ctx context.Context, call commands.ToolCall) (any, error) {
+// contactArg reads the contact a one-id tool names, from its facts.
+func (c *Catalog) contactArg(ctx context.Context, call commands.ToolCall) (contact.Contact, error) {
 	a, err := idArg(call, "contact")
 	if err != nil {
-		return nil, err
+		return contact.Contact{}, err
 	}
-	ct, err := c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID)
+	return c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID)
+}
+
+func (c *Catalog) getContact(ctx context.Context, call commands.ToolCall) (any, error) {
+	ct, err := c.contactArg(ctx, call)
 	if err != nil {
 		return nil, err
 	}
@@ -193,11 +198,7 @@ func isUUID(s string) bool {
 }
 
 func (c *Catalog) summarizeContact(ctx context.Context, call commands.ToolCall) (any, error) {
-	a, err := idArg(call, "contact")
-	if err != nil {
-		return nil, err
-	}
-	ct, err := c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID)
+	ct, err := c.contactArg(ctx, call)
 	if err != nil {
 		return nil, err
 	}

@@ -258,15 +258,7 @@ func validRange(from, to Date) error {
 
 func (q ReportQuery) limit() int { return clampLimit(q.Limit) }
 
-func clampLimit(n int) int {
-	switch {
-	case n <= 0:
-		return DefaultLimit
-	case n > MaxLimit:
-		return MaxLimit
-	}
-	return n
-}
+func clampLimit(n int) int { return projections.Clamp(n, DefaultLimit, MaxLimit) }
 
 // Cursors are opaque to callers: base64url of a version tag, what they
 // page through and the last value of the previous page. A cursor names
