@@ -34,9 +34,6 @@ type MemoryTable[V any] struct {
 // batch folds into it; nil means a plain copy of the value is enough
 // because the fold never changes anything the view points to.
 func NewMemoryTable[V any](clone func(V) V) *MemoryTable[V] {
-	if clone == nil {
-		clone = func(v V) V { return v }
-	}
 	return &MemoryTable[V]{views: map[string]V{}, clone: clone}
 }
 
@@ -57,34 +54,68 @@ func (t *MemoryTable[V]) Apply(batch []es.Recorded, relevant func(es.Recorded) b
 	fold func(*V, es.Recorded) (changed bool, err error)) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	touched := map[string]V{}
+	st := Stage(t.views, t.clone)
 	cp := t.cp
 	for _, rec := range batch {
 		if !cp.Less(rec.Position) {
 			continue
 		}
 		if relevant(rec) {
-			id := key(rec)
-			v, ok := touched[id]
-			if !ok {
-				v = t.clone(t.views[id])
-			}
-			if _, err := fold(&v, rec); err != nil {
+			if err := st.Fold(key(rec), rec, fold); err != nil {
 				return err
 			}
-			touched[id] = v
 		}
 		cp = rec.Position
 	}
-	for id, v := range touched {
-		if t.OnSave != nil {
-			before, had := t.views[id]
-			t.OnSave(before, had, v)
-		}
-		t.views[id] = v
-	}
+	st.Commit(t.OnSave)
 	t.cp = cp
 	return nil
+}
+
+// Staged folds a batch into copies of the views it touches, which Commit
+// swaps in: a memory store that folds nothing until the whole batch has
+// folded is all-or-nothing, as the Postgres transaction is.
+type Staged[V any] struct {
+	views   map[string]V
+	clone   func(V) V
+	touched map[string]V
+	order   []string
+}
+
+// Stage starts a batch over views; clone copies a stored view before the
+// first event folds into it (nil: a copy of the value is enough).
+func Stage[V any](views map[string]V, clone func(V) V) *Staged[V] {
+	return &Staged[V]{views: views, clone: clone, touched: map[string]V{}}
+}
+
+// Fold folds rec into the staged copy of view id.
+func (s *Staged[V]) Fold(id string, rec es.Recorded, fold func(*V, es.Recorded) (changed bool, err error)) error {
+	v, ok := s.touched[id]
+	if !ok {
+		v = s.views[id]
+		if s.clone != nil {
+			v = s.clone(v)
+		}
+		s.order = append(s.order, id)
+	}
+	if _, err := fold(&v, rec); err != nil {
+		return err
+	}
+	s.touched[id] = v
+	return nil
+}
+
+// Commit swaps the staged views in, showing each to onSave (when set)
+// with the view it replaces.
+func (s *Staged[V]) Commit(onSave func(before V, had bool, after V)) {
+	for _, id := range s.order {
+		v := s.touched[id]
+		if onSave != nil {
+			before, had := s.views[id]
+			onSave(before, had, v)
+		}
+		s.views[id] = v
+	}
 }
 
 // Get returns the view stored under id.

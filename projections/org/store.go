@@ -61,42 +61,26 @@ func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
 func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	departments, teams := map[string]Department{}, map[string]Team{}
+	departments, teams := projections.Stage(m.departments, nil), projections.Stage(m.teams, nil)
 	cp := m.cp
 	for _, rec := range batch {
 		if !cp.Less(rec.Position) {
 			continue
 		}
+		var err error
 		switch {
 		case isDepartment(rec):
-			id := departmentIDOf(rec)
-			d, ok := departments[id]
-			if !ok {
-				d = m.departments[id]
-			}
-			if _, err := FoldDepartment(&d, rec); err != nil {
-				return err
-			}
-			departments[id] = d
+			err = departments.Fold(departmentIDOf(rec), rec, FoldDepartment)
 		case isTeam(rec):
-			id := teamIDOf(rec)
-			t, ok := teams[id]
-			if !ok {
-				t = m.teams[id]
-			}
-			if _, err := FoldTeam(&t, rec); err != nil {
-				return err
-			}
-			teams[id] = t
+			err = teams.Fold(teamIDOf(rec), rec, FoldTeam)
+		}
+		if err != nil {
+			return err
 		}
 		cp = rec.Position
 	}
-	for id, d := range departments {
-		m.departments[id] = d
-	}
-	for id, t := range teams {
-		m.teams[id] = t
-	}
+	departments.Commit(nil)
+	teams.Commit(nil)
 	m.cp = cp
 	return nil
 }
