@@ -79,12 +79,7 @@ func (Revoked) EventType() string              { return "ApiKeyRevoked" }
 func (SigningSecretRotated) EventType() string { return "ApiKeySigningSecretRotated" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"ApiKeyCreated":              func() es.Fact { return &Created{} },
-	"ApiKeyUpdated":              func() es.Fact { return &Updated{} },
-	"ApiKeyRevoked":              func() es.Fact { return &Revoked{} },
-	"ApiKeySigningSecretRotated": func() es.Fact { return &SigningSecretRotated{} },
-}
+var Events = es.Registered(&Created{}, &Updated{}, &Revoked{}, &SigningSecretRotated{})
 
 // RotationOverlap is how long the previous signing secret keeps signing.
 const RotationOverlap = 24 * time.Hour

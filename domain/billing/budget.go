@@ -55,11 +55,7 @@ func (Charged) EventType() string  { return "ChargeRecorded" }
 func (Released) EventType() string { return "BudgetReleased" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"BudgetReserved": func() es.Fact { return &Reserved{} },
-	"ChargeRecorded": func() es.Fact { return &Charged{} },
-	"BudgetReleased": func() es.Fact { return &Released{} },
-}
+var Events = es.Registered(&Reserved{}, &Charged{}, &Released{})
 
 // Budget is one key's spending in one period, folded from its stream. It
 // keeps sums and the reservations still open, nothing about settled ones:

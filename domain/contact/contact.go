@@ -53,11 +53,7 @@ func (Updated) EventType() string { return "ContactUpdated" }
 func (Deleted) EventType() string { return "ContactDeleted" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"ContactCreated": func() es.Fact { return &Created{} },
-	"ContactUpdated": func() es.Fact { return &Updated{} },
-	"ContactDeleted": func() es.Fact { return &Deleted{} },
-}
+var Events = es.Registered(&Created{}, &Updated{}, &Deleted{})
 
 // Contact is the state folded from its stream.
 type Contact struct {

@@ -110,13 +110,13 @@ func (Resolved) EventType() string           { return "ConversationResolved" }
 func (Failed) EventType() string             { return "ConversationFailed" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"ConversationOpened":            func() es.Fact { return &Opened{} },
-	"ConversationProcessingStarted": func() es.Fact { return &ProcessingStarted{} },
-	"ModelStepStarted":              func() es.Fact { return &ModelStepStarted{} },
-	"ModelStepCompleted":            func() es.Fact { return &ModelStepCompleted{} },
-	"ToolCallRequested":             func() es.Fact { return &ToolCallRequested{} },
-	"ToolCallCompleted":             func() es.Fact { return &ToolCallCompleted{} },
-	"ConversationResolved":          func() es.Fact { return &Resolved{} },
-	"ConversationFailed":            func() es.Fact { return &Failed{} },
-}
+var Events = es.Registered(
+	&Opened{},
+	&ProcessingStarted{},
+	&ModelStepStarted{},
+	&ModelStepCompleted{},
+	&ToolCallRequested{},
+	&ToolCallCompleted{},
+	&Resolved{},
+	&Failed{},
+)

@@ -45,10 +45,7 @@ func (Created) EventType() string { return "DocumentCreated" }
 func (Moved) EventType() string   { return "DocumentMoved" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"DocumentCreated": func() es.Fact { return &Created{} },
-	"DocumentMoved":   func() es.Fact { return &Moved{} },
-}
+var Events = es.Registered(&Created{}, &Moved{})
 
 // Document is the state folded from its stream.
 type Document struct {

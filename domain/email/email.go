@@ -57,11 +57,7 @@ func (Sent) EventType() string   { return "EmailSent" }
 func (Failed) EventType() string { return "EmailFailed" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"EmailQueued": func() es.Fact { return &Queued{} },
-	"EmailSent":   func() es.Fact { return &Sent{} },
-	"EmailFailed": func() es.Fact { return &Failed{} },
-}
+var Events = es.Registered(&Queued{}, &Sent{}, &Failed{})
 
 // Status of an email.
 type Status string

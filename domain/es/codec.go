@@ -2,6 +2,7 @@ package es
 
 import (
 	"fmt"
+	"reflect"
 
 	fastjson "github.com/segmentio/encoding/json"
 )
@@ -14,6 +15,25 @@ type Fact interface {
 // Registry maps event type names to constructors, so a stream can be decoded
 // back into typed facts without a global registry.
 type Registry map[string]func() Fact
+
+// Registered builds a package's registry from one value of each of its
+// fact types, under the name each gives itself, so a type's name is
+// written once (in its EventType) and cannot drift from the registry.
+// Two facts of one name are a programming error.
+func Registered(facts ...Fact) Registry {
+	r := make(Registry, len(facts))
+	for _, f := range facts {
+		name, typ := f.EventType(), reflect.TypeOf(f)
+		if typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		if _, dup := r[name]; dup {
+			panic("es: two fact types named " + name)
+		}
+		r[name] = func() Fact { return reflect.New(typ).Interface().(Fact) }
+	}
+	return r
+}
 
 // Decode turns a recorded event into its typed fact.
 func (r Registry) Decode(rec Recorded) (Fact, error) {

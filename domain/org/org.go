@@ -54,12 +54,7 @@ func (TeamMemberAdded) EventType() string   { return "TeamMemberAdded" }
 func (TeamMemberRemoved) EventType() string { return "TeamMemberRemoved" }
 
 // Events decodes this package's facts.
-var Events = es.Registry{
-	"DepartmentCreated": func() es.Fact { return &DepartmentCreated{} },
-	"TeamCreated":       func() es.Fact { return &TeamCreated{} },
-	"TeamMemberAdded":   func() es.Fact { return &TeamMemberAdded{} },
-	"TeamMemberRemoved": func() es.Fact { return &TeamMemberRemoved{} },
-}
+var Events = es.Registered(&DepartmentCreated{}, &TeamCreated{}, &TeamMemberAdded{}, &TeamMemberRemoved{})
 
 // Errors callers act on.
 var (

@@ -57,12 +57,7 @@ func (Assigned) EventType() string   { return "TaskAssigned" }
 func (DueDateSet) EventType() string { return "TaskDueDateSet" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"TaskCreated":    func() es.Fact { return &Created{} },
-	"TaskCompleted":  func() es.Fact { return &Completed{} },
-	"TaskAssigned":   func() es.Fact { return &Assigned{} },
-	"TaskDueDateSet": func() es.Fact { return &DueDateSet{} },
-}
+var Events = es.Registered(&Created{}, &Completed{}, &Assigned{}, &DueDateSet{})
 
 // Task is the state folded from its stream.
 type Task struct {

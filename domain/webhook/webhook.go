@@ -82,13 +82,7 @@ func (Delivered) EventType() string        { return "WebhookDelivered" }
 func (Abandoned) EventType() string        { return "WebhookAbandoned" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"WebhookDeliveryStarted":  func() es.Fact { return &Started{} },
-	"WebhookAttemptStarted":   func() es.Fact { return &AttemptStarted{} },
-	"WebhookAttemptCompleted": func() es.Fact { return &AttemptCompleted{} },
-	"WebhookDelivered":        func() es.Fact { return &Delivered{} },
-	"WebhookAbandoned":        func() es.Fact { return &Abandoned{} },
-}
+var Events = es.Registered(&Started{}, &AttemptStarted{}, &AttemptCompleted{}, &Delivered{}, &Abandoned{})
 
 // Deliveries is the state of a conversation's webhook stream.
 type Deliveries struct {

@@ -60,10 +60,7 @@ func (Created) EventType() string     { return "WorkspaceCreated" }
 func (MemberAdded) EventType() string { return "WorkspaceMemberAdded" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registry{
-	"WorkspaceCreated":     func() es.Fact { return &Created{} },
-	"WorkspaceMemberAdded": func() es.Fact { return &MemberAdded{} },
-}
+var Events = es.Registered(&Created{}, &MemberAdded{})
 
 // Member is a person in the workspace.
 type Member struct {
