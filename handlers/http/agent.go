@@ -38,12 +38,7 @@ type acceptedBody struct {
 	Message          string `json:"message"`
 }
 
-func (s *Server) postAgent(w http.ResponseWriter, r *http.Request) {
-	c, e := s.authenticate(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) postAgent(w http.ResponseWriter, r *http.Request, c caller) {
 	if c.is(string(workspace.RoleAuditor)) {
 		writeError(w, errorf(http.StatusForbidden, CodeForbidden,
 			"The auditor role reads conversations, their events, key usage and billing, but cannot send messages."))

@@ -34,6 +34,19 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(tok), true
 }
 
+// as runs h for the callers check lets through (authenticate, owner,
+// keyManager); anyone else gets check's error and h never runs.
+func (s *Server) as(check func(*http.Request) (caller, *apiError), h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, e := check(r)
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		h(w, r, c)
+	}
+}
+
 // authenticate resolves the bearer token to a member of a workspace.
 func (s *Server) authenticate(r *http.Request) (caller, *apiError) {
 	tok, ok := bearer(r)

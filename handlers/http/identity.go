@@ -34,12 +34,7 @@ func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"workspace_id": out.WorkspaceID, "user_id": out.UserID, "token": out.Token})
 }
 
-func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
-	c, e := s.authenticate(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c caller) {
 	if !c.is(string(workspace.RoleOwner)) {
 		writeError(w, errorf(http.StatusForbidden, CodeForbidden, "Only an owner of the workspace can add users; you are %s.", c.Role))
 		return

@@ -151,12 +151,7 @@ func parseSettings(obj map[string]json.RawMessage, base apikey.Settings) (apikey
 	return s, nil
 }
 
-func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
-	c, e := s.keyManager(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c caller) {
 	obj, e := readObject(r, keyFields, true)
 	if e != nil {
 		writeError(w, e)
@@ -190,12 +185,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, b)
 }
 
-func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
-	c, e := s.authenticate(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, c caller) {
 	// Auditors hold no keys: they list the workspace's. Owners list their
 	// own unless they ask for the workspace's with scope=workspace.
 	scope := r.URL.Query().Get("scope")
@@ -272,12 +262,7 @@ func (s *Server) findKey(r *http.Request, visible func(apikeys.View) bool) (apik
 	return v, nil
 }
 
-func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
-	c, e := s.authenticate(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) getKey(w http.ResponseWriter, r *http.Request, c caller) {
 	v, e := s.readableKey(r, c)
 	if e != nil {
 		writeError(w, e)

@@ -44,12 +44,7 @@ func (s *Server) orgError(r *http.Request, err error) *apiError {
 	return s.internal(r, err)
 }
 
-func (s *Server) createDepartment(w http.ResponseWriter, r *http.Request) {
-	c, e := s.owner(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) createDepartment(w http.ResponseWriter, r *http.Request, c caller) {
 	f, e := readStrings(r, "name")
 	if e != nil {
 		writeError(w, e)
@@ -65,12 +60,7 @@ func (s *Server) createDepartment(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "name": strings.TrimSpace(name)})
 }
 
-func (s *Server) listDepartments(w http.ResponseWriter, r *http.Request) {
-	c, e := s.authenticate(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) listDepartments(w http.ResponseWriter, r *http.Request, c caller) {
 	ds, err := s.d.Org.Departments(r.Context(), c.WorkspaceID)
 	if err != nil {
 		writeError(w, s.internal(r, err))
@@ -79,12 +69,7 @@ func (s *Server) listDepartments(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"departments": ds})
 }
 
-func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) {
-	c, e := s.owner(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, c caller) {
 	f, e := readStrings(r, "name", "department_id")
 	if e != nil {
 		writeError(w, e)
@@ -107,12 +92,7 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id, "name": strings.TrimSpace(name), "department_id": dept})
 }
 
-func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) {
-	c, e := s.authenticate(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) listTeams(w http.ResponseWriter, r *http.Request, c caller) {
 	ts, err := s.d.Org.Teams(r.Context(), c.WorkspaceID, "")
 	if err != nil {
 		writeError(w, s.internal(r, err))
@@ -121,12 +101,7 @@ func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"teams": ts})
 }
 
-func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request) {
-	c, e := s.owner(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request, c caller) {
 	raw := chi.URLParam(r, "id")
 	teamID, ok := canonicalUUID(raw)
 	if !ok {
@@ -168,12 +143,7 @@ func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"team_id": teamID, "user_id": userID})
 }
 
-func (s *Server) createDocument(w http.ResponseWriter, r *http.Request) {
-	c, e := s.authenticate(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
+func (s *Server) createDocument(w http.ResponseWriter, r *http.Request, c caller) {
 	if !c.is(string(workspace.RoleOwner), string(workspace.RoleMember)) {
 		writeError(w, errorf(http.StatusForbidden, CodeForbidden, "The %s role cannot create documents.", c.Role))
 		return
