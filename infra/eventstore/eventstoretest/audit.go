@@ -1,7 +1,6 @@
 package eventstoretest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -399,26 +398,10 @@ func (s *suite) testReadCorrelatedWaitsForSlowCommits(t *testing.T) {
 	for i := range slowEvs {
 		slowEvs[i].Metadata.CorrelationID = corr
 	}
-	placed, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.cfg.slowAppend(ctx, st, "conversation-slow", slowEvs, func(ctx context.Context) error {
-			once.Do(func() { close(placed) })
-			select {
-			case <-release:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-		done <- err
-	}()
-	select {
-	case <-placed:
-	case err := <-done:
-		t.Fatalf("slow append finished without holding its transaction open: %v", err)
-	}
+	release := make(chan struct{})
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	done := s.startSlowAppend(t, ctx, &bg, st, "conversation-slow", slowEvs, release, nil)
 	fast := NewEvent("QuicklyCommitted", 3)
 	fast.Metadata.CorrelationID = corr
 	mustAppend(t, ctx, st, "task-fast", es.NoStream, fast)

@@ -53,7 +53,7 @@ func (s *suite) testCatchUpRace(t *testing.T) {
 	release := make(chan struct{})
 	var slowDone chan error
 	if s.cfg.slowAppend != nil {
-		slowDone = s.startSlowAppend(t, ctx, &bg, st, release, record)
+		slowDone = s.startSlowAppend(t, ctx, &bg, st, "race-slow", NewEvents("SlowlyCommitted", 2), release, record)
 	}
 
 	var polls atomic.Int64
@@ -143,7 +143,8 @@ func (s *suite) testCatchUpRace(t *testing.T) {
 // startSlowAppend starts the held append and returns once it has taken its
 // place in the log; the returned channel reports how it ended after release
 // is closed.
-func (s *suite) startSlowAppend(t *testing.T, ctx context.Context, bg *sync.WaitGroup, st eventstore.Store, release <-chan struct{}, record func(string, []es.Event)) chan error {
+func (s *suite) startSlowAppend(t *testing.T, ctx context.Context, bg *sync.WaitGroup, st eventstore.Store, stream string, evs []es.Event,
+	release <-chan struct{}, record func(string, []es.Event)) chan error {
 	t.Helper()
 	placed := make(chan struct{})
 	var once sync.Once
@@ -156,12 +157,11 @@ func (s *suite) startSlowAppend(t *testing.T, ctx context.Context, bg *sync.Wait
 			return ctx.Err()
 		}
 	}
-	evs := NewEvents("SlowlyCommitted", 2)
 	done := make(chan error, 1)
 	bg.Go(func() {
-		_, err := s.cfg.slowAppend(ctx, st, "race-slow", evs, hold)
-		if err == nil {
-			record("race-slow", evs)
+		_, err := s.cfg.slowAppend(ctx, st, stream, evs, hold)
+		if err == nil && record != nil {
+			record(stream, evs)
 		}
 		done <- err
 	})
