@@ -17,50 +17,48 @@ type contactFields struct {
 // tool never receives blank values the caller did not ask for.
 func (f contactFields) args() map[string]string {
 	args := map[string]string{}
-	for key, value := range map[string]string{
-		"name": f.Name, "company": f.Company, "title": f.Title,
-		"email": f.Email, "phone": f.Phone, "city": f.City,
-	} {
-		if value != "" {
+	for _, key := range contactFieldNames {
+		if value := f.get(key); value != "" {
 			args[key] = value
 		}
 	}
 	return args
 }
 
+// contactFieldNames are the canonical fields, as the tools name them.
+var contactFieldNames = []string{"name", "company", "title", "email", "phone", "city"}
+
+// field is the canonical field of that name, nil for any other name: the
+// one place that ties the tools' names to the struct.
+func (f *contactFields) field(name string) *string {
+	switch name {
+	case "name":
+		return &f.Name
+	case "company":
+		return &f.Company
+	case "title":
+		return &f.Title
+	case "email":
+		return &f.Email
+	case "phone":
+		return &f.Phone
+	case "city":
+		return &f.City
+	}
+	return nil
+}
+
 // set assigns one canonical field; unknown fields are ignored.
 func (f *contactFields) set(field, value string) {
-	switch field {
-	case "name":
-		f.Name = value
-	case "company":
-		f.Company = value
-	case "title":
-		f.Title = value
-	case "email":
-		f.Email = value
-	case "phone":
-		f.Phone = value
-	case "city":
-		f.City = value
+	if p := f.field(field); p != nil {
+		*p = value
 	}
 }
 
-// get reads one canonical field.
-func (c contactRecord) get(field string) string {
-	switch field {
-	case "name":
-		return c.Name
-	case "company":
-		return c.Company
-	case "title":
-		return c.Title
-	case "email":
-		return c.Email
-	case "phone":
-		return c.Phone
-	case "city":
-		return c.City
+// get reads one canonical field ("" for any other name).
+func (f contactFields) get(field string) string {
+	if p := f.field(field); p != nil {
+		return *p
 	}
 	return ""
 }

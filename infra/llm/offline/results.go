@@ -9,7 +9,8 @@ import (
 // tolerant (see recordString) because the model must never fail on a result
 // shaped slightly differently from the contract.
 type contactRecord struct {
-	ID, Name, Company, Title, Email, Phone, City string
+	ID string
+	contactFields
 }
 
 // taskRecord is a task as the task tools return it.
@@ -64,14 +65,9 @@ func contactFrom(v any) (contactRecord, bool) {
 	if !ok {
 		return contactRecord{}, false
 	}
-	c := contactRecord{
-		ID:      recordString(obj, "id"),
-		Name:    recordString(obj, "name"),
-		Company: recordString(obj, "company"),
-		Title:   recordString(obj, "title"),
-		Email:   recordString(obj, "email"),
-		Phone:   recordString(obj, "phone"),
-		City:    recordString(obj, "city"),
+	c := contactRecord{ID: recordString(obj, "id")}
+	for _, key := range contactFieldNames {
+		c.set(key, recordString(obj, key))
 	}
 	return c, c.ID != "" || c.Name != ""
 }
