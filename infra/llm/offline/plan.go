@@ -98,23 +98,16 @@ func (p planner) call(name string, args map[string]string) decision {
 }
 
 func (p planner) createContact() decision {
-	if s, ok := p.t.latest(toolCreateContact); ok {
-		c, ok := contactResult(s.result)
-		if !ok {
-			return replyWith(unreadableReply(toolCreateContact))
-		}
-		return replyWith(contactCreatedReply(c))
+	if d, ok := answered(p, toolCreateContact, contactResult, contactCreatedReply); ok {
+		return d
 	}
 	return p.call(toolCreateContact, p.in.contact.args())
 }
 
 func (p planner) findContacts() decision {
-	if s, ok := p.t.latest(toolSearchContacts); ok {
-		contacts, total, ok := contactListResult(s.result)
-		if !ok {
-			return replyWith(unreadableReply(toolSearchContacts))
-		}
-		return replyWith(contactsFoundReply(p.in.filter, contacts, total))
+	if d, ok := answered(p, toolSearchContacts, asList(contactListResult),
+		func(l listed[contactRecord]) string { return contactsFoundReply(p.in.filter, l.items, l.total) }); ok {
+		return d
 	}
 	return p.call(toolSearchContacts, p.in.filter.args())
 }
@@ -124,12 +117,9 @@ func (p planner) updateContact() decision {
 	if !ready {
 		return next
 	}
-	if s, ok := p.t.latest(toolUpdateContact); ok {
-		c, ok := contactResult(s.result)
-		if !ok {
-			return replyWith(unreadableReply(toolUpdateContact))
-		}
-		return replyWith(contactUpdatedReply(choice, c, p.in.changes))
+	if d, ok := answered(p, toolUpdateContact, contactResult,
+		func(c contactRecord) string { return contactUpdatedReply(choice, c, p.in.changes) }); ok {
+		return d
 	}
 	args := map[string]string{"id": choice.contact.ID}
 	for _, change := range p.in.changes {
@@ -165,12 +155,9 @@ func (p planner) summarizeContact() decision {
 	if !ready {
 		return next
 	}
-	if s, ok := p.t.latest(toolGetContact); ok {
-		c, ok := contactResult(s.result)
-		if !ok {
-			return replyWith(unreadableReply(toolGetContact))
-		}
-		return replyWith(contactSummaryReply(choice, c))
+	if d, ok := answered(p, toolGetContact, contactResult,
+		func(c contactRecord) string { return contactSummaryReply(choice, c) }); ok {
+		return d
 	}
 	if choice.matched > 0 && !p.tools[toolGetContact] {
 		return replyWith(contactSummaryReply(choice, choice.contact))
@@ -230,29 +217,53 @@ func pickContact(query string, contacts []contactRecord) contactChoice {
 	return choice
 }
 
+// answered is the reply to the latest result of tool, read by read, once
+// the conversation holds one (ok false: the tool has not run yet); a
+// result that cannot be read is said so.
+func answered[R any](p planner, tool string, read func(string) (R, bool), reply func(R) string) (d decision, ok bool) {
+	s, ok := p.t.latest(tool)
+	if !ok {
+		return decision{}, false
+	}
+	r, ok := read(s.result)
+	if !ok {
+		return replyWith(unreadableReply(tool)), true
+	}
+	return replyWith(reply(r)), true
+}
+
+// listed is a list tool's page and how many matched in all.
+type listed[R any] struct {
+	items []R
+	total int
+}
+
+// asList adapts a list result's reader to answered.
+func asList[R any](read func(string) ([]R, int, bool)) func(string) (listed[R], bool) {
+	return func(raw string) (listed[R], bool) {
+		items, total, ok := read(raw)
+		return listed[R]{items, total}, ok
+	}
+}
+
 // sameWords compares two phrases ignoring case and spacing.
 func sameWords(a, b string) bool {
 	return strings.EqualFold(strings.Join(strings.Fields(a), " "), strings.Join(strings.Fields(b), " "))
 }
 
 func (p planner) createTask() decision {
-	if s, ok := p.t.latest(toolCreateTask); ok {
-		t, ok := taskResult(s.result)
-		if !ok {
-			return replyWith(unreadableReply(toolCreateTask))
-		}
-		return replyWith(taskCreatedReply(t))
+	if d, ok := answered(p, toolCreateTask, taskResult, taskCreatedReply); ok {
+		return d
 	}
 	return p.call(toolCreateTask, p.in.task.args())
 }
 
 func (p planner) listTasks() decision {
-	if s, ok := p.t.latest(toolListTasks); ok {
-		tasks, total, ok := taskListResult(s.result)
-		if !ok {
-			return replyWith(unreadableReply(toolListTasks))
-		}
-		return replyWith(tasksListedReply(p.in.status, p.in.taskQuery, tasks, total))
+	if d, ok := answered(p, toolListTasks, asList(taskListResult),
+		func(l listed[taskRecord]) string {
+			return tasksListedReply(p.in.status, p.in.taskQuery, l.items, l.total)
+		}); ok {
+		return d
 	}
 	args := map[string]string{"status": p.in.status}
 	if p.in.taskQuery != "" {
@@ -274,12 +285,9 @@ func (p planner) completeTask() decision {
 	if !ready {
 		return next
 	}
-	if s, ok := p.t.latest(toolCompleteTask); ok {
-		t, ok := taskResult(s.result)
-		if !ok {
-			return replyWith(unreadableReply(toolCompleteTask))
-		}
-		return replyWith(taskCompletedReply(choice, t))
+	if d, ok := answered(p, toolCompleteTask, taskResult,
+		func(t taskRecord) string { return taskCompletedReply(choice, t) }); ok {
+		return d
 	}
 	return p.call(toolCompleteTask, map[string]string{"id": choice.task.ID})
 }
