@@ -79,7 +79,12 @@ func (Revoked) EventType() string              { return "ApiKeyRevoked" }
 func (SigningSecretRotated) EventType() string { return "ApiKeySigningSecretRotated" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(&Created{}, &Updated{}, &Revoked{}, &SigningSecretRotated{})
+var Events = es.Registered(
+	func() es.Fact { return &Created{} },
+	func() es.Fact { return &Updated{} },
+	func() es.Fact { return &Revoked{} },
+	func() es.Fact { return &SigningSecretRotated{} },
+)
 
 // RotationOverlap is how long the previous signing secret keeps signing.
 const RotationOverlap = 24 * time.Hour

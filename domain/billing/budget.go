@@ -55,7 +55,11 @@ func (Charged) EventType() string  { return "ChargeRecorded" }
 func (Released) EventType() string { return "BudgetReleased" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(&Reserved{}, &Charged{}, &Released{})
+var Events = es.Registered(
+	func() es.Fact { return &Reserved{} },
+	func() es.Fact { return &Charged{} },
+	func() es.Fact { return &Released{} },
+)
 
 // Budget is one key's spending in one period, folded from its stream. It
 // keeps sums and the reservations still open, nothing about settled ones:

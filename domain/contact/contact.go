@@ -53,7 +53,11 @@ func (Updated) EventType() string { return "ContactUpdated" }
 func (Deleted) EventType() string { return "ContactDeleted" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(&Created{}, &Updated{}, &Deleted{})
+var Events = es.Registered(
+	func() es.Fact { return &Created{} },
+	func() es.Fact { return &Updated{} },
+	func() es.Fact { return &Deleted{} },
+)
 
 // Contact is the state folded from its stream.
 type Contact struct {

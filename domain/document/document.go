@@ -45,7 +45,10 @@ func (Created) EventType() string { return "DocumentCreated" }
 func (Moved) EventType() string   { return "DocumentMoved" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(&Created{}, &Moved{})
+var Events = es.Registered(
+	func() es.Fact { return &Created{} },
+	func() es.Fact { return &Moved{} },
+)
 
 // Document is the state folded from its stream.
 type Document struct {

@@ -54,7 +54,12 @@ func (TeamMemberAdded) EventType() string   { return "TeamMemberAdded" }
 func (TeamMemberRemoved) EventType() string { return "TeamMemberRemoved" }
 
 // Events decodes this package's facts.
-var Events = es.Registered(&DepartmentCreated{}, &TeamCreated{}, &TeamMemberAdded{}, &TeamMemberRemoved{})
+var Events = es.Registered(
+	func() es.Fact { return &DepartmentCreated{} },
+	func() es.Fact { return &TeamCreated{} },
+	func() es.Fact { return &TeamMemberAdded{} },
+	func() es.Fact { return &TeamMemberRemoved{} },
+)
 
 // Errors callers act on.
 var (

@@ -57,7 +57,12 @@ func (Assigned) EventType() string   { return "TaskAssigned" }
 func (DueDateSet) EventType() string { return "TaskDueDateSet" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(&Created{}, &Completed{}, &Assigned{}, &DueDateSet{})
+var Events = es.Registered(
+	func() es.Fact { return &Created{} },
+	func() es.Fact { return &Completed{} },
+	func() es.Fact { return &Assigned{} },
+	func() es.Fact { return &DueDateSet{} },
+)
 
 // Task is the state folded from its stream.
 type Task struct {

@@ -82,7 +82,13 @@ func (Delivered) EventType() string        { return "WebhookDelivered" }
 func (Abandoned) EventType() string        { return "WebhookAbandoned" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(&Started{}, &AttemptStarted{}, &AttemptCompleted{}, &Delivered{}, &Abandoned{})
+var Events = es.Registered(
+	func() es.Fact { return &Started{} },
+	func() es.Fact { return &AttemptStarted{} },
+	func() es.Fact { return &AttemptCompleted{} },
+	func() es.Fact { return &Delivered{} },
+	func() es.Fact { return &Abandoned{} },
+)
 
 // Deliveries is the state of a conversation's webhook stream.
 type Deliveries struct {

@@ -60,7 +60,10 @@ func (Created) EventType() string     { return "WorkspaceCreated" }
 func (MemberAdded) EventType() string { return "WorkspaceMemberAdded" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(&Created{}, &MemberAdded{})
+var Events = es.Registered(
+	func() es.Fact { return &Created{} },
+	func() es.Fact { return &MemberAdded{} },
+)
 
 // Member is a person in the workspace.
 type Member struct {
