@@ -35,6 +35,8 @@ func (h *Handler) GetDocument(ctx context.Context, id, workspaceID string) (docu
 // MoveDocument files a document in another folder.
 func (h *Handler) MoveDocument(ctx context.Context, id, workspaceID, to string, cause Cause) (document.Document, error) {
 	d, _, err := decide(ctx, h, document.Stream(id), document.Events, cause.meta(),
-		func(d *document.Document, _ []es.Recorded) ([]es.Fact, error) { return d.Move(workspaceID, to, h.now()) })
+		func(d *document.Document, _ []es.Recorded) ([]es.Fact, error) {
+			return d.Move(workspaceID, to, h.now())
+		})
 	return d, err
 }

@@ -64,6 +64,8 @@ func (h *Handler) AddTeamMember(ctx context.Context, workspaceID, teamID, userID
 		return es.Position{}, &org.ValidationError{Field: "user_id", Reason: "is not a member of this workspace"}
 	}
 	_, pos, err := decide(ctx, h, org.TeamStream(teamID), org.Events, cause.meta(),
-		func(t *org.Team, _ []es.Recorded) ([]es.Fact, error) { return t.AddMember(workspaceID, userID, h.now()) })
+		func(t *org.Team, _ []es.Recorded) ([]es.Fact, error) {
+			return t.AddMember(workspaceID, userID, h.now())
+		})
 	return pos, err
 }
