@@ -79,12 +79,7 @@ func (Revoked) EventType() string              { return "ApiKeyRevoked" }
 func (SigningSecretRotated) EventType() string { return "ApiKeySigningSecretRotated" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(
-	func() es.Fact { return &Created{} },
-	func() es.Fact { return &Updated{} },
-	func() es.Fact { return &Revoked{} },
-	func() es.Fact { return &SigningSecretRotated{} },
-)
+var Events = es.Registered(es.Of[Created], es.Of[Updated], es.Of[Revoked], es.Of[SigningSecretRotated])
 
 // RotationOverlap is how long the previous signing secret keeps signing.
 const RotationOverlap = 24 * time.Hour

@@ -55,11 +55,7 @@ func (Charged) EventType() string  { return "ChargeRecorded" }
 func (Released) EventType() string { return "BudgetReleased" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(
-	func() es.Fact { return &Reserved{} },
-	func() es.Fact { return &Charged{} },
-	func() es.Fact { return &Released{} },
-)
+var Events = es.Registered(es.Of[Reserved], es.Of[Charged], es.Of[Released])
 
 // Budget is one key's spending in one period, folded from its stream. It
 // keeps sums and the reservations still open, nothing about settled ones:

@@ -53,11 +53,7 @@ func (Updated) EventType() string { return "ContactUpdated" }
 func (Deleted) EventType() string { return "ContactDeleted" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(
-	func() es.Fact { return &Created{} },
-	func() es.Fact { return &Updated{} },
-	func() es.Fact { return &Deleted{} },
-)
+var Events = es.Registered(es.Of[Created], es.Of[Updated], es.Of[Deleted])
 
 // Contact is the state folded from its stream.
 type Contact struct {

@@ -111,12 +111,6 @@ func (Failed) EventType() string             { return "ConversationFailed" }
 
 // Events decodes this aggregate's facts.
 var Events = es.Registered(
-	func() es.Fact { return &Opened{} },
-	func() es.Fact { return &ProcessingStarted{} },
-	func() es.Fact { return &ModelStepStarted{} },
-	func() es.Fact { return &ModelStepCompleted{} },
-	func() es.Fact { return &ToolCallRequested{} },
-	func() es.Fact { return &ToolCallCompleted{} },
-	func() es.Fact { return &Resolved{} },
-	func() es.Fact { return &Failed{} },
+	es.Of[Opened], es.Of[ProcessingStarted], es.Of[ModelStepStarted], es.Of[ModelStepCompleted],
+	es.Of[ToolCallRequested], es.Of[ToolCallCompleted], es.Of[Resolved], es.Of[Failed],
 )

@@ -45,10 +45,7 @@ func (Created) EventType() string { return "DocumentCreated" }
 func (Moved) EventType() string   { return "DocumentMoved" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(
-	func() es.Fact { return &Created{} },
-	func() es.Fact { return &Moved{} },
-)
+var Events = es.Registered(es.Of[Created], es.Of[Moved])
 
 // Document is the state folded from its stream.
 type Document struct {

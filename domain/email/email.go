@@ -57,11 +57,7 @@ func (Sent) EventType() string   { return "EmailSent" }
 func (Failed) EventType() string { return "EmailFailed" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(
-	func() es.Fact { return &Queued{} },
-	func() es.Fact { return &Sent{} },
-	func() es.Fact { return &Failed{} },
-)
+var Events = es.Registered(es.Of[Queued], es.Of[Sent], es.Of[Failed])
 
 // Status of an email.
 type Status string

@@ -21,9 +21,17 @@ type Fact interface {
 // back into typed facts without a global registry.
 type Registry map[string]func() Fact
 
+// Of is the constructor of fact type T, for Registered: es.Of[Created].
+func Of[T any, P interface {
+	*T
+	Fact
+}]() Fact {
+	return P(new(T))
+}
+
 // Registered builds a package's registry from the constructors of its
-// fact types, under the name each fact gives itself, so a type's name is
-// written once (in its EventType) and cannot drift from the registry.
+// fact types (Of), under the name each fact gives itself, so a type's name
+// is written once (in its EventType) and cannot drift from the registry.
 // Constructors rather than values keep decoding as cheap as a hand-written
 // map (see BenchmarkDecode). Two facts of one name are a programming error.
 func Registered(makers ...func() Fact) Registry {

@@ -22,7 +22,7 @@ func (*closed) EventType() string { return "ThingClosed" }
 // A registry built from its facts decodes each under the name the type
 // gives itself, into a fresh value every time.
 func TestRegisteredDecodesEachFactByItsOwnName(t *testing.T) {
-	reg := es.Registered(func() es.Fact { return &opened{} }, func() es.Fact { return &closed{} })
+	reg := es.Registered(es.Of[opened], es.Of[closed])
 	for _, tc := range []struct {
 		f    es.Fact
 		want string
@@ -64,7 +64,7 @@ func TestRegisteredRefusesTwoFactsOfOneName(t *testing.T) {
 			t.Fatal("two facts named ThingOpened were registered")
 		}
 	}()
-	es.Registered(func() es.Fact { return &opened{} }, func() es.Fact { return opened{} })
+	es.Registered(es.Of[opened], func() es.Fact { return opened{} })
 }
 
 // Decoding through a registry built by Registered against the
@@ -81,7 +81,7 @@ func BenchmarkDecode(b *testing.B) {
 		reg  es.Registry
 	}{
 		{"closures", es.Registry{"ThingOpened": func() es.Fact { return &opened{} }}},
-		{"registered", es.Registered(func() es.Fact { return &opened{} })},
+		{"registered", es.Registered(es.Of[opened])},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

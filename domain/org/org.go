@@ -55,10 +55,7 @@ func (TeamMemberRemoved) EventType() string { return "TeamMemberRemoved" }
 
 // Events decodes this package's facts.
 var Events = es.Registered(
-	func() es.Fact { return &DepartmentCreated{} },
-	func() es.Fact { return &TeamCreated{} },
-	func() es.Fact { return &TeamMemberAdded{} },
-	func() es.Fact { return &TeamMemberRemoved{} },
+	es.Of[DepartmentCreated], es.Of[TeamCreated], es.Of[TeamMemberAdded], es.Of[TeamMemberRemoved],
 )
 
 // Errors callers act on.

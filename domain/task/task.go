@@ -57,12 +57,7 @@ func (Assigned) EventType() string   { return "TaskAssigned" }
 func (DueDateSet) EventType() string { return "TaskDueDateSet" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(
-	func() es.Fact { return &Created{} },
-	func() es.Fact { return &Completed{} },
-	func() es.Fact { return &Assigned{} },
-	func() es.Fact { return &DueDateSet{} },
-)
+var Events = es.Registered(es.Of[Created], es.Of[Completed], es.Of[Assigned], es.Of[DueDateSet])
 
 // Task is the state folded from its stream.
 type Task struct {

@@ -83,11 +83,7 @@ func (Abandoned) EventType() string        { return "WebhookAbandoned" }
 
 // Events decodes this aggregate's facts.
 var Events = es.Registered(
-	func() es.Fact { return &Started{} },
-	func() es.Fact { return &AttemptStarted{} },
-	func() es.Fact { return &AttemptCompleted{} },
-	func() es.Fact { return &Delivered{} },
-	func() es.Fact { return &Abandoned{} },
+	es.Of[Started], es.Of[AttemptStarted], es.Of[AttemptCompleted], es.Of[Delivered], es.Of[Abandoned],
 )
 
 // Deliveries is the state of a conversation's webhook stream.

@@ -60,10 +60,7 @@ func (Created) EventType() string     { return "WorkspaceCreated" }
 func (MemberAdded) EventType() string { return "WorkspaceMemberAdded" }
 
 // Events decodes this aggregate's facts.
-var Events = es.Registered(
-	func() es.Fact { return &Created{} },
-	func() es.Fact { return &MemberAdded{} },
-)
+var Events = es.Registered(es.Of[Created], es.Of[MemberAdded])
 
 // Member is a person in the workspace.
 type Member struct {
