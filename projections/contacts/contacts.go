@@ -59,16 +59,9 @@ type Filter struct {
 	Company string `json:"company,omitempty"`
 	City    string `json:"city,omitempty"`
 	Email   string `json:"email,omitempty"`
-	// Limit defaults to DefaultLimit and is capped at MaxLimit, so a tool
-	// result never floods the model's context.
+	// Limit is settled by projections.Limit.
 	Limit int `json:"limit,omitempty"`
 }
-
-// Limits of Search.
-const (
-	DefaultLimit = projections.DefaultLimit
-	MaxLimit     = projections.MaxLimit
-)
 
 // normalized trims the terms, so a stray space from a tool call does not turn
 // into a term that matches nothing, and settles the limit.

@@ -50,8 +50,7 @@ type ListFilter struct {
 	Folder string `json:"folder,omitempty"`
 	// Recursive includes the documents of the folder's subfolders too.
 	Recursive bool `json:"recursive,omitempty"`
-	// Limit defaults to DefaultLimit and is capped at MaxLimit, so a tool
-	// result never floods the model's context.
+	// Limit is settled by projections.Limit.
 	Limit int `json:"limit,omitempty"`
 }
 
@@ -71,12 +70,6 @@ type Hit struct {
 	Snippet string  `json:"snippet"`
 	Rank    float64 `json:"rank"`
 }
-
-// Limits of List and Search.
-const (
-	DefaultLimit = projections.DefaultLimit
-	MaxLimit     = projections.MaxLimit
-)
 
 // normalized settles the filter: the folder in the form documents are filed
 // under ("" for all), and the limit bounded. A folder that could never
@@ -199,7 +192,7 @@ type Store interface {
 	// Search finds the documents whose title or body holds every word of
 	// the query (whole words, case-insensitive, no stemming; see search.go),
 	// best match first (then title and id), at most limit of them
-	// (DefaultLimit if limit <= 0, capped at MaxLimit), and how many match
+	// (settled by projections.Limit), and how many match
 	// in all. A query without any word matches nothing. Only the Postgres
 	// store also understands web-search syntax ("a phrase", or, -word).
 	Search(ctx context.Context, workspaceID, query string, limit int) ([]Hit, int, error)

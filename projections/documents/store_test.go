@@ -505,14 +505,14 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		projectiontest.Apply(t, s, batch...)
 		hs, total := mustSearch(t, s, ws, "memo", 0)
-		if total != 105 || len(hs) != DefaultLimit {
+		if total != 105 || len(hs) != projections.DefaultLimit {
 			t.Fatalf("default limit: %d hits, total %d", len(hs), total)
 		}
 		// Equal ranks fall back to the title.
 		if got := hitTitles(hs[:3]); !reflect.DeepEqual(got, []string{"Memo 000", "Memo 001", "Memo 002"}) {
 			t.Fatalf("ties not ordered by title: %v", got)
 		}
-		if hs, total = mustSearch(t, s, ws, "weekly", 500); total != 105 || len(hs) != MaxLimit {
+		if hs, total = mustSearch(t, s, ws, "weekly", 500); total != 105 || len(hs) != projections.MaxLimit {
 			t.Fatalf("limit above max: %d hits, total %d", len(hs), total)
 		}
 	})

@@ -61,16 +61,9 @@ type Filter struct {
 	ContactID string `json:"contact_id,omitempty"`
 	// Query is part of the subject or the body.
 	Query string `json:"query,omitempty"`
-	// Limit defaults to DefaultLimit and is capped at MaxLimit, so a tool
-	// result never floods the model's context.
+	// Limit is settled by projections.Limit.
 	Limit int `json:"limit,omitempty"`
 }
-
-// Limits of List.
-const (
-	DefaultLimit = projections.DefaultLimit
-	MaxLimit     = projections.MaxLimit
-)
 
 // normalized trims the terms and settles the limit.
 func (f Filter) normalized() Filter {

@@ -52,16 +52,9 @@ type Filter struct {
 	// AssigneeID keeps only the tasks assigned to this member (exact id);
 	// empty means any assignee or none.
 	AssigneeID string `json:"assignee_id,omitempty"`
-	// Limit defaults to DefaultLimit and is capped at MaxLimit, so a tool
-	// result never floods the model's context.
+	// Limit is settled by projections.Limit.
 	Limit int `json:"limit,omitempty"`
 }
-
-// Limits of List.
-const (
-	DefaultLimit = projections.DefaultLimit
-	MaxLimit     = projections.MaxLimit
-)
 
 // ErrInvalidStatus is returned for a status filter other than open, done or
 // all: silently listing nothing would read to the model as "no tasks".
