@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"context"
 	"iter"
 	"sync"
 
@@ -139,4 +140,19 @@ func (t *MemoryTable[V]) All() iter.Seq[V] {
 			}
 		}
 	}
+}
+
+// MemoryLock is the lock and checkpoint of a memory store that keeps maps
+// of its own (identity, org) rather than one MemoryTable. Apply holds Mu
+// while it swaps a batch in and moves Cp; readers hold it for reading.
+type MemoryLock struct {
+	Mu sync.RWMutex
+	Cp es.Position
+}
+
+// Checkpoint is the position of the last event applied.
+func (m *MemoryLock) Checkpoint(context.Context) (es.Position, error) {
+	m.Mu.RLock()
+	defer m.Mu.RUnlock()
+	return m.Cp, nil
 }

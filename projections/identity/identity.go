@@ -7,7 +7,6 @@ import (
 	"errors"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,11 +58,10 @@ func decode(ws Workspace, rec es.Recorded) (es.Fact, bool, error) {
 
 // Memory keeps identity in memory; rebuilt from the log at start.
 type Memory struct {
-	mu         sync.RWMutex
+	projections.MemoryLock
 	workspaces map[string]*Workspace
 	members    map[string]*Member
 	byToken    map[string]string
-	cp         es.Position
 }
 
 // NewMemory returns an empty store.
@@ -73,19 +71,13 @@ func NewMemory() *Memory {
 
 func (m *Memory) Name() string { return Name }
 
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.cp, nil
-}
-
 // Apply is all-or-nothing, like the Postgres transaction: the batch folds
 // into copies of what it touches, swapped in only if every event folded.
 func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.Mu.Lock()
+	defer m.Mu.Unlock()
 	workspaces, members := map[string]Workspace{}, map[string]Member{}
-	cp := m.cp
+	cp := m.Cp
 	for _, rec := range batch {
 		if !cp.Less(rec.Position) {
 			continue
@@ -128,14 +120,14 @@ func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
 			m.byToken[mem.TokenHash] = id
 		}
 	}
-	m.cp = cp
+	m.Cp = cp
 	return nil
 }
 
 func (m *Memory) MemberByTokenHash(ctx context.Context, hash string) (Member, bool, error) {
-	m.mu.RLock()
+	m.Mu.RLock()
 	id, ok := m.byToken[hash]
-	m.mu.RUnlock()
+	m.Mu.RUnlock()
 	if !ok {
 		return Member{}, false, nil
 	}
@@ -143,8 +135,8 @@ func (m *Memory) MemberByTokenHash(ctx context.Context, hash string) (Member, bo
 }
 
 func (m *Memory) Member(_ context.Context, userID string) (Member, bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.Mu.RLock()
+	defer m.Mu.RUnlock()
 	if v, ok := m.members[userID]; ok {
 		return *v, true, nil
 	}
@@ -152,8 +144,8 @@ func (m *Memory) Member(_ context.Context, userID string) (Member, bool, error) 
 }
 
 func (m *Memory) Workspace(_ context.Context, id string) (Workspace, bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.Mu.RLock()
+	defer m.Mu.RUnlock()
 	if v, ok := m.workspaces[id]; ok {
 		return *v, true, nil
 	}
@@ -227,8 +219,8 @@ func (p *Postgres) Workspace(ctx context.Context, id string) (Workspace, bool, e
 }
 
 func (m *Memory) Members(_ context.Context, workspaceID string) ([]Member, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.Mu.RLock()
+	defer m.Mu.RUnlock()
 	var out []Member
 	for _, v := range m.members {
 		if v.WorkspaceID == workspaceID {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
@@ -36,10 +35,9 @@ type Store interface {
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
 type Memory struct {
-	mu          sync.RWMutex
+	projections.MemoryLock
 	departments map[string]Department
 	teams       map[string]Team
-	cp          es.Position
 }
 
 // NewMemory returns an empty in-memory store.
@@ -49,20 +47,14 @@ func NewMemory() *Memory {
 
 func (m *Memory) Name() string { return Name }
 
-func (m *Memory) Checkpoint(context.Context) (es.Position, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.cp, nil
-}
-
 // Apply folds the batch into copies and swaps them in only if every event
 // folded, so a refused batch leaves the store as it was, like the Postgres
 // transaction does.
 func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.Mu.Lock()
+	defer m.Mu.Unlock()
 	departments, teams := projections.Stage(m.departments, nil), projections.Stage(m.teams, nil)
-	cp := m.cp
+	cp := m.Cp
 	for _, rec := range batch {
 		if !cp.Less(rec.Position) {
 			continue
@@ -81,7 +73,7 @@ func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
 	}
 	departments.Commit(nil)
 	teams.Commit(nil)
-	m.cp = cp
+	m.Cp = cp
 	return nil
 }
 
@@ -111,21 +103,21 @@ func (m *Memory) team(t Team) Team {
 }
 
 func (m *Memory) Departments(_ context.Context, workspaceID string) ([]Department, error) {
-	m.mu.RLock()
+	m.Mu.RLock()
 	out := []Department{}
 	for _, d := range m.departments {
 		if d.WorkspaceID == workspaceID {
 			out = append(out, m.department(d))
 		}
 	}
-	m.mu.RUnlock()
+	m.Mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return byName(out[i].Name, out[i].ID, out[j].Name, out[j].ID) })
 	return out, nil
 }
 
 func (m *Memory) Department(_ context.Context, workspaceID, id string) (Department, bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.Mu.RLock()
+	defer m.Mu.RUnlock()
 	d, ok := m.departments[id]
 	if !ok || d.WorkspaceID != workspaceID {
 		return Department{}, false, nil
@@ -136,7 +128,7 @@ func (m *Memory) Department(_ context.Context, workspaceID, id string) (Departme
 // teams returns the workspace's teams that keep says to, completed and
 // ordered.
 func (m *Memory) teamsWhere(workspaceID string, keep func(Team) bool) []Team {
-	m.mu.RLock()
+	m.Mu.RLock()
 	out := []Team{}
 	for _, t := range m.teams {
 		if t.WorkspaceID != workspaceID {
@@ -146,7 +138,7 @@ func (m *Memory) teamsWhere(workspaceID string, keep func(Team) bool) []Team {
 			out = append(out, t)
 		}
 	}
-	m.mu.RUnlock()
+	m.Mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return byName(out[i].Name, out[i].ID, out[j].Name, out[j].ID) })
 	return out
 }
@@ -159,8 +151,8 @@ func (m *Memory) Teams(_ context.Context, workspaceID, departmentID string) ([]T
 }
 
 func (m *Memory) Team(_ context.Context, workspaceID, id string) (Team, bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.Mu.RLock()
+	defer m.Mu.RUnlock()
 	t, ok := m.teams[id]
 	if !ok || t.WorkspaceID != workspaceID {
 		return Team{}, false, nil
