@@ -345,3 +345,11 @@ func Next(version int64, rec es.Recorded, events es.Registry, opens func(es.Fact
 func OutOfPlace(rec es.Recorded) error {
 	return fmt.Errorf("stream %s version %d: %s out of place", rec.Stream, rec.StreamVersion, rec.Type)
 }
+
+// Scoped is what the kit gives a workspace-scoped read model's store: the
+// projection, and Get of one live view of a workspace. A read model's
+// Store adds its own queries to it.
+type Scoped[V any] interface {
+	Projection
+	Get(ctx context.Context, workspaceID, id string) (V, bool, error)
+}

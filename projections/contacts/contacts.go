@@ -107,9 +107,7 @@ func (v *View) setFields(f contact.Fields) {
 // query is scoped to one workspace, so a tool can never see another tenant's
 // contacts, and deleted contacts are invisible.
 type Store interface {
-	projections.Projection
-	// Get returns one live contact of the workspace.
-	Get(ctx context.Context, workspaceID, id string) (View, bool, error)
+	projections.Scoped[View]
 	// Search returns the matching contacts ordered by name then id (byte
 	// order, so both stores agree), at most f.Limit of them, and how many
 	// match in all so the caller can tell the model the list is cut short.

@@ -175,9 +175,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 // query is scoped to one workspace, so a tool can never see another tenant's
 // documents.
 type Store interface {
-	projections.Projection
-	// Get returns one document of the workspace, body included.
-	Get(ctx context.Context, workspaceID, id string) (View, bool, error)
+	projections.Scoped[View]
 	// List returns the documents of a folder (or all of them) without their
 	// bodies, ordered by folder (segment by segment, so a folder's
 	// subfolders follow it), then title and id (byte-wise, so both stores

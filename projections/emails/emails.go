@@ -131,9 +131,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 // Store is the emails read model: a projection plus its queries. Every query
 // is scoped to one workspace, so a tool can never see another tenant's mail.
 type Store interface {
-	projections.Projection
-	// Get returns one email of the workspace.
-	Get(ctx context.Context, workspaceID, id string) (View, bool, error)
+	projections.Scoped[View]
 	// List returns the matching emails newest first (queued_at, then id,
 	// both descending), at most f.Limit of them, and how many match in all
 	// so the caller can tell the model the list is cut short.

@@ -105,9 +105,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 // Store is the tasks read model: a projection plus its queries. Every query
 // is scoped to one workspace, so a tool can never see another tenant's tasks.
 type Store interface {
-	projections.Projection
-	// Get returns one task of the workspace.
-	Get(ctx context.Context, workspaceID, id string) (View, bool, error)
+	projections.Scoped[View]
 	// List returns the matching tasks oldest first (created_at, then id), at
 	// most f.Limit of them, and how many match in all so the caller can tell
 	// the model the list is cut short.
