@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -162,12 +164,7 @@ func fieldPath(parent, name string) string { return fmt.Sprintf("%s.%s", parent,
 // nulPath finds the first string (or object key) holding U+0000, which no
 // event store keeps, and returns where it is ("context.entity_id").
 func nulPath(obj map[string]json.RawMessage) string {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		if strings.ContainsRune(k, 0) {
 			return "a field name"
 		}
@@ -192,12 +189,7 @@ func findNUL(v any, path string) (string, bool) {
 			}
 		}
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			if strings.ContainsRune(k, 0) {
 				return path, true
 			}

@@ -205,27 +205,25 @@ func or(v, def string) string {
 }
 
 func intVar(getenv func(string) string, name string, def int) (int, error) {
-	v := getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s must be a positive whole number, not %q", name, v)
-	}
-	return n, nil
+	return positiveVar(getenv, name, def, strconv.Atoi, "a positive whole number")
 }
 
 func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	return positiveVar(getenv, name, def, time.ParseDuration, "a positive Go duration such as 30s or 2m")
+}
+
+// positiveVar reads a setting that must parse to more than zero, def when
+// unset; what describes what it must be, for the error.
+func positiveVar[T int | time.Duration](getenv func(string) string, name string, def T, parse func(string) (T, error), what string) (T, error) {
 	v := getenv(name)
 	if v == "" {
 		return def, nil
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s must be a positive Go duration such as 30s or 2m, not %q", name, v)
+	n, err := parse(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s must be %s, not %q", name, what, v)
 	}
-	return d, nil
+	return n, nil
 }
 
 // StoreKind names the event store the settings pick.

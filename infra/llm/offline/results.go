@@ -106,48 +106,37 @@ func taskResult(raw string) (taskRecord, bool) {
 	return taskFrom(obj["task"])
 }
 
-// contactListResult reads `{"count": n, "contacts": [...]}`. The total is
-// the larger of count and the number of contacts listed, so a tool that
-// truncates its list still reports how many matched.
-func contactListResult(raw string) (contacts []contactRecord, total int, ok bool) {
-	obj, ok := decodeObject(raw)
-	if !ok {
-		return nil, 0, false
-	}
-	items, ok := obj["contacts"].([]any)
-	if !ok && obj["contacts"] != nil {
-		return nil, 0, false
-	}
-	if !ok && obj["count"] == nil {
-		return nil, 0, false
-	}
-	for _, item := range items {
-		if c, ok := contactFrom(item); ok {
-			contacts = append(contacts, c)
-		}
-	}
-	return contacts, max(countField(obj), len(contacts)), true
+// contactListResult reads `{"count": n, "contacts": [...]}`.
+func contactListResult(raw string) ([]contactRecord, int, bool) {
+	return listResult(raw, "contacts", contactFrom)
 }
 
 // taskListResult reads `{"count": n, "tasks": [...]}`.
-func taskListResult(raw string) (tasks []taskRecord, total int, ok bool) {
+func taskListResult(raw string) ([]taskRecord, int, bool) {
+	return listResult(raw, "tasks", taskFrom)
+}
+
+// listResult reads `{"count": n, key: [...]}`, each item with from. The
+// total is the larger of count and the number of items listed, so a tool
+// that truncates its list still reports how many matched.
+func listResult[R any](raw, key string, from func(any) (R, bool)) (out []R, total int, ok bool) {
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return nil, 0, false
 	}
-	items, ok := obj["tasks"].([]any)
-	if !ok && obj["tasks"] != nil {
+	items, ok := obj[key].([]any)
+	if !ok && obj[key] != nil {
 		return nil, 0, false
 	}
 	if !ok && obj["count"] == nil {
 		return nil, 0, false
 	}
 	for _, item := range items {
-		if t, ok := taskFrom(item); ok {
-			tasks = append(tasks, t)
+		if r, ok := from(item); ok {
+			out = append(out, r)
 		}
 	}
-	return tasks, max(countField(obj), len(tasks)), true
+	return out, max(countField(obj), len(out)), true
 }
 
 // countField reads a non-negative integer "count", or 0.
