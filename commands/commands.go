@@ -212,3 +212,30 @@ func decide[A any, P interface {
 	})
 	return out, pos, err
 }
+
+// found folds stream into an aggregate and returns it when visible says
+// the caller may see it (it exists, in their workspace), notFound if not.
+func found[A any, P interface {
+	*A
+	folder
+}](ctx context.Context, h *Handler, stream string, reg es.Registry, notFound error, visible func(P) bool) (A, error) {
+	var a A
+	if _, _, err := h.load(ctx, stream, reg, P(&a)); err != nil {
+		return a, err
+	}
+	if !visible(&a) {
+		var zero A
+		return zero, notFound
+	}
+	return a, nil
+}
+
+// createOnce appends facts as the first of stream. The same id again (the
+// stream is there) is no error: the caller reads back what is there, so a
+// repeated create returns the first.
+func (h *Handler) createOnce(ctx context.Context, stream string, md es.Metadata, facts []es.Fact) error {
+	if _, err := h.append(ctx, stream, es.NoStream, md, facts...); err != nil && !isConflict(err) {
+		return err
+	}
+	return nil
+}

@@ -23,33 +23,20 @@ func (c Cause) meta() es.Metadata {
 // id twice returns the first contact unchanged.
 func (h *Handler) CreateContact(ctx context.Context, id, workspaceID string, f contact.Fields, cause Cause) (contact.Contact, error) {
 	facts, err := contact.Create(id, workspaceID, f, h.now())
+	if err == nil {
+		err = h.createOnce(ctx, contact.Stream(id), cause.meta(), facts)
+	}
 	if err != nil {
 		return contact.Contact{}, err
 	}
-	_, err = h.append(ctx, contact.Stream(id), es.NoStream, cause.meta(), facts...)
-	if err != nil && !isConflict(err) {
-		return contact.Contact{}, err
-	}
-	var c contact.Contact
-	if _, _, err := h.load(ctx, contact.Stream(id), contact.Events, &c); err != nil {
-		return contact.Contact{}, err
-	}
-	if c.WorkspaceID != workspaceID {
-		return contact.Contact{}, contact.ErrNotFound
-	}
-	return c, nil
+	return found(ctx, h, contact.Stream(id), contact.Events, contact.ErrNotFound,
+		func(c *contact.Contact) bool { return c.WorkspaceID == workspaceID })
 }
 
 // GetContact folds a contact from its facts (for consistent reads).
 func (h *Handler) GetContact(ctx context.Context, id, workspaceID string) (contact.Contact, error) {
-	var c contact.Contact
-	if _, _, err := h.load(ctx, contact.Stream(id), contact.Events, &c); err != nil {
-		return c, err
-	}
-	if c.ID == "" || c.Deleted || c.WorkspaceID != workspaceID {
-		return contact.Contact{}, contact.ErrNotFound
-	}
-	return c, nil
+	return found(ctx, h, contact.Stream(id), contact.Events, contact.ErrNotFound,
+		func(c *contact.Contact) bool { return c.ID != "" && !c.Deleted && c.WorkspaceID == workspaceID })
 }
 
 // UpdateContact changes the given fields, once per cause.

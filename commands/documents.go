@@ -11,10 +11,10 @@ import (
 // twice returns the first document.
 func (h *Handler) CreateDocument(ctx context.Context, id, workspaceID, title, folder, body, createdBy string, cause Cause) (document.Document, error) {
 	facts, err := document.Create(id, workspaceID, title, folder, body, createdBy, h.now())
-	if err != nil {
-		return document.Document{}, err
+	if err == nil {
+		err = h.createOnce(ctx, document.Stream(id), cause.meta(), facts)
 	}
-	if _, err := h.append(ctx, document.Stream(id), es.NoStream, cause.meta(), facts...); err != nil && !isConflict(err) {
+	if err != nil {
 		return document.Document{}, err
 	}
 	return h.GetDocument(ctx, id, workspaceID)
@@ -22,14 +22,8 @@ func (h *Handler) CreateDocument(ctx context.Context, id, workspaceID, title, fo
 
 // GetDocument folds a document from its facts.
 func (h *Handler) GetDocument(ctx context.Context, id, workspaceID string) (document.Document, error) {
-	var d document.Document
-	if _, _, err := h.load(ctx, document.Stream(id), document.Events, &d); err != nil {
-		return d, err
-	}
-	if d.ID == "" || d.WorkspaceID != workspaceID {
-		return document.Document{}, document.ErrNotFound
-	}
-	return d, nil
+	return found(ctx, h, document.Stream(id), document.Events, document.ErrNotFound,
+		func(d *document.Document) bool { return d.ID != "" && d.WorkspaceID == workspaceID })
 }
 
 // MoveDocument files a document in another folder.

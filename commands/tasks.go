@@ -20,10 +20,10 @@ type NewTask struct {
 // returns the first task.
 func (h *Handler) CreateTask(ctx context.Context, id, workspaceID string, t NewTask, cause Cause) (task.Task, error) {
 	facts, err := task.Create(id, workspaceID, t.Title, t.Description, t.DueDate, t.CreatedBy, h.now())
-	if err != nil {
-		return task.Task{}, err
+	if err == nil {
+		err = h.createOnce(ctx, task.Stream(id), cause.meta(), facts)
 	}
-	if _, err := h.append(ctx, task.Stream(id), es.NoStream, cause.meta(), facts...); err != nil && !isConflict(err) {
+	if err != nil {
 		return task.Task{}, err
 	}
 	return h.GetTask(ctx, id, workspaceID)
@@ -31,14 +31,8 @@ func (h *Handler) CreateTask(ctx context.Context, id, workspaceID string, t NewT
 
 // GetTask folds a task from its facts.
 func (h *Handler) GetTask(ctx context.Context, id, workspaceID string) (task.Task, error) {
-	var t task.Task
-	if _, _, err := h.load(ctx, task.Stream(id), task.Events, &t); err != nil {
-		return t, err
-	}
-	if t.ID == "" || t.WorkspaceID != workspaceID {
-		return task.Task{}, task.ErrNotFound
-	}
-	return t, nil
+	return found(ctx, h, task.Stream(id), task.Events, task.ErrNotFound,
+		func(t *task.Task) bool { return t.ID != "" && t.WorkspaceID == workspaceID })
 }
 
 // CompleteTask marks a task done; completing it again changes nothing.

@@ -12,24 +12,17 @@ import (
 )
 
 // ContactOut is how a contact is shown to the model.
+// Its fields are the domain's, under the same JSON names.
 type ContactOut struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Company string `json:"company,omitempty"`
-	Title   string `json:"title,omitempty"`
-	Email   string `json:"email,omitempty"`
-	Phone   string `json:"phone,omitempty"`
-	City    string `json:"city,omitempty"`
-	Notes   string `json:"notes,omitempty"`
+	ID string `json:"id"`
+	contact.Fields
 }
 
-func contactFromDomain(c contact.Contact) ContactOut {
-	f := c.Fields
-	return ContactOut{ID: c.ID, Name: f.Name, Company: f.Company, Title: f.Title, Email: f.Email, Phone: f.Phone, City: f.City, Notes: f.Notes}
-}
+func contactFromDomain(c contact.Contact) ContactOut { return ContactOut{ID: c.ID, Fields: c.Fields} }
 
 func contactFromView(v contacts.View) ContactOut {
-	return ContactOut{ID: v.ID, Name: v.Name, Company: v.Company, Title: v.Title, Email: v.Email, Phone: v.Phone, City: v.City, Notes: v.Notes}
+	return ContactOut{ID: v.ID, Fields: contact.Fields{Name: v.Name, Company: v.Company, Title: v.Title, Email: v.Email,
+		Phone: v.Phone, City: v.City, Notes: v.Notes}}
 }
 
 const contactFieldsSchema = `
