@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
+	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
@@ -101,26 +104,48 @@ var (
 	ErrNotFinished   = errors.New("the conversation has not finished yet")
 )
 
+// UsageReport is what a conversation has used so far, as every reply of
+// it (poll, sync, webhook) reports it.
+type UsageReport struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+	ToolCalls    int `json:"tool_calls"`
+	ModelSteps   int `json:"model_steps"`
+	// CostUSD is CostMicroUSD in dollars, rounded up to the cent as every
+	// amount shown is, so a display never understates spend.
+	CostUSD      string `json:"cost_usd"`
+	CostMicroUSD int64  `json:"cost_microusd"`
+}
+
+// Usage reports steps, tool calls, tokens and cost.
+func Usage(steps, toolCalls int, u agent.Usage, costMicroUSD int64) UsageReport {
+	return UsageReport{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, ToolCalls: toolCalls, ModelSteps: steps,
+		CostUSD: strings.TrimPrefix(billing.MicroUSD(costMicroUSD).Dollars(), "$"), CostMicroUSD: costMicroUSD}
+}
+
 // WebhookBody renders the exact JSON the receiver gets for a finished
 // conversation, as the contract shows it.
 func WebhookBody(c *conversation.Conversation) ([]byte, error) {
+	usage := Usage(c.Steps, c.ToolCalls, c.Usage, c.CostMicroUSD)
 	switch c.Status {
 	case conversation.StatusResolved:
 		return json.Marshal(struct {
-			ConversationUUID string `json:"conversation_uuid"`
-			Status           string `json:"status"`
-			Response         string `json:"response"`
-		}{c.ID, "resolved", c.Reply})
+			ConversationUUID string      `json:"conversation_uuid"`
+			Status           string      `json:"status"`
+			Response         string      `json:"response"`
+			Usage            UsageReport `json:"usage"`
+		}{c.ID, "resolved", c.Reply, usage})
 	case conversation.StatusFailed:
 		msg := "An error occurred while processing your request."
 		if c.Failure != nil && c.Failure.Reason != "" {
 			msg = c.Failure.Reason
 		}
 		return json.Marshal(struct {
-			ConversationUUID string `json:"conversation_uuid"`
-			Status           string `json:"status"`
-			Error            string `json:"error"`
-		}{c.ID, "failed", msg})
+			ConversationUUID string      `json:"conversation_uuid"`
+			Status           string      `json:"status"`
+			Error            string      `json:"error"`
+			Usage            UsageReport `json:"usage"`
+		}{c.ID, "failed", msg, usage})
 	}
 	return nil, ErrNotFinished
 }

@@ -338,6 +338,21 @@ func TestLLM_TwoToolRounds(t *testing.T) {
 			t.Errorf("ConversationResolved = %v", res)
 		}
 
+		// The reply reports what the conversation used, and what it cost:
+		// the charges its steps and tool calls recorded.
+		cost := 0
+		for _, rec := range recs {
+			if rec.Type == "ModelStepCompleted" || rec.Type == "ToolCallCompleted" {
+				cost += jnum(evData(t, rec), "charge", "amount_microusd")
+			}
+		}
+		cents := (cost + 9_999) / 10_000
+		if u := p.Usage; cost == 0 || jnum(u, "model_steps") != 3 || jnum(u, "tool_calls") != 3 ||
+			jnum(u, "input_tokens") != 321+512+640 || jnum(u, "output_tokens") != 45+30+60 ||
+			jnum(u, "cost_microusd") != cost || u["cost_usd"] != fmt.Sprintf("%d.%02d", cents/100, cents%100) {
+			t.Errorf("poll usage = %v; want 3 steps, 3 tool calls, the tokens, and a cost of %d µ$", u, cost)
+		}
+
 		// The key's usage adds the steps up.
 		r := h.do(req{Method: "GET", Path: "/api/api-keys/" + key.ID, Auth: bearerOf(owner.Token)})
 		expectStatus(t, r, http.StatusOK)

@@ -393,7 +393,7 @@ func TestAcceptAndPoll(t *testing.T) {
 		first := h.get(c, id)
 		expectStatus(t, first, 200)
 		body := first.JSON(t)
-		wantKeys := []string{"conversation_uuid", "created_at", "expires_at", "resolved_at", "status", "turns", "webhook"}
+		wantKeys := []string{"conversation_uuid", "created_at", "expires_at", "resolved_at", "status", "turns", "usage", "webhook"}
 		if got := keys(body); strings.Join(got, ",") != strings.Join(wantKeys, ",") {
 			t.Errorf("poll fields = %v, want %v", got, wantKeys)
 		}

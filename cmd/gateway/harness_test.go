@@ -648,6 +648,7 @@ type poll struct {
 	ExpiresAt        string          `json:"expires_at"`
 	CreatedAt        string          `json:"created_at"`
 	Error            json.RawMessage `json:"error"`
+	Usage            map[string]any  `json:"usage"`
 	Raw              []byte          `json:"-"`
 }
 

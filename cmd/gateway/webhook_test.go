@@ -347,9 +347,12 @@ func TestWebhook_RetriesThenDelivers(t *testing.T) {
 			}
 		}
 		body := decodeBody(t, reqs[2])
-		expectKeys(t, "delivery body", body, "conversation_uuid", "status", "response")
+		expectKeys(t, "delivery body", body, "conversation_uuid", "status", "response", "usage")
 		if body["conversation_uuid"] != id || body["status"] != "resolved" || body["response"] != p.reply() {
 			t.Errorf("delivery body = %s, want the poll's reply %q", reqs[2].Body, p.reply())
+		}
+		if !reflect.DeepEqual(body["usage"], p.Usage) || jnum(p.Usage, "model_steps") == 0 {
+			t.Errorf("delivery usage = %v, want the poll's %v", body["usage"], p.Usage)
 		}
 		if deliveredAt := parseTimestamp(t, "delivered_at", wh["delivered_at"].(string)); deliveredAt.Before(reqs[2].At.Truncate(time.Second)) ||
 			deliveredAt.After(reqs[2].Done.Add(time.Second)) {
@@ -451,7 +454,10 @@ func TestWebhook_FailedConversationBody(t *testing.T) {
 		}
 		verifyHook(t, reqs[0], id, k.SigningSecret)
 		body := decodeBody(t, reqs[0])
-		expectKeys(t, "failed delivery body", body, "conversation_uuid", "status", "error")
+		expectKeys(t, "failed delivery body", body, "conversation_uuid", "status", "error", "usage")
+		if !reflect.DeepEqual(body["usage"], p.Usage) {
+			t.Errorf("failed delivery usage = %v, want the poll's %v", body["usage"], p.Usage)
+		}
 		if body["conversation_uuid"] != id || body["status"] != "failed" || body["error"] != perr.Message {
 			t.Errorf("delivery body = %s, want status failed and error %q", reqs[0].Body, perr.Message)
 		}

@@ -89,6 +89,8 @@ type Conversation struct {
 	Steps                             int
 	ToolCalls                         int
 	Usage                             agent.Usage
+	// CostMicroUSD adds up what the steps and tool calls were charged.
+	CostMicroUSD int64
 	// Transcript is what the model has seen and said after the first user
 	// message: assistant turns (with tool calls) and tool results.
 	Transcript []agent.Message
@@ -131,6 +133,7 @@ func (c *Conversation) Apply(f es.Fact) {
 		c.Steps = e.Step
 		c.Usage.InputTokens += e.Usage.InputTokens
 		c.Usage.OutputTokens += e.Usage.OutputTokens
+		c.CostMicroUSD += e.Charge.Amount()
 		c.Transcript = append(c.Transcript, agent.Message{Role: agent.RoleAssistant, Content: e.Content})
 		c.LastProgressAt = e.CompletedAt
 	case *ToolCallRequested:
@@ -140,6 +143,7 @@ func (c *Conversation) Apply(f es.Fact) {
 		last := &c.Transcript[len(c.Transcript)-1]
 		last.ToolCalls = append(last.ToolCalls, agent.ToolCall{ID: e.CallID, Name: e.Name, Arguments: e.Arguments})
 	case *ToolCallCompleted:
+		c.CostMicroUSD += e.Charge.Amount()
 		c.Pending = remove(c.Pending, e.Key)
 		c.Transcript = append(c.Transcript, agent.Message{
 			Role: agent.RoleTool, ToolCallID: c.Requested[e.Key].CallID, Name: e.Name, Content: e.Result,

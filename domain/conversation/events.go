@@ -63,6 +63,15 @@ type Charge struct {
 	AmountMicroUSD int64  `json:"amount_microusd"`
 }
 
+// Amount is what the charge costs; no charge (events recorded before
+// budgets) costs nothing.
+func (c *Charge) Amount() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.AmountMicroUSD
+}
+
 // ToolCallRequested records one tool call the model asked for. Key is the
 // gateway's own id for the call ("<step>.<index>"), unique in the
 // conversation even when a model reuses its call ids; side effects derive

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
@@ -222,6 +223,7 @@ type pollBody struct {
 	Turns            []turnBody             `json:"turns"`
 	Webhook          *webhookBody           `json:"webhook"`
 	Error            *conversations.Failure `json:"error,omitempty"`
+	Usage            commands.UsageReport   `json:"usage"`
 	ResolvedAt       *Timestamp             `json:"resolved_at"`
 	FailedAt         *Timestamp             `json:"failed_at,omitempty"`
 	ExpiresAt        Timestamp              `json:"expires_at"`
@@ -230,6 +232,7 @@ type pollBody struct {
 
 func pollFromView(v conversations.View) pollBody {
 	b := pollBody{ConversationUUID: v.ID, Status: v.Status, Error: v.Error, ResolvedAt: tsp(v.ResolvedAt),
+		Usage:    commands.Usage(v.Steps, v.ToolCalls, agent.Usage{InputTokens: v.InputTokens, OutputTokens: v.OutputTokens}, v.CostMicroUSD),
 		FailedAt: tsp(v.FailedAt), ExpiresAt: ts(v.ExpiresAt), CreatedAt: ts(v.CreatedAt), Turns: []turnBody{}}
 	for _, t := range v.Turns {
 		b.Turns = append(b.Turns, turnBody{Role: t.Role, Payload: t.Payload, Timestamp: ts(t.Timestamp)})

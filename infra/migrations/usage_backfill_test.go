@@ -43,7 +43,7 @@ func TestUsageSumsStartFromTheConversationsThere(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := provider.Up(ctx); err != nil {
+	if _, err := provider.UpTo(ctx, 8); err != nil {
 		t.Fatal(err)
 	}
 	type row struct{ convs, steps, tools, in, out, budget, pending, delivered, failed int64 }
@@ -76,5 +76,52 @@ func TestUsageSumsStartFromTheConversationsThere(t *testing.T) {
 		if got[k] != w {
 			t.Errorf("%s: %+v, want %+v", k, got[k], w)
 		}
+	}
+}
+
+// Upgrading to costed views empties the conversations read model and its
+// checkpoint, so the gateway folds every view again from the log: a view
+// folded before would report no cost.
+func TestCostedViewsAreFoldedAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	provider, closeDB, err := newProvider(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDB()
+	if _, err := provider.UpTo(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	key := uuid.NewString()
+	if _, err := pool.Exec(ctx, `INSERT INTO conversations (id, workspace_id, user_id, api_key_id, status, created_at, expires_at, updated_at, version, view)
+		VALUES ($1, $2, $2, $3, 'resolved', now(), now(), now(), 3, '{"steps": 1}')`, uuid.NewString(), uuid.NewString(), key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO conversation_usage VALUES ($1, 'resolved', 1, 1, 0, 0, 0, 0, 0, 0, 0)`, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (name, tx, seq) VALUES ('conversations', 5, 9), ('contacts', 5, 9)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var convs, sums, checkpoints int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM conversation_usage),
+		(SELECT count(*) FROM projection_checkpoints WHERE name = 'conversations')`).Scan(&convs, &sums, &checkpoints); err != nil {
+		t.Fatal(err)
+	}
+	if convs != 0 || sums != 0 || checkpoints != 0 {
+		t.Fatalf("after the upgrade: %d views, %d usage rows, %d checkpoints of conversations; want none", convs, sums, checkpoints)
+	}
+	var others int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM projection_checkpoints WHERE name = 'contacts'`).Scan(&others); err != nil || others != 1 {
+		t.Fatalf("other read models' checkpoints: %d (%v), want them kept", others, err)
 	}
 }

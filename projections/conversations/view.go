@@ -98,6 +98,7 @@ type View struct {
 	ToolCalls    int        `json:"tool_calls"`
 	InputTokens  int        `json:"input_tokens"`
 	OutputTokens int        `json:"output_tokens"`
+	CostMicroUSD int64      `json:"cost_microusd"`
 	Version      int64      `json:"version"`
 }
 
@@ -169,10 +170,12 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		v.Steps = e.Step
 		v.InputTokens += e.Usage.InputTokens
 		v.OutputTokens += e.Usage.OutputTokens
+		v.CostMicroUSD += e.Charge.Amount()
 		v.UpdatedAt = e.CompletedAt
 	case *conversation.ToolCallRequested:
 		v.ToolCalls++
 	case *conversation.ToolCallCompleted:
+		v.CostMicroUSD += e.Charge.Amount()
 		v.UpdatedAt = e.CompletedAt
 	case *conversation.Resolved:
 		t := e.ResolvedAt
