@@ -63,6 +63,7 @@ type App struct {
 	Org           org.Store
 	Emails        emails.Store
 	Billing       billingview.Store
+	Endings       *conversations.Endings
 
 	Handler http.Handler
 	// ModelName and MailerName say which adapters run (for the start-up log).
@@ -143,8 +144,15 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Close()
 		return nil, err
 	}
+	// Sync replies wait on conversation endings from here on.
+	head, err := a.Log.Head(ctx)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Endings = conversations.NewEndings(head)
 	a.Runner = projections.NewRunner(a.Log, projections.Options{Poll: cfg.Poll, Logger: logger},
-		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing)
+		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing, a.Endings)
 	model, modelName, err := cfg.OpenModel()
 	if err != nil {
 		a.Close()
@@ -203,7 +211,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
-		Projections: a.Runner, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait,
+		Projections: a.Runner, Endings: a.Endings, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait,
 		WebhookRefusal: a.webhookClient.Refusal,
 	})
 	return a, nil

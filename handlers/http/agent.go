@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -50,10 +51,14 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, e)
 		return
 	}
-	cmd, e := parseMessage(r)
+	cmd, bodyWait, e := parseMessage(r)
 	if e != nil {
 		writeError(w, e)
 		return
+	}
+	wait, preferred := preferredWait(r)
+	if !preferred && bodyWait {
+		wait = DefaultSyncWait
 	}
 	if cmd.IdempotencyKey, e = idempotencyKey(r); e != nil {
 		writeError(w, e)
@@ -71,6 +76,15 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request, c caller) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/api/agent/"+acc.ConversationID)
+	if preferred {
+		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait/time.Second)))
+	}
+	if wait > 0 {
+		if v, ended := s.awaitEnd(r.Context(), acc.ConversationID, wait); ended {
+			writeJSON(w, http.StatusOK, pollFromView(v))
+			return
+		}
+	}
 	writeJSON(w, http.StatusAccepted, acceptedBody{ConversationUUID: acc.ConversationID, Status: "accepted",
 		Message: "Your request has been queued."})
 }
@@ -132,12 +146,23 @@ func idempotencyKey(r *http.Request) (string, *apiError) {
 }
 
 // parseMessage validates the task interface's body field by field.
-func parseMessage(r *http.Request) (commands.AcceptMessage, *apiError) {
-	var cmd commands.AcceptMessage
-	obj, e := readObject(r, []string{"message", "context", "metadata"}, false)
+func parseMessage(r *http.Request) (cmd commands.AcceptMessage, wait bool, e *apiError) {
+	obj, e := readObject(r, []string{"message", "context", "metadata", "wait"}, false)
 	if e != nil {
-		return cmd, e
+		return cmd, false, e
 	}
+	if raw, ok := obj["wait"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &wait); err != nil {
+			return cmd, false, validation("wait must be true or false, not %s.", jsonKind(raw))
+		}
+	}
+	cmd, e = parseMessageFields(obj)
+	return cmd, wait, e
+}
+
+// parseMessageFields reads the message, its context hints and metadata.
+func parseMessageFields(obj map[string]json.RawMessage) (commands.AcceptMessage, *apiError) {
+	var cmd commands.AcceptMessage
 	raw, ok := obj["message"]
 	if !ok || isNull(raw) {
 		return cmd, validation("message is required: tell the agent what you need, in plain English.")

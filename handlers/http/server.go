@@ -38,7 +38,12 @@ type Deps struct {
 	Org           org.Store
 	Billing       billingview.Store
 	Projections   Waiter
-	Clock         commands.Clock
+	// Endings tells a sync reply when its conversation ends (nil: replies
+	// never wait).
+	Endings interface {
+		Watch(id string) (ended <-chan es.Position, stop func())
+	}
+	Clock commands.Clock
 	// Ready reports whether stores are reachable and projections current.
 	Ready func(ctx context.Context) (any, error)
 	// AdminToken enables the admin API; empty turns it off (404).

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestSync_PreferWaitAnswersWithThePollBody: a caller that says it can wait
+// gets the finished conversation in the same request, exactly as a poll
+// would show it, usage included; "wait": true in the body does the same.
+func TestSync_PreferWaitAnswersWithThePollBody(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		h := newHarness(t, backend)
+		c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+
+		r := h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
+			Header: map[string]string{"Prefer": "wait=20"},
+			Body:   map[string]any{"message": "Add a contact for Noor Haddad at Tessellate, noor@tessellate.io"}})
+		expectStatus(t, r, http.StatusOK)
+		if got := r.Header.Get("Preference-Applied"); got != "wait=20" {
+			t.Errorf("Preference-Applied = %q, want wait=20", got)
+		}
+		var synced poll
+		if err := json.Unmarshal(r.Raw, &synced); err != nil {
+			t.Fatal(err)
+		}
+		if synced.Status != "resolved" || synced.reply() == "" || jnum(synced.Usage, "model_steps") == 0 {
+			t.Fatalf("sync reply = %s, want a resolved conversation with its reply and usage", r.Raw)
+		}
+		polled := h.get(c, synced.ConversationUUID)
+		expectStatus(t, polled, http.StatusOK)
+		if !jsonEqual(t, string(r.Raw), polled.JSON(t)) {
+			t.Errorf("the sync reply differs from the poll:\n%s\n%s", r.Raw, polled.Raw)
+		}
+
+		r = h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
+			Body: map[string]any{"message": "What tasks do I have?", "wait": true}})
+		expectStatus(t, r, http.StatusOK)
+		if r.Header.Get("Preference-Applied") != "" {
+			t.Errorf("Preference-Applied = %q without a Prefer header", r.Header.Get("Preference-Applied"))
+		}
+		var b poll
+		if err := json.Unmarshal(r.Raw, &b); err != nil || b.Status != "resolved" {
+			t.Fatalf("\"wait\": true answered %s", r.Raw)
+		}
+	})
+}
+
+// TestSync_TooSlowFallsBackTo202: a conversation that does not end within
+// the wait is answered 202 as always once the wait is over, and goes on to
+// end; a wait the server cannot read is ignored, and a wait that is not a
+// boolean is refused before anything is recorded.
+func TestSync_TooSlowFallsBackTo202(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		llm := newLLMServer(t)
+		const slow = "Summarise the quarter for the board, slowly"
+		llm.script(slow, &llmScript{Steps: []llmStep{fixedReply(llmReply{Content: "The quarter went well.", In: 10, Out: 5})},
+			SlowSteps: map[int]time.Duration{1: 3 * time.Second}})
+		h := newLLMHarness(t, backend, llm)
+		c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+
+		began := time.Now()
+		r := h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
+			Header: map[string]string{"Prefer": "respond-async, wait=1"}, Body: map[string]any{"message": slow}})
+		took := time.Since(began)
+		expectStatus(t, r, http.StatusAccepted)
+		if got := r.Header.Get("Preference-Applied"); got != "wait=1" {
+			t.Errorf("Preference-Applied = %q, want wait=1", got)
+		}
+		if took < time.Second || took > 2500*time.Millisecond {
+			t.Errorf("a wait of 1s answered after %s", took)
+		}
+		id, _ := r.JSON(t)["conversation_uuid"].(string)
+		if p := h.await(c, id); p.Status != "resolved" || p.reply() != "The quarter went well." {
+			t.Errorf("the conversation ended %s with %q", p.Status, p.reply())
+		}
+
+		began = time.Now()
+		r = h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
+			Header: map[string]string{"Prefer": "wait=soon"}, Body: map[string]any{"message": slow + " again"}})
+		expectStatus(t, r, http.StatusAccepted)
+		if time.Since(began) > time.Second || r.Header.Get("Preference-Applied") != "" {
+			t.Errorf("an unreadable Prefer: wait was not ignored (took %s, Preference-Applied %q)", time.Since(began),
+				r.Header.Get("Preference-Applied"))
+		}
+
+		h.unchanged(t, func() {
+			r := h.post(c, map[string]any{"message": "List my tasks", "wait": "yes"})
+			expectStatus(t, r, http.StatusUnprocessableEntity)
+		})
+	})
+}

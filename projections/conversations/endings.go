@@ -1,0 +1,92 @@
+package conversations
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+)
+
+// Endings tells in-process waiters when a conversation ends: the sync
+// replies of POST /api/agent wait on it instead of polling. It follows the
+// log as a projection that keeps nothing but its waiters, from the head of
+// the log at start (history has no waiters), and sees every instance's
+// appends, so a reply waiting here learns of an ending that a model step
+// on another instance recorded.
+type Endings struct {
+	mu      sync.Mutex
+	cp      es.Position
+	waiters map[string][]chan es.Position
+}
+
+var resolvedType, failedType = conversation.Resolved{}.EventType(), conversation.Failed{}.EventType()
+
+// EndingsName keys the projection in the runner's statuses.
+const EndingsName = "conversation_endings"
+
+// NewEndings starts following at from (the log's head).
+func NewEndings(from es.Position) *Endings {
+	return &Endings{cp: from, waiters: map[string][]chan es.Position{}}
+}
+
+func (e *Endings) Name() string { return EndingsName }
+
+func (e *Endings) Checkpoint(context.Context) (es.Position, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cp, nil
+}
+
+// Apply hands the position of each conversation ending in the batch to
+// whoever waits for it.
+func (e *Endings) Apply(_ context.Context, batch []es.Recorded) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, rec := range batch {
+		if !e.cp.Less(rec.Position) {
+			continue
+		}
+		e.cp = rec.Position
+		if rec.Type != resolvedType && rec.Type != failedType {
+			continue
+		}
+		id, ok := strings.CutPrefix(rec.Stream, conversationPrefix)
+		if !ok {
+			continue
+		}
+		for _, ch := range e.waiters[id] {
+			ch <- rec.Position // buffered: one ending per watch
+		}
+		delete(e.waiters, id)
+	}
+	return nil
+}
+
+// Watch waits for conversation id to end after now: the channel gets the
+// position of its ending. An ending already in the log before the watch is
+// not sent: the caller reads the view once the read models have caught up
+// with the log (Runner.WaitForHead) to see those. stop forgets the watch.
+func (e *Endings) Watch(id string) (ended <-chan es.Position, stop func()) {
+	ch := make(chan es.Position, 1)
+	e.mu.Lock()
+	e.waiters[id] = append(e.waiters[id], ch)
+	e.mu.Unlock()
+	return ch, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		ws := e.waiters[id]
+		for i, w := range ws {
+			if w == ch {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(ws) == 0 {
+			delete(e.waiters, id)
+		} else {
+			e.waiters[id] = ws
+		}
+	}
+}
