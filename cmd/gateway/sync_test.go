@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -93,4 +95,46 @@ func TestSync_TooSlowFallsBackTo202(t *testing.T) {
 			expectStatus(t, r, http.StatusUnprocessableEntity)
 		})
 	})
+}
+
+// TestSync_AcrossInstances: the instance holding the request does no agent
+// work (GATEWAY_BACKGROUND=false); the other instance, on the same
+// database, runs the conversation. The waiting reply learns of the ending
+// from the shared log and answers 200 with the poll body.
+func TestSync_AcrossInstances(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "postgres")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfgB := h.cfg
+	cfgB.Background = false
+	appB, err := Build(ctx, cfgB, testLogger(), h.Clock)
+	if err != nil {
+		t.Fatalf("Build the API-only instance: %v", err)
+	}
+	if err := appB.Start(ctx); err != nil {
+		appB.Close()
+		t.Fatalf("Start the API-only instance: %v", err)
+	}
+	srvB := httptest.NewServer(appB.Handler)
+	hb := &harness{t: t, gateway: &gateway{backend: "postgres", env: h.env, cfg: cfgB, Clock: h.Clock, App: appB, srv: srvB, URL: srvB.URL}}
+	t.Cleanup(hb.stop)
+
+	c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+	billingEventually(t, "the second instance to see the key", func() bool {
+		return hb.do(req{Method: "GET", Path: "/api/api-keys", Auth: bearerOf(c.Token)}).Status == http.StatusOK
+	})
+	began := time.Now()
+	r := hb.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
+		Header: map[string]string{"Prefer": "wait=20"},
+		Body:   map[string]any{"message": "Create a task to renew the Vantage lease by March 3"}})
+	t.Logf("the sync reply took %s", time.Since(began))
+	expectStatus(t, r, http.StatusOK)
+	var p poll
+	if err := json.Unmarshal(r.Raw, &p); err != nil || p.Status != "resolved" || p.reply() == "" {
+		t.Fatalf("sync reply from the API-only instance = %s", r.Raw)
+	}
+	if n := len(hb.App.Roles.Held()); n != 0 {
+		t.Errorf("the API-only instance holds roles %v", hb.App.Roles.Held())
+	}
 }

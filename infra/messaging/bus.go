@@ -336,12 +336,25 @@ func (b *Bus) Running() chan struct{} { return b.router.Running() }
 // handlers in flight finish (within the router's close timeout). Sending
 // still works until Close, so a caller can stop what sends (sagas) after
 // the handlers and before the transport.
-func (b *Bus) StopHandlers() error { return b.router.Close() }
+func (b *Bus) StopHandlers() error { return b.closeRouter() }
+
+// closeRouter stops the handlers of a router that ran. One that never ran
+// (an API-only instance) has nothing to stop, and watermill's Close would
+// wait its whole close timeout for handlers that never started.
+func (b *Bus) closeRouter() error {
+	b.mu.Lock()
+	ran := b.ctx != nil
+	b.mu.Unlock()
+	if !ran {
+		return nil
+	}
+	return b.router.Close()
+}
 
 // Close stops the router and the transport. Nothing may Send once Close
 // has begun: the transports' publishers do not guard against it.
 func (b *Bus) Close() error {
-	err := b.router.Close()
+	err := b.closeRouter()
 	if b.transport.Close != nil {
 		if cerr := b.transport.Close(); err == nil {
 			err = cerr

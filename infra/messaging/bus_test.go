@@ -194,3 +194,31 @@ func deleteNATSStreams(t *testing.T, url, prefix string) {
 		}
 	}
 }
+
+// An API-only instance registers its handlers but never runs the bus; it
+// must still stop at once, not after the router's close timeout.
+func TestBusThatNeverRanClosesAtOnce(t *testing.T) {
+	b, err := New(GoChannel(quiet), Options{Workers: 2, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Handle(b, "PingIdle", func(context.Context, *ping) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		if err := b.StopHandlers(); err != nil {
+			done <- err
+			return
+		}
+		done <- b.Close()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a bus that never ran took more than 5s to close")
+	}
+}
