@@ -148,8 +148,15 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	recorded := false
 	err = retry(ctx, func() error {
 		facts, err := c.RecordModelStep(cmd.Step, resp, took, charge, h.Limits, h.now())
+		discard := errors.Is(err, conversation.ErrNothingToDo)
+		if discard {
+			// Another worker recorded this step first, or the conversation
+			// was cancelled while the model worked: then what the step used
+			// is recorded, and that nothing came of it.
+			facts, err = c.DiscardModelStep(cmd.Step, resp, took, h.now())
+		}
 		if errors.Is(err, conversation.ErrNothingToDo) {
-			return nil // another worker recorded this step first
+			return nil
 		}
 		if err != nil {
 			return err
@@ -161,10 +168,10 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 				return lerr
 			}
 		}
-		recorded = err == nil
-		if recorded {
+		if err == nil {
 			h.keep(c, res.Version, facts...)
 		}
+		recorded = err == nil && !discard // a discarded step is not charged: its reservation goes back
 		return err
 	})
 	if recorded {

@@ -55,6 +55,7 @@ const (
 	CodeStalled       = "STALLED"
 	CodeTimeLimit     = "TIME_LIMIT"
 	CodeBudget        = "BUDGET_EXCEEDED"
+	CodeCancelled     = "CANCELLED"
 )
 
 // Context holds the caller's optional hints.
@@ -100,8 +101,10 @@ type Conversation struct {
 	Reply     string
 	Failure   *Failed
 	// InFlight is the model step claimed and not yet completed (0: none).
-	InFlight      int
-	InFlightSince time.Time
+	// Abandoned is the step that was in flight when the conversation was
+	// cancelled: its result, when it comes, is recorded as discarded.
+	InFlight, Abandoned int
+	InFlightSince       time.Time
 	// LastProgressAt is when the last fact was recorded; the reaper uses it.
 	LastProgressAt time.Time
 	Version        int64
@@ -149,10 +152,15 @@ func (c *Conversation) Apply(f es.Fact) {
 			Role: agent.RoleTool, ToolCallID: c.Requested[e.Key].CallID, Name: e.Name, Content: e.Result,
 		})
 		c.LastProgressAt = e.CompletedAt
+	case *ModelStepDiscarded:
+		c.Abandoned = 0
 	case *Resolved:
 		c.InFlight = 0
 		c.Status, c.Reply, c.EndedAt, c.LastProgressAt = StatusResolved, e.Reply, e.ResolvedAt, e.ResolvedAt
 	case *Failed:
+		if e.Code == CodeCancelled {
+			c.Abandoned = c.InFlight
+		}
 		c.InFlight = 0
 		c.Status, c.Failure, c.EndedAt, c.LastProgressAt = StatusFailed, e, e.FailedAt, e.FailedAt
 	}
@@ -402,6 +410,34 @@ func (c *Conversation) Fail(code, reason string, now time.Time) ([]es.Fact, erro
 		return nil, ErrNothingToDo
 	}
 	return []es.Fact{&Failed{Code: code, Reason: reason, FailedAt: now}}, nil
+}
+
+// ErrEnded refuses to change a conversation that has ended.
+var ErrEnded = errors.New("the conversation has already ended")
+
+// Cancel ends a running conversation at its caller's request: no further
+// model step or tool call runs, and a model step in flight has its result
+// discarded when it comes (DiscardModelStep).
+func (c *Conversation) Cancel(now time.Time) ([]es.Fact, error) {
+	if !c.Exists() {
+		return nil, ErrNothingToDo
+	}
+	if c.Status.Terminal() {
+		return nil, ErrEnded
+	}
+	return []es.Fact{&Failed{Code: CodeCancelled, FailedAt: now,
+		Reason: "The conversation was cancelled at the caller's request; nothing more was done after that."}}, nil
+}
+
+// DiscardModelStep records the result of model step n that came back
+// after the conversation was cancelled: what it used, and that nothing
+// came of it.
+func (c *Conversation) DiscardModelStep(n int, resp agent.Response, latency time.Duration, now time.Time) ([]es.Fact, error) {
+	if c.Abandoned == 0 || c.Abandoned != n {
+		return nil, ErrNothingToDo
+	}
+	return []es.Fact{&ModelStepDiscarded{Step: n, Model: resp.Model, Usage: resp.Usage, LatencyMS: latency.Milliseconds(),
+		DiscardedAt: now}}, nil
 }
 
 func contains(xs []string, x string) bool {

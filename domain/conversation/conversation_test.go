@@ -427,3 +427,33 @@ func TestEventsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Cancelling ends a running conversation once; the step in flight then
+// has its answer recorded as discarded, once, and no other step's.
+func TestCancel(t *testing.T) {
+	claimed := &conversation.ModelStepStarted{Step: 1, StartedAt: at(1)}
+	c := estest.Given[conversation.Conversation](opened(), claimed)
+	facts, err := c.Cancel(at(2))
+	estest.ThenFacts(t, facts, err, &conversation.Failed{Code: conversation.CodeCancelled, FailedAt: at(2),
+		Reason: "The conversation was cancelled at the caller's request; nothing more was done after that."})
+
+	cancelled := estest.Given[conversation.Conversation](append([]es.Fact{opened(), claimed}, facts...)...)
+	_, err = cancelled.Cancel(at(3))
+	estest.ThenError(t, nil, err, conversation.ErrEnded)
+	resp := toolResp(agent.ToolCall{ID: "call_1", Name: "create_contact", Arguments: json.RawMessage(`{}`)})
+	if _, err := cancelled.RecordModelStep(1, resp, time.Second, nil, lim, at(4)); !errors.Is(err, conversation.ErrNothingToDo) {
+		t.Fatalf("a cancelled conversation recorded a step: %v", err)
+	}
+	_, err = cancelled.DiscardModelStep(2, resp, time.Second, at(4))
+	estest.ThenError(t, nil, err, conversation.ErrNothingToDo)
+	discarded, err := cancelled.DiscardModelStep(1, resp, time.Second, at(4))
+	estest.ThenFacts(t, discarded, err, &conversation.ModelStepDiscarded{Step: 1, Model: "m", Usage: resp.Usage,
+		LatencyMS: 1000, DiscardedAt: at(4)})
+	cancelled.Apply(discarded[0])
+	_, err = cancelled.DiscardModelStep(1, resp, time.Second, at(5))
+	estest.ThenError(t, nil, err, conversation.ErrNothingToDo)
+
+	ended := estest.Given[conversation.Conversation](opened(), &conversation.Failed{Code: conversation.CodeStepLimit, FailedAt: at(1)})
+	_, err = ended.Cancel(at(2))
+	estest.ThenError(t, nil, err, conversation.ErrEnded)
+}

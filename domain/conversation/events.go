@@ -102,6 +102,16 @@ type Resolved struct {
 	ResolvedAt time.Time `json:"resolved_at"`
 }
 
+// ModelStepDiscarded records a model step whose answer came back after the
+// conversation was cancelled: it was not acted on.
+type ModelStepDiscarded struct {
+	Step        int         `json:"step"`
+	Model       string      `json:"model"`
+	Usage       agent.Usage `json:"usage"`
+	LatencyMS   int64       `json:"latency_ms"`
+	DiscardedAt time.Time   `json:"discarded_at"`
+}
+
 // Failed records that the conversation ended without a reply.
 type Failed struct {
 	Code     string    `json:"code"`
@@ -117,9 +127,10 @@ func (ToolCallRequested) EventType() string  { return "ToolCallRequested" }
 func (ToolCallCompleted) EventType() string  { return "ToolCallCompleted" }
 func (Resolved) EventType() string           { return "ConversationResolved" }
 func (Failed) EventType() string             { return "ConversationFailed" }
+func (ModelStepDiscarded) EventType() string { return "ModelStepDiscarded" }
 
 // Events decodes this aggregate's facts.
 var Events = es.Registered(
 	es.Of[Opened], es.Of[ProcessingStarted], es.Of[ModelStepStarted], es.Of[ModelStepCompleted],
-	es.Of[ToolCallRequested], es.Of[ToolCallCompleted], es.Of[Resolved], es.Of[Failed],
+	es.Of[ToolCallRequested], es.Of[ToolCallCompleted], es.Of[Resolved], es.Of[Failed], es.Of[ModelStepDiscarded],
 )

@@ -88,6 +88,7 @@ func New(d Deps) http.Handler {
 		r.Get("/agent/{id}/events", s.conversationEvents)
 		r.Get("/agent/{id}/webhook/attempts", s.webhookAttempts)
 		r.Post("/agent/{id}/webhook/redeliver", s.redeliverWebhook)
+		r.Post("/agent/{id}/cancel", s.cancelConversation)
 		r.Post("/api-keys", s.as(s.keyManager, s.createKey))
 		r.Get("/api-keys", s.as(s.authenticate, s.listKeys))
 		r.Get("/api-keys/{id}", s.as(s.authenticate, s.getKey))
