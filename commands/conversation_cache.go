@@ -46,6 +46,17 @@ func (h *Handler) cachedConversation(id string) (*conversation.Conversation, int
 	return &c, cached.v, true
 }
 
+// ConversationEnded drops this process's copy of a conversation that ended,
+// wherever it ended: a command of it decides on the stream from then on.
+// The ending of a cancel recorded on another instance reaches every
+// instance this way within moments, so their tool calls and model steps
+// stop too, instead of acting on a copy that still shows it running.
+func (h *Handler) ConversationEnded(id string) {
+	h.convs.mu.Lock()
+	delete(h.convs.m, id)
+	h.convs.mu.Unlock()
+}
+
 // conversationForCommand is the cached fold when there is one, else the
 // stream read; fresh says which.
 func (h *Handler) conversationForCommand(ctx context.Context, id string) (c *conversation.Conversation, v int64, fresh bool, err error) {

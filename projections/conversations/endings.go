@@ -19,6 +19,9 @@ type Endings struct {
 	mu      sync.Mutex
 	cp      es.Position
 	waiters map[string][]chan es.Position
+	// OnEnd, when set, hears of every ending (the command handlers drop
+	// their copy of the conversation). It must not call back into Endings.
+	OnEnd func(id string)
 }
 
 var resolvedType, failedType = conversation.Resolved{}.EventType(), conversation.Failed{}.EventType()
@@ -55,6 +58,9 @@ func (e *Endings) Apply(_ context.Context, batch []es.Recorded) error {
 		id, ok := strings.CutPrefix(rec.Stream, conversationPrefix)
 		if !ok {
 			continue
+		}
+		if e.OnEnd != nil {
+			e.OnEnd(id)
 		}
 		for _, ch := range e.waiters[id] {
 			ch <- rec.Position // buffered: one ending per watch

@@ -2,6 +2,7 @@ package conversations
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/google/uuid"
@@ -19,6 +20,8 @@ func TestEndingsTellWaitersOnce(t *testing.T) {
 	a, b, c := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	before := l.Rec(t, conversation.Stream(a), 1, x.opened(a, t0))
 	e := NewEndings(before.Position)
+	var ended []string
+	e.OnEnd = func(id string) { ended = append(ended, id) }
 	endA, stopA := e.Watch(a)
 	defer stopA()
 	endB, stopB := e.Watch(b)
@@ -41,6 +44,9 @@ func TestEndingsTellWaitersOnce(t *testing.T) {
 	}
 	if len(endB) != 0 || len(endC) != 0 {
 		t.Error("a waiter heard of another conversation's ending, or after it stopped")
+	}
+	if !reflect.DeepEqual(ended, []string{a, c}) {
+		t.Errorf("OnEnd heard %v, want the endings of %s and %s", ended, a, c)
 	}
 	if cp, _ := e.Checkpoint(context.Background()); cp != failedC.Position {
 		t.Errorf("checkpoint = %v, want %v", cp, failedC.Position)
