@@ -169,23 +169,6 @@ func PgFold[V any](ctx context.Context, pool *pgxpool.Pool, name string, batch [
 	})
 }
 
-// EachRow adapts a one-row load (which must lock the row and return the
-// zero view when there is none) to PgFold's loadMany, for read models
-// whose batches touch few rows.
-func EachRow[V any](load func(ctx context.Context, tx pgx.Tx, id string) (V, error)) func(context.Context, pgx.Tx, []string) (map[string]V, error) {
-	return func(ctx context.Context, tx pgx.Tx, ids []string) (map[string]V, error) {
-		out := make(map[string]V, len(ids))
-		for _, id := range ids {
-			v, err := load(ctx, tx, id)
-			if err != nil {
-				return nil, err
-			}
-			out[id] = v
-		}
-		return out, nil
-	}
-}
-
 // EachSave adapts a one-row save to PgFold's saveMany.
 func EachSave[V any](save func(ctx context.Context, tx pgx.Tx, v V) error) func(context.Context, pgx.Tx, []V) error {
 	return func(ctx context.Context, tx pgx.Tx, views []V) error {

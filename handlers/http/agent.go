@@ -56,10 +56,7 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, e)
 		return
 	}
-	wait, preferred := preferredWait(r)
-	if !preferred && bodyWait {
-		wait = DefaultSyncWait
-	}
+	wait, preferred := syncWait(r, bodyWait)
 	if cmd.IdempotencyKey, e = idempotencyKey(r); e != nil {
 		writeError(w, e)
 		return

@@ -20,6 +20,16 @@ const (
 	MaxSyncWait = 60 * time.Second
 )
 
+// syncWait is how long a reply may wait for its conversation to end: the
+// Prefer header's wait when it has one the server can read (preferred),
+// else DefaultSyncWait for "wait": true in the body, else none.
+func syncWait(r *http.Request, bodyWait bool) (wait time.Duration, preferred bool) {
+	if wait, preferred = preferredWait(r); !preferred && bodyWait {
+		wait = DefaultSyncWait
+	}
+	return wait, preferred
+}
+
 // preferredWait reads "Prefer: wait=N" (seconds). A preference the server
 // cannot read is ignored, as RFC 7240 asks; ok says one was read.
 func preferredWait(r *http.Request) (wait time.Duration, ok bool) {

@@ -39,12 +39,7 @@ func (s *Server) webhookAttempts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) redeliverWebhook(w http.ResponseWriter, r *http.Request) {
-	c, _, e := s.both(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	v, e := s.ownConversation(r, c)
+	_, v, e := s.heldConversation(r)
 	if e != nil {
 		writeError(w, e)
 		return
