@@ -30,7 +30,10 @@ type AcceptMessage struct {
 type Accepted struct {
 	ConversationID string
 	Position       es.Position
-	// Replayed: an earlier request with the same Idempotency-Key opened it.
+	// Turn is the number of the caller's message in the conversation.
+	Turn int
+	// Replayed: an earlier request with the same Idempotency-Key opened it
+	// (or added the turn).
 	Replayed bool
 }
 
@@ -74,32 +77,9 @@ func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepte
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		// The key's cached fold decides, and the append is guarded with
-		// the version it was folded at: a key revoked or changed since is
-		// read again and decided on anew.
-		k, kv, err := h.key(ctx, cmd.APIKeyID)
+		k, kv, err := h.admit(ctx, cmd.APIKeyID, cmd.UserID, h.firstStepCost(cmd))
 		if err != nil {
 			return Accepted{}, err
-		}
-		if err := k.Usable(cmd.UserID); err != nil {
-			return Accepted{}, err
-		}
-		// A key whose committed spend leaves no room for the first model
-		// step takes no new message, and nothing is recorded. What running
-		// conversations set aside does not count: they give it back as
-		// they end, and the new conversation waits for it.
-		p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), h.now())
-		if err != nil {
-			return Accepted{}, err
-		}
-		if k.Settings.BudgetUSDCents != nil {
-			b, err := h.budgetLine(p, k.ID).snapshot(ctx, budgetFresh)
-			if err != nil {
-				return Accepted{}, err
-			}
-			if err := b.CanAccept(k.Settings.BudgetUSDCents, p, h.firstStepCost(cmd)); err != nil {
-				return Accepted{}, err
-			}
 		}
 		facts, err := conversation.Open(openParams(cmd, id, k.Settings.ResponseURL, h.now()))
 		if err != nil {
@@ -125,8 +105,39 @@ func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepte
 		// The first step (here or on another instance) decides on this
 		// fold without reading the stream back.
 		h.keep(&conversation.Conversation{}, res.Version, facts...)
-		return Accepted{ConversationID: id, Position: res.Position}, nil
+		return Accepted{ConversationID: id, Turn: 1, Position: res.Position}, nil
 	}
+}
+
+// admit decides whether a key takes a new message (a conversation's first
+// or a follow-up). The key's cached fold decides, and the caller guards its
+// append with the version it was folded at (kv): a key revoked or changed
+// since is read again and decided on anew. A key whose committed spend
+// leaves no room for the message's first model step (cost) takes nothing.
+// What running conversations set aside does not count: they give it back
+// as they end, and the new work waits for it.
+func (h *Handler) admit(ctx context.Context, keyID, userID string, cost billing.MicroUSD) (apikey.Key, int64, error) {
+	k, kv, err := h.key(ctx, keyID)
+	if err != nil {
+		return k, 0, err
+	}
+	if err := k.Usable(userID); err != nil {
+		return k, 0, err
+	}
+	p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), h.now())
+	if err != nil {
+		return k, 0, err
+	}
+	if k.Settings.BudgetUSDCents != nil {
+		b, err := h.budgetLine(p, k.ID).snapshot(ctx, budgetFresh)
+		if err != nil {
+			return k, 0, err
+		}
+		if err := b.CanAccept(k.Settings.BudgetUSDCents, p, cost); err != nil {
+			return k, 0, err
+		}
+	}
+	return k, kv, nil
 }
 
 // firstStepCost is what the first model step of a message reserves: the
@@ -160,5 +171,5 @@ func (h *Handler) acceptedBefore(ctx context.Context, id string, cmd AcceptMessa
 	if !h.now().Before(c.ExpiresAt) {
 		return Accepted{}, true, &IdempotencyConflictError{ConversationID: id, ExpiredAt: c.ExpiresAt}
 	}
-	return Accepted{ConversationID: id, Position: recs[0].Position, Replayed: true}, true, nil
+	return Accepted{ConversationID: id, Turn: 1, Position: recs[0].Position, Replayed: true}, true, nil
 }

@@ -146,7 +146,13 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	}
 	charge.AmountMicroUSD = int64(h.Prices.Cost(h.ModelName, resp.Usage))
 	recorded := false
+	turn := c.Turn
 	err = retry(ctx, func() error {
+		if c.Turn != turn {
+			// The turn this step was for ended (a cancel) and a follow-up
+			// began another: this answer belongs to neither.
+			return nil
+		}
 		facts, err := c.RecordModelStep(cmd.Step, resp, took, charge, h.Limits, h.now())
 		discard := errors.Is(err, conversation.ErrNothingToDo)
 		if discard {
@@ -182,11 +188,20 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 
 // stepRequest is what the model is asked at a conversation's next step.
 func (h *Handler) stepRequest(c *conversation.Conversation) agent.Request {
-	req := agent.Request{System: SystemPrompt, Messages: c.ModelMessages(), MaxTokens: h.MaxOutputTokens}
+	req := agent.Request{System: SystemPrompt, Messages: agent.FitHistory(c.ModelMessages(), h.historyTokens()),
+		MaxTokens: h.MaxOutputTokens}
 	if h.Tools != nil {
 		req.Tools = h.Tools.Specs()
 	}
 	return req
+}
+
+// historyTokens bounds the history a model step sends (see agent.FitHistory).
+func (h *Handler) historyTokens() int {
+	if h.HistoryTokens > 0 {
+		return h.HistoryTokens
+	}
+	return agent.DefaultHistoryTokens
 }
 
 // ExecuteToolCall runs one tool call and records its result. The tool's

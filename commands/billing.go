@@ -48,7 +48,7 @@ func (h *Handler) reserve(ctx context.Context, c *conversation.Conversation, kin
 	id := reservationID(c.ID, kind, ref)
 	var deadline time.Time
 	if h.Limits.MaxDuration > 0 {
-		deadline = c.OpenedAt.Add(h.Limits.MaxDuration)
+		deadline = c.TurnStartedAt.Add(h.Limits.MaxDuration)
 	}
 	for attempt := 0; ; attempt++ {
 		_, p, err := h.keyAndPeriod(ctx, c.APIKeyID, h.now())
@@ -172,6 +172,10 @@ func (h *Handler) periodOf(ctx context.Context, keyID, periodKey string) (billin
 // after those, records nothing more. A conversation still running is left
 // alone: its steps charge themselves.
 func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation) error {
+	// What was reserved before this read belongs to turns that ended (the
+	// read shows the conversation ended); a follow-up's turn reserves
+	// after it, and is left alone.
+	readAt := h.now()
 	recs, err := h.Store.ReadStream(ctx, conversation.Stream(cmd.ConversationID), 0)
 	if err != nil || len(recs) == 0 {
 		return err
@@ -221,7 +225,7 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 	md := es.Metadata{CorrelationID: c.ID, CausationID: "settle:" + c.ID, Actor: es.Actor{Kind: "system"}}
 	for key, p := range periods {
 		err := h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{charges: byPeriod[key], releaseOf: c.ID,
-			releaseReason: "the conversation ended without using it", md: md})
+			releaseReason: "the conversation ended without using it", releaseBefore: readAt, md: md})
 		if err != nil {
 			return err
 		}

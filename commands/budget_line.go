@@ -89,6 +89,9 @@ type budgetOp struct {
 	// charged by this op) are given back.
 	releaseOf     string
 	releaseReason string
+	// releaseBefore, when set, keeps reservations taken after it: a
+	// follow-up's turn may have begun since the ending being settled.
+	releaseBefore time.Time
 	md            es.Metadata
 
 	inFlight bool
@@ -319,7 +322,8 @@ func (l *budgetLine) flush(ctx context.Context, ops []*budgetOp) (progressed boo
 			if op.releaseOf != "" {
 				var ids []string
 				for id, r := range scratch.Open {
-					if r.ConversationID == op.releaseOf && !charged[id] {
+					if r.ConversationID == op.releaseOf && !charged[id] &&
+						(op.releaseBefore.IsZero() || !r.ReservedAt.After(op.releaseBefore)) {
 						ids = append(ids, id)
 					}
 				}

@@ -34,6 +34,9 @@ type Handler struct {
 	Prices          billing.Prices
 	ModelName       string
 	MaxOutputTokens int
+	// HistoryTokens bounds the conversation history a model step sends
+	// (0: agent.DefaultHistoryTokens).
+	HistoryTokens int
 
 	budgets      budgetBook
 	keys         keyCache

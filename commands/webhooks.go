@@ -89,6 +89,10 @@ func (s *hostSlots) release(host string) {
 type StartWebhookDelivery struct {
 	ConversationID string `json:"conversation_id"`
 	Reason         string `json:"reason"`
+	// AtVersion, when set, is the version of the ending to deliver: the
+	// turn that ended there is delivered even if a follow-up began another
+	// since (0: the conversation as it is now).
+	AtVersion int64 `json:"at_version,omitempty"`
 }
 
 // AttemptWebhookDelivery sends attempt Attempt of delivery Delivery.
@@ -133,8 +137,9 @@ func WebhookBody(c *conversation.Conversation) ([]byte, error) {
 			ConversationUUID string      `json:"conversation_uuid"`
 			Status           string      `json:"status"`
 			Response         string      `json:"response"`
+			Turn             int         `json:"turn"`
 			Usage            UsageReport `json:"usage"`
-		}{c.ID, "resolved", c.Reply, usage})
+		}{c.ID, "resolved", c.Reply, c.Turn, usage})
 	case conversation.StatusFailed:
 		msg := "An error occurred while processing your request."
 		if c.Failure != nil && c.Failure.Reason != "" {
@@ -144,8 +149,9 @@ func WebhookBody(c *conversation.Conversation) ([]byte, error) {
 			ConversationUUID string      `json:"conversation_uuid"`
 			Status           string      `json:"status"`
 			Error            string      `json:"error"`
+			Turn             int         `json:"turn"`
 			Usage            UsageReport `json:"usage"`
-		}{c.ID, "failed", msg, usage})
+		}{c.ID, "failed", msg, c.Turn, usage})
 	}
 	return nil, ErrNotFinished
 }
@@ -155,7 +161,7 @@ func WebhookBody(c *conversation.Conversation) ([]byte, error) {
 // without one, or one already delivering, is left alone when the reason is
 // the automatic one; a redelivery request gets the error.
 func (h *Handler) StartWebhookDelivery(ctx context.Context, cmd StartWebhookDelivery) (int, es.Position, error) {
-	c, _, err := h.loadConversation(ctx, cmd.ConversationID)
+	c, err := h.conversationAt(ctx, cmd.ConversationID, cmd.AtVersion)
 	if err != nil {
 		return 0, es.Position{}, err
 	}
@@ -177,21 +183,46 @@ func (h *Handler) StartWebhookDelivery(ctx context.Context, cmd StartWebhookDeli
 		if err != nil {
 			return err
 		}
-		if cmd.Reason == ReasonConversationEnded && d.Count > 0 {
+		if cmd.Reason == ReasonConversationEnded && d.Count > 0 && d.Turn >= c.Turn {
 			delivery = d.Count
-			return nil // the automatic delivery already started
+			return nil // this turn's automatic delivery already started
 		}
-		facts, err := d.Start(webhook.Started{ConversationID: c.ID, APIKeyID: c.APIKeyID, URL: c.ResponseURL,
-			WebhookID: webhook.ID(c.ID), Body: string(body), Reason: cmd.Reason, StartedAt: h.now()})
+		facts, err := d.Start(webhook.Started{ConversationID: c.ID, Turn: c.Turn, APIKeyID: c.APIKeyID, URL: c.ResponseURL,
+			WebhookID: webhook.ID(c.ID, c.Turn), Body: string(body), Reason: cmd.Reason, StartedAt: h.now()})
 		if err != nil {
 			return err
 		}
 		res, err := h.append(ctx, webhook.Stream(c.ID), v,
 			es.Metadata{CorrelationID: c.ID, CausationID: "webhook:" + cmd.Reason, Actor: es.Actor{Kind: "system"}}, facts...)
-		delivery, pos = facts[0].(*webhook.Started).Delivery, res.Position
+		delivery, pos = facts[len(facts)-1].(*webhook.Started).Delivery, res.Position
 		return err
 	})
 	return delivery, pos, err
+}
+
+// conversationAt folds a conversation up to version (0: all of it): the
+// state a webhook of that ending carries.
+func (h *Handler) conversationAt(ctx context.Context, id string, version int64) (*conversation.Conversation, error) {
+	if version <= 0 {
+		c, _, err := h.loadConversation(ctx, id)
+		return c, err
+	}
+	recs, err := h.Store.ReadStream(ctx, conversation.Stream(id), 0)
+	if err != nil {
+		return nil, err
+	}
+	c := &conversation.Conversation{}
+	for _, r := range recs {
+		if r.StreamVersion > version {
+			break
+		}
+		f, err := conversation.Events.Decode(r)
+		if err != nil {
+			return nil, err
+		}
+		c.Apply(f)
+	}
+	return c, nil
 }
 
 // Reasons a delivery starts.

@@ -880,7 +880,7 @@ func syntheticConversation(workspaceID, userID, keyID string, at time.Time) (id 
 		&conversation.ModelStepCompleted{Step: 5, Model: "offline", Content: "You have no tasks.", Usage: agent.Usage{InputTokens: 900, OutputTokens: 20}, CompletedAt: at},
 		&conversation.Resolved{Reply: "You have no tasks.", ResolvedAt: at})
 	hookFacts := []es.Fact{
-		&webhook.Started{Delivery: 1, ConversationID: id, APIKeyID: keyID, URL: "https://hooks.example.com/x", WebhookID: webhook.ID(id),
+		&webhook.Started{Delivery: 1, ConversationID: id, APIKeyID: keyID, URL: "https://hooks.example.com/x", WebhookID: webhook.ID(id, 1),
 			Body: `{"status":"resolved"}`, Reason: "resolved", StartedAt: at},
 		&webhook.AttemptStarted{Delivery: 1, Attempt: 1, StartedAt: at},
 		&webhook.AttemptCompleted{Delivery: 1, Attempt: 1, URL: "https://hooks.example.com/x", Outcome: webhook.OutcomeDelivered, StatusCode: 200, DurationMS: 5, CompletedAt: at},

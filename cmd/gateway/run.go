@@ -45,9 +45,10 @@ func (a *App) Start(ctx context.Context) error {
 	sagaLog := sagas.SharedLog{SharedLog: a.Log, Checkpoints: a.Store}
 	loop := &sagas.AgentLoop{Log: sagaLog, Bus: a.Bus, Poll: a.cfg.Poll, Logger: a.logger}
 	a.runRole(ctx, sagas.AgentLoopName, loop.Run)
-	startDelivery := func(ctx context.Context, id string) error {
-		_, _, err := a.Cmds.StartWebhookDelivery(ctx, commands.StartWebhookDelivery{ConversationID: id, Reason: commands.ReasonConversationEnded})
-		if errors.Is(err, commands.ErrNoResponseURL) || errors.Is(err, conversation.ErrNothingToDo) {
+	startDelivery := func(ctx context.Context, id string, version int64) error {
+		_, _, err := a.Cmds.StartWebhookDelivery(ctx, commands.StartWebhookDelivery{ConversationID: id,
+			Reason: commands.ReasonConversationEnded, AtVersion: version})
+		if errors.Is(err, commands.ErrNoResponseURL) || errors.Is(err, conversation.ErrNothingToDo) || errors.Is(err, commands.ErrNotFinished) {
 			return nil
 		}
 		return err

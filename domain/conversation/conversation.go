@@ -87,9 +87,22 @@ type Conversation struct {
 	Status                            Status
 	OpenedAt, ExpiresAt               time.Time
 	EndedAt                           time.Time
-	Steps                             int
-	ToolCalls                         int
-	Usage                             agent.Usage
+	// Steps counts the model steps completed; LastStep is the number of
+	// the latest step completed or passed over (step numbers run on
+	// across turns, so every step and tool call key is unique).
+	Steps, LastStep int
+	ToolCalls       int
+	// Turn is the number of the caller's latest message (1: the one that
+	// opened the conversation; each follow-up adds one). The limits apply
+	// per turn, from what the counters held when it began.
+	Turn          int
+	TurnStartedAt time.Time
+	turnSteps     int
+	turnToolCalls int
+	// FollowUps are the follow-ups by their Idempotency-Key, so that a
+	// resend finds the turn the first one added.
+	FollowUps map[string]FollowUpReceived
+	Usage     agent.Usage
 	// CostMicroUSD adds up what the steps and tool calls were charged.
 	CostMicroUSD int64
 	// Transcript is what the model has seen and said after the first user
@@ -119,6 +132,9 @@ func (c *Conversation) Apply(f es.Fact) {
 		c.Status, c.OpenedAt, c.ExpiresAt = StatusOpen, e.OpenedAt, e.ExpiresAt
 		c.Requested = map[string]ToolCallRequested{}
 		c.LastProgressAt = e.OpenedAt
+		c.Turn, c.TurnStartedAt = 1, e.OpenedAt
+	case *FollowUpReceived:
+		c.applyFollowUp(e)
 	case *ProcessingStarted:
 		c.Status = StatusProcessing
 		c.LastProgressAt = e.StartedAt
@@ -133,7 +149,8 @@ func (c *Conversation) Apply(f es.Fact) {
 			c.Status = StatusProcessing
 		}
 		c.InFlight = 0
-		c.Steps = e.Step
+		c.Steps++
+		c.LastStep = e.Step
 		c.Usage.InputTokens += e.Usage.InputTokens
 		c.Usage.OutputTokens += e.Usage.OutputTokens
 		c.CostMicroUSD += e.Charge.Amount()
@@ -177,6 +194,12 @@ func (c *Conversation) Clone() Conversation {
 		out.Transcript[i] = m
 	}
 	out.Pending = append([]string(nil), c.Pending...)
+	if c.FollowUps != nil {
+		out.FollowUps = make(map[string]FollowUpReceived, len(c.FollowUps))
+		for k, v := range c.FollowUps {
+			out.FollowUps[k] = v
+		}
+	}
 	if c.Requested != nil {
 		out.Requested = make(map[string]ToolCallRequested, len(c.Requested))
 		for k, v := range c.Requested {
@@ -305,7 +328,7 @@ func (c *Conversation) Next() Next {
 	if len(c.Pending) > 0 {
 		return Next{ToolCalls: append([]string(nil), c.Pending...)}
 	}
-	return Next{ModelStep: c.Steps + 1}
+	return Next{ModelStep: c.LastStep + 1}
 }
 
 // StartProcessing marks the conversation as being worked on.
@@ -339,11 +362,11 @@ func (c *Conversation) CheckModelStep(n int, lim Limits, now time.Time) ([]es.Fa
 	if next.ModelStep == 0 || next.ModelStep != n {
 		return nil, ErrNothingToDo
 	}
-	if lim.MaxSteps > 0 && c.Steps >= lim.MaxSteps {
+	if lim.MaxSteps > 0 && c.Steps-c.turnSteps >= lim.MaxSteps {
 		return []es.Fact{&Failed{Code: CodeStepLimit, FailedAt: now,
 			Reason: fmt.Sprintf("The agent stopped after %d model steps (the step limit) without finishing your request.", lim.MaxSteps)}}, nil
 	}
-	if lim.MaxDuration > 0 && now.Sub(c.OpenedAt) >= lim.MaxDuration {
+	if lim.MaxDuration > 0 && now.Sub(c.TurnStartedAt) >= lim.MaxDuration {
 		return []es.Fact{&Failed{Code: CodeTimeLimit, FailedAt: now,
 			Reason: fmt.Sprintf("The agent stopped after working for %s (the time limit) without finishing your request.", lim.MaxDuration)}}, nil
 	}
@@ -362,7 +385,7 @@ func (c *Conversation) RecordModelStep(n int, resp agent.Response, latency time.
 	}}
 	switch {
 	case len(resp.ToolCalls) > 0:
-		if lim.MaxToolCalls > 0 && c.ToolCalls+len(resp.ToolCalls) > lim.MaxToolCalls {
+		if lim.MaxToolCalls > 0 && c.ToolCalls-c.turnToolCalls+len(resp.ToolCalls) > lim.MaxToolCalls {
 			return append(facts, &Failed{Code: CodeToolCallLimit, FailedAt: now,
 				Reason: fmt.Sprintf("The agent asked for more than %d tool calls (the tool call limit) without finishing your request.", lim.MaxToolCalls)}), nil
 		}
@@ -452,16 +475,20 @@ func contains(xs []string, x string) bool {
 // FirstUserMessage renders the caller's message, hints and metadata as the
 // model reads them.
 func (c *Conversation) FirstUserMessage() agent.Message {
+	return userMessage(c.Message, c.Context, c.Metadata)
+}
+
+func userMessage(msg string, hints *Context, md json.RawMessage) agent.Message {
 	var b strings.Builder
-	b.WriteString(c.Message)
-	if c.Context != nil {
-		j, _ := json.Marshal(c.Context)
+	b.WriteString(msg)
+	if hints != nil {
+		j, _ := json.Marshal(hints)
 		b.WriteString("\nContext: ")
 		b.Write(j)
 	}
-	if len(c.Metadata) > 0 && string(c.Metadata) != "{}" && string(c.Metadata) != "null" {
+	if len(md) > 0 && string(md) != "{}" && string(md) != "null" {
 		b.WriteString("\nMetadata: ")
-		b.Write(c.Metadata)
+		b.Write(md)
 	}
 	return agent.Message{Role: agent.RoleUser, Content: b.String()}
 }

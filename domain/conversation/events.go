@@ -132,5 +132,5 @@ func (ModelStepDiscarded) EventType() string { return "ModelStepDiscarded" }
 // Events decodes this aggregate's facts.
 var Events = es.Registered(
 	es.Of[Opened], es.Of[ProcessingStarted], es.Of[ModelStepStarted], es.Of[ModelStepCompleted],
-	es.Of[ToolCallRequested], es.Of[ToolCallCompleted], es.Of[Resolved], es.Of[Failed], es.Of[ModelStepDiscarded],
+	es.Of[ToolCallRequested], es.Of[ToolCallCompleted], es.Of[Resolved], es.Of[Failed], es.Of[ModelStepDiscarded], es.Of[FollowUpReceived],
 )

@@ -7,6 +7,7 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
@@ -16,8 +17,15 @@ import (
 func Stream(conversationID string) string { return "webhook-" + conversationID }
 
 // ID is the Standard Webhooks message id: stable across retries and
-// redeliveries of one conversation's reply.
-func ID(conversationID string) string { return "msg_" + conversationID }
+// redeliveries of one turn's reply, and different for each turn of a
+// conversation (the first keeps the id it always had), so receivers that
+// deduplicate by it take every turn once.
+func ID(conversationID string, turn int) string {
+	if turn <= 1 {
+		return "msg_" + conversationID
+	}
+	return fmt.Sprintf("msg_%s_%d", conversationID, turn)
+}
 
 // Outcome of one attempt.
 type Outcome string
@@ -32,6 +40,9 @@ const (
 type Started struct {
 	Delivery       int       `json:"delivery"`
 	ConversationID string    `json:"conversation_id"`
+	// Turn is the conversation turn whose ending this delivery carries
+	// (0 in deliveries recorded before follow-ups: the first).
+	Turn int `json:"turn,omitempty"`
 	APIKeyID       string    `json:"api_key_id"`
 	URL            string    `json:"url"`
 	WebhookID      string    `json:"webhook_id"`
@@ -90,6 +101,7 @@ var Events = es.Registered(
 type Deliveries struct {
 	Current   Started
 	Count     int // deliveries started
+	Turn      int // the latest turn a delivery started for
 	Attempts  int // attempts of the current delivery, claimed or completed
 	Completed int // attempts of the current delivery with a result
 	Claimed   *AttemptStarted
@@ -102,7 +114,7 @@ type Deliveries struct {
 func (d *Deliveries) Apply(f es.Fact) {
 	switch e := f.(type) {
 	case *Started:
-		d.Current, d.Count = *e, e.Delivery
+		d.Current, d.Count, d.Turn = *e, e.Delivery, max(e.Turn, 1)
 		d.Attempts, d.Completed, d.Claimed, d.Done, d.NextAt = 0, 0, nil, false, nil
 	case *AttemptStarted:
 		d.Attempts = e.Attempt
@@ -123,12 +135,19 @@ var (
 	ErrNothingToDo = errors.New("nothing to do")
 )
 
-// Start decides a new delivery; a second one only after the last ended.
+// Start decides a new delivery; a second one of the same turn only after
+// the last ended. A later turn's ending supersedes a delivery still
+// retrying: it is abandoned, saying why, and the new one carries the
+// conversation as it is now (its usage includes the turn before).
 func (d *Deliveries) Start(s Started) ([]es.Fact, error) {
-	if d.Count > 0 && !d.Done {
-		return nil, ErrInProgress
-	}
 	s.Delivery = d.Count + 1
+	if d.Count > 0 && !d.Done {
+		if max(s.Turn, 1) <= d.Turn {
+			return nil, ErrInProgress
+		}
+		return []es.Fact{&Abandoned{Delivery: d.Count, AbandonedAt: s.StartedAt,
+			Reason: fmt.Sprintf("Superseded: turn %d of the conversation ended before this delivery succeeded.", s.Turn)}, &s}, nil
+	}
 	return []es.Fact{&s}, nil
 }
 

@@ -51,18 +51,27 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, e)
 		return
 	}
-	cmd, bodyWait, e := parseMessage(r)
+	req, e := parseMessage(r)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	wait, preferred := syncWait(r, bodyWait)
+	cmd := req.cmd
+	wait, preferred := syncWait(r, req.wait)
 	if cmd.IdempotencyKey, e = idempotencyKey(r); e != nil {
 		writeError(w, e)
 		return
 	}
 	cmd.WorkspaceID, cmd.UserID, cmd.APIKeyID = c.WorkspaceID, c.UserID, k.ID
-	acc, err := s.d.Commands.AcceptMessage(r.Context(), cmd)
+	var acc commands.Accepted
+	var err error
+	if req.conversationID != "" {
+		acc, err = s.d.Commands.FollowUp(r.Context(), commands.FollowUp{ConversationID: req.conversationID,
+			WorkspaceID: cmd.WorkspaceID, UserID: cmd.UserID, APIKeyID: cmd.APIKeyID, Message: cmd.Message,
+			Context: cmd.Context, Metadata: cmd.Metadata, IdempotencyKey: cmd.IdempotencyKey})
+	} else {
+		acc, err = s.d.Commands.AcceptMessage(r.Context(), cmd)
+	}
 	if err != nil {
 		writeError(w, s.commandError(r, err))
 		return
@@ -77,7 +86,7 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request, c caller) {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait/time.Second)))
 	}
 	if wait > 0 {
-		if v, ended := s.awaitEnd(r.Context(), acc.ConversationID, wait); ended {
+		if v, ended := s.awaitEnd(r.Context(), acc.ConversationID, acc.Turn, wait); ended {
 			writeJSON(w, http.StatusOK, pollFromView(v))
 			return
 		}
@@ -142,19 +151,46 @@ func idempotencyKey(r *http.Request) (string, *apiError) {
 	return v, nil
 }
 
+// messageRequest is a POST /api/agent body: the message, and how the
+// caller wants the reply.
+type messageRequest struct {
+	cmd commands.AcceptMessage
+	// conversationID continues that conversation (empty: a new one).
+	conversationID string
+	wait, stream   bool
+}
+
 // parseMessage validates the task interface's body field by field.
-func parseMessage(r *http.Request) (cmd commands.AcceptMessage, wait bool, e *apiError) {
-	obj, e := readObject(r, []string{"message", "context", "metadata", "wait"}, false)
+func parseMessage(r *http.Request) (req messageRequest, e *apiError) {
+	obj, e := readObject(r, []string{"message", "context", "metadata", "wait", "stream", "conversation_uuid"}, false)
 	if e != nil {
-		return cmd, false, e
+		return req, e
 	}
-	if raw, ok := obj["wait"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &wait); err != nil {
-			return cmd, false, validation("wait must be true or false, not %s.", jsonKind(raw))
+	for _, flag := range []struct {
+		name string
+		dst  *bool
+	}{{"wait", &req.wait}, {"stream", &req.stream}} {
+		if raw, ok := obj[flag.name]; ok && !isNull(raw) {
+			if err := json.Unmarshal(raw, flag.dst); err != nil {
+				return req, validation("%s must be true or false, not %s.", flag.name, jsonKind(raw))
+			}
 		}
 	}
-	cmd, e = parseMessageFields(obj)
-	return cmd, wait, e
+	if req.wait && req.stream {
+		return req, validation("Ask for the reply one way: \"stream\": true streams it as it is written, \"wait\": true waits for it; not both.")
+	}
+	id, present, e := stringField(obj, "conversation_uuid")
+	if e != nil {
+		return req, e
+	}
+	if present {
+		var ok bool
+		if req.conversationID, ok = canonicalUUID(id); !ok {
+			return req, validation("conversation_uuid %q is not a conversation id; conversation ids are UUIDs like 6cafd8ba-dd51-4411-808e-671d1dd59561.", id)
+		}
+	}
+	req.cmd, e = parseMessageFields(obj)
+	return req, e
 }
 
 // parseMessageFields reads the message, its context hints and metadata.
@@ -334,7 +370,14 @@ func (s *Server) commandError(r *http.Request, err error) *apiError {
 	var iv *invalid.Error
 	var exceeded *billing.ExceededError
 	var reused *commands.IdempotencyConflictError
+	var gone *conversation.GoneError
 	switch {
+	case errors.Is(err, commands.ErrNoConversation):
+		return errorf(http.StatusNotFound, CodeNotFound, "No conversation was found with that conversation_uuid; start a new one by leaving conversation_uuid out.")
+	case errors.As(err, &gone):
+		return errorf(http.StatusNotFound, CodeNotFound, "%s; start a new one by leaving conversation_uuid out.", upperFirst(gone.Error()))
+	case errors.Is(err, conversation.ErrBusy):
+		return errorf(http.StatusConflict, CodeBusy, "%s; send the follow-up once it has answered (poll the conversation, or wait for its webhook).", upperFirst(conversation.ErrBusy.Error()))
 	case errors.As(err, &reused):
 		return errorf(http.StatusConflict, CodeConflict, "%s.", upperFirst(reused.Error()))
 	case errors.As(err, &iv):

@@ -22,6 +22,7 @@ const (
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	CodeForbidden        = "FORBIDDEN"
 	CodeConflict         = "CONFLICT"
+	CodeBusy             = "CONVERSATION_BUSY"
 	CodeInternal         = "INTERNAL_ERROR"
 	CodeNotReady         = "NOT_READY"
 )

@@ -51,36 +51,37 @@ func preferredWait(r *http.Request) (wait time.Duration, ok bool) {
 	return 0, false
 }
 
-// awaitEnd waits up to d for conversation id to end, waking on its ending
-// in the log rather than polling, and returns the ended view.
-func (s *Server) awaitEnd(ctx context.Context, id string, d time.Duration) (conversations.View, bool) {
+// awaitEnd waits up to d for turn turn of conversation id to end, waking
+// on endings in the log rather than polling, and returns the ended view.
+func (s *Server) awaitEnd(ctx context.Context, id string, turn int, d time.Duration) (conversations.View, bool) {
 	if s.d.Endings == nil {
 		return conversations.View{}, false
 	}
-	ended, stop := s.d.Endings.Watch(id)
-	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	// An ending already in the log before the watch began is in the read
-	// models once they have caught up with the log as it is now; a later
-	// one arrives on ended.
-	if s.d.Projections.WaitForHead(ctx) == nil {
-		if v, ok := s.endedView(ctx, id); ok {
-			return v, true
+	for {
+		// Watch first, then look: an ending already in the log before the
+		// watch began is in the read models once they have caught up with
+		// the log as it is now; a later one arrives on ended. A wake for an
+		// earlier turn's ending (the endings follower lagged) looks again.
+		ended, stop := s.d.Endings.Watch(id)
+		if s.d.Projections.WaitForHead(ctx) == nil {
+			if v, ok := s.endedView(ctx, id, turn); ok {
+				stop()
+				return v, true
+			}
 		}
-	}
-	select {
-	case pos := <-ended:
-		if s.d.Projections.WaitFor(ctx, pos) != nil {
+		select {
+		case <-ended:
+			stop()
+		case <-ctx.Done():
+			stop()
 			return conversations.View{}, false
 		}
-		return s.endedView(ctx, id)
-	case <-ctx.Done():
-		return conversations.View{}, false
 	}
 }
 
-func (s *Server) endedView(ctx context.Context, id string) (conversations.View, bool) {
+func (s *Server) endedView(ctx context.Context, id string, turn int) (conversations.View, bool) {
 	v, found, err := s.d.Conversations.Get(ctx, id)
-	return v, err == nil && found && v.Terminal()
+	return v, err == nil && found && v.Terminal() && v.Turn >= turn
 }

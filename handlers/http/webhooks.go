@@ -28,14 +28,16 @@ func (s *Server) webhookAttempts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []attemptBody{}
+	turn := v.Turn
 	if wh := v.Webhook; wh != nil {
+		turn = max(wh.Turn, 1)
 		for _, a := range wh.History {
 			out = append(out, attemptBody{Delivery: a.Delivery, Attempt: a.Attempt, URL: a.URL, Outcome: a.Outcome,
 				StatusCode: a.StatusCode, DurationMS: a.DurationMS, Error: a.Error, ResponsePrefix: a.ResponsePrefix,
 				NextAttemptAt: tsp(a.NextAttemptAt), CompletedAt: ts(a.CompletedAt)})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversation_uuid": v.ID, "webhook_id": webhook.ID(v.ID), "attempts": out})
+	writeJSON(w, http.StatusOK, map[string]any{"conversation_uuid": v.ID, "webhook_id": webhook.ID(v.ID, turn), "attempts": out})
 }
 
 func (s *Server) redeliverWebhook(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +66,7 @@ func (s *Server) redeliverWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.settle(r, pos)
-	writeJSON(w, http.StatusAccepted, map[string]any{"conversation_uuid": v.ID, "webhook_id": webhook.ID(v.ID),
+	writeJSON(w, http.StatusAccepted, map[string]any{"conversation_uuid": v.ID, "webhook_id": webhook.ID(v.ID, v.Turn),
 		"delivery": delivery, "status": "pending"})
 }
 

@@ -46,6 +46,12 @@ func (a *AgentLoop) react(_ context.Context, rec es.Recorded, emit Emit) error {
 		// Starting is its own command: workers take a running
 		// conversation's next step before they start a new one.
 		emit(&commands.StartConversation{ConversationID: id})
+	case "ConversationFollowUpReceived":
+		f, err := conversation.Events.Decode(rec)
+		if err != nil {
+			return err
+		}
+		emit(&commands.RunModelStep{ConversationID: id, Step: f.(*conversation.FollowUpReceived).FirstStep})
 	case "ToolCallRequested", "ToolCallCompleted":
 		f, err := conversation.Events.Decode(rec)
 		if err != nil {

@@ -32,8 +32,9 @@ type Webhooks struct {
 	// Start opens a conversation's delivery. The saga calls it directly
 	// (not over the bus) so that its checkpoint only moves past a finished
 	// conversation once the delivery's first fact is recorded: a crash
-	// cannot lose the start.
-	Start func(ctx context.Context, conversationID string) error
+	// cannot lose the start. version is the ending's stream version (0:
+	// the conversation as it is now).
+	Start func(ctx context.Context, conversationID string, version int64) error
 	// Stale is how old an unfinished attempt must be to be retried.
 	Stale  time.Duration
 	Poll   time.Duration
@@ -76,7 +77,7 @@ func (w *Webhooks) Run(ctx context.Context) {
 func (w *Webhooks) react(ctx context.Context, rec es.Recorded, _ Emit) error {
 	switch rec.Type {
 	case "ConversationResolved", "ConversationFailed":
-		return w.Start(ctx, strings.TrimPrefix(rec.Stream, "conversation-"))
+		return w.Start(ctx, strings.TrimPrefix(rec.Stream, "conversation-"), rec.StreamVersion)
 	case "WebhookDeliveryStarted":
 		f, err := webhook.Events.Decode(rec)
 		if err != nil {
@@ -95,9 +96,9 @@ func (w *Webhooks) sendDue(ctx context.Context) error {
 		return err
 	}
 	for _, v := range views {
-		if v.Webhook.Delivery == 0 {
-			// Ended, with a webhook, but its delivery never started.
-			if err := w.Start(ctx, v.ID); err != nil {
+		if v.Webhook.Delivery == 0 || v.Webhook.Turn < v.Turn {
+			// Ended, with a webhook, but this turn's delivery never started.
+			if err := w.Start(ctx, v.ID, 0); err != nil {
 				w.Logger.Error("could not start a webhook delivery", "conversation", v.ID, "err", err)
 			}
 			continue

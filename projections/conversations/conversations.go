@@ -187,8 +187,14 @@ func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
 		created[i], expires[i], updated[i], versions[i], docs[i] = v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc
 		if w := v.Webhook; w != nil {
 			whStatus[i], whNext[i], whClaimed[i] = &w.Status, w.NextAttemptAt, w.ClaimedAt
-			if w.Delivery == 0 && !v.Terminal() {
-				whStatus[i] = nil // nothing can start before the conversation ends
+			if !v.webhookStarted() {
+				// The latest turn's delivery has not begun: it is due once
+				// the turn ends, and nothing can start before that.
+				pending := "pending"
+				whStatus[i], whNext[i], whClaimed[i] = &pending, nil, nil
+				if !v.Terminal() {
+					whStatus[i] = nil
+				}
 			}
 		}
 	}

@@ -171,7 +171,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			"context":  map[string]any{"entity_type": "contact", "entity_id": "42"},
 			"metadata": map[string]any{"ticket": 7, "tags": []any{"a"}},
 		}}
-		want := View{ID: id, WorkspaceID: x.ws, UserID: x.user, APIKeyID: x.key, Status: "open",
+		want := View{ID: id, WorkspaceID: x.ws, UserID: x.user, APIKeyID: x.key, Status: "open", Turn: 1,
 			Turns: []Turn{userTurn}, Webhook: &Webhook{Status: "pending"},
 			CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), UpdatedAt: t0, Version: 1}
 
@@ -237,7 +237,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			l.next(t, id, &conversation.ProcessingStarted{StartedAt: at(time.Second)}),
 			l.next(t, id, modelStep(1, 40, 0, 2*time.Second)),
 			l.next(t, id, &conversation.Failed{Code: conversation.CodeEmptyReply, Reason: "The language model returned an empty answer.", FailedAt: at(3 * time.Second)}))
-		want := View{ID: id, WorkspaceID: x.ws, UserID: x.user, APIKeyID: x.key, Status: "failed",
+		want := View{ID: id, WorkspaceID: x.ws, UserID: x.user, APIKeyID: x.key, Status: "failed", Turn: 1,
 			Turns: []Turn{{Role: "user", Timestamp: t0, Payload: map[string]any{"message": "Where does Ada live?",
 				"context": map[string]any{"action": "follow_up"}}}},
 			Error:     &Failure{Code: "EMPTY_REPLY", Message: "The language model returned an empty answer."},

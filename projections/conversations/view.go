@@ -35,6 +35,8 @@ type Webhook struct {
 	LastError      string     `json:"last_error,omitempty"`
 	// Delivery is the number of the current delivery (redeliveries add one).
 	Delivery int `json:"delivery"`
+	// Turn is the conversation turn the current delivery carries.
+	Turn int `json:"turn"`
 	// ClaimedAt is when the attempt in flight started (nil: none in flight).
 	ClaimedAt *time.Time `json:"claimed_at,omitempty"`
 	// History lists every attempt of every delivery, oldest first.
@@ -87,6 +89,8 @@ type View struct {
 	APIKeyID     string     `json:"api_key_id"`
 	Status       string     `json:"status"`
 	Turns        []Turn     `json:"turns"`
+	// Turn is the number of the caller's latest message.
+	Turn int `json:"turn"`
 	Webhook      *Webhook   `json:"webhook"`
 	Error        *Failure   `json:"error,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
@@ -114,10 +118,15 @@ func (v *View) WebhookDue(now time.Time, stale time.Duration) bool {
 	if v.Webhook == nil {
 		return false
 	}
-	if v.Webhook.Delivery == 0 {
-		return v.Terminal() && v.Webhook.Status == "pending"
+	if !v.webhookStarted() {
+		return v.Terminal()
 	}
 	return v.Webhook.Due(now, stale)
+}
+
+// webhookStarted reports whether the delivery of the latest turn began.
+func (v *View) webhookStarted() bool {
+	return v.Webhook != nil && v.Webhook.Delivery > 0 && v.Webhook.Turn >= v.Turn
 }
 
 // Fold applies one recorded conversation or webhook event to a view. It
@@ -134,22 +143,22 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	v.Version = rec.StreamVersion
 	switch e := f.(type) {
 	case *conversation.Opened:
-		payload := map[string]any{"message": e.Message}
-		if e.Context != nil {
-			payload["context"] = e.Context
-		}
-		if len(e.Metadata) > 0 {
-			var md any
-			if json.Unmarshal(e.Metadata, &md) == nil && md != nil {
-				payload["metadata"] = md
-			}
-		}
+		payload := userPayload(e.Message, e.Context, e.Metadata)
 		*v = View{ID: e.ConversationID, WorkspaceID: e.WorkspaceID, UserID: e.UserID, APIKeyID: e.APIKeyID,
-			Status: string(conversation.StatusOpen), CreatedAt: e.OpenedAt, ExpiresAt: e.ExpiresAt, UpdatedAt: e.OpenedAt,
+			Status: string(conversation.StatusOpen), Turn: 1, CreatedAt: e.OpenedAt, ExpiresAt: e.ExpiresAt, UpdatedAt: e.OpenedAt,
 			Turns:   []Turn{{Role: "user", Payload: payload, Timestamp: e.OpenedAt}},
 			Version: rec.StreamVersion}
 		if e.ResponseURL != "" {
 			v.Webhook = &Webhook{Status: "pending"}
+		}
+	case *conversation.FollowUpReceived:
+		t := e.ReceivedAt
+		v.Turns = append(v.Turns, Turn{Role: "user", Payload: userPayload(e.Message, e.Context, e.Metadata), Timestamp: t})
+		v.Status, v.Turn, v.ExpiresAt, v.UpdatedAt = string(conversation.StatusOpen), e.Turn, e.ExpiresAt, t
+		v.ResolvedAt, v.FailedAt, v.Error = nil, nil, nil
+		if w := v.Webhook; w != nil {
+			// The new turn's delivery waits for the turn to end.
+			*w = Webhook{Status: "pending", Delivery: w.Delivery, Turn: w.Turn, History: w.History, Version: w.Version}
 		}
 	case *conversation.ProcessingStarted:
 		v.Status = string(conversation.StatusProcessing)
@@ -167,7 +176,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		if v.Status == string(conversation.StatusOpen) {
 			v.Status = string(conversation.StatusProcessing)
 		}
-		v.Steps = e.Step
+		v.Steps++
 		v.InputTokens += e.Usage.InputTokens
 		v.OutputTokens += e.Usage.OutputTokens
 		v.CostMicroUSD += e.Charge.Amount()
@@ -187,6 +196,21 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		v.Error = &Failure{Code: e.Code, Message: e.Reason}
 	}
 	return true, nil
+}
+
+// userPayload is a user turn as the poll response shows it.
+func userPayload(msg string, hints *conversation.Context, md json.RawMessage) map[string]any {
+	payload := map[string]any{"message": msg}
+	if hints != nil {
+		payload["context"] = hints
+	}
+	if len(md) > 0 {
+		var v any
+		if json.Unmarshal(md, &v) == nil && v != nil {
+			payload["metadata"] = v
+		}
+	}
+	return payload
 }
 
 // Usage is what one key's conversations add up to.
@@ -229,7 +253,7 @@ func foldWebhook(v *View, rec es.Recorded) (bool, error) {
 	w.Version = rec.StreamVersion
 	switch e := f.(type) {
 	case *webhook.Started:
-		*w = Webhook{Status: "pending", Delivery: e.Delivery, History: w.History, Version: w.Version}
+		*w = Webhook{Status: "pending", Delivery: e.Delivery, Turn: max(e.Turn, 1), History: w.History, Version: w.Version}
 	case *webhook.AttemptStarted:
 		t := e.StartedAt
 		w.ClaimedAt = &t

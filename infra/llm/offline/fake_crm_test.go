@@ -256,9 +256,16 @@ func (c conversation) args(t *testing.T, i int) map[string]string {
 // zero usage, or mislabels its finish reason.
 func converse(t *testing.T, crm *fakeCRM, tools []string, message string) conversation {
 	t.Helper()
+	return converseAfter(t, crm, tools, nil, message)
+}
+
+// converseAfter is converse for a follow-up: the earlier turns come first,
+// and only the calls of this turn are in the outcome.
+func converseAfter(t *testing.T, crm *fakeCRM, tools []string, earlier []agent.Message, message string) conversation {
+	t.Helper()
 	m := New()
 	offered := specs(tools...)
-	conv := conversation{messages: []agent.Message{{Role: agent.RoleUser, Content: message}}}
+	conv := conversation{messages: append(slices.Clone(earlier), agent.Message{Role: agent.RoleUser, Content: message})}
 	for range 10 {
 		resp, err := m.Complete(context.Background(), agent.Request{
 			System: "You are the CRM agent.", Messages: conv.messages, Tools: offered,

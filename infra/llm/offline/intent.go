@@ -73,6 +73,8 @@ type parser struct {
 	text  string
 	lower bool
 	ctx   requestContext
+	// prior is what earlier turns of the conversation acted on.
+	prior referents
 }
 
 func newParser(text string, ctx requestContext) parser {
@@ -151,9 +153,12 @@ func (p parser) completeTask() (intent, bool) {
 	in := intent{kind: intentCompleteTask, taskQuery: query}
 	if thisTaskRe.MatchString(query) {
 		in.taskQuery = ""
-		if p.ctx.isTask() {
+		switch {
+		case p.ctx.isTask():
 			in.taskID = p.ctx.EntityID
-		} else {
+		case p.prior.task != nil:
+			in.taskID = p.prior.task.ID
+		default:
 			in.problem = "Which task should I mark as done? No task is selected, so please give its title, " +
 				`for example "Mark the task Research competitor pricing as done".`
 		}
@@ -173,6 +178,7 @@ func (p parser) createTask() (intent, bool) {
 		return intent{}, false
 	}
 	task, problem := parseTaskDetails(details)
+	task.Title = p.prior.namePronouns(task.Title)
 	in := intent{kind: intentCreateTask, task: task, problem: problem}
 	if problem == "" && task.Title == "" {
 		in.problem = `What should the task say? Please give it a title, for example "Create a task: Research competitor pricing".`
@@ -214,7 +220,7 @@ var (
 	deleteContactRe = regexp.MustCompile(`(?i)^(?:delete|remove|erase|drop|get\s+rid\s+of)\s+(?:the\s+)?(contact\b\s*(?:for\s+|named\s+|called\s+)?)?(.*?)(\s+from\s+(?:my\s+|the\s+|our\s+)?(?:contacts?|crm|address\s+book|contact\s+list)(?:\s+list)?)?$`)
 
 	// thisContactRe: references to the contact selected in the context.
-	thisContactRe = regexp.MustCompile(`(?i)^(?:this|it|him|her|them|this\s+one|this\s+(?:contact|person|customer|client|lead)|the\s+(?:contact|person)|that\s+(?:contact|person)|current\s+contact|selected\s+contact)?$`)
+	thisContactRe = regexp.MustCompile(`(?i)^(?:this|it|him|her|them|he|she|they|this\s+one|this\s+(?:contact|person|customer|client|lead)|the\s+(?:contact|person)|that\s+(?:contact|person)|current\s+contact|selected\s+contact)?$`)
 	// possessiveRefRe: "his", "her", "their", "this contact's" in front of
 	// a field name.
 	possessiveRefRe = `(?:his|her|their|its|this\s+contact's|this\s+person's|the\s+contact's)`
@@ -235,6 +241,18 @@ var (
 	// movedToCompanyRe: "John Smith moved to Globex", "... now works at ...",
 	// "... joined Globex".
 	movedToCompanyRe = regexp.MustCompile(`(?i)^(.+?)\s+(?:has\s+)?(?:moved\s+to|switched\s+to|joined|now\s+works\s+(?:at|for)|is\s+now\s+(?:working\s+)?(?:at|with))\s+(.+)$`)
+	// addFieldToRe: "Add the phone number +44 ... to that contact", "Put
+	// ann@acme.com as the email on Ann Lee".
+	addFieldToRe = regexp.MustCompile(`(?i)^(?:add|attach|put|include|save|store|record|enter)\s+(?:the\s+|a\s+|an\s+|this\s+|` +
+		possessiveRefRe + `\s+)?(?:new\s+)?(` + fieldWords + `)\s*(?::|=|of)?\s*(.+?)\s+(?:to|for|on|onto|into|in)\s+(?:the\s+)?(?:contact\s+)?(.+?)(?:'s?\s+(?:record|contact|details|entry|card))?$`)
+	// addPossessiveRe: "Add her phone number: +44 ...", "Save his email as ...".
+	addPossessiveRe = regexp.MustCompile(`(?i)^(?:add|attach|include|save|store|record|enter|put\s+in)\s+` + possessiveRefRe +
+		`\s+(?:new\s+)?(` + fieldWords + `)\s*(?::|=|,|is|as|to)?\s*(.+)$`)
+	// valueAsFieldRe: "Put 07700 900461 as the mobile on this contact".
+	valueAsFieldRe = regexp.MustCompile(`(?i)^(?:add|put|save|store|record|enter|set)\s+(.+?)\s+as\s+(?:the\s+|a\s+|an\s+|` + possessiveRefRe +
+		`\s+)?(?:new\s+)?(` + fieldWords + `)\s+(?:to|for|on|onto|into|in|of)\s+(?:the\s+)?(?:contact\s+)?(.+)$`)
+	// pronounValueRe: "Her email is ann@acme.com".
+	pronounValueRe = regexp.MustCompile(`(?i)^(?:his|her|their|its)\s+(?:new\s+)?(` + fieldWords + `)\s+(?:is|are)\s+(?:now\s+)?(.+)$`)
 	// relocatedRe: "Ann Lee relocated to Paris", "... is now based in Paris".
 	relocatedRe = regexp.MustCompile(`(?i)^(.+?)\s+(?:has\s+)?(?:relocated\s+to|now\s+lives\s+in|is\s+now\s+based\s+in|is\s+now\s+living\s+in|now\s+based\s+in)\s+(.+)$`)
 
@@ -319,6 +337,17 @@ func (p parser) updateParts() (target string, changes []fieldChange, ok bool) {
 	if m := updatePronounRe.FindStringSubmatch(p.text); m != nil {
 		return "this contact", parseAssignments(m[1]), true
 	}
+	for _, re := range []*regexp.Regexp{addPossessiveRe, pronounValueRe} {
+		if m := re.FindStringSubmatch(p.text); m != nil {
+			return "this contact", plausibleChanges(m[1], m[2]), true
+		}
+	}
+	if m := addFieldToRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[3]) {
+		return cleanValue(m[3]), plausibleChanges(m[1], m[2]), true
+	}
+	if m := valueAsFieldRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[3]) {
+		return cleanValue(m[3]), plausibleChanges(m[2], m[1]), true
+	}
 	if m := updatePossessiveRe.FindStringSubmatch(p.text); m != nil {
 		if changes := parseAssignments(m[2]); len(changes) > 0 {
 			return cleanValue(m[1]), changes, true
@@ -339,6 +368,25 @@ func (p parser) updateParts() (target string, changes []fieldChange, ok bool) {
 		return cleanValue(m[1]), []fieldChange{{Field: "city", Value: cleanValue(m[2])}}, true
 	}
 	return "", nil, false
+}
+
+// plausibleChanges reads one "field value" pair whose value looks like
+// that field (a phone number has digits, an email an @): "Add the number
+// 5 to the list" is not an update.
+func plausibleChanges(fieldWord, value string) []fieldChange {
+	field := canonicalField(fieldWord)
+	value = cleanFieldValue(field, value)
+	switch field {
+	case "phone":
+		if _, _, _, ok := findPhone(value); !ok {
+			return nil
+		}
+	case "email":
+		if !emailRe.MatchString(value) {
+			return nil
+		}
+	}
+	return validChanges([]fieldChange{{Field: field, Value: value}})
 }
 
 // splitFirstValue splits "X and phone to Y" into the first value X and the
@@ -396,11 +444,15 @@ func (p parser) summarizeContact() (intent, bool) {
 // selected contact for "this contact", otherwise the named one.
 func (p parser) targetContact(in intent, name, verb string) intent {
 	if thisContactRe.MatchString(name) {
-		if p.ctx.isContact() {
+		switch {
+		case p.ctx.isContact():
 			in.targetID = p.ctx.EntityID
-			return in
+		case p.prior.contact != nil:
+			// The contact an earlier turn of the conversation acted on.
+			in.targetID = p.prior.contact.ID
+		default:
+			in.problem = p.prior.contactProblem(verb)
 		}
-		in.problem = "Which contact should I " + verb + "? No contact is selected, so please give the contact's name."
 		return in
 	}
 	in.targetName = name

@@ -59,7 +59,13 @@ func plan(req agent.Request) decision {
 			return replyWith(failureReply(s.call.Name, msg))
 		}
 	}
-	p := planner{t: t, in: newParser(t.text, t.context).classify(), tools: map[string]bool{}}
+	text, known := t.prior.sameCompany(stripFollowUpWords(t.text))
+	if !known {
+		return replyWith(sameCompanyProblem)
+	}
+	parse := newParser(text, t.context)
+	parse.prior = t.prior
+	p := planner{t: t, in: parse.classify(), tools: map[string]bool{}}
 	for _, spec := range req.Tools {
 		p.tools[spec.Name] = true
 	}

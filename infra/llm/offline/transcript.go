@@ -45,6 +45,8 @@ type transcript struct {
 	text    string
 	context requestContext
 	steps   []step
+	// prior is what earlier turns acted on, for references back to them.
+	prior referents
 }
 
 // readTranscript extracts the request and its steps from the messages.
@@ -63,7 +65,7 @@ func readTranscript(messages []agent.Message) transcript {
 	if last < 0 {
 		return transcript{}
 	}
-	t := transcript{found: true}
+	t := transcript{found: true, prior: readReferents(messages[:last])}
 	t.text, t.context = splitRequest(messages[last].Content)
 	for _, m := range messages[last+1:] {
 		switch m.Role {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFollowUp_UpdatesTheContactOfThePreviousTurn: a follow-up that says
+// "that contact" updates the contact the first turn created; the poll
+// shows every turn, the expiry moves on, usage adds up, and the webhook
+// fires once per ended turn with the turn in its payload and an id of its
+// own.
+func TestFollowUp_UpdatesTheContactOfThePreviousTurn(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		h, _ := newWebhookHarness(t, backend, nil)
+		rcv := newReceiver(t, h.Clock, 200)
+		owner := h.createWorkspace("Acme", "owner@acme.test")
+		c, _ := h.hookCreds(owner, rcv.URL)
+
+		sync := map[string]string{"Prefer": "wait=20"}
+		r := h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key, Header: sync,
+			Body: map[string]any{"message": "Create a contact for Ines Moreau at Solvay Labs, ines@solvaylabs.eu"}})
+		expectStatus(t, r, http.StatusOK)
+		var first poll
+		if err := json.Unmarshal(r.Raw, &first); err != nil || first.Status != "resolved" {
+			t.Fatalf("first turn = %s", r.Raw)
+		}
+		id := first.ConversationUUID
+		created := h.logEventsOfType("ContactCreated")
+		if len(created) != 1 {
+			t.Fatalf("%d contacts created by the first turn", len(created))
+		}
+		contactID := jstr(evData(t, created[0]), "contact_id")
+
+		h.Clock.Advance(time.Hour)
+		r = h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key, Header: sync,
+			Body: map[string]any{"conversation_uuid": id, "message": "Add the phone number +33 6 12 34 56 78 to that contact"}})
+		expectStatus(t, r, http.StatusOK)
+		var second poll
+		if err := json.Unmarshal(r.Raw, &second); err != nil {
+			t.Fatal(err)
+		}
+		if second.ConversationUUID != id || second.Status != "resolved" || len(second.Turns) != 4 {
+			t.Fatalf("follow-up answered %s, want the same conversation resolved again with four turns", r.Raw)
+		}
+		if second.Turns[2].Role != "user" || !strings.Contains(second.Turns[2].Payload["message"].(string), "+33 6 12 34 56 78") {
+			t.Errorf("third turn = %+v, want the follow-up", second.Turns[2])
+		}
+		if !strings.Contains(second.reply(), "+33 6 12 34 56 78") {
+			t.Errorf("reply %q does not confirm the new phone", second.reply())
+		}
+		updated := h.logEventsOfType("ContactUpdated")
+		if len(updated) != 1 || updated[0].Stream != "contact-"+contactID {
+			t.Fatalf("the follow-up updated %d contacts, want the one created first (%s)", len(updated), contactID)
+		}
+		if !strings.Contains(string(updated[0].Data), "+33 6 12 34 56 78") {
+			t.Errorf("ContactUpdated = %s, want the new phone", updated[0].Data)
+		}
+		if n := len(h.logEventsOfType("ContactCreated")); n != 1 {
+			t.Errorf("%d contacts exist after the follow-up, want 1", n)
+		}
+		if second.ExpiresAt <= first.ExpiresAt {
+			t.Errorf("expires_at %s did not move on from %s", second.ExpiresAt, first.ExpiresAt)
+		}
+		if jnum(second.Usage, "model_steps") <= jnum(first.Usage, "model_steps") ||
+			jnum(second.Usage, "input_tokens") <= jnum(first.Usage, "input_tokens") {
+			t.Errorf("usage did not add up over the turns: %v then %v", first.Usage, second.Usage)
+		}
+
+		billingEventually(t, "a webhook for each turn", func() bool { return len(rcv.forConversation(id)) >= 2 })
+		time.Sleep(300 * time.Millisecond)
+		hooks := rcv.forConversation(id)
+		if len(hooks) != 2 {
+			t.Fatalf("%d webhook requests, want one per ended turn", len(hooks))
+		}
+		ids := map[string]bool{}
+		for i, q := range hooks {
+			var body map[string]any
+			if err := json.Unmarshal(q.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if int(body["turn"].(float64)) != i+1 || body["status"] != "resolved" {
+				t.Errorf("webhook %d = %s, want turn %d resolved", i+1, q.Body, i+1)
+			}
+			ids[q.Header.Get("Webhook-Id")] = true
+		}
+		if len(ids) != 2 {
+			t.Errorf("the turns' webhooks share an id (%v): a receiver deduplicating by it drops one", ids)
+		}
+	})
+}
+
+// TestFollowUp_Refusals: a follow-up to a conversation still working is
+// 409 CONVERSATION_BUSY; to one that does not exist, is someone else's or
+// has expired, 404; a conversation_uuid that is not a UUID, or stream and
+// wait together, 422. None of them records anything.
+func TestFollowUp_Refusals(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		llm := newLLMServer(t)
+		const slow = "Draft a note to the board about the quarter"
+		llm.script(slow, &llmScript{Steps: []llmStep{fixedReply(llmReply{Content: "Drafted.", In: 10, Out: 5})},
+			SlowSteps: map[int]time.Duration{1: 2 * time.Second}})
+		h := newLLMHarness(t, backend, llm)
+		owner := h.createWorkspace("Acme", "owner@acme.test")
+		c := h.principal(owner)
+		other := h.principal(h.addUser(owner, "sam@acme.test", "member"))
+		id := h.send(c, slow)
+
+		follow := func(who creds, conv any) response {
+			return h.post(who, map[string]any{"conversation_uuid": conv, "message": "And add a closing line"})
+		}
+		h.unchanged(t, func() {
+			r := follow(c, id)
+			expectStatus(t, r, http.StatusConflict)
+			if code := jstr(r.JSON(t), "error", "code"); code != "CONVERSATION_BUSY" {
+				t.Errorf("busy follow-up code = %q: %s", code, r.Raw)
+			}
+		})
+		if p := h.await(c, id); p.Status != "resolved" {
+			t.Fatalf("conversation ended %s", p.Status)
+		}
+		h.unchanged(t, func() {
+			expectStatus(t, follow(other, id), http.StatusNotFound)
+			expectStatus(t, follow(c, "0b6f3c1e-9d2a-4c55-8e71-3f0a2b9c4d10"), http.StatusNotFound)
+			expectStatus(t, follow(c, "conv_123"), http.StatusUnprocessableEntity)
+			expectStatus(t, follow(c, 42), http.StatusUnprocessableEntity)
+			r := h.post(c, map[string]any{"message": "List my tasks", "stream": true, "wait": true})
+			expectStatus(t, r, http.StatusUnprocessableEntity)
+			if !strings.Contains(jstr(r.JSON(t), "error", "message"), "not both") {
+				t.Errorf("stream and wait together: %s", r.Raw)
+			}
+		})
+		h.Clock.Advance(25 * time.Hour)
+		h.unchanged(t, func() {
+			r := follow(c, id)
+			expectStatus(t, r, http.StatusNotFound)
+			if !strings.Contains(jstr(r.JSON(t), "error", "message"), "expired") {
+				t.Errorf("expired follow-up: %s", r.Raw)
+			}
+		})
+	})
+}
