@@ -38,17 +38,17 @@ const (
 
 // Started opens a delivery: what is sent, and where.
 type Started struct {
-	Delivery       int       `json:"delivery"`
-	ConversationID string    `json:"conversation_id"`
+	Delivery       int    `json:"delivery"`
+	ConversationID string `json:"conversation_id"`
 	// Turn is the conversation turn whose ending this delivery carries
 	// (0 in deliveries recorded before follow-ups: the first).
-	Turn int `json:"turn,omitempty"`
-	APIKeyID       string    `json:"api_key_id"`
-	URL            string    `json:"url"`
-	WebhookID      string    `json:"webhook_id"`
-	Body           string    `json:"body"` // the exact bytes signed and sent on every attempt
-	Reason         string    `json:"reason"`
-	StartedAt      time.Time `json:"started_at"`
+	Turn      int       `json:"turn,omitempty"`
+	APIKeyID  string    `json:"api_key_id"`
+	URL       string    `json:"url"`
+	WebhookID string    `json:"webhook_id"`
+	Body      string    `json:"body"` // the exact bytes signed and sent on every attempt
+	Reason    string    `json:"reason"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // AttemptStarted claims an attempt, so that only one worker sends it.

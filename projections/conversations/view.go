@@ -83,14 +83,14 @@ type Failure struct {
 
 // View is one conversation as callers and operators read it.
 type View struct {
-	ID           string     `json:"conversation_uuid"`
-	WorkspaceID  string     `json:"workspace_id"`
-	UserID       string     `json:"user_id"`
-	APIKeyID     string     `json:"api_key_id"`
-	Status       string     `json:"status"`
-	Turns        []Turn     `json:"turns"`
+	ID          string `json:"conversation_uuid"`
+	WorkspaceID string `json:"workspace_id"`
+	UserID      string `json:"user_id"`
+	APIKeyID    string `json:"api_key_id"`
+	Status      string `json:"status"`
+	Turns       []Turn `json:"turns"`
 	// Turn is the number of the caller's latest message.
-	Turn int `json:"turn"`
+	Turn         int        `json:"turn"`
 	Webhook      *Webhook   `json:"webhook"`
 	Error        *Failure   `json:"error,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
