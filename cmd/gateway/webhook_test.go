@@ -347,7 +347,7 @@ func TestWebhook_RetriesThenDelivers(t *testing.T) {
 			}
 		}
 		body := decodeBody(t, reqs[2])
-		expectKeys(t, "delivery body", body, "conversation_uuid", "status", "response", "usage")
+		expectKeys(t, "delivery body", body, "conversation_uuid", "status", "response", "turn", "usage")
 		if body["conversation_uuid"] != id || body["status"] != "resolved" || body["response"] != p.reply() {
 			t.Errorf("delivery body = %s, want the poll's reply %q", reqs[2].Body, p.reply())
 		}
@@ -454,7 +454,7 @@ func TestWebhook_FailedConversationBody(t *testing.T) {
 		}
 		verifyHook(t, reqs[0], id, k.SigningSecret)
 		body := decodeBody(t, reqs[0])
-		expectKeys(t, "failed delivery body", body, "conversation_uuid", "status", "error", "usage")
+		expectKeys(t, "failed delivery body", body, "conversation_uuid", "status", "error", "turn", "usage")
 		if !reflect.DeepEqual(body["usage"], p.Usage) {
 			t.Errorf("failed delivery usage = %v, want the poll's %v", body["usage"], p.Usage)
 		}
