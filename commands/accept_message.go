@@ -30,6 +30,9 @@ type AcceptMessage struct {
 type Accepted struct {
 	ConversationID string
 	Position       es.Position
+	// Version is the conversation's stream version just after the
+	// accepted message (0 for a resend: the first request recorded it).
+	Version int64
 	// Turn is the number of the caller's message in the conversation.
 	Turn int
 	// Replayed: an earlier request with the same Idempotency-Key opened it
@@ -105,7 +108,7 @@ func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepte
 		// The first step (here or on another instance) decides on this
 		// fold without reading the stream back.
 		h.keep(&conversation.Conversation{}, res.Version, facts...)
-		return Accepted{ConversationID: id, Turn: 1, Position: res.Position}, nil
+		return Accepted{ConversationID: id, Turn: 1, Position: res.Position, Version: res.Version}, nil
 	}
 }
 

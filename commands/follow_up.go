@@ -75,6 +75,6 @@ func (h *Handler) FollowUp(ctx context.Context, cmd FollowUp) (Accepted, error) 
 			return Accepted{}, err
 		}
 		h.keep(c, res.Version, facts...)
-		return Accepted{ConversationID: c.ID, Turn: next.Turn, Position: res.Position}, nil
+		return Accepted{ConversationID: c.ID, Turn: next.Turn, Position: res.Position, Version: res.Version}, nil
 	}
 }

@@ -172,7 +172,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		}
 	}
 	a.Cmds = &commands.Handler{Store: a.Store, Clock: clock, Sealer: sealer, Model: model, Mailer: mailer, MailFrom: cfg.MailFrom,
-		Prices: cfg.Prices, ModelName: modelName, MaxOutputTokens: maxOut,
+		Prices: cfg.Prices, ModelName: modelName, MaxOutputTokens: maxOut, HistoryTokens: cfg.HistoryTokens,
 		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls, MaxDuration: cfg.MaxDuration},
 		ModelTimeout: cfg.ModelTimeout, Logger: logger}
 	a.Endings.OnEnd = a.Cmds.ConversationEnded
@@ -212,7 +212,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
-		Projections: a.Runner, Endings: a.Endings, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait,
+		Projections: a.Runner, Endings: a.Endings, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
 		WebhookRefusal: a.webhookClient.Refusal,
 	})
 	return a, nil

@@ -82,6 +82,10 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request, c caller) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/api/agent/"+acc.ConversationID)
+	if req.stream {
+		s.pipe(w, r, acc.ConversationID, streamAfter(acc.Version))
+		return
+	}
 	if preferred {
 		w.Header().Set("Preference-Applied", fmt.Sprintf("wait=%d", int(wait/time.Second)))
 	}

@@ -42,8 +42,12 @@ type Deps struct {
 	// never wait).
 	Endings interface {
 		Watch(id string) (ended <-chan es.Position, stop func())
+		Follow(id string) (wake <-chan struct{}, stop func())
 	}
-	Clock commands.Clock
+	// KeepAlive is how often a quiet event stream sends a comment, so
+	// proxies keep it open (default 15s).
+	KeepAlive time.Duration
+	Clock     commands.Clock
 	// Ready reports whether stores are reachable and projections current.
 	Ready func(ctx context.Context) (any, error)
 	// AdminToken enables the admin API; empty turns it off (404).
@@ -71,6 +75,9 @@ func New(d Deps) http.Handler {
 	if d.WriteWait <= 0 {
 		d.WriteWait = 3 * time.Second
 	}
+	if d.KeepAlive <= 0 {
+		d.KeepAlive = 15 * time.Second
+	}
 	s := &Server{d: d}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverer)
@@ -89,6 +96,7 @@ func New(d Deps) http.Handler {
 		r.Get("/agent/{id}/webhook/attempts", s.webhookAttempts)
 		r.Post("/agent/{id}/webhook/redeliver", s.redeliverWebhook)
 		r.Post("/agent/{id}/cancel", s.cancelConversation)
+		r.Get("/agent/{id}/stream", s.streamConversation)
 		r.Post("/api-keys", s.as(s.keyManager, s.createKey))
 		r.Get("/api-keys", s.as(s.authenticate, s.listKeys))
 		r.Get("/api-keys/{id}", s.as(s.authenticate, s.getKey))

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/openai"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
@@ -39,6 +41,8 @@ type Config struct {
 	GiveUpAfter   time.Duration // GATEWAY_GIVE_UP_AFTER
 	Poll          time.Duration // GATEWAY_POLL_INTERVAL
 	WriteWait     time.Duration // GATEWAY_WRITE_WAIT
+	KeepAlive     time.Duration // GATEWAY_STREAM_KEEPALIVE
+	HistoryTokens int           // GATEWAY_HISTORY_TOKENS
 	// Background runs command handlers, sagas and the reaper here
 	// (GATEWAY_BACKGROUND, default true); false makes an API-only instance.
 	Background bool
@@ -111,6 +115,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"GATEWAY_WEBHOOK_WORKERS", &c.WebhookWorkers, 64},
 		{"GATEWAY_DB_POOL", &c.DBPool, 0},
 		{"GATEWAY_WEBHOOK_WORKERS_PER_HOST", &c.WebhookPerHost, 8},
+		{"GATEWAY_HISTORY_TOKENS", &c.HistoryTokens, agent.DefaultHistoryTokens},
 	}
 	for _, i := range ints {
 		if *i.dst, err = intVar(getenv, i.name, i.def); err != nil {
@@ -127,6 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"GATEWAY_GIVE_UP_AFTER", &c.GiveUpAfter, 15 * time.Minute},
 		{"GATEWAY_POLL_INTERVAL", &c.Poll, 0}, // see defaultPoll
 		{"GATEWAY_WRITE_WAIT", &c.WriteWait, 3 * time.Second},
+		{"GATEWAY_STREAM_KEEPALIVE", &c.KeepAlive, 15 * time.Second},
 		{"GATEWAY_WEBHOOK_TIMEOUT", &c.WebhookTimeout, webhook.DefaultTimeout},
 		{"GATEWAY_MAX_DURATION", &c.MaxDuration, 10 * time.Minute},
 	}

@@ -19,6 +19,8 @@ type Endings struct {
 	mu      sync.Mutex
 	cp      es.Position
 	waiters map[string][]chan es.Position
+	// followers hear of every new event of a conversation (streams).
+	followers map[string][]chan struct{}
 	// OnEnd, when set, hears of every ending (the command handlers drop
 	// their copy of the conversation). It must not call back into Endings.
 	OnEnd func(id string)
@@ -31,7 +33,7 @@ const EndingsName = "conversation_endings"
 
 // NewEndings starts following at from (the log's head).
 func NewEndings(from es.Position) *Endings {
-	return &Endings{cp: from, waiters: map[string][]chan es.Position{}}
+	return &Endings{cp: from, waiters: map[string][]chan es.Position{}, followers: map[string][]chan struct{}{}}
 }
 
 func (e *Endings) Name() string { return EndingsName }
@@ -52,11 +54,17 @@ func (e *Endings) Apply(_ context.Context, batch []es.Recorded) error {
 			continue
 		}
 		e.cp = rec.Position
-		if rec.Type != resolvedType && rec.Type != failedType {
-			continue
-		}
 		id, ok := strings.CutPrefix(rec.Stream, conversationPrefix)
 		if !ok {
+			continue
+		}
+		for _, ch := range e.followers[id] {
+			select {
+			case ch <- struct{}{}:
+			default: // a wake is already pending; the follower reads all that is new
+			}
+		}
+		if rec.Type != resolvedType && rec.Type != failedType {
 			continue
 		}
 		if e.OnEnd != nil {
@@ -93,6 +101,33 @@ func (e *Endings) Watch(id string) (ended <-chan es.Position, stop func()) {
 			delete(e.waiters, id)
 		} else {
 			e.waiters[id] = ws
+		}
+	}
+}
+
+// Follow wakes a reader of conversation id's events whenever the log holds
+// a new one, appended on any instance. A wake says only "look again": the
+// reader reads the stream after what it has, so wakes that come together
+// are one. stop forgets the follower.
+func (e *Endings) Follow(id string) (wake <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	e.mu.Lock()
+	e.followers[id] = append(e.followers[id], ch)
+	e.mu.Unlock()
+	return ch, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		fs := e.followers[id]
+		for i, f := range fs {
+			if f == ch {
+				fs = append(fs[:i], fs[i+1:]...)
+				break
+			}
+		}
+		if len(fs) == 0 {
+			delete(e.followers, id)
+		} else {
+			e.followers[id] = fs
 		}
 	}
 }

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// sse is one server-sent event as a client parses it.
+type sse struct {
+	ID, Event, Data string
+}
+
+// parseSSE splits a stream into its events; comments are kept as events
+// of type ":" so keep-alives can be counted.
+func parseSSE(t *testing.T, raw string) []sse {
+	t.Helper()
+	var out []sse
+	for _, block := range strings.Split(strings.TrimSpace(raw), "\n\n") {
+		var ev sse
+		for _, line := range strings.Split(block, "\n") {
+			switch {
+			case strings.HasPrefix(line, ":"):
+				ev.Event = ":"
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "event: "):
+				ev.Event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.Data = strings.TrimPrefix(line, "data: ")
+			case line != "":
+				t.Fatalf("stray line %q in the stream:\n%s", line, raw)
+			}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// chunksOf puts the reply's chunks together.
+func chunksOf(t *testing.T, evs []sse) string {
+	t.Helper()
+	var b strings.Builder
+	for _, ev := range evs {
+		if ev.Event == "" && ev.Data != "[DONE]" {
+			var c struct {
+				Chunk *string `json:"chunk"`
+			}
+			if err := json.Unmarshal([]byte(ev.Data), &c); err != nil || c.Chunk == nil {
+				t.Fatalf("a message event that is not a chunk: %q", ev.Data)
+			}
+			b.WriteString(*c.Chunk)
+		}
+	}
+	return b.String()
+}
+
+func eventTypes(evs []sse) map[string]int {
+	n := map[string]int{}
+	for _, ev := range evs {
+		n[ev.Event]++
+	}
+	return n
+}
+
+// TestStream_ChunksAddUpToTheReplyAndResume: "stream": true answers with
+// the conversation's events as it works: tool calls and results, status,
+// the turns, and the reply in chunks that add up to it exactly, then
+// [DONE]. Attaching again with Last-Event-ID sends exactly what came after
+// that id; without one, the whole conversation. A follow-up streams only
+// its own turn.
+func TestStream_ChunksAddUpToTheReplyAndResume(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		h := newHarness(t, backend)
+		c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+
+		r := h.post(c, map[string]any{"message": "Please add Tomás Ruiz from Brightwater Ltd, tomas@brightwater.co, as a contact", "stream": true})
+		expectStatus(t, r, http.StatusOK)
+		if ct := r.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Fatalf("Content-Type = %q", ct)
+		}
+		id := r.Header.Get("X-Conversation-UUID")
+		if _, err := uuid.Parse(id); err != nil {
+			t.Fatalf("X-Conversation-UUID = %q", id)
+		}
+		evs := parseSSE(t, string(r.Raw))
+		if last := evs[len(evs)-1]; last.Data != "[DONE]" {
+			t.Fatalf("the stream did not end with [DONE]: %+v", last)
+		}
+		types := eventTypes(evs)
+		for _, want := range []string{"status", "tool_call", "tool_result", "turn", ""} {
+			if types[want] == 0 {
+				t.Errorf("no %q events in %v", want, types)
+			}
+		}
+		p := h.get(c, id)
+		var polled poll
+		if err := json.Unmarshal(p.Raw, &polled); err != nil || polled.Status != "resolved" {
+			t.Fatalf("poll = %s", p.Raw)
+		}
+		if got := chunksOf(t, evs); got != polled.reply() || types[""] < 3 {
+			t.Fatalf("chunks (%d) add up to %q, the reply is %q", types[""], got, polled.reply())
+		}
+		seen := map[string]bool{}
+		for _, ev := range evs[:len(evs)-1] {
+			if ev.ID == "" || seen[ev.ID] {
+				t.Fatalf("event %+v has no id or repeats one", ev)
+			}
+			seen[ev.ID] = true
+		}
+
+		attach := func(last string) []sse {
+			hdr := map[string]string{}
+			if last != "" {
+				hdr["Last-Event-ID"] = last
+			}
+			r := h.do(req{Method: "GET", Path: "/api/agent/" + id + "/stream", Auth: bearerOf(c.Token), APIKey: c.Key, Header: hdr})
+			expectStatus(t, r, http.StatusOK)
+			return parseSSE(t, string(r.Raw))
+		}
+		if again := attach(""); fmt.Sprint(again) != fmt.Sprint(evs) {
+			t.Errorf("a replay differs from the live stream:\n%v\n%v", again, evs)
+		}
+		// Resume from the middle of the reply: exactly the rest comes.
+		var cut int
+		for i, ev := range evs {
+			if ev.Event == "" {
+				cut = i + 1 // after the first chunk
+				break
+			}
+		}
+		if rest := attach(evs[cut-1].ID); fmt.Sprint(rest) != fmt.Sprint(evs[cut:]) {
+			t.Errorf("resumed after %s:\n%v\nwant\n%v", evs[cut-1].ID, rest, evs[cut:])
+		}
+		if rest := attach(evs[len(evs)-2].ID); len(rest) != 1 || rest[0].Data != "[DONE]" {
+			t.Errorf("resumed after the last event: %v", rest)
+		}
+		other := h.principal(h.createWorkspace("Other", "owner@other.test"))
+		h.unchanged(t, func() {
+			r := h.do(req{Method: "GET", Path: "/api/agent/" + id + "/stream", Auth: bearerOf(c.Token), APIKey: c.Key,
+				Header: map[string]string{"Last-Event-ID": "yesterday"}})
+			expectStatus(t, r, http.StatusUnprocessableEntity)
+			expectStatus(t, h.do(req{Method: "GET", Path: "/api/agent/" + id + "/stream", Auth: bearerOf(other.Token), APIKey: other.Key}),
+				http.StatusNotFound)
+		})
+
+		r = h.post(c, map[string]any{"conversation_uuid": id, "message": "also give me a summary of that contact", "stream": true})
+		expectStatus(t, r, http.StatusOK)
+		follow := parseSSE(t, string(r.Raw))
+		if follow[0].Event != "turn" || !strings.Contains(follow[0].Data, "summary of that contact") {
+			t.Errorf("the follow-up's stream starts with %+v, want its user turn", follow[0])
+		}
+		p = h.get(c, id)
+		if err := json.Unmarshal(p.Raw, &polled); err != nil || chunksOf(t, follow) != polled.reply() || !strings.Contains(polled.reply(), "Brightwater") {
+			t.Errorf("follow-up chunks %q, reply %q", chunksOf(t, follow), polled.reply())
+		}
+		if all := attach(""); len(all) != len(evs)+len(follow)-1 {
+			t.Errorf("a replay of both turns has %d events, want %d", len(all), len(evs)+len(follow)-1)
+		}
+	})
+}
+
+// TestStream_ReaderThatLeavesAndKeepAlive: a stream that goes quiet sends
+// keep-alive comments; a reader that disconnects leaves the conversation
+// running to its end.
+func TestStream_ReaderThatLeavesAndKeepAlive(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		llm := newLLMServer(t)
+		const slow = "Write the renewal reminder for the Halden account"
+		llm.script(slow, &llmScript{Steps: []llmStep{fixedReply(llmReply{Content: "Reminder written for Halden.", In: 10, Out: 5})},
+			SlowSteps: map[int]time.Duration{1: 1500 * time.Millisecond}})
+		h := newLLMHarness(t, backend, llm, withEnv(map[string]string{"GATEWAY_STREAM_KEEPALIVE": "200ms"}))
+		c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+
+		r := h.post(c, map[string]any{"message": slow, "stream": true})
+		expectStatus(t, r, http.StatusOK)
+		evs := parseSSE(t, string(r.Raw))
+		if eventTypes(evs)[":"] < 2 {
+			t.Errorf("a stream quiet for 1.5s sent %d keep-alives at 200ms", eventTypes(evs)[":"])
+		}
+		if chunksOf(t, evs) != "Reminder written for Halden." {
+			t.Errorf("chunks = %q", chunksOf(t, evs))
+		}
+
+		const leaving = slow + ", again"
+		llm.script(leaving, &llmScript{Steps: []llmStep{fixedReply(llmReply{Content: "Done again.", In: 10, Out: 5})},
+			SlowSteps: map[int]time.Duration{1: 1500 * time.Millisecond}})
+		body, _ := json.Marshal(map[string]any{"message": leaving, "stream": true})
+		conn, err := net.Dial("tcp", strings.TrimPrefix(h.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /api/agent HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nX-Api-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			c.Token, c.Key, len(body), body)
+		br := bufio.NewReader(conn)
+		var id string
+		for id == "" {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading the stream's head: %v", err)
+			}
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "X-Conversation-Uuid: "); ok {
+				id = v
+			}
+		}
+		conn.Close() // the reader goes away while the model works
+		if p := h.await(c, id); p.Status != "resolved" || p.reply() != "Done again." {
+			t.Errorf("after the reader left, the conversation ended %s with %q", p.Status, p.reply())
+		}
+	})
+}
+
+// TestStream_AcrossInstances: the instance holding the stream runs no agent
+// work; the other runs the conversation, on the same Postgres, with the
+// command bus in Postgres and, when NATS is up, in NATS. The stream learns
+// of every step from the shared log and its chunks add up to the reply.
+func TestStream_AcrossInstances(t *testing.T) {
+	t.Parallel()
+	for _, bus := range []string{"postgres", "nats"} {
+		t.Run(bus, func(t *testing.T) {
+			env := map[string]string{}
+			if bus == "nats" {
+				nc, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
+				if err != nil {
+					if os.Getenv("CI") != "" {
+						t.Fatalf("NATS is required in CI but unreachable: %v", err)
+					}
+					t.Skipf("NATS unreachable: %v", err)
+				}
+				nc.Close()
+				env["NATS_URL"] = "nats://127.0.0.1:4222"
+				env["GATEWAY_NATS_PREFIX"] = "sse" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+			}
+			h := newHarness(t, "postgres", withEnv(env))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cfgB := h.cfg
+			cfgB.Background = false
+			appB, err := Build(ctx, cfgB, testLogger(), h.Clock)
+			if err != nil {
+				t.Fatalf("Build the API-only instance: %v", err)
+			}
+			if err := appB.Start(ctx); err != nil {
+				appB.Close()
+				t.Fatalf("Start the API-only instance: %v", err)
+			}
+			srvB := httptest.NewServer(appB.Handler)
+			hb := &harness{t: t, gateway: &gateway{backend: "postgres", env: h.env, cfg: cfgB, Clock: h.Clock, App: appB, srv: srvB, URL: srvB.URL}}
+			t.Cleanup(hb.stop)
+
+			c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+			billingEventually(t, "the second instance to see the key", func() bool {
+				return hb.do(req{Method: "GET", Path: "/api/api-keys", Auth: bearerOf(c.Token)}).Status == http.StatusOK
+			})
+			r := hb.post(c, map[string]any{"message": "Set up a task to send Marta the signed NDA, due 2026-12-20", "stream": true})
+			expectStatus(t, r, http.StatusOK)
+			evs := parseSSE(t, string(r.Raw))
+			id := r.Header.Get("X-Conversation-UUID")
+			polled := h.get(c, id)
+			var p poll
+			if err := json.Unmarshal(polled.Raw, &p); err != nil || p.Status != "resolved" {
+				t.Fatalf("poll after [DONE]: %s", polled.Raw)
+			}
+			if chunksOf(t, evs) != p.reply() || eventTypes(evs)["tool_call"] != 1 || evs[len(evs)-1].Data != "[DONE]" {
+				t.Errorf("stream on the API-only instance: %v; reply %q", eventTypes(evs), p.reply())
+			}
+			if n := len(hb.App.Roles.Held()); n != 0 {
+				t.Errorf("the API-only instance holds roles %v", hb.App.Roles.Held())
+			}
+		})
+	}
+}
