@@ -126,7 +126,15 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		defer cancel()
 	}
 	began := time.Now()
-	resp, err := h.Model.Complete(mctx, req)
+	var resp agent.Response
+	if sm, ok := h.Model.(Streamer); ok && h.Relay != nil {
+		// Watchers of the conversation see the text as it is written.
+		pub := newDeltaPublisher(h.Relay, c.ID, cmd.Step)
+		resp, err = sm.CompleteStreaming(mctx, req, pub.add)
+		pub.close()
+	} else {
+		resp, err = h.Model.Complete(mctx, req)
+	}
 	took := time.Since(began)
 	if err != nil {
 		if ctx.Err() != nil {

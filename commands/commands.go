@@ -34,6 +34,9 @@ type Handler struct {
 	Prices          billing.Prices
 	ModelName       string
 	MaxOutputTokens int
+	// Relay carries model steps' text to event streams as it is written
+	// (nil: streams get the reply from the log when it is recorded).
+	Relay Relay
 	// HistoryTokens bounds the conversation history a model step sends
 	// (0: agent.DefaultHistoryTokens).
 	HistoryTokens int

@@ -88,3 +88,28 @@ type MailReceipt struct {
 type Mailer interface {
 	Send(ctx context.Context, m MailMessage) (MailReceipt, error)
 }
+
+// Streamer is a model that hands out its answer's text as it writes it
+// (attempt numbers the try; a retried call writes its text again).
+type Streamer interface {
+	CompleteStreaming(ctx context.Context, req agent.Request, delta func(attempt int, text string)) (agent.Response, error)
+}
+
+// Relay carries the text of running model steps to the event streams of
+// their conversations, on every instance, outside the log. It is best
+// effort: what it loses, a stream takes from the log once the step is
+// recorded, so no reply ever misses text.
+type Relay interface {
+	Publish(d Delta)
+}
+
+// Delta is a window on the text a model step has written so far: Text
+// starts Offset bytes into the attempt's text and runs to what has been
+// written. Each one stands alone, so a relay may drop all but the latest.
+type Delta struct {
+	ConversationID string `json:"c"`
+	Step           int    `json:"s"`
+	Attempt        int    `json:"a"`
+	Offset         int    `json:"o"`
+	Text           string `json:"t"`
+}

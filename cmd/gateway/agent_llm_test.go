@@ -120,8 +120,8 @@ func checkRequestShape(t *testing.T, h *harness, c llmCall, message string) {
 			t.Errorf("step %d: the request has %q, which some compatible servers reject", c.Step, absent)
 		}
 	}
-	if r.Stream {
-		t.Errorf("step %d: the request asks for streaming", c.Step)
+	if !r.Stream || string(c.Raw["stream_options"]) != `{"include_usage":true}` {
+		t.Errorf("step %d: the request does not stream with usage (stream %v, stream_options %s)", c.Step, r.Stream, c.Raw["stream_options"])
 	}
 	if r.MaxTokens <= 0 {
 		t.Errorf("step %d: max_tokens = %d, want a positive cap", c.Step, r.MaxTokens)

@@ -21,6 +21,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/offline"
 	"github.com/sois-ai/chat-agent-gateway/infra/messaging"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
+	"github.com/sois-ai/chat-agent-gateway/infra/relay"
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 	"github.com/sois-ai/chat-agent-gateway/projections"
@@ -64,6 +65,11 @@ type App struct {
 	Emails        emails.Store
 	Billing       billingview.Store
 	Endings       *conversations.Endings
+	// Relay carries model steps' text to event streams as it is written.
+	Relay interface {
+		commands.Relay
+		Subscribe(id string) (<-chan commands.Delta, func())
+	}
 
 	Handler http.Handler
 	// ModelName and MailerName say which adapters run (for the start-up log).
@@ -176,6 +182,12 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls, MaxDuration: cfg.MaxDuration},
 		ModelTimeout: cfg.ModelTimeout, Logger: logger}
 	a.Endings.OnEnd = a.Cmds.ConversationEnded
+	if a.wake != nil {
+		a.Relay = relay.NewShared(a.wake)
+	} else {
+		a.Relay = relay.NewLocal()
+	}
+	a.Cmds.Relay = a.Relay
 	a.Cmds.Tools = tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Documents: a.Documents,
 		Org: a.Org, Emails: a.Emails, Identity: a.Identity, Sync: a.Runner, Logger: logger})
 	a.webhookClient = webhook.New(webhook.Options{Timeout: cfg.WebhookTimeout, AllowPrivate: cfg.WebhookAllowPrivate})
@@ -212,7 +224,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
-		Projections: a.Runner, Endings: a.Endings, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
+		Projections: a.Runner, Endings: a.Endings, Relay: a.Relay, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
 		WebhookRefusal: a.webhookClient.Refusal,
 	})
 	return a, nil

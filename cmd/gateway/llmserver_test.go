@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -185,6 +186,11 @@ type llmScript struct {
 	HangSteps map[int]bool
 	// SlowSteps delays the answer to these steps (a model thinking).
 	SlowSteps map[int]time.Duration
+	// TokenGap paces a streamed answer: the pause between its pieces.
+	TokenGap time.Duration
+	// NoStreamUsage leaves the usage out of a streamed answer, as servers
+	// that ignore stream_options do.
+	NoStreamUsage bool
 }
 
 // llmServer is an OpenAI-compatible /v1/chat/completions endpoint that
@@ -414,7 +420,73 @@ func (s *llmServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ans := step(call.Req)
 	setStatus(http.StatusOK, false)
+	if call.Req.Stream {
+		writeStream(w, r, ans, idx, sc.TokenGap, !sc.NoStreamUsage)
+		return
+	}
 	writeCompletion(w, ans, idx)
+}
+
+// writeStream answers as a streaming chat completion: the content in
+// pieces of a few bytes (as tokens come), each tool call's arguments in two
+// pieces, the finish reason, the usage, and [DONE].
+func writeStream(w http.ResponseWriter, r *http.Request, ans llmReply, n int, gap time.Duration, usage bool) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	flusher, _ := w.(http.Flusher)
+	send := func(v map[string]any) bool {
+		v["id"], v["object"], v["model"] = fmt.Sprintf("chatcmpl-%d", n), "chat.completion.chunk", llmServedModel
+		b, _ := json.Marshal(v)
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	choice := func(delta map[string]any, finish any) map[string]any {
+		return map[string]any{"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
+	}
+	if !send(choice(map[string]any{"role": "assistant"}, nil)) {
+		return
+	}
+	for rest := ans.Content; rest != ""; {
+		cut := min(len(rest), 4)
+		for cut < len(rest) && !utf8.RuneStart(rest[cut]) {
+			cut++
+		}
+		if !send(choice(map[string]any{"content": rest[:cut]}, nil)) {
+			return
+		}
+		rest = rest[cut:]
+		if gap > 0 {
+			select {
+			case <-time.After(gap):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	finish := "stop"
+	for i, c := range ans.Calls {
+		finish = "tool_calls"
+		args, ok := c.Args.(string)
+		if !ok {
+			b, _ := json.Marshal(c.Args)
+			args = string(b)
+		}
+		half := len(args) / 2
+		send(choice(map[string]any{"tool_calls": []any{map[string]any{"index": i, "id": c.ID, "type": "function",
+			"function": map[string]any{"name": c.Name, "arguments": args[:half]}}}}, nil))
+		send(choice(map[string]any{"tool_calls": []any{map[string]any{"index": i,
+			"function": map[string]any{"arguments": args[half:]}}}}, nil))
+	}
+	send(choice(map[string]any{}, finish))
+	if usage {
+		send(map[string]any{"choices": []any{},
+			"usage": map[string]int{"prompt_tokens": ans.In, "completion_tokens": ans.Out, "total_tokens": ans.In + ans.Out}})
+	}
+	fmt.Fprint(w, "data: [DONE]\n\n")
 }
 
 func writeCompletion(w http.ResponseWriter, ans llmReply, n int) {

@@ -44,6 +44,11 @@ type Deps struct {
 		Watch(id string) (ended <-chan es.Position, stop func())
 		Follow(id string) (wake <-chan struct{}, stop func())
 	}
+	// Relay brings the text of a model step as it is written (nil: event
+	// streams show the reply once it is recorded).
+	Relay interface {
+		Subscribe(id string) (<-chan commands.Delta, func())
+	}
 	// KeepAlive is how often a quiet event stream sends a comment, so
 	// proxies keep it open (default 15s).
 	KeepAlive time.Duration

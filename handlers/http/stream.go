@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
@@ -64,11 +65,46 @@ func parseEventID(s string) (eventID, bool) {
 	return id, true
 }
 
+// liveBase marks the ids of text sent ahead of the log: "12.1048596" is
+// the text of the step after version 12, 20 bytes of it.
+const liveBase = 1 << 20
+
+// keyed is an event with its place among those of one fact (or, for live
+// text, its place after the fact it follows).
+type keyed struct {
+	k  int
+	ev sseEvent
+}
+
+// liveText is the text of a running model step sent ahead of the log.
+type liveText struct {
+	attempt int
+	raw     []byte // the attempt's text as it came, from its start
+	sent    string // what was sent: the text without its leading spaces, its trailing ones held back
+	broken  bool   // text was missed (a gap, a retried attempt): the rest comes from the log
+	// held is how much of it a client that reconnected holds already.
+	held int
+}
+
 // streamState is what rendering needs to remember between facts.
 type streamState struct {
 	status conversation.Status
 	turn   int
+	// lastStep is the latest model step recorded; pending is the step
+	// whose answer the next facts are.
+	lastStep, pending int
+	live              map[int]*liveText
+	// resumed is how much of the next step's text a client that
+	// reconnected after a live chunk holds (from its Last-Event-ID): the
+	// step after version resumeAfter. Facts up to that version, read to
+	// rebuild the state, do not settle it.
+	resumed     int
+	resumeAfter int64
+	cur         int64
 }
+
+// resumable reports whether the fact being rendered may settle resumed.
+func (st *streamState) resumable() bool { return st.resumed > 0 && st.cur > st.resumeAfter }
 
 func (st *streamState) ended() bool { return st.status.Terminal() }
 
@@ -81,12 +117,40 @@ func (st *streamState) statusEvent(s conversation.Status, extra map[string]any) 
 	return sseEvent{event: "status", data: data}
 }
 
-// render turns one recorded fact into the events a client sees.
-func (st *streamState) render(rec es.Recorded) ([]sseEvent, error) {
+// unshown takes back the text sent ahead of the log for step (all steps
+// when step is 0) that the reply does not hold: a retract event says how
+// much to drop from what the chunks put together.
+func (st *streamState) unshown(step int) []keyed {
+	n, text, known := 0, "", true
+	for s, lv := range st.live {
+		if step == 0 || s == step {
+			n += len(lv.sent)
+			text += lv.sent
+			delete(st.live, s)
+		}
+	}
+	if st.resumable() {
+		n, known = n+st.resumed, false
+		st.resumed = 0
+	}
+	if n == 0 {
+		return nil
+	}
+	data := map[string]any{"length": n}
+	if known {
+		data["text"] = text
+	}
+	return []keyed{{0, sseEvent{event: "retract", data: data}}}
+}
+
+// render turns one recorded fact into the events a client sees, keyed by
+// their place among the fact's events.
+func (st *streamState) render(rec es.Recorded) ([]keyed, error) {
 	f, err := conversation.Events.Decode(rec)
 	if err != nil {
 		return nil, err
 	}
+	st.cur = rec.StreamVersion
 	userTurn := func(msg string, hints *conversation.Context, at time.Time) sseEvent {
 		payload := map[string]any{"message": msg}
 		if hints != nil {
@@ -97,32 +161,104 @@ func (st *streamState) render(rec es.Recorded) ([]sseEvent, error) {
 	switch e := f.(type) {
 	case *conversation.Opened:
 		st.turn = 1
-		return []sseEvent{userTurn(e.Message, e.Context, e.OpenedAt), st.statusEvent(conversation.StatusOpen, nil)}, nil
+		return []keyed{{0, userTurn(e.Message, e.Context, e.OpenedAt)}, {1, st.statusEvent(conversation.StatusOpen, nil)}}, nil
 	case *conversation.FollowUpReceived:
 		st.turn = e.Turn
-		return []sseEvent{userTurn(e.Message, e.Context, e.ReceivedAt), st.statusEvent(conversation.StatusOpen, nil)}, nil
-	case *conversation.ProcessingStarted, *conversation.ModelStepStarted, *conversation.ModelStepCompleted:
+		return []keyed{{0, userTurn(e.Message, e.Context, e.ReceivedAt)}, {1, st.statusEvent(conversation.StatusOpen, nil)}}, nil
+	case *conversation.ModelStepCompleted:
+		st.lastStep, st.pending = max(st.lastStep, e.Step), e.Step
 		if st.status == conversation.StatusOpen {
-			return []sseEvent{st.statusEvent(conversation.StatusProcessing, nil)}, nil
+			return []keyed{{0, st.statusEvent(conversation.StatusProcessing, nil)}}, nil
+		}
+	case *conversation.ModelStepDiscarded:
+		st.lastStep = max(st.lastStep, e.Step)
+	case *conversation.ProcessingStarted, *conversation.ModelStepStarted:
+		if st.status == conversation.StatusOpen {
+			return []keyed{{0, st.statusEvent(conversation.StatusProcessing, nil)}}, nil
 		}
 	case *conversation.ToolCallRequested:
-		return []sseEvent{{event: "tool_call", data: map[string]any{"key": e.Key, "name": e.Name, "arguments": e.Arguments}}}, nil
+		// The step's text, if any was sent, was not a reply.
+		return append(st.unshown(e.Step), keyed{1, sseEvent{event: "tool_call",
+			data: map[string]any{"key": e.Key, "name": e.Name, "arguments": e.Arguments}}}), nil
 	case *conversation.ToolCallCompleted:
-		return []sseEvent{{event: "tool_result", data: map[string]any{"key": e.Key, "name": e.Name, "result": e.Result,
-			"is_error": e.IsError, "truncated": e.Truncated}}}, nil
+		return []keyed{{0, sseEvent{event: "tool_result", data: map[string]any{"key": e.Key, "name": e.Name, "result": e.Result,
+			"is_error": e.IsError, "truncated": e.Truncated}}}}, nil
 	case *conversation.Resolved:
-		var out []sseEvent
-		for _, c := range wordChunks(e.Reply) {
-			out = append(out, sseEvent{data: map[string]string{"chunk": c}})
-		}
-		out = append(out, sseEvent{event: "turn", data: turnBody{Role: "agent",
-			Payload: map[string]any{"content": e.Reply}, Timestamp: ts(e.ResolvedAt)}})
-		return append(out, st.statusEvent(conversation.StatusResolved, nil)), nil
+		return st.reply(e), nil
 	case *conversation.Failed:
-		return []sseEvent{st.statusEvent(conversation.StatusFailed,
-			map[string]any{"error": map[string]string{"code": e.Code, "message": e.Reason}})}, nil
+		return append(st.unshown(0), keyed{1, st.statusEvent(conversation.StatusFailed,
+			map[string]any{"error": map[string]string{"code": e.Code, "message": e.Reason}})}), nil
 	}
 	return nil, nil
+}
+
+// reply renders the agent's reply: the chunks the client does not hold
+// yet (each keyed by where it ends in the reply, so a client that resumes
+// mid-reply gets exactly the rest), the turn and the status.
+func (st *streamState) reply(e *conversation.Resolved) []keyed {
+	reply := e.Reply
+	var out []keyed
+	start := 0
+	if lv := st.live[st.pending]; lv != nil && strings.HasPrefix(reply, lv.sent) {
+		start = len(lv.sent)
+		delete(st.live, st.pending)
+	} else if lv == nil && st.resumable() && st.resumed <= len(reply) {
+		start, st.resumed = st.resumed, 0
+	}
+	out = append(out, st.unshown(0)...)
+	for _, c := range wordChunks(reply[start:]) {
+		start += len(c)
+		out = append(out, keyed{start, sseEvent{data: map[string]string{"chunk": c}}})
+	}
+	out = append(out, keyed{len(reply) + 1, sseEvent{event: "turn", data: turnBody{Role: "agent",
+		Payload: map[string]any{"content": reply}, Timestamp: ts(e.ResolvedAt)}}})
+	return append(out, keyed{len(reply) + 2, st.statusEvent(conversation.StatusResolved, nil)})
+}
+
+// onDelta takes text a running step wrote and returns what to send of it
+// now (the text after what was sent, trailing spaces held back), with how
+// much of the step's text has been sent after it. One step's text is sent
+// at a time; anything odd (a gap, a second attempt) stops the live text,
+// and the log brings the rest.
+func (st *streamState) onDelta(d commands.Delta) (chunk string, sent int) {
+	if d.Step <= st.lastStep || st.ended() {
+		return "", 0
+	}
+	lv := st.live[d.Step]
+	if lv == nil {
+		if len(st.live) > 0 {
+			return "", 0 // an earlier step's text is still unsettled
+		}
+		lv = &liveText{attempt: d.Attempt}
+		if st.resumed > 0 && st.cur <= st.resumeAfter {
+			// The client that reconnected holds the start of this text.
+			lv.held, st.resumed = st.resumed, 0
+		}
+		st.live[d.Step] = lv
+	}
+	if lv.broken {
+		return "", 0
+	}
+	if d.Attempt != lv.attempt || d.Offset > len(lv.raw) {
+		lv.broken = true
+		return "", 0
+	}
+	if end := d.Offset + len(d.Text); end > len(lv.raw) {
+		lv.raw = append(lv.raw, d.Text[len(lv.raw)-d.Offset:]...)
+	}
+	visible := strings.TrimRightFunc(strings.TrimLeftFunc(string(lv.raw), unicode.IsSpace), unicode.IsSpace)
+	if lv.held > 0 {
+		if len(visible) < lv.held {
+			return "", 0
+		}
+		lv.sent, lv.held = visible[:lv.held], 0
+	}
+	if len(visible) <= len(lv.sent) || !strings.HasPrefix(visible, lv.sent) {
+		return "", len(lv.sent)
+	}
+	chunk = visible[len(lv.sent):]
+	lv.sent = visible
+	return chunk, len(lv.sent)
 }
 
 // wordChunks cuts a reply into words, each with the spaces before it, so
@@ -187,6 +323,12 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request, id string, from ev
 		wake, stop = s.d.Endings.Follow(id)
 		defer stop()
 	}
+	var deltas <-chan commands.Delta
+	if s.d.Relay != nil {
+		var stop func()
+		deltas, stop = s.d.Relay.Subscribe(id)
+		defer stop()
+	}
 	keepAlive := time.NewTicker(s.d.KeepAlive)
 	defer keepAlive.Stop()
 	write := func(text string) bool {
@@ -198,7 +340,10 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request, id string, from ev
 		}
 		return rc.Flush() == nil
 	}
-	var st streamState
+	st := &streamState{live: map[int]*liveText{}}
+	if from.k >= liveBase {
+		st.resumed, st.resumeAfter = from.k-liveBase, from.version
+	}
 	var read int64
 	var last es.Position
 	for {
@@ -218,9 +363,9 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request, id string, from ev
 				s.d.Logger.Error("event stream could not render a fact", "conversation", id, "type", rec.Type, "err", err)
 				return
 			}
-			for k, ev := range evs {
-				if eid := (eventID{rec.StreamVersion, k}); eid.after(from) {
-					out.WriteString(sseText(eid.String(), ev.event, ev.data))
+			for _, ev := range evs {
+				if eid := (eventID{rec.StreamVersion, ev.k}); eid.after(from) {
+					out.WriteString(sseText(eid.String(), ev.ev.event, ev.ev.data))
 				}
 			}
 			read, last = rec.StreamVersion, rec.Position
@@ -239,14 +384,26 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request, id string, from ev
 		if st.ended() {
 			return
 		}
-		select {
-		case <-wake:
-		case <-keepAlive.C:
-			if !write(": keep-alive\n\n") {
+		// Text of a running step comes between facts: it is sent without
+		// reading the log, until the log has something new.
+		for waiting := true; waiting; {
+			select {
+			case <-wake:
+				waiting = false
+			case d := <-deltas:
+				if chunk, sent := st.onDelta(d); chunk != "" {
+					eid := eventID{read, liveBase + sent}
+					if !write(sseText(eid.String(), "", map[string]string{"chunk": chunk})) {
+						return
+					}
+				}
+			case <-keepAlive.C:
+				if !write(": keep-alive\n\n") {
+					return
+				}
+			case <-ctx.Done():
 				return
 			}
-		case <-ctx.Done():
-			return
 		}
 	}
 }
@@ -273,5 +430,5 @@ func streamAfter(version int64) eventID {
 	if version <= 1 {
 		return eventID{}
 	}
-	return eventID{version: version - 1, k: 1 << 30}
+	return eventID{version: version - 1, k: liveBase - 1}
 }

@@ -35,6 +35,7 @@ type Wakeups struct {
 	mu       sync.Mutex
 	signals  map[string]chan struct{}
 	remote   map[string][]func(hint string)
+	prefixed map[string][]func(topic, hint string)
 	pending  map[string]string
 	sending  bool
 	listened chan struct{}
@@ -53,6 +54,7 @@ func NewWakeups(pool *pgxpool.Pool, logger *slog.Logger) *Wakeups {
 	_, _ = rand.Read(b[:])
 	return &Wakeups{pool: pool, logger: logger, channel: wakeChannel, instance: hex.EncodeToString(b[:]),
 		signals: map[string]chan struct{}{}, remote: map[string][]func(string){}, pending: map[string]string{},
+		prefixed: map[string][]func(string, string){},
 		listened: make(chan struct{})}
 }
 
@@ -75,6 +77,15 @@ func (w *Wakeups) OnRemote(topic string, fn func(hint string)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.remote[topic] = append(w.remote[topic], fn)
+}
+
+// OnRemotePrefix calls fn with the topic and hint of every notification
+// from another process whose topic starts with prefix (topics made per
+// thing, such as one per conversation).
+func (w *Wakeups) OnRemotePrefix(prefix string, fn func(topic, hint string)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.prefixed[prefix] = append(w.prefixed[prefix], fn)
 }
 
 func (w *Wakeups) wakeLocked(topic string) {
@@ -175,9 +186,18 @@ func (w *Wakeups) listen(ctx context.Context, first *bool) error {
 		topic, hint, _ := strings.Cut(rest, "|")
 		w.mu.Lock()
 		fns := append([]func(string){}, w.remote[topic]...)
+		var pfns []func(string, string)
+		for prefix, fs := range w.prefixed {
+			if strings.HasPrefix(topic, prefix) {
+				pfns = append(pfns, fs...)
+			}
+		}
 		w.mu.Unlock()
 		for _, fn := range fns {
 			fn(hint)
+		}
+		for _, fn := range pfns {
+			fn(topic, hint)
 		}
 		w.mu.Lock()
 		w.wakeLocked(topic)

@@ -105,13 +105,21 @@ func (f *failure) As(target any) bool {
 
 // call sends creq, retrying transient failures.
 func (m *Model) call(ctx context.Context, creq goopenai.ChatCompletionRequest) (goopenai.ChatCompletionResponse, error) {
+	return m.retrying(ctx, func(ctx context.Context, _ int) (goopenai.ChatCompletionResponse, error) {
+		return m.client.CreateChatCompletion(ctx, creq)
+	})
+}
+
+// retrying runs attempt (numbered from 1) until it succeeds, fails for
+// good, or the retry bounds are spent.
+func (m *Model) retrying(ctx context.Context, attempt func(ctx context.Context, n int) (goopenai.ChatCompletionResponse, error)) (goopenai.ChatCompletionResponse, error) {
 	start := time.Now()
 	attempts := 0
 	var last *failure // the last attempt that failed on its own, not by ctx
 	op := func() (goopenai.ChatCompletionResponse, error) {
 		attempts++
 		ex := &exchange{}
-		resp, err := m.client.CreateChatCompletion(context.WithValue(ctx, exchangeKey{}, ex), creq)
+		resp, err := attempt(context.WithValue(ctx, exchangeKey{}, ex), attempts)
 		switch {
 		case err == nil && len(resp.Choices) == 0:
 			last = &failure{detail: "the answer is not a chat completion (it has no choices)", malformed: true}
