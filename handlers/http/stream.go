@@ -230,8 +230,9 @@ func (st *streamState) onDelta(d commands.Delta) (chunk string, sent int) {
 			return "", 0 // an earlier step's text is still unsettled
 		}
 		lv = &liveText{attempt: d.Attempt}
-		if st.resumed > 0 && st.cur <= st.resumeAfter {
-			// The client that reconnected holds the start of this text.
+		if st.resumed > 0 {
+			// The client that reconnected holds the start of this text
+			// (had a later fact settled it, resumed would be 0).
 			lv.held, st.resumed = st.resumed, 0
 		}
 		st.live[d.Step] = lv
