@@ -45,7 +45,13 @@ func (h *Handler) keyAndPeriod(ctx context.Context, keyID string, at time.Time) 
 // reservation id derives from the work, so a repeated command reuses its
 // reservation instead of taking a second one.
 func (h *Handler) reserve(ctx context.Context, c *conversation.Conversation, kind, ref string, amount billing.MicroUSD) (*conversation.Charge, error) {
-	id := reservationID(c.ID, kind, ref)
+	idRef := ref
+	if c.Turn > 1 {
+		// A step number a cancelled turn reserved for and never recorded
+		// may come again in a follow-up; its reservation must not.
+		idRef = fmt.Sprintf("turn %d %s", c.Turn, ref)
+	}
+	id := reservationID(c.ID, kind, idRef)
 	var deadline time.Time
 	if h.Limits.MaxDuration > 0 {
 		deadline = c.TurnStartedAt.Add(h.Limits.MaxDuration)

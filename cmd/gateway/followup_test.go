@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -144,4 +145,68 @@ func TestFollowUp_Refusals(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestFollowUp_CancelAndGoOnAcrossInstances: every request goes to an
+// instance that runs no agent work; the other runs the conversation. A
+// cancel stops the slow first step before its tool runs; a follow-up then
+// goes on, sees that the turn before was cancelled, and is answered in the
+// same request (Prefer: wait) with the whole conversation.
+func TestFollowUp_CancelAndGoOnAcrossInstances(t *testing.T) {
+	t.Parallel()
+	llm := newLLMServer(t)
+	const msg = "Add Okonkwo Eze from Lagos Freight to my contacts"
+	var sawCancel atomic.Bool
+	llm.script(msg, &llmScript{Steps: []llmStep{
+		fixedReply(llmReply{Calls: []llmToolCall{{ID: "call_1", Name: "create_contact",
+			Args: map[string]any{"name": "Okonkwo Eze", "company": "Lagos Freight"}}}, In: 200, Out: 20}),
+		func(req llmRequest) llmReply {
+			for _, m := range req.Messages {
+				if m.Role == "assistant" && strings.Contains(m.text(), "cancelled") {
+					sawCancel.Store(true)
+				}
+			}
+			return llmReply{Calls: []llmToolCall{{ID: "call_2", Name: "create_contact",
+				Args: map[string]any{"name": "Okonkwo Eze", "company": "Lagos Freight", "city": "Lagos"}}}, In: 300, Out: 20}
+		},
+		fixedReply(llmReply{Content: "Added Okonkwo Eze (Lagos Freight, Lagos).", In: 400, Out: 12}),
+	}, SlowSteps: map[int]time.Duration{1: 2 * time.Second}})
+	h := newLLMHarness(t, "postgres", llm)
+	c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+	hb := apiOnlyInstance(t, h, c)
+
+	id := hb.send(c, msg)
+	billingEventually(t, "the other instance to claim the slow step", func() bool {
+		return len(recsOfType(h.convStream(id), "ModelStepStarted")) == 1
+	})
+	r := hb.do(req{Method: "POST", Path: "/api/agent/" + id + "/cancel", Auth: bearerOf(c.Token), APIKey: c.Key})
+	expectStatus(t, r, http.StatusOK)
+	billingEventually(t, "the slow step's answer to be discarded", func() bool {
+		return len(recsOfType(h.convStream(id), "ModelStepDiscarded")) == 1
+	})
+	if n := len(h.logEventsOfType("ContactCreated")); n != 0 {
+		t.Fatalf("the tool ran after the cancel: %d contacts", n)
+	}
+
+	r = hb.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
+		Header: map[string]string{"Prefer": "wait=20"},
+		Body:   map[string]any{"conversation_uuid": id, "message": "Please go ahead after all, and note they are in Lagos"}})
+	expectStatus(t, r, http.StatusOK)
+	var p poll
+	if err := json.Unmarshal(r.Raw, &p); err != nil || p.Status != "resolved" || len(p.Turns) != 3 {
+		t.Fatalf("follow-up after the cancel = %s, want resolved with the first message, the follow-up and the reply", r.Raw)
+	}
+	if p.reply() != "Added Okonkwo Eze (Lagos Freight, Lagos)." || !sawCancel.Load() {
+		t.Errorf("reply %q; the model was told of the cancel: %v", p.reply(), sawCancel.Load())
+	}
+	if n := len(h.logEventsOfType("ContactCreated")); n != 1 {
+		t.Errorf("%d contacts created, want the follow-up's one", n)
+	}
+	steps := map[int]bool{}
+	for _, rec := range recsOfType(h.convStream(id), "ModelStepCompleted") {
+		steps[int(jnum(evData(t, rec), "step"))] = true
+	}
+	if len(steps) != 2 || steps[1] {
+		t.Errorf("recorded steps %v: the follow-up must not reuse the cancelled step's number", steps)
+	}
 }

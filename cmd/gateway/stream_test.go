@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -323,23 +322,8 @@ func TestStream_AcrossInstances(t *testing.T) {
 			h := newLLMHarness(t, "postgres", llm, withEnv(env))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			cfgB := h.cfg
-			cfgB.Background = false
-			appB, err := Build(ctx, cfgB, testLogger(), h.Clock)
-			if err != nil {
-				t.Fatalf("Build the API-only instance: %v", err)
-			}
-			if err := appB.Start(ctx); err != nil {
-				appB.Close()
-				t.Fatalf("Start the API-only instance: %v", err)
-			}
-			srvB := httptest.NewServer(appB.Handler)
-			hb := &harness{t: t, gateway: &gateway{backend: "postgres", env: h.env, cfg: cfgB, Clock: h.Clock, App: appB, srv: srvB, URL: srvB.URL}}
-			t.Cleanup(hb.stop)
 			c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
-			billingEventually(t, "the second instance to see the key", func() bool {
-				return hb.do(req{Method: "GET", Path: "/api/api-keys", Auth: bearerOf(c.Token)}).Status == http.StatusOK
-			})
+			hb := apiOnlyInstance(t, h, c)
 
 			open := func(method, path, last string, body any) *http.Response {
 				var rd *strings.Reader
@@ -394,9 +378,6 @@ func TestStream_AcrossInstances(t *testing.T) {
 			}
 			if p := h.await(c, id); p.reply() != reply {
 				t.Errorf("poll reply %q", p.reply())
-			}
-			if n := len(hb.App.Roles.Held()); n != 0 {
-				t.Errorf("the API-only instance holds roles %v", hb.App.Roles.Held())
 			}
 		})
 	}

@@ -104,6 +104,25 @@ func TestSync_TooSlowFallsBackTo202(t *testing.T) {
 func TestSync_AcrossInstances(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "postgres")
+	c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+	hb := apiOnlyInstance(t, h, c)
+	began := time.Now()
+	r := hb.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
+		Header: map[string]string{"Prefer": "wait=20"},
+		Body:   map[string]any{"message": "Create a task to renew the Vantage lease by March 3"}})
+	t.Logf("the sync reply took %s", time.Since(began))
+	expectStatus(t, r, http.StatusOK)
+	var p poll
+	if err := json.Unmarshal(r.Raw, &p); err != nil || p.Status != "resolved" || p.reply() == "" {
+		t.Fatalf("sync reply from the API-only instance = %s", r.Raw)
+	}
+}
+
+// apiOnlyInstance starts a second gateway on h's database that serves the
+// API and runs no agent work (GATEWAY_BACKGROUND=false), and waits until
+// it sees c's key.
+func apiOnlyInstance(t *testing.T, h *harness, c creds) *harness {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfgB := h.cfg
@@ -117,24 +136,13 @@ func TestSync_AcrossInstances(t *testing.T) {
 		t.Fatalf("Start the API-only instance: %v", err)
 	}
 	srvB := httptest.NewServer(appB.Handler)
-	hb := &harness{t: t, gateway: &gateway{backend: "postgres", env: h.env, cfg: cfgB, Clock: h.Clock, App: appB, srv: srvB, URL: srvB.URL}}
+	hb := &harness{t: t, gateway: &gateway{backend: h.backend, env: h.env, cfg: cfgB, Clock: h.Clock, App: appB, srv: srvB, URL: srvB.URL}}
 	t.Cleanup(hb.stop)
-
-	c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
 	billingEventually(t, "the second instance to see the key", func() bool {
 		return hb.do(req{Method: "GET", Path: "/api/api-keys", Auth: bearerOf(c.Token)}).Status == http.StatusOK
 	})
-	began := time.Now()
-	r := hb.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
-		Header: map[string]string{"Prefer": "wait=20"},
-		Body:   map[string]any{"message": "Create a task to renew the Vantage lease by March 3"}})
-	t.Logf("the sync reply took %s", time.Since(began))
-	expectStatus(t, r, http.StatusOK)
-	var p poll
-	if err := json.Unmarshal(r.Raw, &p); err != nil || p.Status != "resolved" || p.reply() == "" {
-		t.Fatalf("sync reply from the API-only instance = %s", r.Raw)
-	}
 	if n := len(hb.App.Roles.Held()); n != 0 {
 		t.Errorf("the API-only instance holds roles %v", hb.App.Roles.Held())
 	}
+	return hb
 }

@@ -91,6 +91,9 @@ type Conversation struct {
 	// the latest step completed or passed over (step numbers run on
 	// across turns, so every step and tool call key is unique).
 	Steps, LastStep int
+	// LastClaimed is the highest step number ever claimed or discarded: a
+	// follow-up numbers its steps after it.
+	LastClaimed int
 	ToolCalls       int
 	// Turn is the number of the caller's latest message (1: the one that
 	// opened the conversation; each follow-up adds one). The limits apply
@@ -143,6 +146,7 @@ func (c *Conversation) Apply(f es.Fact) {
 			c.Status = StatusProcessing
 		}
 		c.InFlight, c.InFlightSince = e.Step, e.StartedAt
+		c.LastClaimed = max(c.LastClaimed, e.Step)
 		c.LastProgressAt = e.StartedAt
 	case *ModelStepCompleted:
 		if c.Status == StatusOpen {
@@ -171,6 +175,7 @@ func (c *Conversation) Apply(f es.Fact) {
 		c.LastProgressAt = e.CompletedAt
 	case *ModelStepDiscarded:
 		c.Abandoned = 0
+		c.LastClaimed = max(c.LastClaimed, e.Step)
 	case *Resolved:
 		c.InFlight = 0
 		c.Status, c.Reply, c.EndedAt, c.LastProgressAt = StatusResolved, e.Reply, e.ResolvedAt, e.ResolvedAt

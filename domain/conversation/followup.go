@@ -75,7 +75,7 @@ func (c *Conversation) FollowUp(p FollowUpParams) ([]es.Fact, error) {
 	if !c.Status.Terminal() {
 		return nil, ErrBusy
 	}
-	first := max(c.LastStep, c.InFlight, c.Abandoned) + 1
+	first := max(c.LastStep, c.LastClaimed, c.InFlight, c.Abandoned) + 1
 	return []es.Fact{&FollowUpReceived{Turn: c.Turn + 1, FirstStep: first, APIKeyID: p.APIKeyID,
 		Message: p.Message, Context: normalContext(p.Context), Metadata: p.Metadata,
 		ReceivedAt: p.Now, ExpiresAt: p.Now.Add(Lifetime), IdempotencyKey: p.IdempotencyKey}}, nil
