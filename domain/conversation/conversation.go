@@ -94,7 +94,7 @@ type Conversation struct {
 	// LastClaimed is the highest step number ever claimed or discarded: a
 	// follow-up numbers its steps after it.
 	LastClaimed int
-	ToolCalls       int
+	ToolCalls   int
 	// Turn is the number of the caller's latest message (1: the one that
 	// opened the conversation; each follow-up adds one). The limits apply
 	// per turn, from what the counters held when it began.
