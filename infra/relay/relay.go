@@ -7,6 +7,7 @@ package relay
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 
@@ -44,13 +45,7 @@ func (l *Local) Subscribe(id string) (<-chan commands.Delta, func()) {
 	return ch, func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		rs := l.readers[id]
-		for i, r := range rs {
-			if r == ch {
-				rs = append(rs[:i], rs[i+1:]...)
-				break
-			}
-		}
+		rs := slices.DeleteFunc(l.readers[id], func(r chan commands.Delta) bool { return r == ch })
 		if len(rs) == 0 {
 			delete(l.readers, id)
 		} else {

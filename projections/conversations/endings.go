@@ -2,6 +2,7 @@ package conversations
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -83,26 +84,7 @@ func (e *Endings) Apply(_ context.Context, batch []es.Recorded) error {
 // not sent: the caller reads the view once the read models have caught up
 // with the log (Runner.WaitForHead) to see those. stop forgets the watch.
 func (e *Endings) Watch(id string) (ended <-chan es.Position, stop func()) {
-	ch := make(chan es.Position, 1)
-	e.mu.Lock()
-	e.waiters[id] = append(e.waiters[id], ch)
-	e.mu.Unlock()
-	return ch, func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		ws := e.waiters[id]
-		for i, w := range ws {
-			if w == ch {
-				ws = append(ws[:i], ws[i+1:]...)
-				break
-			}
-		}
-		if len(ws) == 0 {
-			delete(e.waiters, id)
-		} else {
-			e.waiters[id] = ws
-		}
-	}
+	return listen(&e.mu, e.waiters, id)
 }
 
 // Follow wakes a reader of conversation id's events whenever the log holds
@@ -110,24 +92,24 @@ func (e *Endings) Watch(id string) (ended <-chan es.Position, stop func()) {
 // reader reads the stream after what it has, so wakes that come together
 // are one. stop forgets the follower.
 func (e *Endings) Follow(id string) (wake <-chan struct{}, stop func()) {
-	ch := make(chan struct{}, 1)
-	e.mu.Lock()
-	e.followers[id] = append(e.followers[id], ch)
-	e.mu.Unlock()
+	return listen(&e.mu, e.followers, id)
+}
+
+// listen adds a channel (buffered: one value) to id's listeners in m,
+// guarded by mu; stop takes it out again.
+func listen[T any](mu *sync.Mutex, m map[string][]chan T, id string) (<-chan T, func()) {
+	ch := make(chan T, 1)
+	mu.Lock()
+	m[id] = append(m[id], ch)
+	mu.Unlock()
 	return ch, func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		fs := e.followers[id]
-		for i, f := range fs {
-			if f == ch {
-				fs = append(fs[:i], fs[i+1:]...)
-				break
-			}
-		}
-		if len(fs) == 0 {
-			delete(e.followers, id)
+		mu.Lock()
+		defer mu.Unlock()
+		ls := slices.DeleteFunc(m[id], func(l chan T) bool { return l == ch })
+		if len(ls) == 0 {
+			delete(m, id)
 		} else {
-			e.followers[id] = fs
+			m[id] = ls
 		}
 	}
 }
