@@ -17,7 +17,8 @@
 //     and what to check, and never contains the API key.
 //
 // Only what every compatible server accepts is sent: no tool_choice (Ollama
-// rejects it), no parallel_tool_calls, no streaming.
+// rejects it), no parallel_tool_calls. Streaming (CompleteStreaming) asks
+// for usage in the stream (stream_options), which the servers above accept.
 package openai
 
 import (
