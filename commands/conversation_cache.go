@@ -16,11 +16,41 @@ import (
 // the whole stream decoded anew, so a step's cost does not grow with the
 // conversation's length. The stream stays the truth: what the cache lacks
 // is read, and every decision is appended with the version it was taken
-// at. Conversations that ended are dropped; past maxCachedConversations
-// the cache starts over, which costs reads, not correctness.
+// at. Conversations that ended move aside (see ended), so a follow-up
+// reads only what came since; past maxCachedConversations the cache
+// starts over, which costs reads, not correctness.
 type conversationCache struct {
 	mu sync.Mutex
 	m  map[string]cachedConversation
+	// ended keeps the folds of conversations that ended, as a base that
+	// a follow-up reads only the events after (never decided on without
+	// that read). It is small, and starts over when full.
+	ended map[string]cachedConversation
+}
+
+// maxEndedConversations bounds the ended folds kept for follow-ups.
+const maxEndedConversations = 2_000
+
+// store keeps a fold at version v: running ones for commands, ended ones
+// as a base for a later follow-up. The caller holds mu.
+func (cc *conversationCache) store(c *conversation.Conversation, v int64) {
+	if cc.m == nil || len(cc.m) >= maxCachedConversations {
+		cc.m = map[string]cachedConversation{}
+	}
+	if cc.ended == nil || len(cc.ended) >= maxEndedConversations {
+		cc.ended = map[string]cachedConversation{}
+	}
+	if c.Status.Terminal() {
+		delete(cc.m, c.ID)
+		if cur, ok := cc.ended[c.ID]; !ok || cur.v < v {
+			cc.ended[c.ID] = cachedConversation{c: c.Clone(), v: v}
+		}
+		return
+	}
+	delete(cc.ended, c.ID)
+	if cur, ok := cc.m[c.ID]; !ok || cur.v < v {
+		cc.m[c.ID] = cachedConversation{c: c.Clone(), v: v}
+	}
 }
 
 type cachedConversation struct {
@@ -76,21 +106,15 @@ func (h *Handler) keep(c *conversation.Conversation, v int64, facts ...es.Fact) 
 	}
 	h.convs.mu.Lock()
 	defer h.convs.mu.Unlock()
-	if h.convs.m == nil || len(h.convs.m) >= maxCachedConversations {
-		h.convs.m = map[string]cachedConversation{}
-	}
-	if c.Status.Terminal() {
-		delete(h.convs.m, c.ID)
-		return
-	}
-	if cur, ok := h.convs.m[c.ID]; !ok || cur.v < v {
-		h.convs.m[c.ID] = cachedConversation{c: c.Clone(), v: v}
-	}
+	h.convs.store(c, v)
 }
 
 func (h *Handler) loadConversation(ctx context.Context, id string) (*conversation.Conversation, int64, error) {
 	h.convs.mu.Lock()
 	cached, ok := h.convs.m[id]
+	if !ok {
+		cached, ok = h.convs.ended[id]
+	}
 	h.convs.mu.Unlock()
 	c, v := conversation.Conversation{}, int64(0)
 	if ok {
@@ -109,17 +133,9 @@ func (h *Handler) loadConversation(ctx context.Context, id string) (*conversatio
 		c.Apply(f)
 		v = r.StreamVersion
 	}
-	if len(recs) > 0 {
+	if len(recs) > 0 && c.Exists() {
 		h.convs.mu.Lock()
-		if h.convs.m == nil || len(h.convs.m) >= maxCachedConversations {
-			h.convs.m = map[string]cachedConversation{}
-		}
-		switch cur, ok := h.convs.m[id]; {
-		case c.Status.Terminal():
-			delete(h.convs.m, id)
-		case !ok || cur.v < v:
-			h.convs.m[id] = cachedConversation{c: c.Clone(), v: v}
-		}
+		h.convs.store(&c, v)
 		h.convs.mu.Unlock()
 	}
 	return &c, v, nil
