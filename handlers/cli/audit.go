@@ -621,6 +621,12 @@ func describe(r es.Recorded) string {
 			s += ", reply to " + e.ResponseURL
 		}
 		return s + ", pollable until " + e.ExpiresAt.UTC().Format(time.RFC3339)
+	case *conversation.FollowUpReceived:
+		return fmt.Sprintf("follow-up (turn %d, from step %d) with key %s: %q, pollable until %s", e.Turn, e.FirstStep,
+			shortID(e.APIKeyID), clip(e.Message, 120), e.ExpiresAt.UTC().Format(time.RFC3339))
+	case *conversation.ModelStepDiscarded:
+		return fmt.Sprintf("model step %d discarded (%s, %d in / %d out tokens): the conversation was cancelled", e.Step, e.Model,
+			e.Usage.InputTokens, e.Usage.OutputTokens)
 	case *conversation.ProcessingStarted:
 		return "processing started"
 	case *conversation.ModelStepStarted:
@@ -650,7 +656,7 @@ func describe(r es.Recorded) string {
 	case *billing.Released:
 		return fmt.Sprintf("released reservation %s: %s", e.ReservationID, e.Reason)
 	case *webhook.Started:
-		return fmt.Sprintf("webhook delivery %d started (%s) → %s", e.Delivery, e.Reason, e.URL)
+		return fmt.Sprintf("webhook delivery %d of turn %d started (%s) → %s", e.Delivery, max(e.Turn, 1), e.Reason, e.URL)
 	case *webhook.AttemptStarted:
 		return fmt.Sprintf("webhook attempt %d of delivery %d started", e.Attempt, e.Delivery)
 	case *webhook.AttemptCompleted:
