@@ -62,7 +62,7 @@ func (h *Handler) reserve(ctx context.Context, c *conversation.Conversation, kin
 			return nil, err
 		}
 		err = h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{
-			reserve: &billing.Reserved{ReservationID: id, ConversationID: c.ID, CauseKind: kind, CauseRef: ref,
+			reserve: &billing.Reserved{ReservationID: id, ConversationID: c.ID, CauseKind: kind, CauseRef: ref, Turn: c.Turn,
 				Amount: amount, ReservedAt: h.now()},
 			deadline: deadline,
 			md:       es.Metadata{CorrelationID: c.ID, CausationID: kind + ":" + ref, Actor: es.Actor{Kind: "agent"}},
@@ -178,10 +178,6 @@ func (h *Handler) periodOf(ctx context.Context, keyID, periodKey string) (billin
 // after those, records nothing more. A conversation still running is left
 // alone: its steps charge themselves.
 func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation) error {
-	// What was reserved before this read belongs to turns that ended (the
-	// read shows the conversation ended); a follow-up's turn reserves
-	// after it, and is left alone.
-	readAt := h.now()
 	recs, err := h.Store.ReadStream(ctx, conversation.Stream(cmd.ConversationID), 0)
 	if err != nil || len(recs) == 0 {
 		return err
@@ -223,7 +219,7 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 			periods[key] = p
 		}
 	}
-	for _, at := range []time.Time{c.OpenedAt, c.EndedAt, h.now()} {
+	for _, at := range []time.Time{c.OpenedAt, c.TurnStartedAt, c.EndedAt, h.now()} {
 		if p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), at); err == nil {
 			periods[p.Key] = p
 		}
@@ -231,7 +227,7 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 	md := es.Metadata{CorrelationID: c.ID, CausationID: "settle:" + c.ID, Actor: es.Actor{Kind: "system"}}
 	for key, p := range periods {
 		err := h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{charges: byPeriod[key], releaseOf: c.ID,
-			releaseReason: "the conversation ended without using it", releaseBefore: readAt, md: md})
+			releaseReason: "the conversation ended without using it", releaseTurns: c.Turn, md: md})
 		if err != nil {
 			return err
 		}

@@ -89,10 +89,10 @@ type budgetOp struct {
 	// charged by this op) are given back.
 	releaseOf     string
 	releaseReason string
-	// releaseBefore, when set, keeps reservations taken after it: a
-	// follow-up's turn may have begun since the ending being settled.
-	releaseBefore time.Time
-	md            es.Metadata
+	// releaseTurns, when set, gives back only reservations of turns up to
+	// it: a follow-up's turn may have begun since the ending being settled.
+	releaseTurns int
+	md           es.Metadata
 
 	inFlight bool
 	waited   bool
@@ -323,7 +323,7 @@ func (l *budgetLine) flush(ctx context.Context, ops []*budgetOp) (progressed boo
 				var ids []string
 				for id, r := range scratch.Open {
 					if r.ConversationID == op.releaseOf && !charged[id] &&
-						(op.releaseBefore.IsZero() || !r.ReservedAt.After(op.releaseBefore)) {
+						(op.releaseTurns == 0 || max(r.Turn, 1) <= op.releaseTurns) {
 						ids = append(ids, id)
 					}
 				}

@@ -1,8 +1,10 @@
 package commands
 
 import (
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Deltas are published at most this often per running step, and each
@@ -29,7 +31,7 @@ type deltaPublisher struct {
 }
 
 func newDeltaPublisher(relay Relay, conversationID string, step int) *deltaPublisher {
-	p := &deltaPublisher{relay: relay, base: Delta{ConversationID: conversationID, Step: step},
+	p := &deltaPublisher{relay: relay, base: Delta{ConversationID: conversationID, Step: step, Writer: NewID()[24:]},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
@@ -55,8 +57,13 @@ func (p *deltaPublisher) add(attempt int, text string) {
 	if attempt != p.attempt {
 		p.attempt, p.text = attempt, p.text[:0]
 	}
+	if len(p.text) == 0 {
+		// The reply starts at its first word: leading spaces are not
+		// part of what is recorded, nor of what is shown.
+		text = strings.TrimLeftFunc(text, unicode.IsSpace)
+	}
 	p.text = append(p.text, text...)
-	p.dirty = true
+	p.dirty = p.dirty || text != ""
 }
 
 func (p *deltaPublisher) flush() {

@@ -21,6 +21,10 @@ type FollowUp struct {
 	IdempotencyKey                                string
 }
 
+// ErrConversationKeyRevoked refuses a follow-up whose conversation's own
+// key, which pays for it, has been revoked since.
+var ErrConversationKeyRevoked = errors.New("the API key this conversation was opened with has been revoked, and that key pays for the conversation; start a new conversation with one of your keys")
+
 // ErrNoConversation is a conversation the caller cannot see: it does not
 // exist, or it is someone else's.
 var ErrNoConversation = errors.New("no such conversation")
@@ -55,6 +59,9 @@ func (h *Handler) FollowUp(ctx context.Context, cmd FollowUp) (Accepted, error) 
 			next.Apply(f)
 		}
 		_, kv, err := h.admit(ctx, c.APIKeyID, cmd.UserID, h.worstCase(h.stepRequest(&next)))
+		if errors.Is(err, apikey.ErrRevoked) && c.APIKeyID != cmd.APIKeyID {
+			return Accepted{}, ErrConversationKeyRevoked
+		}
 		if err != nil {
 			return Accepted{}, err
 		}

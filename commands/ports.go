@@ -103,13 +103,17 @@ type Relay interface {
 	Publish(d Delta)
 }
 
-// Delta is a window on the text a model step has written so far: Text
-// starts Offset bytes into the attempt's text and runs to what has been
-// written. Each one stands alone, so a relay may drop all but the latest.
+// Delta is a window on the text a model step has written so far (its
+// leading spaces left out): Text starts Offset bytes into it and runs to
+// what has been written. Each one stands alone, so a relay may drop all
+// but the latest.
 type Delta struct {
 	ConversationID string `json:"c"`
 	Step           int    `json:"s"`
-	Attempt        int    `json:"a"`
-	Offset         int    `json:"o"`
-	Text           string `json:"t"`
+	// Writer names the worker writing the text (two may run one step when
+	// a claim went stale); Attempt numbers its tries.
+	Writer  string `json:"w"`
+	Attempt int    `json:"a"`
+	Offset  int    `json:"o"`
+	Text    string `json:"t"`
 }

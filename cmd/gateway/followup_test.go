@@ -210,3 +210,49 @@ func TestFollowUp_CancelAndGoOnAcrossInstances(t *testing.T) {
 		t.Errorf("recorded steps %v: the follow-up must not reuse the cancelled step's number", steps)
 	}
 }
+
+// TestFollowUp_EarlierTurnsWebhookKeepsRetrying: a follow-up sent while
+// the previous turn's webhook is between retries does not stop them: the
+// previous turn is delivered while the new one runs, and the new one is
+// delivered when it ends, each once, in turn order.
+func TestFollowUp_EarlierTurnsWebhookKeepsRetrying(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		llm := newLLMServer(t)
+		const msg = "Note that the Halden renewal is signed"
+		llm.script(msg, &llmScript{Steps: []llmStep{
+			fixedReply(llmReply{Content: "Noted: the Halden renewal is signed.", In: 20, Out: 8}),
+			fixedReply(llmReply{Content: "Yes, Dana was told.", In: 30, Out: 6}),
+		}, SlowSteps: map[int]time.Duration{2: 2 * time.Second}})
+		h, _ := newWebhookHarness(t, backend, nil, llmOptions(llm)...)
+		h.remember(llmAPIKey)
+		rcv := newReceiver(t, h.Clock, 500, 200)
+		owner := h.createWorkspace("Acme", "owner@acme.test")
+		c, _ := h.hookCreds(owner, rcv.URL)
+		id := h.send(c, msg)
+		billingEventually(t, "the first turn's first attempt to fail", func() bool { return len(rcv.forConversation(id)) == 1 })
+		r := h.post(c, map[string]any{"conversation_uuid": id, "message": "Was Dana told?"})
+		expectStatus(t, r, http.StatusAccepted)
+		billingEventually(t, "the first turn to be delivered while the second runs", func() bool { return len(rcv.forConversation(id)) == 2 })
+		if p := h.get(c, id); !strings.Contains(string(p.Raw), `"status":"processing"`) && !strings.Contains(string(p.Raw), `"status":"open"`) {
+			t.Errorf("the first turn was delivered only after the second ended: %s", p.Raw)
+		}
+		h.await(c, id)
+		billingEventually(t, "the second turn's delivery", func() bool { return len(rcv.forConversation(id)) == 3 })
+		time.Sleep(300 * time.Millisecond)
+		hooks := rcv.forConversation(id)
+		want := []struct {
+			status, turn int
+		}{{500, 1}, {200, 1}, {200, 2}}
+		if len(hooks) != len(want) {
+			t.Fatalf("%d webhook requests, want %d", len(hooks), len(want))
+		}
+		for i, q := range hooks {
+			var body map[string]any
+			_ = json.Unmarshal(q.Body, &body)
+			if q.Status != want[i].status || int(body["turn"].(float64)) != want[i].turn {
+				t.Errorf("request %d: answered %d for turn %v, want %d for turn %d", i+1, q.Status, body["turn"], want[i].status, want[i].turn)
+			}
+		}
+	})
+}

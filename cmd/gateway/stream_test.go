@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,12 +314,16 @@ func TestStream_AcrossInstances(t *testing.T) {
 			}
 			llm := newLLMServer(t)
 			const msg = "Which of my tasks are still open?"
-			const reply = "You have three open tasks: renew the Vantage lease, call Dana about the pilot, and send Marta the signed NDA."
+			// Longer than the window a delta carries (1000 bytes), so the
+			// reconnect below gets its text in windows that start past the
+			// beginning.
+			reply := "You have three open tasks: renew the Vantage lease, call Dana about the pilot, and send Marta the signed NDA." +
+				strings.Repeat(" Each of them is due this week, and the pilot call matters most.", 22)
 			llm.script(msg, &llmScript{Steps: []llmStep{
 				fixedReply(llmReply{Content: "Let me look that up.", Calls: []llmToolCall{{ID: "call_1", Name: "list_tasks",
 					Args: map[string]any{"status": "open"}}}, In: 100, Out: 12}),
 				fixedReply(llmReply{Content: reply, In: 200, Out: 30}),
-			}, TokenGap: 25 * time.Millisecond})
+			}, TokenGap: 4 * time.Millisecond})
 			h := newLLMHarness(t, "postgres", llm, withEnv(env))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -349,18 +354,21 @@ func TestStream_AcrossInstances(t *testing.T) {
 				}
 				return resp
 			}
-			// Read the reply's first few live chunks, then hang up.
+			// Read the reply's live chunks until most of it has come, then
+			// hang up.
 			resp := open("POST", "/api/agent", "", map[string]any{"message": msg, "stream": true})
 			id := resp.Header.Get("X-Conversation-UUID")
-			seenTool, chunks := false, 0
+			seenTool, held := false, 0
 			first := readStreamUntil(t, resp, func(ev sse) bool {
 				if ev.Event == "tool_result" {
 					seenTool = true
 				}
 				if seenTool && ev.Event == "" {
-					chunks++
+					var c struct{ Chunk string }
+					_ = json.Unmarshal([]byte(ev.Data), &c)
+					held += len(c.Chunk)
 				}
-				return chunks == 3
+				return held >= 1100
 			})
 			text, live := applyStream(t, first, "")
 			if live < 3 || !strings.HasPrefix(reply, text) || text == "" {
@@ -372,7 +380,8 @@ func TestStream_AcrossInstances(t *testing.T) {
 			// Reconnect after the last live chunk: exactly the rest comes.
 			rest := readStreamUntil(t, open("GET", "/api/agent/"+id+"/stream", first[len(first)-1].ID, nil),
 				func(ev sse) bool { return ev.Data == "[DONE]" })
-			full, _ := applyStream(t, rest, text)
+			full, liveRest := applyStream(t, rest, text)
+			t.Logf("held %d bytes at the reconnect; %d live chunks after it", len(text), liveRest)
 			if full != reply {
 				t.Errorf("resumed stream put together %q, want %q\nfirst %v\nrest %v", full, reply, first, rest)
 			}
@@ -380,5 +389,40 @@ func TestStream_AcrossInstances(t *testing.T) {
 				t.Errorf("poll reply %q", p.reply())
 			}
 		})
+	}
+}
+
+// TestStream_FollowUpAfterACancel: a cancelled step's model call goes on
+// writing; a follow-up streamed meanwhile shows only its own turn's text,
+// live, and nothing to take back.
+func TestStream_FollowUpAfterACancel(t *testing.T) {
+	t.Parallel()
+	llm := newLLMServer(t)
+	const msg = "Draft the quarterly note to the Halden board"
+	const answer = "Here is the short version: the quarter closed ahead of plan, and the pilot goes live in March."
+	var steps atomic.Int32
+	llm.script(msg, &llmScript{Always: func(req llmRequest) llmReply {
+		if steps.Add(1) == 1 {
+			return llmReply{Content: strings.Repeat("A long first draft that nobody will read. ", 12), In: 50, Out: 200}
+		}
+		return llmReply{Content: answer, In: 80, Out: 20}
+	}, TokenGap: 10 * time.Millisecond})
+	h := newLLMHarness(t, "postgres", llm)
+	c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+	id := h.send(c, msg)
+	billingEventually(t, "the first step to be claimed", func() bool {
+		return len(recsOfType(h.convStream(id), "ModelStepStarted")) == 1
+	})
+	time.Sleep(100 * time.Millisecond) // the draft is being written
+	expectStatus(t, h.do(req{Method: "POST", Path: "/api/agent/" + id + "/cancel", Auth: bearerOf(c.Token), APIKey: c.Key}), http.StatusOK)
+	r := h.post(c, map[string]any{"conversation_uuid": id, "message": "Just give me the short version", "stream": true})
+	expectStatus(t, r, http.StatusOK)
+	evs := parseSSE(t, string(r.Raw))
+	text, live := applyStream(t, evs, "")
+	if text != answer || eventTypes(evs)["retract"] != 0 {
+		t.Errorf("the follow-up's stream put together %q (%d retracts), want only its answer %q", text, eventTypes(evs)["retract"], answer)
+	}
+	if live == 0 {
+		t.Errorf("the follow-up's answer came with no live text: %v", evs)
 	}
 }

@@ -7,15 +7,17 @@ import "fmt"
 // well inside the context of the models the gateway is used with.
 const DefaultHistoryTokens = 24_000
 
-// EstimateTokens is a cautious guess of what a message costs in tokens
-// (about four bytes each, plus the message's framing). It only decides
-// what to trim; budgets are reserved by the model's own bounds.
+// EstimateTokens is a cautious guess of what a message costs in tokens:
+// three bytes each (English runs near four, scripts such as Chinese or
+// Japanese near one character of three bytes), plus the message's
+// framing. It only decides what to trim; budgets are reserved by the
+// model's own bounds.
 func EstimateTokens(m Message) int {
 	n := len(m.Content) + len(m.Name) + len(m.ToolCallID)
 	for _, tc := range m.ToolCalls {
 		n += len(tc.ID) + len(tc.Name) + len(tc.Arguments)
 	}
-	return n/4 + 4
+	return n/3 + 4
 }
 
 // trimmedResult stands in for an earlier tool result left out.

@@ -17,13 +17,17 @@ const (
 
 // Reserved sets money aside for work about to run, before it runs.
 type Reserved struct {
-	ReservationID  string    `json:"reservation_id"`
-	ConversationID string    `json:"conversation_id"`
-	CauseKind      string    `json:"cause_kind"`
-	CauseRef       string    `json:"cause_ref"` // "step 3", "tool call 2.1"
-	Amount         MicroUSD  `json:"amount_microusd"`
-	BudgetCents    *int64    `json:"budget_usd_cents"` // the budget in force, nil = unlimited
-	ReservedAt     time.Time `json:"reserved_at"`
+	ReservationID  string `json:"reservation_id"`
+	ConversationID string `json:"conversation_id"`
+	CauseKind      string `json:"cause_kind"`
+	CauseRef       string `json:"cause_ref"` // "step 3", "tool call 2.1"
+	// Turn is the conversation turn the work is for (0 in reservations
+	// from before follow-ups: the first), so that settling a turn's end
+	// gives back its reservations and not those of a turn begun since.
+	Turn        int       `json:"turn,omitempty"`
+	Amount      MicroUSD  `json:"amount_microusd"`
+	BudgetCents *int64    `json:"budget_usd_cents"` // the budget in force, nil = unlimited
+	ReservedAt  time.Time `json:"reserved_at"`
 }
 
 // Charged records what the work cost; the rest of its reservation is

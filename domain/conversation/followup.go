@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
@@ -107,6 +108,14 @@ func (c *Conversation) applyFollowUp(e *FollowUpReceived) {
 		req := c.Requested[key]
 		c.Transcript = append(c.Transcript, agent.Message{Role: agent.RoleTool, ToolCallID: req.CallID, Name: req.Name,
 			Content: `{"error": "not run: the request ended before this tool call ran"}`})
+	}
+	if n := len(c.Transcript); n > 0 {
+		// A step that ended the turn with neither words nor tool calls (an
+		// empty answer, a tool call limit) leaves an assistant message
+		// with nothing in it, which chat APIs refuse: it goes.
+		if last := c.Transcript[n-1]; last.Role == agent.RoleAssistant && strings.TrimSpace(last.Content) == "" && len(last.ToolCalls) == 0 {
+			c.Transcript = c.Transcript[:n-1]
+		}
 	}
 	if c.Status == StatusFailed && c.Failure != nil {
 		c.Transcript = append(c.Transcript, agent.Message{Role: agent.RoleAssistant,

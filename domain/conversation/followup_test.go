@@ -102,3 +102,25 @@ func TestFollowUpAfterACancelledTurn(t *testing.T) {
 		t.Errorf("the new turn was stopped by the old turn's counts: %v %v", facts, err)
 	}
 }
+
+// TestFollowUpAfterAnEmptyAnswer: the empty assistant message of a turn
+// that failed with EMPTY_REPLY is not sent again (chat APIs refuse it).
+func TestFollowUpAfterAnEmptyAnswer(t *testing.T) {
+	c := fold(opened())
+	facts, err := c.RecordModelStep(1, agent.Response{Content: "  "}, 0, nil, lim, at(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range facts {
+		c.Apply(f)
+	}
+	if c.Status != conversation.StatusFailed {
+		t.Fatalf("status %s", c.Status)
+	}
+	c.Apply(followUp(c, t, "Try once more", time.Minute))
+	for _, m := range c.ModelMessages() {
+		if m.Role == agent.RoleAssistant && strings.TrimSpace(m.Content) == "" && len(m.ToolCalls) == 0 {
+			t.Fatalf("an empty assistant message is still sent: %+v", c.ModelMessages())
+		}
+	}
+}

@@ -83,7 +83,7 @@ func (s *Server) postAgent(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	w.Header().Set("Location", "/api/agent/"+acc.ConversationID)
 	if req.stream {
-		s.pipe(w, r, acc.ConversationID, streamAfter(acc.Version))
+		s.pipe(w, r, acc.ConversationID, streamAfter(acc.Version), acc.Turn)
 		return
 	}
 	if preferred {
@@ -380,6 +380,8 @@ func (s *Server) commandError(r *http.Request, err error) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "No conversation was found with that conversation_uuid; start a new one by leaving conversation_uuid out.")
 	case errors.As(err, &gone):
 		return errorf(http.StatusNotFound, CodeNotFound, "%s; start a new one by leaving conversation_uuid out.", upperFirst(gone.Error()))
+	case errors.Is(err, commands.ErrConversationKeyRevoked):
+		return errorf(http.StatusForbidden, CodeKeyRevoked, "%s.", upperFirst(commands.ErrConversationKeyRevoked.Error()))
 	case errors.Is(err, conversation.ErrBusy):
 		return errorf(http.StatusConflict, CodeBusy, "%s; send the follow-up once it has answered (poll the conversation, or wait for its webhook).", upperFirst(conversation.ErrBusy.Error()))
 	case errors.As(err, &reused):

@@ -78,12 +78,18 @@ type keyed struct {
 
 // liveText is the text of a running model step sent ahead of the log.
 type liveText struct {
+	writer  string // the worker writing it, and its attempt: another one is other text
 	attempt int
-	raw     []byte // the attempt's text as it came, from its start
-	sent    string // what was sent: the text without its leading spaces, its trailing ones held back
-	broken  bool   // text was missed (a gap, a retried attempt): the rest comes from the log
-	// held is how much of it a client that reconnected holds already.
-	held int
+	// raw is the step's text from byte base on, as the relay brought it
+	// (leading spaces already dropped by the writer).
+	base int
+	raw  []byte
+	// sent is how much of the text the client holds: sent by this stream,
+	// or held from before a reconnect (then text is not known).
+	sent   int
+	text   string
+	known  bool
+	broken bool // text was missed (a gap, another writer): the rest comes from the log
 }
 
 // streamState is what rendering needs to remember between facts.
@@ -93,7 +99,10 @@ type streamState struct {
 	// lastStep is the latest model step recorded; pending is the step
 	// whose answer the next facts are.
 	lastStep, pending int
-	live              map[int]*liveText
+	// claimed is the step whose claim (ModelStepStarted) was read last and
+	// has no answer yet: the only one whose text is shown live.
+	claimed int
+	live    map[int]*liveText
 	// resumed is how much of the next step's text a client that
 	// reconnected after a live chunk holds (from its Last-Event-ID): the
 	// step after version resumeAfter. Facts up to that version, read to
@@ -124,8 +133,9 @@ func (st *streamState) unshown(step int) []keyed {
 	n, text, known := 0, "", true
 	for s, lv := range st.live {
 		if step == 0 || s == step {
-			n += len(lv.sent)
-			text += lv.sent
+			n += lv.sent
+			text += lv.text
+			known = known && lv.known
 			delete(st.live, s)
 		}
 	}
@@ -163,16 +173,24 @@ func (st *streamState) render(rec es.Recorded) ([]keyed, error) {
 		st.turn = 1
 		return []keyed{{0, userTurn(e.Message, e.Context, e.OpenedAt)}, {1, st.statusEvent(conversation.StatusOpen, nil)}}, nil
 	case *conversation.FollowUpReceived:
-		st.turn = e.Turn
+		st.turn, st.lastStep = e.Turn, max(st.lastStep, e.FirstStep-1)
 		return []keyed{{0, userTurn(e.Message, e.Context, e.ReceivedAt)}, {1, st.statusEvent(conversation.StatusOpen, nil)}}, nil
 	case *conversation.ModelStepCompleted:
 		st.lastStep, st.pending = max(st.lastStep, e.Step), e.Step
+		if st.claimed == e.Step {
+			st.claimed = 0
+		}
 		if st.status == conversation.StatusOpen {
 			return []keyed{{0, st.statusEvent(conversation.StatusProcessing, nil)}}, nil
 		}
 	case *conversation.ModelStepDiscarded:
 		st.lastStep = max(st.lastStep, e.Step)
-	case *conversation.ProcessingStarted, *conversation.ModelStepStarted:
+	case *conversation.ModelStepStarted:
+		st.claimed = e.Step
+		if st.status == conversation.StatusOpen {
+			return []keyed{{0, st.statusEvent(conversation.StatusProcessing, nil)}}, nil
+		}
+	case *conversation.ProcessingStarted:
 		if st.status == conversation.StatusOpen {
 			return []keyed{{0, st.statusEvent(conversation.StatusProcessing, nil)}}, nil
 		}
@@ -186,6 +204,7 @@ func (st *streamState) render(rec es.Recorded) ([]keyed, error) {
 	case *conversation.Resolved:
 		return st.reply(e), nil
 	case *conversation.Failed:
+		st.claimed = 0
 		return append(st.unshown(0), keyed{1, st.statusEvent(conversation.StatusFailed,
 			map[string]any{"error": map[string]string{"code": e.Code, "message": e.Reason}})}), nil
 	}
@@ -199,8 +218,10 @@ func (st *streamState) reply(e *conversation.Resolved) []keyed {
 	reply := e.Reply
 	var out []keyed
 	start := 0
-	if lv := st.live[st.pending]; lv != nil && strings.HasPrefix(reply, lv.sent) {
-		start = len(lv.sent)
+	// What the client holds of the reply already: the text sent ahead
+	// of the log when it is the start of the reply (as far as known).
+	if lv := st.live[st.pending]; lv != nil && lv.sent <= len(reply) && (!lv.known || strings.HasPrefix(reply, lv.text)) {
+		start = lv.sent
 		delete(st.live, st.pending)
 	} else if lv == nil && st.resumable() && st.resumed <= len(reply) {
 		start, st.resumed = st.resumed, 0
@@ -216,50 +237,52 @@ func (st *streamState) reply(e *conversation.Resolved) []keyed {
 }
 
 // onDelta takes text a running step wrote and returns what to send of it
-// now (the text after what was sent, trailing spaces held back), with how
-// much of the step's text has been sent after it. One step's text is sent
-// at a time; anything odd (a gap, a second attempt) stops the live text,
-// and the log brings the rest.
-func (st *streamState) onDelta(d commands.Delta) (chunk string, sent int) {
-	if d.Step <= st.lastStep || st.ended() {
-		return "", 0
+// now (the text after what the client holds, trailing spaces held back),
+// with how much of the step's text the client holds after it. Only the
+// step whose claim the stream has read is shown, one writer's text at a
+// time; anything odd (a gap, another writer) stops the live text, and the
+// log brings the rest. unknown says the delta is for a step the stream
+// has not read the claim of yet: the log is worth reading.
+func (st *streamState) onDelta(d commands.Delta) (chunk string, sent int, unknown bool) {
+	if st.ended() || d.Step <= st.lastStep {
+		return "", 0, false
+	}
+	if d.Step != st.claimed {
+		return "", 0, d.Step > st.claimed
 	}
 	lv := st.live[d.Step]
 	if lv == nil {
-		if len(st.live) > 0 {
-			return "", 0 // an earlier step's text is still unsettled
-		}
-		lv = &liveText{attempt: d.Attempt}
+		lv = &liveText{writer: d.Writer, attempt: d.Attempt, base: d.Offset, known: true}
 		if st.resumed > 0 {
 			// The client that reconnected holds the start of this text
 			// (had a later fact settled it, resumed would be 0).
-			lv.held, st.resumed = st.resumed, 0
+			lv.sent, lv.known, st.resumed = st.resumed, false, 0
+		}
+		if d.Offset > lv.sent {
+			lv.broken = true // the start of the text never came
 		}
 		st.live[d.Step] = lv
 	}
 	if lv.broken {
-		return "", 0
+		return "", lv.sent, false
 	}
-	if d.Attempt != lv.attempt || d.Offset > len(lv.raw) {
+	if d.Writer != lv.writer || d.Attempt != lv.attempt || d.Offset > lv.base+len(lv.raw) {
 		lv.broken = true
-		return "", 0
+		return "", lv.sent, false
 	}
-	if end := d.Offset + len(d.Text); end > len(lv.raw) {
-		lv.raw = append(lv.raw, d.Text[len(lv.raw)-d.Offset:]...)
+	if end := d.Offset + len(d.Text); end > lv.base+len(lv.raw) {
+		lv.raw = append(lv.raw, d.Text[lv.base+len(lv.raw)-d.Offset:]...)
 	}
-	visible := strings.TrimRightFunc(strings.TrimLeftFunc(string(lv.raw), unicode.IsSpace), unicode.IsSpace)
-	if lv.held > 0 {
-		if len(visible) < lv.held {
-			return "", 0
-		}
-		lv.sent, lv.held = visible[:lv.held], 0
+	visible := lv.base + len(strings.TrimRightFunc(string(lv.raw), unicode.IsSpace))
+	if visible <= lv.sent {
+		return "", lv.sent, false
 	}
-	if len(visible) <= len(lv.sent) || !strings.HasPrefix(visible, lv.sent) {
-		return "", len(lv.sent)
-	}
-	chunk = visible[len(lv.sent):]
+	chunk = string(lv.raw[lv.sent-lv.base : visible-lv.base])
 	lv.sent = visible
-	return chunk, len(lv.sent)
+	if lv.known {
+		lv.text += chunk
+	}
+	return chunk, lv.sent, false
 }
 
 // wordChunks cuts a reply into words, each with the spaces before it, so
@@ -301,14 +324,14 @@ func (s *Server) streamConversation(w http.ResponseWriter, r *http.Request) {
 		}
 		from = id
 	}
-	s.pipe(w, r, v.ID, from)
+	s.pipe(w, r, v.ID, from, 0)
 }
 
-// pipe sends conversation id's events after from until its latest turn has
-// ended, waking on its new events in the log (appended on any instance)
+// pipe sends conversation id's events after from (and from turn fromTurn
+// on) until its latest turn has ended, waking on its new events in the log (appended on any instance)
 // and keeping a quiet connection alive. A client that goes away stops the
 // stream only: the conversation goes on.
-func (s *Server) pipe(w http.ResponseWriter, r *http.Request, id string, from eventID) {
+func (s *Server) pipe(w http.ResponseWriter, r *http.Request, id string, from eventID, fromTurn int) {
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -364,6 +387,9 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request, id string, from ev
 				s.d.Logger.Error("event stream could not render a fact", "conversation", id, "type", rec.Type, "err", err)
 				return
 			}
+			if st.turn < fromTurn {
+				evs = nil // a resent follow-up streams its own turn on
+			}
 			for _, ev := range evs {
 				if eid := (eventID{rec.StreamVersion, ev.k}); eid.after(from) {
 					out.WriteString(sseText(eid.String(), ev.ev.event, ev.ev.data))
@@ -392,12 +418,16 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request, id string, from ev
 			case <-wake:
 				waiting = false
 			case d := <-deltas:
-				if chunk, sent := st.onDelta(d); chunk != "" {
+				chunk, sent, unknown := st.onDelta(d)
+				if chunk != "" {
 					eid := eventID{read, liveBase + sent}
 					if !write(sseText(eid.String(), "", map[string]string{"chunk": chunk})) {
 						return
 					}
 				}
+				// Text of a step whose claim is not read yet: read the log
+				// (the writer sends its text again, whole, a moment later).
+				waiting = !unknown
 			case <-keepAlive.C:
 				if !write(": keep-alive\n\n") {
 					return

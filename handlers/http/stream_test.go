@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
 )
 
 func TestWordChunksPutTogetherAreTheText(t *testing.T) {
@@ -36,42 +38,78 @@ func TestEventIDsOrderAndParse(t *testing.T) {
 	}
 }
 
-// TestLiveTextIsAPrefixOfWhatComes: spaces at either end are held back,
-// overlapping windows add nothing twice, and a gap or a second attempt
-// stops the live text rather than send what may not be the reply.
+// TestLiveTextIsAPrefixOfWhatComes: trailing spaces are held back,
+// overlapping windows add nothing twice, text of a step whose claim is not
+// read is not shown, and a gap or another writer stops the live text
+// rather than send what may not be the reply.
 func TestLiveTextIsAPrefixOfWhatComes(t *testing.T) {
 	st := &streamState{live: map[int]*liveText{}}
 	var got strings.Builder
-	feed := func(d commands.Delta) {
-		c, _ := st.onDelta(d)
+	feed := func(d commands.Delta) bool {
+		c, _, unknown := st.onDelta(d)
 		got.WriteString(c)
+		return unknown
 	}
-	d := commands.Delta{Step: 2, Attempt: 1}
-	d.Text = "\n  Your three"
+	d := commands.Delta{Step: 2, Writer: "w1", Attempt: 1, Text: "Your three"}
+	if !feed(d) || got.Len() != 0 {
+		t.Fatalf("text of a step whose claim was not read: sent %q, unknown not said", got.String())
+	}
+	st.claimed = 2
 	feed(d)
-	d.Text = "\n  Your three open tasks "
+	d.Text = "Your three open tasks "
 	feed(d)
 	if got.String() != "Your three open tasks" {
 		t.Fatalf("sent %q", got.String())
 	}
-	d.Offset, d.Text = 8, "three open tasks are"
+	d.Offset, d.Text = 5, "three open tasks are"
 	feed(d)
 	if got.String() != "Your three open tasks are" {
 		t.Fatalf("an overlapping window sent %q", got.String())
 	}
-	d.Offset, d.Text = 100, "far ahead"
+	d.Writer, d.Offset, d.Text = "w2", 0, "Your three open tasks are: a, b"
 	feed(d)
-	d.Offset, d.Text = 0, "\n  Your three open tasks are: a, b"
+	d.Writer, d.Offset, d.Text = "w1", 100, "far ahead"
+	feed(d)
+	d.Offset, d.Text = 0, "Your three open tasks are: a, b"
 	feed(d)
 	if got.String() != "Your three open tasks are" {
-		t.Fatalf("text after a gap was sent: %q", got.String())
+		t.Fatalf("text of another writer or after a gap was sent: %q", got.String())
 	}
-	st2 := &streamState{live: map[int]*liveText{}}
-	st2.onDelta(commands.Delta{Step: 1, Attempt: 1, Text: "Let me"})
-	if c, _ := st2.onDelta(commands.Delta{Step: 1, Attempt: 2, Text: "Sure"}); c != "" {
-		t.Errorf("a retried attempt's text was sent: %q", c)
+}
+
+// TestResumeAfterLiveTextOfALongReply: a client that reconnects holding
+// 1500 bytes of a long reply, whose text now comes in windows that start
+// past the beginning, gets exactly the rest, live and then from the log.
+func TestResumeAfterLiveTextOfALongReply(t *testing.T) {
+	reply := strings.Repeat("word ", 400) + "end." // 2004 bytes
+	st := &streamState{live: map[int]*liveText{}, resumed: 1500, resumeAfter: 4, claimed: 3}
+	var got strings.Builder
+	c, sent, _ := st.onDelta(commands.Delta{Step: 3, Writer: "w", Attempt: 1, Offset: 1003, Text: reply[1003:1800]})
+	got.WriteString(c)
+	if sent != 1799 || c != reply[1500:1799] { // the space at 1799 waits for the next word
+		t.Fatalf("resumed live text: %d held, sent %q", sent, c)
 	}
-	if c, _ := st2.onDelta(commands.Delta{Step: 3, Attempt: 1, Text: "Later"}); c != "" {
-		t.Errorf("a later step's text was sent while step 1's was unsettled: %q", c)
+	st.cur = 6
+	st.render(recorded(t, 5, &conversation.ModelStepCompleted{Step: 3, Content: reply}))
+	evs, _ := st.render(recorded(t, 6, &conversation.Resolved{Reply: reply}))
+	for _, ev := range evs {
+		if m, ok := ev.ev.data.(map[string]string); ok {
+			got.WriteString(m["chunk"])
+		}
+		if ev.ev.event == "retract" {
+			t.Fatalf("a retract for text that is the reply: %+v", ev)
+		}
 	}
+	if got.String() != reply[1500:] {
+		t.Fatalf("the client got %d bytes after its 1500, want %d", got.Len(), len(reply)-1500)
+	}
+}
+
+func recorded(t *testing.T, version int64, f es.Fact) es.Recorded {
+	t.Helper()
+	ev, err := es.NewEvent("id", f, es.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es.Recorded{ID: ev.ID, Stream: "conversation-x", StreamVersion: version, Type: ev.Type, Data: ev.Data}
 }

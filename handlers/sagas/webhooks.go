@@ -96,7 +96,7 @@ func (w *Webhooks) sendDue(ctx context.Context) error {
 		return err
 	}
 	for _, v := range views {
-		if v.Webhook.Delivery == 0 || v.Webhook.Turn < v.Turn {
+		if v.WebhookStartDue() {
 			// Ended, with a webhook, but this turn's delivery never started.
 			if err := w.Start(ctx, v.ID, 0); err != nil {
 				w.Logger.Error("could not start a webhook delivery", "conversation", v.ID, "err", err)

@@ -187,14 +187,15 @@ func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
 		created[i], expires[i], updated[i], versions[i], docs[i] = v.CreatedAt, v.ExpiresAt, v.UpdatedAt, v.Version, doc
 		if w := v.Webhook; w != nil {
 			whStatus[i], whNext[i], whClaimed[i] = &w.Status, w.NextAttemptAt, w.ClaimedAt
-			if !v.webhookStarted() {
-				// The latest turn's delivery has not begun: it is due once
-				// the turn ends, and nothing can start before that.
+			switch {
+			case v.WebhookStartDue():
+				// The latest turn ended and its delivery has not begun.
 				pending := "pending"
 				whStatus[i], whNext[i], whClaimed[i] = &pending, nil, nil
-				if !v.Terminal() {
-					whStatus[i] = nil
-				}
+			case !v.webhookStarted() && (w.Delivery == 0 || w.Status != "pending"):
+				// Nothing to do until the latest turn ends. (An earlier
+				// turn's delivery still retrying keeps its columns.)
+				whStatus[i] = nil
 			}
 		}
 	}

@@ -119,9 +119,19 @@ func (v *View) WebhookDue(now time.Time, stale time.Duration) bool {
 		return false
 	}
 	if !v.webhookStarted() {
-		return v.Terminal()
+		if v.Terminal() {
+			return true // the latest turn ended: its delivery starts
+		}
+		// The latest turn runs: an earlier turn's delivery may still retry.
+		return v.Webhook.Delivery > 0 && v.Webhook.Due(now, stale)
 	}
 	return v.Webhook.Due(now, stale)
+}
+
+// WebhookStartDue reports whether what is due is starting the latest
+// ended turn's delivery (rather than an attempt of one under way).
+func (v *View) WebhookStartDue() bool {
+	return v.Webhook != nil && v.Terminal() && !v.webhookStarted()
 }
 
 // webhookStarted reports whether the delivery of the latest turn began.
@@ -156,8 +166,9 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		v.Turns = append(v.Turns, Turn{Role: "user", Payload: userPayload(e.Message, e.Context, e.Metadata), Timestamp: t})
 		v.Status, v.Turn, v.ExpiresAt, v.UpdatedAt = string(conversation.StatusOpen), e.Turn, e.ExpiresAt, t
 		v.ResolvedAt, v.FailedAt, v.Error = nil, nil, nil
-		if w := v.Webhook; w != nil {
-			// The new turn's delivery waits for the turn to end.
+		if w := v.Webhook; w != nil && (w.Delivery == 0 || w.Status != "pending") {
+			// The new turn's delivery waits for the turn to end. One of an
+			// earlier turn still under way goes on retrying meanwhile.
 			*w = Webhook{Status: "pending", Delivery: w.Delivery, Turn: w.Turn, History: w.History, Version: w.Version}
 		}
 	case *conversation.ProcessingStarted:
