@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,6 +38,14 @@ type Settings struct {
 	ResponseURL    string `json:"response_url,omitempty"`
 	BudgetUSDCents *int64 `json:"budget_usd_cents"` // nil = unlimited
 	BudgetPeriod   Period `json:"budget_period"`
+	// Tools are the only tools the key may use, over MCP and in the
+	// conversations it opens (nil: every tool).
+	Tools []string `json:"tools,omitempty"`
+}
+
+// Allows reports whether the key may use the tool.
+func (s Settings) Allows(tool string) bool {
+	return s.Tools == nil || slices.Contains(s.Tools, tool)
 }
 
 // Events.
@@ -250,6 +259,9 @@ func (k *Key) Usable(userID string) error {
 
 func settingsEqual(a, b Settings) bool {
 	if a.Label != b.Label || a.ResponseURL != b.ResponseURL || a.BudgetPeriod != b.BudgetPeriod {
+		return false
+	}
+	if (a.Tools == nil) != (b.Tools == nil) || !slices.Equal(a.Tools, b.Tools) {
 		return false
 	}
 	if (a.BudgetUSDCents == nil) != (b.BudgetUSDCents == nil) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -17,7 +18,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 )
 
-var keyFields = []string{"label", "response_url", "budget_usd_cents", "budget_period"}
+var keyFields = []string{"label", "response_url", "budget_usd_cents", "budget_period", "tools"}
 
 type keyBody struct {
 	ID             string     `json:"id"`
@@ -33,8 +34,10 @@ type keyBody struct {
 	CreatedAt      Timestamp  `json:"created_at"`
 	UpdatedAt      Timestamp  `json:"updated_at"`
 	RevokedAt      *Timestamp `json:"revoked_at"`
-	Usage          *usageBody `json:"usage,omitempty"`
-	Warning        string     `json:"warning,omitempty"`
+	// Tools are the tools the key may use (null: every tool).
+	Tools   []string   `json:"tools"`
+	Usage   *usageBody `json:"usage,omitempty"`
+	Warning string     `json:"warning,omitempty"`
 }
 
 type usageBody struct {
@@ -53,7 +56,7 @@ type usageBody struct {
 func keyFromView(v apikeys.View) keyBody {
 	b := keyBody{ID: v.ID, UserID: v.UserID, KeyPrefix: v.KeyPrefix, Label: v.Label, BudgetUSDCents: v.BudgetUSDCents,
 		BudgetPeriod: v.BudgetPeriod, Status: "active", CreatedAt: ts(v.CreatedAt), UpdatedAt: ts(v.UpdatedAt),
-		RevokedAt: tsp(v.RevokedAt)}
+		RevokedAt: tsp(v.RevokedAt), Tools: v.Tools}
 	if v.ResponseURL != "" {
 		u := v.ResponseURL
 		b.ResponseURL = &u
@@ -83,9 +86,17 @@ func (s *Server) keyManager(r *http.Request) (caller, *apiError) {
 	return c, nil
 }
 
-// parseSettings applies the fields present in obj on top of base.
-func parseSettings(obj map[string]json.RawMessage, base apikey.Settings) (apikey.Settings, *apiError) {
+// parseSettings applies the fields present in obj on top of base; tools
+// are checked against the catalog's names.
+func parseSettings(obj map[string]json.RawMessage, base apikey.Settings, catalog []string) (apikey.Settings, *apiError) {
 	s := base
+	if raw, ok := obj["tools"]; ok {
+		tools, e := parseToolScope(raw, catalog)
+		if e != nil {
+			return s, e
+		}
+		s.Tools = tools
+	}
 	if raw, ok := obj["label"]; ok {
 		if isNull(raw) {
 			s.Label = ""
@@ -157,7 +168,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, e)
 		return
 	}
-	settings, e := parseSettings(obj, apikey.Settings{BudgetPeriod: apikey.DefaultPeriod})
+	settings, e := parseSettings(obj, apikey.Settings{BudgetPeriod: apikey.DefaultPeriod}, s.toolNames())
 	if e != nil {
 		writeError(w, e)
 		return
@@ -173,7 +184,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c caller) {
 		// Not readable yet: answer from what was just decided.
 		now := s.d.Clock.Now()
 		v = apikeys.View{ID: out.KeyID, UserID: c.UserID, KeyPrefix: out.KeyPrefix, Label: settings.Label, ResponseURL: settings.ResponseURL,
-			BudgetUSDCents: settings.BudgetUSDCents, BudgetPeriod: string(settings.BudgetPeriod), CreatedAt: now, UpdatedAt: now}
+			BudgetUSDCents: settings.BudgetUSDCents, BudgetPeriod: string(settings.BudgetPeriod), Tools: settings.Tools, CreatedAt: now, UpdatedAt: now}
 	}
 	b := keyFromView(v)
 	b.Key, b.SigningSecret = out.Key, out.SigningSecret
@@ -298,13 +309,13 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, validation("Give at least one of %s to change.", strings.Join(keyFields, ", ")))
 		return
 	}
-	if _, e := parseSettings(obj, apikey.Settings{BudgetPeriod: apikey.DefaultPeriod}); e != nil {
+	if _, e := parseSettings(obj, apikey.Settings{BudgetPeriod: apikey.DefaultPeriod}, s.toolNames()); e != nil {
 		writeError(w, e)
 		return
 	}
 	pos, err := s.d.Commands.UpdateAPIKey(r.Context(), commands.UpdateAPIKey{KeyID: v.ID, UserID: c.UserID,
 		Change: func(cur apikey.Settings) (apikey.Settings, error) {
-			next, e := parseSettings(obj, cur)
+			next, e := parseSettings(obj, cur, s.toolNames())
 			if e != nil {
 				return cur, e
 			}
@@ -366,4 +377,38 @@ func (s *Server) writeKey(w http.ResponseWriter, r *http.Request, id string, war
 		b.Warning = s.webhookWarning(v.ResponseURL)
 	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+// toolNames are the catalog's tools, which a key's scope names.
+func (s *Server) toolNames() []string {
+	var out []string
+	if s.d.Commands != nil && s.d.Commands.Tools != nil {
+		for _, t := range s.d.Commands.Tools.Specs() {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// parseToolScope reads a key's "tools": null (every tool) or a list of
+// the catalog's tool names (sorted, each once).
+func parseToolScope(raw json.RawMessage, catalog []string) ([]string, *apiError) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var names []string
+	if err := json.Unmarshal(raw, &names); err != nil {
+		return nil, validation("tools must be a list of tool names (or null for every tool), not %s.", jsonKind(raw))
+	}
+	out := []string{}
+	for _, n := range names {
+		if !slices.Contains(catalog, n) {
+			return nil, validation("tools names %q, which is not a tool; the tools are %s.", n, strings.Join(catalog, ", "))
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
+
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
@@ -45,8 +47,9 @@ type Deps struct {
 
 // Tool is one entry of the catalog.
 type Tool struct {
-	Spec agent.ToolSpec
-	run  func(ctx context.Context, call commands.ToolCall) (any, error)
+	Spec   agent.ToolSpec
+	schema *jsonschema.Resolved
+	run    func(ctx context.Context, call commands.ToolCall) (any, error)
 }
 
 // Catalog holds the tools by name.
@@ -74,7 +77,8 @@ func (c *Catalog) add(name, description, schema string, run func(ctx context.Con
 	if !json.Valid([]byte(schema)) {
 		panic("tool " + name + ": invalid JSON schema")
 	}
-	c.tools[name] = Tool{Spec: agent.ToolSpec{Name: name, Description: description, Parameters: json.RawMessage(schema)}, run: run}
+	c.tools[name] = Tool{Spec: agent.ToolSpec{Name: name, Description: description, Parameters: json.RawMessage(schema)},
+		schema: resolveSchema(name, schema), run: run}
 }
 
 // Specs lists the tools for the model, in name order.

@@ -5,6 +5,7 @@ package apikeys
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type View struct {
 	ResponseURL    string
 	BudgetUSDCents *int64
 	BudgetPeriod   string
+	Tools          []string // nil: every tool
 	Revoked        bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -61,6 +63,7 @@ func Fold(v *View, rec es.Recorded) (bool, error) {
 
 func (v *View) setSettings(s apikey.Settings) {
 	v.Label, v.ResponseURL, v.BudgetPeriod = s.Label, s.ResponseURL, string(s.BudgetPeriod)
+	v.Tools = slices.Clone(s.Tools)
 	v.BudgetUSDCents = nil
 	if s.BudgetUSDCents != nil {
 		c := *s.BudgetUSDCents
@@ -140,23 +143,23 @@ type Postgres struct{ *projections.InPostgres[View] }
 func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{rows.InPostgres(pool)} }
 
 const columns = `id, workspace_id, user_id, key_hash, key_prefix, label, response_url, budget_usd_cents, budget_period,
- revoked, created_at, updated_at, revoked_at, version`
+ revoked, created_at, updated_at, revoked_at, version, tools`
 
 func scan(row pgx.Row, extra ...any) (View, error) {
 	var v View
 	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.UserID, &v.KeyHash, &v.KeyPrefix, &v.Label, &v.ResponseURL,
-		&v.BudgetUSDCents, &v.BudgetPeriod, &v.Revoked, &v.CreatedAt, &v.UpdatedAt, &v.RevokedAt, &v.Version}, extra...)...)
+		&v.BudgetUSDCents, &v.BudgetPeriod, &v.Revoked, &v.CreatedAt, &v.UpdatedAt, &v.RevokedAt, &v.Version, &v.Tools}, extra...)...)
 	return v, err
 }
 
 // upsert writes a folded key back.
 func upsert(ctx context.Context, tx pgx.Tx, v View) error {
-	_, err := tx.Exec(ctx, `INSERT INTO api_keys (`+columns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
-ON CONFLICT (id) DO UPDATE SET label = EXCLUDED.label, response_url = EXCLUDED.response_url,
+	_, err := tx.Exec(ctx, `INSERT INTO api_keys (`+columns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+ON CONFLICT (id) DO UPDATE SET label = EXCLUDED.label, response_url = EXCLUDED.response_url, tools = EXCLUDED.tools,
   budget_usd_cents = EXCLUDED.budget_usd_cents, budget_period = EXCLUDED.budget_period, revoked = EXCLUDED.revoked,
   updated_at = EXCLUDED.updated_at, revoked_at = EXCLUDED.revoked_at, version = EXCLUDED.version`,
 		v.ID, v.WorkspaceID, v.UserID, v.KeyHash, v.KeyPrefix, v.Label, v.ResponseURL, v.BudgetUSDCents, v.BudgetPeriod,
-		v.Revoked, v.CreatedAt, v.UpdatedAt, v.RevokedAt, v.Version)
+		v.Revoked, v.CreatedAt, v.UpdatedAt, v.RevokedAt, v.Version, v.Tools)
 	return err
 }
 
