@@ -111,6 +111,9 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	}
 
 	req := h.stepRequest(c)
+	if req.Tools, err = h.scoped(ctx, c.APIKeyID, req.Tools); err != nil {
+		return err
+	}
 	charge, err := h.reserve(ctx, c, billing.CauseModelStep, "step "+strconv.Itoa(cmd.Step), h.worstCase(req))
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {
@@ -232,6 +235,13 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 		return nil
 	}
 	cause := fmt.Sprintf("toolcall:%s:%s", c.ID, cmd.Key)
+	if allowed, err := h.allows(ctx, c.APIKeyID, req.Name); err != nil {
+		return err
+	} else if !allowed {
+		// The key does not allow the tool (its scope changed, or the
+		// model named a tool it was not offered): the model reads why.
+		return h.recordToolResult(ctx, cmd, c, v, req, notAllowedResult(req.Name), true, 0, nil, cause)
+	}
 	charge, err := h.reserve(ctx, c, billing.CauseToolCall, "tool call "+cmd.Key, h.Prices.ToolCall)
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {
@@ -249,12 +259,17 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	took := time.Since(began)
-	// Parallel tool calls of one step finish concurrently: on a conflict,
-	// reload and record again unless this result is already there.
+	return h.recordToolResult(ctx, cmd, c, v, req, result, isErr, time.Since(began), charge, cause)
+}
+
+// recordToolResult records a tool call's result and charges it. Parallel
+// tool calls of one step finish concurrently: on a conflict, it reloads
+// and records again unless this result is already there.
+func (h *Handler) recordToolResult(ctx context.Context, cmd ExecuteToolCall, c *conversation.Conversation, v int64,
+	req conversation.ToolCallRequested, result string, isErr bool, took time.Duration, charge *conversation.Charge, cause string) error {
 	recorded := false
 	first := true
-	err = retry(ctx, func() error {
+	err := retry(ctx, func() error {
 		if !first {
 			var err error
 			if c, v, err = h.loadConversation(ctx, cmd.ConversationID); err != nil {

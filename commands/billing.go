@@ -39,36 +39,53 @@ func (h *Handler) keyAndPeriod(ctx context.Context, keyID string, at time.Time) 
 	return k, p, err
 }
 
+// payer is who work is charged to: the conversation (or MCP call) that
+// correlates it, on whose key, for which turn, and how long a reservation
+// may wait for room held by running work.
+type payer struct {
+	ID, KeyID, WorkspaceID, UserID string
+	Turn                           int
+	WaitUntil                      time.Time
+}
+
+func (h *Handler) payerOf(c *conversation.Conversation) payer {
+	p := payer{ID: c.ID, KeyID: c.APIKeyID, WorkspaceID: c.WorkspaceID, UserID: c.UserID, Turn: c.Turn}
+	if h.Limits.MaxDuration > 0 {
+		p.WaitUntil = c.TurnStartedAt.Add(h.Limits.MaxDuration)
+	}
+	return p
+}
+
 // reserve sets money aside on the conversation's key before work runs,
 // through the budget stream's line (see budgetLine): it waits while the
 // room is held by running work, up to the conversation's time limit. The
 // reservation id derives from the work, so a repeated command reuses its
 // reservation instead of taking a second one.
 func (h *Handler) reserve(ctx context.Context, c *conversation.Conversation, kind, ref string, amount billing.MicroUSD) (*conversation.Charge, error) {
+	return h.reserveFor(ctx, h.payerOf(c), kind, ref, amount)
+}
+
+func (h *Handler) reserveFor(ctx context.Context, py payer, kind, ref string, amount billing.MicroUSD) (*conversation.Charge, error) {
 	idRef := ref
-	if c.Turn > 1 {
+	if py.Turn > 1 {
 		// A step number a cancelled turn reserved for and never recorded
 		// may come again in a follow-up; its reservation must not.
-		idRef = fmt.Sprintf("turn %d %s", c.Turn, ref)
+		idRef = fmt.Sprintf("turn %d %s", py.Turn, ref)
 	}
-	id := reservationID(c.ID, kind, idRef)
-	var deadline time.Time
-	if h.Limits.MaxDuration > 0 {
-		deadline = c.TurnStartedAt.Add(h.Limits.MaxDuration)
-	}
+	id := reservationID(py.ID, kind, idRef)
 	for attempt := 0; ; attempt++ {
-		_, p, err := h.keyAndPeriod(ctx, c.APIKeyID, h.now())
+		_, p, err := h.keyAndPeriod(ctx, py.KeyID, h.now())
 		if err != nil {
 			return nil, err
 		}
-		err = h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{
-			reserve: &billing.Reserved{ReservationID: id, ConversationID: c.ID, CauseKind: kind, CauseRef: ref, Turn: c.Turn,
+		err = h.budgetLine(p, py.KeyID).submit(ctx, &budgetOp{
+			reserve: &billing.Reserved{ReservationID: id, ConversationID: py.ID, CauseKind: kind, CauseRef: ref, Turn: py.Turn,
 				Amount: amount, ReservedAt: h.now()},
-			deadline: deadline,
-			md:       es.Metadata{CorrelationID: c.ID, CausationID: kind + ":" + ref, Actor: es.Actor{Kind: "agent"}},
+			deadline: py.WaitUntil,
+			md:       es.Metadata{CorrelationID: py.ID, CausationID: kind + ":" + ref, Actor: es.Actor{Kind: "agent"}},
 		})
 		if errors.Is(err, errPeriodChanged) && attempt < 3 {
-			if _, _, err := h.refreshKey(ctx, c.APIKeyID); err != nil {
+			if _, _, err := h.refreshKey(ctx, py.KeyID); err != nil {
 				return nil, err
 			}
 			continue
@@ -129,26 +146,31 @@ type TokenBounder interface {
 // record and this) is made then; an error is only logged.
 func (h *Handler) chargeRecorded(ctx context.Context, c *conversation.Conversation, charge *conversation.Charge,
 	kind, ref, model string, usage agent.Usage, at time.Time, cause string) {
+	h.chargeFor(ctx, h.payerOf(c), charge, kind, ref, model, usage, at, cause)
+}
+
+func (h *Handler) chargeFor(ctx context.Context, py payer, charge *conversation.Charge,
+	kind, ref, model string, usage agent.Usage, at time.Time, cause string) {
 	if charge == nil {
 		return
 	}
-	p, err := h.periodOf(ctx, c.APIKeyID, charge.Period)
+	p, err := h.periodOf(ctx, py.KeyID, charge.Period)
 	if err != nil {
-		h.logger().Warn("could not charge a recorded cost; the conversation's settlement will", "conversation", c.ID, "err", err)
+		h.logger().Warn("could not charge a recorded cost; the conversation's settlement will", "conversation", py.ID, "err", err)
 		return
 	}
-	err = h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{
-		charges: []billing.Charged{chargeOf(c, charge, kind, ref, model, usage, at)},
-		md:      es.Metadata{CorrelationID: c.ID, CausationID: cause, Actor: es.Actor{Kind: "system"}},
+	err = h.budgetLine(p, py.KeyID).submit(ctx, &budgetOp{
+		charges: []billing.Charged{chargeOf(py, charge, kind, ref, model, usage, at)},
+		md:      es.Metadata{CorrelationID: py.ID, CausationID: cause, Actor: es.Actor{Kind: "system"}},
 	})
 	if err != nil {
-		h.logger().Warn("could not charge a recorded cost; the conversation's settlement will", "conversation", c.ID, "err", err)
+		h.logger().Warn("could not charge a recorded cost; the conversation's settlement will", "conversation", py.ID, "err", err)
 	}
 }
 
-func chargeOf(c *conversation.Conversation, charge *conversation.Charge, kind, ref, model string, usage agent.Usage, at time.Time) billing.Charged {
-	return billing.Charged{ReservationID: charge.ReservationID, ConversationID: c.ID,
-		APIKeyID: c.APIKeyID, WorkspaceID: c.WorkspaceID, UserID: c.UserID, Period: charge.Period,
+func chargeOf(py payer, charge *conversation.Charge, kind, ref, model string, usage agent.Usage, at time.Time) billing.Charged {
+	return billing.Charged{ReservationID: charge.ReservationID, ConversationID: py.ID,
+		APIKeyID: py.KeyID, WorkspaceID: py.WorkspaceID, UserID: py.UserID, Period: charge.Period,
 		CauseKind: kind, CauseRef: ref, Model: model, Usage: usage,
 		Amount: billing.MicroUSD(charge.AmountMicroUSD), ChargedAt: at}
 }
@@ -193,12 +215,12 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 		switch e := f.(type) {
 		case *conversation.ModelStepCompleted:
 			if e.Charge != nil {
-				byPeriod[e.Charge.Period] = append(byPeriod[e.Charge.Period], chargeOf(c, e.Charge, billing.CauseModelStep,
+				byPeriod[e.Charge.Period] = append(byPeriod[e.Charge.Period], chargeOf(h.payerOf(c), e.Charge, billing.CauseModelStep,
 					"step "+strconv.Itoa(e.Step), e.Model, e.Usage, e.CompletedAt))
 			}
 		case *conversation.ToolCallCompleted:
 			if e.Charge != nil {
-				byPeriod[e.Charge.Period] = append(byPeriod[e.Charge.Period], chargeOf(c, e.Charge, billing.CauseToolCall,
+				byPeriod[e.Charge.Period] = append(byPeriod[e.Charge.Period], chargeOf(h.payerOf(c), e.Charge, billing.CauseToolCall,
 					"tool call "+e.Key+" ("+e.Name+")", "", agent.Usage{}, e.CompletedAt))
 			}
 		}

@@ -14,7 +14,9 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/handlers/cli"
 	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
+	mcpserver "github.com/sois-ai/chat-agent-gateway/handlers/mcp"
 	"github.com/sois-ai/chat-agent-gateway/handlers/tools"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 	"github.com/sois-ai/chat-agent-gateway/infra/leader"
@@ -32,6 +34,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/projections/documents"
 	"github.com/sois-ai/chat-agent-gateway/projections/emails"
 	"github.com/sois-ai/chat-agent-gateway/projections/identity"
+	"github.com/sois-ai/chat-agent-gateway/projections/mcpusage"
 	"github.com/sois-ai/chat-agent-gateway/projections/org"
 	"github.com/sois-ai/chat-agent-gateway/projections/tasks"
 )
@@ -64,6 +67,7 @@ type App struct {
 	Org           org.Store
 	Emails        emails.Store
 	Billing       billingview.Store
+	McpUsage      mcpusage.Store
 	Endings       *conversations.Endings
 	// Relay carries model steps' text to event streams as it is written.
 	Relay interface {
@@ -101,13 +105,13 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Identity, a.Keys, a.Conversations = identity.NewMemory(), apikeys.NewMemory(), conversations.NewMemory()
 		a.Contacts, a.Tasks = contacts.NewMemory(), tasks.NewMemory()
 		a.Documents, a.Org, a.Emails = documents.NewMemory(), org.NewMemory(), emails.NewMemory()
-		a.Billing = billingview.NewMemory()
+		a.Billing, a.McpUsage = billingview.NewMemory(), mcpusage.NewMemory()
 	} else {
 		pool := a.pool
 		a.Identity, a.Keys, a.Conversations = identity.NewPostgres(pool), apikeys.NewPostgres(pool), conversations.NewPostgres(pool)
 		a.Contacts, a.Tasks = contacts.NewPostgres(pool), tasks.NewPostgres(pool)
 		a.Documents, a.Org, a.Emails = documents.NewPostgres(pool), org.NewPostgres(pool), emails.NewPostgres(pool)
-		a.Billing = billingview.NewPostgres(pool)
+		a.Billing, a.McpUsage = billingview.NewPostgres(pool), mcpusage.NewPostgres(pool)
 	}
 	if pl := st.PgLog; pl != nil {
 		// Tell the other instances of every append, and hear of theirs.
@@ -158,7 +162,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	}
 	a.Endings = conversations.NewEndings(head)
 	a.Runner = projections.NewRunner(a.Log, projections.Options{Poll: cfg.Poll, Logger: logger},
-		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing, a.Endings)
+		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing, a.McpUsage, a.Endings)
 	model, modelName, err := cfg.OpenModel()
 	if err != nil {
 		a.Close()
@@ -188,8 +192,9 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Relay = relay.NewLocal()
 	}
 	a.Cmds.Relay = a.Relay
-	a.Cmds.Tools = tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Documents: a.Documents,
+	catalog := tools.New(tools.Deps{Commands: a.Cmds, Contacts: a.Contacts, Tasks: a.Tasks, Documents: a.Documents,
 		Org: a.Org, Emails: a.Emails, Identity: a.Identity, Sync: a.Runner, Logger: logger})
+	a.Cmds.Tools = catalog
 	a.webhookClient = webhook.New(webhook.Options{Timeout: cfg.WebhookTimeout, AllowPrivate: cfg.WebhookAllowPrivate})
 	a.Cmds.Webhook = webhook.Sender{Client: a.webhookClient}
 	a.Cmds.Webhooks = webhook.Policy(cfg.WebhookSchedule, cfg.WebhookTimeout)
@@ -225,7 +230,9 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	a.Handler = httpapi.New(httpapi.Deps{
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
 		Projections: a.Runner, Endings: a.Endings, Relay: a.Relay, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
-		WebhookRefusal: a.webhookClient.Refusal,
+		WebhookRefusal: a.webhookClient.Refusal, McpUsage: a.McpUsage,
+		MCP: mcpserver.New(mcpserver.Deps{Commands: a.Cmds, Catalog: catalog, Version: cli.Version(release),
+			MaxBodyBytes: httpapi.MCPMaxBodyBytes, Logger: logger}),
 	})
 	return a, nil
 }

@@ -11,8 +11,9 @@ import (
 
 // Cause kinds of a charge.
 const (
-	CauseModelStep = "model_step"
-	CauseToolCall  = "tool_call"
+	CauseModelStep   = "model_step"
+	CauseToolCall    = "tool_call"
+	CauseMcpToolCall = "mcp_tool_call" // a call made over MCP by a caller's own agent
 )
 
 // Reserved sets money aside for work about to run, before it runs.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/mcpcall"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 )
 
@@ -234,7 +235,7 @@ func (s *Server) historyReader(r *http.Request, log eventLog) (string, *apiError
 		return "", s.internal(r, err)
 	}
 	if len(recs) == 0 {
-		return "", notFound
+		return s.mcpCallReader(r, log, c, id, notFound)
 	}
 	f, err := conversation.Events.Decode(recs[0])
 	if err != nil {
@@ -259,6 +260,30 @@ func (s *Server) historyReader(r *http.Request, log eventLog) (string, *apiError
 				"The event history of conversation %s was kept until %s (%s=%s after creation) and is no longer served.",
 				id, until.UTC().Format(time.RFC3339), AuditRetentionEnv, retention)
 		}
+	}
+	return id, nil
+}
+
+// mcpCallReader is historyReader for an MCP tool call's id (the call_id of
+// its result): its record and everything it caused are correlated with it
+// as a conversation's are. Its caller reads it, and so do the owners and
+// auditors of its workspace.
+func (s *Server) mcpCallReader(r *http.Request, log eventLog, c caller, id string, notFound *apiError) (string, *apiError) {
+	recs, err := log.ReadStream(r.Context(), mcpcall.Stream(id), 0)
+	if err != nil {
+		return "", s.internal(r, err)
+	}
+	if len(recs) == 0 {
+		return "", notFound
+	}
+	f, err := mcpcall.Events.Decode(recs[0])
+	if err != nil {
+		return "", s.internal(r, err)
+	}
+	req, ok := f.(*mcpcall.Requested)
+	if !ok || req.WorkspaceID != c.WorkspaceID ||
+		(req.UserID != c.UserID && !c.is(string(workspace.RoleOwner), string(workspace.RoleAuditor))) {
+		return "", notFound
 	}
 	return id, nil
 }

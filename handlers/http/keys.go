@@ -49,6 +49,9 @@ type usageBody struct {
 	OutputTokens     int            `json:"output_tokens"`
 	FailedForBudget  int            `json:"failed_for_budget"`
 	Webhooks         map[string]int `json:"webhook_deliveries"`
+	// McpToolCalls counts the key's tool calls over MCP (refused ones too).
+	McpToolCalls        int64 `json:"mcp_tool_calls"`
+	McpToolCallsRefused int64 `json:"mcp_tool_calls_refused"`
 	// The budget: period, spent and remaining (see billing.go).
 	*KeyBudgetUsage
 }
@@ -287,6 +290,14 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	b := keyFromView(v)
 	b.Usage = usageFrom(u)
+	if s.d.McpUsage != nil {
+		mu, err := s.d.McpUsage.ByKey(r.Context(), v.ID)
+		if err != nil {
+			writeError(w, s.internal(r, err))
+			return
+		}
+		b.Usage.McpToolCalls, b.Usage.McpToolCallsRefused = mu.Calls, mu.Refused
+	}
 	if b.Usage.KeyBudgetUsage, err = keyBudgetUsage(r.Context(), s.d.Billing, v, s.d.Clock.Now()); err != nil {
 		writeError(w, s.internal(r, err))
 		return

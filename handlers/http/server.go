@@ -20,6 +20,7 @@ import (
 	billingview "github.com/sois-ai/chat-agent-gateway/projections/billing"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 	"github.com/sois-ai/chat-agent-gateway/projections/identity"
+	"github.com/sois-ai/chat-agent-gateway/projections/mcpusage"
 	"github.com/sois-ai/chat-agent-gateway/projections/org"
 )
 
@@ -48,6 +49,13 @@ type Deps struct {
 	// streams show the reply once it is recorded).
 	Relay interface {
 		Subscribe(id string) (<-chan commands.Delta, func())
+	}
+	// MCP is the MCP server (nil: /mcp answers 404); it runs behind the
+	// REST door's credentials.
+	MCP http.Handler
+	// McpUsage counts each key's MCP tool calls (nil: not shown).
+	McpUsage interface {
+		ByKey(ctx context.Context, keyID string) (mcpusage.Usage, error)
 	}
 	// KeepAlive is how often a quiet event stream sends a comment, so
 	// proxies keep it open (default 15s).
@@ -93,6 +101,7 @@ func New(d Deps) http.Handler {
 		writeError(w, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "The route %s does not accept %s.", r.URL.Path, r.Method))
 	})
 	r.Get("/healthz", s.healthz)
+	r.Handle("/mcp", http.HandlerFunc(s.mcp))
 	r.Get("/readyz", s.readyz)
 	r.Route("/api", func(r chi.Router) {
 		r.Post("/agent", s.as(s.authenticate, s.postAgent))
