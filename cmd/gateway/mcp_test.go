@@ -159,9 +159,7 @@ func TestMCP_TheSameToolsAsTheAgent(t *testing.T) {
 			t.Error("an unknown tool was not an error")
 		}
 
-		if n := len(h.logEventsOfType("McpToolCallRequested")); n != 5 {
-			t.Errorf("%d MCP calls recorded, want 5", n)
-		}
+		billingEventually(t, "the five MCP calls to be in the log", func() bool { return len(h.logEventsOfType("McpToolCallRequested")) == 5 })
 		ev := h.do(req{Method: "GET", Path: "/api/agent/" + callID + "/events", Auth: bearerOf(c.Token), APIKey: c.Key})
 		expectStatus(t, ev, http.StatusOK)
 		for _, want := range []string{"McpToolCallRequested", "ContactCreated", "BudgetReserved", "McpToolCallCompleted"} {
@@ -172,6 +170,11 @@ func TestMCP_TheSameToolsAsTheAgent(t *testing.T) {
 		billingEventually(t, "key usage to count the MCP calls", func() bool {
 			r := h.do(req{Method: "GET", Path: "/api/api-keys/" + k.ID, Auth: bearerOf(c.Token)})
 			return jnum(r.JSON(t), "usage", "mcp_tool_calls") == 5 && jnum(r.JSON(t), "usage", "mcp_tool_calls_refused") == 3
+		})
+		day := h.Clock.Now().UTC().Format("2006-01-02")
+		billingEventually(t, "the billing report to show MCP spend as its own line", func() bool {
+			r := h.do(req{Method: "GET", Path: "/api/billing/report?from=" + day + "&to=" + day + "&group_by=model", Auth: bearerOf(owner.Token)})
+			return strings.Contains(string(r.Raw), `"(MCP tool calls)"`) && strings.Contains(string(r.Raw), `"offline"`)
 		})
 	})
 }
@@ -254,8 +257,12 @@ func TestMCP_KeysAndWorkspacesAreKeptApart(t *testing.T) {
 		if _, text := mcpCall(t, rs, "search_contacts", map[string]any{"query": "Gina"}); !strings.Contains(text, "Gina Linetti") {
 			t.Errorf("the read-only key cannot read: %s", text)
 		}
+		// The same scope limits the gateway's own agent for that key.
+		r := h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(owner.Token), APIKey: readOnly.Key,
+			Header: map[string]string{"Prefer": "wait=20"}, Body: map[string]any{"message": "Create a contact for Charles Boyle at Nine-Nine Logistics"}})
+		expectStatus(t, r, http.StatusOK)
 		if n := len(h.logEventsOfType("ContactCreated")); n != before {
-			t.Errorf("a refused call wrote %d contacts", n-before)
+			t.Errorf("a refused call or a scoped conversation wrote %d contacts: %s", n-before, r.Raw)
 		}
 		expectError(t, h.do(req{Method: "POST", Path: "/api/api-keys", Auth: bearerOf(owner.Token),
 			Body: map[string]any{"tools": []string{"search_contacts", "format_disk"}}}), http.StatusUnprocessableEntity, "VALIDATION_ERROR")

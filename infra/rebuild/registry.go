@@ -23,6 +23,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/projections/documents"
 	"github.com/sois-ai/chat-agent-gateway/projections/emails"
 	"github.com/sois-ai/chat-agent-gateway/projections/identity"
+	"github.com/sois-ai/chat-agent-gateway/projections/mcpusage"
 	"github.com/sois-ai/chat-agent-gateway/projections/org"
 	"github.com/sois-ai/chat-agent-gateway/projections/tasks"
 )
@@ -52,6 +53,7 @@ func ReadModels() []ReadModel {
 		{org.Name, []string{"departments", "teams", "team_members"}, func(p *pgxpool.Pool) projections.Projection { return org.NewPostgres(p) }},
 		{emails.Name, []string{"emails"}, func(p *pgxpool.Pool) projections.Projection { return emails.NewPostgres(p) }},
 		{billing.Name, []string{"billing_periods", "billing_reservations", "billing_charges"}, func(p *pgxpool.Pool) projections.Projection { return billing.NewPostgres(p) }},
+		{mcpusage.Name, []string{"mcp_usage"}, func(p *pgxpool.Pool) projections.Projection { return mcpusage.NewPostgres(p) }},
 	}
 }
 

@@ -307,8 +307,8 @@ func groupExpr(groupBy string) string {
 	case GroupDay:
 		return `to_char(day, 'YYYY-MM-DD')`
 	case GroupModel:
-		return fmt.Sprintf(`CASE WHEN cause_kind = '%s' THEN '%s' WHEN model = '' THEN '%s' ELSE model END`,
-			dbilling.CauseToolCall, ToolCallsGroup, UnknownModelGroup)
+		return fmt.Sprintf(`CASE WHEN cause_kind = '%s' THEN '%s' WHEN cause_kind = '%s' THEN '%s' WHEN model = '' THEN '%s' ELSE model END`,
+			dbilling.CauseToolCall, ToolCallsGroup, dbilling.CauseMcpToolCall, McpToolCallsGroup, UnknownModelGroup)
 	case GroupUser:
 		return `user_id`
 	}

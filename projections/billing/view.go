@@ -42,6 +42,7 @@ var GroupBys = []string{GroupKey, GroupDay, GroupModel, GroupUser}
 // model was not recorded.
 const (
 	ToolCallsGroup    = "(tool calls)"
+	McpToolCallsGroup = "(MCP tool calls)" // calls made over MCP by a caller's own agent: no model of ours ran
 	UnknownModelGroup = "(unknown model)"
 )
 
@@ -328,6 +329,8 @@ func ModelGroup(causeKind, model string) string {
 	switch {
 	case causeKind == dbilling.CauseToolCall:
 		return ToolCallsGroup
+	case causeKind == dbilling.CauseMcpToolCall:
+		return McpToolCallsGroup
 	case model == "":
 		return UnknownModelGroup
 	}
