@@ -113,3 +113,42 @@ func errorJSON(msg string) string {
 	b, _ := json.Marshal(map[string]string{"error": msg})
 	return string(b)
 }
+
+// CloseInterruptedMcpCall closes an MCP call its gateway stopped in the
+// middle of (the reaper finds it open for too long): it is recorded as
+// refused (INTERRUPTED), and what it set aside is given back, so a crash
+// costs the key nothing.
+func (h *Handler) CloseInterruptedMcpCall(ctx context.Context, callID string) error {
+	return retry(ctx, func() error {
+		var c mcpcall.Call
+		v, _, err := h.load(ctx, mcpcall.Stream(callID), mcpcall.Events, &c)
+		if err != nil {
+			return err
+		}
+		facts := c.Interrupt(h.now())
+		if len(facts) == 0 {
+			return nil
+		}
+		md := es.Metadata{CorrelationID: callID, CausationID: "reaper", Actor: es.Actor{Kind: "system"}}
+		if _, err := h.append(ctx, mcpcall.Stream(callID), v, md, facts...); err != nil {
+			return err
+		}
+		k, _, err := h.refreshKey(ctx, c.Requested.APIKeyID)
+		if err != nil {
+			return err
+		}
+		periods := map[string]billing.Period{}
+		for _, at := range []time.Time{c.Requested.RequestedAt, h.now()} {
+			if p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), at); err == nil {
+				periods[p.Key] = p
+			}
+		}
+		for _, p := range periods {
+			if err := h.budgetLine(p, k.ID).submit(ctx, &budgetOp{releaseOf: callID,
+				releaseReason: "the MCP call was interrupted before it finished", md: md}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/mcpcall"
 )
 
 // headers adds the REST door's credentials to every request an MCP
@@ -283,5 +287,47 @@ func TestMCP_KeysAndWorkspacesAreKeptApart(t *testing.T) {
 			expectError(t, post(map[string]string{"Authorization": "Bearer " + owner.Token, "X-Api-Key": full.Key}, initialize),
 				http.StatusForbidden, "KEY_REVOKED")
 		})
+	})
+}
+
+// TestMCP_CallCutShortByACrashIsClosed: a call recorded as requested whose
+// gateway died before it finished (the record is written here as that
+// gateway would have left it) is closed by the reaper once it has been
+// open for GATEWAY_GIVE_UP_AFTER: refused as INTERRUPTED, not charged, and
+// counted in the key's usage.
+func TestMCP_CallCutShortByACrashIsClosed(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		h := newHarness(t, backend, withEnv(map[string]string{"GATEWAY_MODEL_TIMEOUT": "1s", "GATEWAY_STALL_AFTER": "32s", "GATEWAY_GIVE_UP_AFTER": "1m"}))
+		owner := h.createWorkspace("Acme", "owner@acme.test")
+		k := h.createKey(owner, nil)
+		id := uuid.NewString()
+		ev, err := es.NewEvent(uuid.NewString(), &mcpcall.Requested{CallID: id, WorkspaceID: owner.WorkspaceID, UserID: owner.UserID,
+			APIKeyID: k.ID, Tool: "create_contact", Arguments: json.RawMessage(`{"name":"Hitchcock"}`), RequestedAt: h.Clock.Now()},
+			es.Metadata{CorrelationID: id, Actor: es.Actor{Kind: "user", ID: owner.UserID}, OccurredAt: h.Clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.App.Store.Append(context.Background(), mcpcall.Stream(id), es.NoStream, ev); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if n := len(h.logEventsOfType("McpToolCallRefused")); n != 0 {
+			t.Fatalf("a call open for a second was closed")
+		}
+		h.Clock.Advance(2 * time.Minute)
+		billingEventually(t, "the reaper to close the interrupted call", func() bool {
+			return len(h.logEventsOfType("McpToolCallRefused")) == 1
+		})
+		if d := evData(t, h.logEventsOfType("McpToolCallRefused")[0]); jstr(d, "code") != "INTERRUPTED" {
+			t.Errorf("closed as %v", d)
+		}
+		billingEventually(t, "key usage to count the refused call", func() bool {
+			r := h.do(req{Method: "GET", Path: "/api/api-keys/" + k.ID, Auth: bearerOf(owner.Token)})
+			return jnum(r.JSON(t), "usage", "mcp_tool_calls_refused") == 1
+		})
+		if n := len(h.logEventsOfType("ChargeRecorded")); n != 0 {
+			t.Errorf("an interrupted call was charged")
+		}
 	})
 }

@@ -60,7 +60,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.runRole(ctx, sagas.BillingName, bill.Run)
 	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
 		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/4, 5*time.Second),
-		ResumeAllAtStart: a.cfg.Embedded(), Logger: a.logger}
+		ResumeAllAtStart: a.cfg.Embedded(), McpCalls: a.McpUsage, Logger: a.logger}
 	a.runRole(ctx, "reaper", reaper.Run)
 	if a.campaign != nil {
 		a.goRun(func() { a.campaign.Run(ctx) })

@@ -22,6 +22,8 @@ const (
 	CodeBudget           = "BUDGET_EXCEEDED"
 	CodeNotAllowed       = "TOOL_NOT_ALLOWED"
 	CodeInvalidArguments = "INVALID_ARGUMENTS"
+	// CodeInterrupted closes a call the gateway stopped in the middle of.
+	CodeInterrupted = "INTERRUPTED"
 )
 
 // Requested records a call as it arrived.
@@ -65,3 +67,29 @@ var Events = es.Registered(es.Of[Requested], es.Of[Completed], es.Of[Refused])
 // MaxResultBytes is how much of a result the record keeps (the entity
 // streams keep the full facts), as for a conversation's tool calls.
 const MaxResultBytes = conversation.MaxToolResultBytes
+
+// Call is the state folded from a call's stream.
+type Call struct {
+	Requested *Requested
+	Done      bool
+}
+
+// Apply folds one fact.
+func (c *Call) Apply(f es.Fact) {
+	switch e := f.(type) {
+	case *Requested:
+		c.Requested = e
+	case *Completed, *Refused:
+		c.Done = true
+	}
+}
+
+// Interrupt decides closing a call that never finished (its gateway
+// stopped mid-call): nothing more comes of it, and it is not charged.
+func (c *Call) Interrupt(now time.Time) []es.Fact {
+	if c.Requested == nil || c.Done {
+		return nil
+	}
+	return []es.Fact{&Refused{APIKeyID: c.Requested.APIKeyID, Code: CodeInterrupted, RefusedAt: now,
+		Reason: "The gateway stopped before this call finished; it was not charged, and whatever it did is in its history."}}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+	"github.com/sois-ai/chat-agent-gateway/projections/mcpusage"
 )
 
 // Reaper makes sure no conversation stays unfinished: it resumes work that
@@ -29,7 +30,12 @@ type Reaper struct {
 	// when this process is the only worker (embedded mode), since nothing
 	// else can be running the work.
 	ResumeAllAtStart bool
-	Logger           *slog.Logger
+	// McpCalls lists MCP tool calls still open; one open for GiveUpAfter
+	// was cut short by a crash and is closed (nil: none are looked at).
+	McpCalls interface {
+		Open(ctx context.Context, before time.Time, limit int) ([]mcpusage.OpenCall, error)
+	}
+	Logger *slog.Logger
 
 	// resumed remembers when each conversation was last resumed: a
 	// conversation whose command is merely queued behind a long backlog
@@ -64,9 +70,13 @@ func (r *Reaper) Run(ctx context.Context) {
 	}
 }
 
-// Sweep looks at every unfinished conversation once.
+// Sweep looks at every unfinished conversation once, and closes the MCP
+// calls a crash cut short.
 func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
 	now := r.Clock.Now()
+	if err := r.closeInterruptedCalls(ctx, now); err != nil {
+		return err
+	}
 	var views []conversations.View
 	var err error
 	if resumeAll {
@@ -119,6 +129,25 @@ func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
 	}
 	if len(cmds) > 0 {
 		return r.Bus.SendAll(ctx, cmds)
+	}
+	return nil
+}
+
+// closeInterruptedCalls closes the MCP calls open for longer than any call
+// runs (a tool call is bounded to 30 s; GiveUpAfter is minutes).
+func (r *Reaper) closeInterruptedCalls(ctx context.Context, now time.Time) error {
+	if r.McpCalls == nil {
+		return nil
+	}
+	calls, err := r.McpCalls.Open(ctx, now.Add(-r.GiveUpAfter), maxResumesPerSweep)
+	if err != nil {
+		return err
+	}
+	for _, c := range calls {
+		r.Logger.Warn("closing an interrupted MCP call", "call", c.CallID, "key", c.KeyID, "requested_at", c.RequestedAt)
+		if err := r.Commands.CloseInterruptedMcpCall(ctx, c.CallID); err != nil {
+			return fmt.Errorf("close MCP call %s: %w", c.CallID, err)
+		}
 	}
 	return nil
 }

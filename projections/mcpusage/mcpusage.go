@@ -1,14 +1,16 @@
-// Package mcpusage counts each key's MCP tool calls, for key usage: the
-// calls are streams in the log (domain/mcpcall), and this read model keeps
-// a sum per key, so reading a key's usage costs the same however many
-// calls it made.
+// Package mcpusage counts each key's MCP tool calls, for key usage, and
+// keeps the calls still open, for the reaper: the calls are streams in the
+// log (domain/mcpcall), and this read model keeps a sum per key, so
+// reading a key's usage costs the same however many calls it made.
 package mcpusage
 
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,23 +30,43 @@ type Usage struct {
 	Refused int64 `json:"mcp_tool_calls_refused"`
 }
 
+// OpenCall is a call recorded as requested and not yet as finished.
+type OpenCall struct {
+	CallID, KeyID string
+	RequestedAt   time.Time
+}
+
 // Store is the read model.
 type Store interface {
 	projections.Projection
 	ByKey(ctx context.Context, keyID string) (Usage, error)
+	// Open lists the calls requested before before that have not finished,
+	// oldest first.
+	Open(ctx context.Context, before time.Time, limit int) ([]OpenCall, error)
 }
 
 var (
 	requestedType = mcpcall.Requested{}.EventType()
 	refusedType   = mcpcall.Refused{}.EventType()
+	completedType = mcpcall.Completed{}.EventType()
 )
 
 func relevant(rec es.Recorded) bool {
-	return strings.HasPrefix(rec.Stream, "mcpcall-") && (rec.Type == requestedType || rec.Type == refusedType)
+	return strings.HasPrefix(rec.Stream, "mcpcall-") && (rec.Type == requestedType || rec.Type == refusedType || rec.Type == completedType)
+}
+
+// opening reads the call a Requested event opens.
+func opening(rec es.Recorded) (OpenCall, error) {
+	var e mcpcall.Requested
+	err := json.Unmarshal(rec.Data, &e)
+	return OpenCall{CallID: strings.TrimPrefix(rec.Stream, "mcpcall-"), KeyID: e.APIKeyID, RequestedAt: e.RequestedAt}, err
 }
 
 // delta is what one event adds to its key's counts.
 func delta(rec es.Recorded) (keyID string, u Usage, err error) {
+	if rec.Type == completedType {
+		return "", u, nil
+	}
 	var e struct {
 		APIKeyID string `json:"api_key_id"`
 	}
@@ -64,10 +86,11 @@ type Memory struct {
 	mu   sync.RWMutex
 	cp   es.Position
 	keys map[string]Usage
+	open map[string]OpenCall
 }
 
 // NewMemory returns empty counts.
-func NewMemory() *Memory { return &Memory{keys: map[string]Usage{}} }
+func NewMemory() *Memory { return &Memory{keys: map[string]Usage{}, open: map[string]OpenCall{}} }
 
 func (m *Memory) Name() string { return Name }
 
@@ -81,6 +104,7 @@ func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	next := map[string]Usage{}
+	opened, closed := map[string]OpenCall{}, map[string]bool{}
 	cp := m.cp
 	for _, rec := range batch {
 		if !cp.Less(rec.Position) {
@@ -90,9 +114,21 @@ func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
 		if !relevant(rec) {
 			continue
 		}
+		if rec.Type == requestedType {
+			o, err := opening(rec)
+			if err != nil {
+				return err
+			}
+			opened[o.CallID] = o
+		} else {
+			closed[strings.TrimPrefix(rec.Stream, "mcpcall-")] = true
+		}
 		key, d, err := delta(rec)
 		if err != nil {
 			return err
+		}
+		if key == "" {
+			continue
 		}
 		u, ok := next[key]
 		if !ok {
@@ -104,8 +140,30 @@ func (m *Memory) Apply(_ context.Context, batch []es.Recorded) error {
 	for k, u := range next {
 		m.keys[k] = u
 	}
+	for id, o := range opened {
+		m.open[id] = o
+	}
+	for id := range closed {
+		delete(m.open, id)
+	}
 	m.cp = cp
 	return nil
+}
+
+func (m *Memory) Open(_ context.Context, before time.Time, limit int) ([]OpenCall, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []OpenCall
+	for _, o := range m.open {
+		if o.RequestedAt.Before(before) {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b OpenCall) int { return a.RequestedAt.Compare(b.RequestedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 func (m *Memory) ByKey(_ context.Context, keyID string) (Usage, error) {
@@ -126,10 +184,23 @@ func NewPostgres(pool *pgxpool.Pool) *Postgres {
 func (p *Postgres) Apply(ctx context.Context, batch []es.Recorded) error {
 	return projections.PgApplyBatch(ctx, p.Pool, Name, batch, relevant, func(ctx context.Context, tx pgx.Tx, evs []es.Recorded) error {
 		sums := map[string]Usage{}
+		opened, closed := map[string]OpenCall{}, map[string]bool{}
 		for _, ev := range evs {
+			if ev.Type == requestedType {
+				o, err := opening(ev)
+				if err != nil {
+					return err
+				}
+				opened[o.CallID] = o
+			} else {
+				closed[strings.TrimPrefix(ev.Stream, "mcpcall-")] = true
+			}
 			key, d, err := delta(ev)
 			if err != nil {
 				return err
+			}
+			if key == "" {
+				continue
 			}
 			u := sums[key]
 			u.Calls, u.Refused = u.Calls+d.Calls, u.Refused+d.Refused
@@ -145,7 +216,40 @@ INSERT INTO mcp_usage (api_key_id, calls, refused)
 SELECT * FROM unnest($1::text[]::uuid[], $2::bigint[], $3::bigint[])
 ON CONFLICT (api_key_id) DO UPDATE SET calls = mcp_usage.calls + EXCLUDED.calls, refused = mcp_usage.refused + EXCLUDED.refused`,
 			keys, calls, refused)
+		if err != nil {
+			return err
+		}
+		var ids, owners []string
+		var at []time.Time
+		for id, o := range opened {
+			if !closed[id] { // opened and closed in one batch: nothing to keep
+				ids, owners, at = append(ids, id), append(owners, o.KeyID), append(at, o.RequestedAt)
+			}
+		}
+		if _, err := tx.Exec(ctx, `
+INSERT INTO mcp_open_calls (call_id, api_key_id, requested_at)
+SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::timestamptz[]) ON CONFLICT DO NOTHING`, ids, owners, at); err != nil {
+			return err
+		}
+		done := make([]string, 0, len(closed))
+		for id := range closed {
+			done = append(done, id)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM mcp_open_calls WHERE call_id = ANY($1::text[]::uuid[])`, done)
 		return err
+	})
+}
+
+func (p *Postgres) Open(ctx context.Context, before time.Time, limit int) ([]OpenCall, error) {
+	rows, err := p.Pool.Query(ctx, `SELECT call_id::text, api_key_id::text, requested_at FROM mcp_open_calls
+WHERE requested_at < $1 ORDER BY requested_at LIMIT $2`, before, max(limit, 1))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenCall, error) {
+		var o OpenCall
+		err := r.Scan(&o.CallID, &o.KeyID, &o.RequestedAt)
+		return o, err
 	})
 }
 
