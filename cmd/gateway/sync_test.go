@@ -81,6 +81,9 @@ func TestSync_TooSlowFallsBackTo202(t *testing.T) {
 			t.Errorf("the conversation ended %s with %q", p.Status, p.reply())
 		}
 
+		// The model answers this one too, after the test has its 202.
+		llm.script(slow+" again", &llmScript{Steps: []llmStep{fixedReply(llmReply{Content: "Still well.", In: 10, Out: 3})},
+			SlowSteps: map[int]time.Duration{1: 3 * time.Second}})
 		began = time.Now()
 		r = h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
 			Header: map[string]string{"Prefer": "wait=soon"}, Body: map[string]any{"message": slow + " again"}})
