@@ -53,15 +53,15 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 	if len(args) == 0 || !json.Valid(args) {
 		args = json.RawMessage("{}")
 	}
-	res, err := h.append(ctx, mcpcall.Stream(id), es.NoStream, md, &mcpcall.Requested{CallID: id, WorkspaceID: call.WorkspaceID,
-		UserID: call.UserID, APIKeyID: call.APIKeyID, Tool: call.Tool, Arguments: args, RequestedAt: h.now()})
-	if err != nil {
-		return out, err
-	}
-	v := res.Version
+	requested := &mcpcall.Requested{CallID: id, WorkspaceID: call.WorkspaceID, UserID: call.UserID, APIKeyID: call.APIKeyID,
+		Tool: call.Tool, Arguments: args, RequestedAt: h.now()}
+	// A call refused before it runs is recorded with its refusal in one
+	// append; one that runs is recorded before it does, so a crash
+	// mid-call leaves a record the reaper closes.
 	refuse := func(code, reason string) (McpResult, error) {
 		out.Result, out.IsError = errorJSON(reason), true
-		_, err := h.append(ctx, mcpcall.Stream(id), v, md, &mcpcall.Refused{APIKeyID: call.APIKeyID, Code: code, Reason: reason, RefusedAt: h.now()})
+		_, err := h.append(ctx, mcpcall.Stream(id), es.NoStream, md, requested,
+			&mcpcall.Refused{APIKeyID: call.APIKeyID, Code: code, Reason: reason, RefusedAt: h.now()})
 		return out, err
 	}
 	allowed, err := h.allows(ctx, call.APIKeyID, call.Tool)
@@ -78,11 +78,20 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 			return refuse(mcpcall.CodeInvalidArguments, err.Error())
 		}
 	}
+	res, err := h.append(ctx, mcpcall.Stream(id), es.NoStream, md, requested)
+	if err != nil {
+		return out, err
+	}
+	v := res.Version
 	py := payer{ID: id, KeyID: call.APIKeyID, WorkspaceID: call.WorkspaceID, UserID: call.UserID, Turn: 1, WaitUntil: h.now().Add(mcpWait)}
 	charge, err := h.reserveFor(ctx, py, billing.CauseMcpToolCall, "mcp "+call.Tool, h.Prices.ToolCall)
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {
-		return refuse(mcpcall.CodeBudget, "The API key's budget cannot pay for this tool call, so nothing was done. "+exceeded.Error())
+		reason := "The API key's budget cannot pay for this tool call, so nothing was done. " + exceeded.Error()
+		out.Result, out.IsError = errorJSON(reason), true
+		_, err := h.append(ctx, mcpcall.Stream(id), v, md, &mcpcall.Refused{APIKeyID: call.APIKeyID, Code: mcpcall.CodeBudget,
+			Reason: reason, RefusedAt: h.now()})
+		return out, err
 	}
 	if err != nil {
 		return out, err
