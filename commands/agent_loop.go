@@ -111,7 +111,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	}
 
 	req := h.stepRequest(c)
-	if req.Tools, err = h.scoped(ctx, c.APIKeyID, req.Tools); err != nil {
+	if req.Tools, err = h.scoped(ctx, req.Tools, c.TurnKeys()...); err != nil {
 		return err
 	}
 	charge, err := h.reserve(ctx, c, billing.CauseModelStep, "step "+strconv.Itoa(cmd.Step), h.worstCase(req))
@@ -235,7 +235,7 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 		return nil
 	}
 	cause := fmt.Sprintf("toolcall:%s:%s", c.ID, cmd.Key)
-	if allowed, err := h.allows(ctx, c.APIKeyID, req.Name); err != nil {
+	if allowed, err := h.allows(ctx, req.Name, c.TurnKeys()...); err != nil {
 		return err
 	} else if !allowed {
 		// The key does not allow the tool (its scope changed, or the

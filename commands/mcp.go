@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/mcpcall"
@@ -55,32 +56,50 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 	}
 	requested := &mcpcall.Requested{CallID: id, WorkspaceID: call.WorkspaceID, UserID: call.UserID, APIKeyID: call.APIKeyID,
 		Tool: call.Tool, Arguments: args, RequestedAt: h.now()}
-	// A call refused before it runs is recorded with its refusal in one
-	// append; one that runs is recorded before it does, so a crash
-	// mid-call leaves a record the reaper closes.
-	refuse := func(code, reason string) (McpResult, error) {
-		out.Result, out.IsError = errorJSON(reason), true
-		_, err := h.append(ctx, mcpcall.Stream(id), es.NoStream, md, requested,
-			&mcpcall.Refused{APIKeyID: call.APIKeyID, Code: code, Reason: reason, RefusedAt: h.now()})
-		return out, err
-	}
-	allowed, err := h.allows(ctx, call.APIKeyID, call.Tool)
-	if err != nil {
-		return out, err
-	}
-	if !allowed {
-		var e map[string]string
-		_ = json.Unmarshal([]byte(notAllowedResult(call.Tool)), &e)
-		return refuse(mcpcall.CodeNotAllowed, e["error"])
-	}
-	if c, ok := h.Tools.(ArgumentChecker); ok {
-		if err := c.CheckArguments(call.Tool, call.Arguments); err != nil {
-			return refuse(mcpcall.CodeInvalidArguments, err.Error())
+	// The key's own fold decides (revoked? may it use the tool?), and the
+	// record is appended guarded by the version it was folded at: a key
+	// revoked or narrowed since is read again and decided on anew. A call
+	// refused before it runs is recorded with its refusal in one append;
+	// one that runs is recorded before it does, so a crash mid-call
+	// leaves a record the reaper closes.
+	var res es.AppendResult
+	for attempt := 0; ; attempt++ {
+		k, kv, err := h.key(ctx, call.APIKeyID)
+		if err != nil {
+			return out, err
 		}
-	}
-	res, err := h.append(ctx, mcpcall.Stream(id), es.NoStream, md, requested)
-	if err != nil {
-		return out, err
+		facts := []es.Fact{requested}
+		code, reason := "", ""
+		switch {
+		case k.Usable(call.UserID) != nil:
+			code, reason = mcpcall.CodeKeyUnusable, "This API key has been revoked (or is not yours); nothing was done."
+		case !k.Settings.Allows(call.Tool):
+			code, reason = mcpcall.CodeNotAllowed, notAllowed(call.Tool)
+		default:
+			if c, ok := h.Tools.(ArgumentChecker); ok {
+				if err := c.CheckArguments(call.Tool, call.Arguments); err != nil {
+					code, reason = mcpcall.CodeInvalidArguments, err.Error()
+				}
+			}
+		}
+		if code != "" {
+			facts = append(facts, &mcpcall.Refused{APIKeyID: call.APIKeyID, Code: code, Reason: reason, RefusedAt: h.now()})
+		}
+		res, err = h.appendGuarded(ctx, mcpcall.Stream(id), es.NoStream, []es.Guard{{Stream: apikey.Stream(k.ID), Version: kv}}, md, facts...)
+		if keyMoved(err, k.ID) && attempt < 5 {
+			if _, _, err := h.refreshKey(ctx, k.ID); err != nil {
+				return out, err
+			}
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		if code != "" {
+			out.Result, out.IsError = errorJSONCode(reason, code), true
+			return out, nil
+		}
+		break
 	}
 	v := res.Version
 	py := payer{ID: id, KeyID: call.APIKeyID, WorkspaceID: call.WorkspaceID, UserID: call.UserID, Turn: 1, WaitUntil: h.now().Add(mcpWait)}
@@ -88,7 +107,7 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {
 		reason := "The API key's budget cannot pay for this tool call, so nothing was done. " + exceeded.Error()
-		out.Result, out.IsError = errorJSON(reason), true
+		out.Result, out.IsError = errorJSONCode(reason, mcpcall.CodeBudget), true
 		_, err := h.append(ctx, mcpcall.Stream(id), v, md, &mcpcall.Refused{APIKeyID: call.APIKeyID, Code: mcpcall.CodeBudget,
 			Reason: reason, RefusedAt: h.now()})
 		return out, err
@@ -118,8 +137,9 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 	return out, nil
 }
 
-func errorJSON(msg string) string {
-	b, _ := json.Marshal(map[string]string{"error": msg})
+// errorJSONCode is a refused call's result: what happened, and its code.
+func errorJSONCode(msg, code string) string {
+	b, _ := json.Marshal(map[string]string{"error": msg, "code": code})
 	return string(b)
 }
 
@@ -131,7 +151,7 @@ func (h *Handler) CloseInterruptedMcpCall(ctx context.Context, callID string) er
 	return retry(ctx, func() error {
 		var c mcpcall.Call
 		v, _, err := h.load(ctx, mcpcall.Stream(callID), mcpcall.Events, &c)
-		if err != nil {
+		if err != nil || c.Requested == nil {
 			return err
 		}
 		facts := c.Interrupt(h.now())
@@ -139,9 +159,8 @@ func (h *Handler) CloseInterruptedMcpCall(ctx context.Context, callID string) er
 			return nil
 		}
 		md := es.Metadata{CorrelationID: callID, CausationID: "reaper", Actor: es.Actor{Kind: "system"}}
-		if _, err := h.append(ctx, mcpcall.Stream(callID), v, md, facts...); err != nil {
-			return err
-		}
+		// What it set aside goes back first (releasing twice is nothing):
+		// once the call is closed, nothing looks at it again.
 		k, _, err := h.refreshKey(ctx, c.Requested.APIKeyID)
 		if err != nil {
 			return err
@@ -158,6 +177,42 @@ func (h *Handler) CloseInterruptedMcpCall(ctx context.Context, callID string) er
 				return err
 			}
 		}
+		_, err = h.append(ctx, mcpcall.Stream(callID), v, md, facts...)
+		return err
+	})
+}
+
+// McpCallLimit is the longest an MCP call can run: the wait for budget
+// room, the tool's own limit, and the records around them. A call open
+// for longer was cut short.
+const McpCallLimit = mcpWait + 30*time.Second + 30*time.Second
+
+// SettleMcpCall makes sure a completed MCP call is charged (the call
+// charged itself as it ended; a charge lost to a crash is made here) and
+// that what it set aside and did not use is given back.
+type SettleMcpCall struct {
+	CallID string `json:"call_id"`
+}
+
+// SettleMcpCall settles one call (see the type); settling twice records
+// nothing more.
+func (h *Handler) SettleMcpCall(ctx context.Context, cmd SettleMcpCall) error {
+	var c mcpcall.Call
+	if _, _, err := h.load(ctx, mcpcall.Stream(cmd.CallID), mcpcall.Events, &c); err != nil {
+		return err
+	}
+	if c.Requested == nil || c.Completed == nil || c.Completed.Charge == nil {
 		return nil
+	}
+	r, charge := c.Requested, c.Completed.Charge
+	p, err := h.periodOf(ctx, r.APIKeyID, charge.Period)
+	if err != nil {
+		return err
+	}
+	py := payer{ID: cmd.CallID, KeyID: r.APIKeyID, WorkspaceID: r.WorkspaceID, UserID: r.UserID, Turn: 1}
+	return h.budgetLine(p, r.APIKeyID).submit(ctx, &budgetOp{
+		charges:   []billing.Charged{chargeOf(py, charge, billing.CauseMcpToolCall, "mcp "+r.Tool, "", agent.Usage{}, c.Completed.CompletedAt)},
+		releaseOf: cmd.CallID, releaseReason: "the MCP call ended without using it",
+		md: es.Metadata{CorrelationID: cmd.CallID, CausationID: "settle:" + cmd.CallID, Actor: es.Actor{Kind: "system"}},
 	})
 }

@@ -12,33 +12,51 @@ import (
 // and in the conversations it opens, where the model is offered only
 // those and any other it names is refused with a result it reads.
 
-// allows reports whether the key may use the tool, on its cached fold.
-func (h *Handler) allows(ctx context.Context, keyID, tool string) (bool, error) {
-	k, _, err := h.key(ctx, keyID)
-	if err != nil {
-		return false, err
-	}
-	return k.Settings.Allows(tool), nil
-}
-
-// scoped keeps the specs the key allows.
-func (h *Handler) scoped(ctx context.Context, keyID string, specs []agent.ToolSpec) ([]agent.ToolSpec, error) {
-	k, _, err := h.key(ctx, keyID)
-	if err != nil || k.Settings.Tools == nil {
-		return specs, err
-	}
-	out := make([]agent.ToolSpec, 0, len(specs))
-	for _, s := range specs {
-		if k.Settings.Allows(s.Name) {
-			out = append(out, s)
+// allows reports whether the keys may all use the tool: the conversation's
+// key and the key its latest turn came with. It decides on the keys as
+// their streams hold them now (a read of what came since the cached fold),
+// so a scope narrowed a moment ago already holds.
+func (h *Handler) allows(ctx context.Context, tool string, keyIDs ...string) (bool, error) {
+	for _, id := range keyIDs {
+		k, _, err := h.refreshKey(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if !k.Settings.Allows(tool) {
+			return false, nil
 		}
 	}
-	return out, nil
+	return true, nil
 }
 
-// notAllowedResult is what a refused call returns.
+// scoped keeps the specs all the keys allow.
+func (h *Handler) scoped(ctx context.Context, specs []agent.ToolSpec, keyIDs ...string) ([]agent.ToolSpec, error) {
+	for _, id := range keyIDs {
+		k, _, err := h.refreshKey(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if k.Settings.Tools == nil {
+			continue
+		}
+		out := make([]agent.ToolSpec, 0, len(specs))
+		for _, s := range specs {
+			if k.Settings.Allows(s.Name) {
+				out = append(out, s)
+			}
+		}
+		specs = out
+	}
+	return specs, nil
+}
+
+// notAllowed says why a call of a tool outside the key's scope was refused.
+func notAllowed(tool string) string {
+	return fmt.Sprintf("This API key does not allow the tool %s; nothing was done. Its owner can add it to the key's tools.", tool)
+}
+
+// notAllowedResult is what such a call returns to the model.
 func notAllowedResult(tool string) string {
-	b, _ := json.Marshal(map[string]string{"error": fmt.Sprintf(
-		"This API key does not allow the tool %s; nothing was done. Its owner can add it to the key's tools.", tool)})
+	b, _ := json.Marshal(map[string]string{"error": notAllowed(tool), "code": "TOOL_NOT_ALLOWED"})
 	return string(b)
 }

@@ -219,6 +219,9 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		messaging.Handle(a.Bus, "SettleConversation", func(ctx context.Context, c *commands.SettleConversation) error {
 			return a.Cmds.SettleConversation(ctx, *c)
 		}),
+		messaging.Handle(a.Bus, "SettleMcpCall", func(ctx context.Context, c *commands.SettleMcpCall) error {
+			return a.Cmds.SettleMcpCall(ctx, *c)
+		}),
 		messaging.HandleWithWorkers(a.Bus, "AttemptWebhookDelivery", cfg.WebhookWorkers,
 			func(ctx context.Context, c *commands.AttemptWebhookDelivery) error {
 				return a.Cmds.AttemptWebhookDelivery(ctx, *c)

@@ -572,6 +572,7 @@ type keyView struct {
 	RevokedAt      *string        `json:"revoked_at"`
 	Usage          map[string]any `json:"usage"`
 	Warning        string         `json:"warning"`
+	Tools          []string       `json:"tools"`
 }
 
 func decodeKey(t *testing.T, r response) keyView {

@@ -221,8 +221,8 @@ func TestMCP_KeysAndWorkspacesAreKeptApart(t *testing.T) {
 			expectError(t, post(map[string]string{"Authorization": "Bearer " + other.Token, "X-Api-Key": full.Key}, initialize),
 				http.StatusForbidden, "KEY_OWNER_MISMATCH")
 			auth := map[string]string{"Authorization": "Bearer " + owner.Token, "X-Api-Key": full.Key}
-			if r := post(auth, `{"jsonrpc":"2.0","id":1,"method":`); r.Status >= 500 || !strings.Contains(string(r.Raw), "jsonrpc") {
-				t.Errorf("malformed JSON-RPC: %d %s", r.Status, r.Raw)
+			if r := post(auth, `{"jsonrpc":"2.0","id":1,"method":`); r.Status >= 500 || jnum(r.JSON(t), "error", "code") != -32700 {
+				t.Errorf("malformed JSON-RPC: %d %s, want a JSON-RPC parse error", r.Status, r.Raw)
 			}
 			big := `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
 			expectError(t, post(auth, big), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
@@ -277,8 +277,51 @@ func TestMCP_KeysAndWorkspacesAreKeptApart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res, text := mcpCall(t, bs, "search_contacts", map[string]any{"query": "Gina"}); !res.IsError || !strings.Contains(text, "budget") || strings.Contains(text, "Gina") {
+		if res, text := mcpCall(t, bs, "search_contacts", map[string]any{"query": "Gina"}); !res.IsError || !strings.Contains(text, `"code":"BUDGET_EXCEEDED"`) || strings.Contains(text, "Gina") {
 			t.Errorf("a spent budget answered %v %s", res.IsError, text)
+		}
+
+		// A key with no tools at all has none; narrowing a key's tools
+		// holds from the next call on, on every instance.
+		none := h.createKey(owner, map[string]any{"tools": []string{}})
+		if none.Tools == nil || len(none.Tools) != 0 {
+			t.Errorf(`a key created with "tools": [] shows %v`, none.Tools)
+		}
+		ns, err := h.mcpSession(creds{Token: owner.Token, Key: none.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, err := ns.ListTools(context.Background(), nil); err != nil || len(l.Tools) != 0 {
+			t.Errorf("a key with no tools lists %d", len(l.Tools))
+		}
+		if res, text := mcpCall(t, ns, "search_contacts", map[string]any{}); !res.IsError || !strings.Contains(text, "TOOL_NOT_ALLOWED") {
+			t.Errorf("a key with no tools searched: %s", text)
+		}
+		wide := h.createKey(owner, nil)
+		ws, err := h.mcpSession(creds{Token: owner.Token, Key: wide.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mcpCall(t, ws, "search_contacts", map[string]any{}) // the key is in the command cache now
+		expectStatus(t, h.do(req{Method: "PUT", Path: "/api/api-keys/" + wide.ID, Auth: bearerOf(owner.Token),
+			Body: map[string]any{"tools": []string{"search_contacts"}}}), http.StatusOK)
+		if res, text := mcpCall(t, ws, "create_contact", map[string]any{"name": "Madeline Wuntch"}); !res.IsError || !strings.Contains(text, "TOOL_NOT_ALLOWED") {
+			t.Errorf("the first call after the key was narrowed ran: %s", text)
+		}
+
+		// A follow-up sent with the read-only key to a conversation the
+		// unrestricted key opened is held to the read-only key's tools.
+		r = h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(owner.Token), APIKey: full.Key,
+			Header: map[string]string{"Prefer": "wait=20"}, Body: map[string]any{"message": "Find the contact Gina Linetti"}})
+		expectStatus(t, r, http.StatusOK)
+		conv := jstr(r.JSON(t), "conversation_uuid")
+		before = len(h.logEventsOfType("ContactCreated"))
+		r = h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(owner.Token), APIKey: readOnly.Key,
+			Header: map[string]string{"Prefer": "wait=20"},
+			Body:   map[string]any{"conversation_uuid": conv, "message": "Also create a contact for Charles Boyle at Nine-Nine Logistics"}})
+		expectStatus(t, r, http.StatusOK)
+		if n := len(h.logEventsOfType("ContactCreated")); n != before {
+			t.Errorf("a follow-up with a read-only key wrote %d contacts: %s", n-before, r.Raw)
 		}
 
 		// A revoked key is refused.

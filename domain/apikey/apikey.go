@@ -40,7 +40,8 @@ type Settings struct {
 	BudgetPeriod   Period `json:"budget_period"`
 	// Tools are the only tools the key may use, over MCP and in the
 	// conversations it opens (nil: every tool).
-	Tools []string `json:"tools,omitempty"`
+	// Stored as given: null and [] (no tool at all) stay apart.
+	Tools []string `json:"tools"`
 }
 
 // Allows reports whether the key may use the tool.

@@ -102,6 +102,9 @@ type Conversation struct {
 	TurnStartedAt time.Time
 	turnSteps     int
 	turnToolCalls int
+	// TurnKeyID is the key the latest turn came with (a follow-up may come
+	// with another key of the caller's than the one that opened it).
+	TurnKeyID string
 	// FollowUps are the follow-ups by their Idempotency-Key, so that a
 	// resend finds the turn the first one added.
 	FollowUps map[string]FollowUpReceived
@@ -135,7 +138,7 @@ func (c *Conversation) Apply(f es.Fact) {
 		c.Status, c.OpenedAt, c.ExpiresAt = StatusOpen, e.OpenedAt, e.ExpiresAt
 		c.Requested = map[string]ToolCallRequested{}
 		c.LastProgressAt = e.OpenedAt
-		c.Turn, c.TurnStartedAt = 1, e.OpenedAt
+		c.Turn, c.TurnStartedAt, c.TurnKeyID = 1, e.OpenedAt, e.APIKeyID
 	case *FollowUpReceived:
 		c.applyFollowUp(e)
 	case *ProcessingStarted:
@@ -222,6 +225,15 @@ func remove(keys []string, k string) []string {
 		}
 	}
 	return out
+}
+
+// TurnKeys are the keys whose tool scopes bind the latest turn: the
+// conversation's own (it pays) and the one the turn came with.
+func (c *Conversation) TurnKeys() []string {
+	if c.TurnKeyID == "" || c.TurnKeyID == c.APIKeyID {
+		return []string{c.APIKeyID}
+	}
+	return []string{c.APIKeyID, c.TurnKeyID}
 }
 
 // Exists reports whether the conversation has been opened.

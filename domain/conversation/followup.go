@@ -126,7 +126,7 @@ func (c *Conversation) applyFollowUp(e *FollowUpReceived) {
 	c.Status, c.Reply, c.Failure, c.EndedAt = StatusOpen, "", nil, time.Time{}
 	c.InFlight = 0
 	c.LastStep = e.FirstStep - 1
-	c.Turn, c.TurnStartedAt, c.ExpiresAt = e.Turn, e.ReceivedAt, e.ExpiresAt
+	c.Turn, c.TurnStartedAt, c.ExpiresAt, c.TurnKeyID = e.Turn, e.ReceivedAt, e.ExpiresAt, e.APIKeyID
 	c.turnSteps, c.turnToolCalls = c.Steps, c.ToolCalls
 	c.LastProgressAt = e.ReceivedAt
 	if e.IdempotencyKey != "" {

@@ -22,6 +22,7 @@ const (
 	CodeBudget           = "BUDGET_EXCEEDED"
 	CodeNotAllowed       = "TOOL_NOT_ALLOWED"
 	CodeInvalidArguments = "INVALID_ARGUMENTS"
+	CodeKeyUnusable      = "KEY_REVOKED"
 	// CodeInterrupted closes a call the gateway stopped in the middle of.
 	CodeInterrupted = "INTERRUPTED"
 )
@@ -71,6 +72,7 @@ const MaxResultBytes = conversation.MaxToolResultBytes
 // Call is the state folded from a call's stream.
 type Call struct {
 	Requested *Requested
+	Completed *Completed
 	Done      bool
 }
 
@@ -79,7 +81,9 @@ func (c *Call) Apply(f es.Fact) {
 	switch e := f.(type) {
 	case *Requested:
 		c.Requested = e
-	case *Completed, *Refused:
+	case *Completed:
+		c.Completed, c.Done = e, true
+	case *Refused:
 		c.Done = true
 	}
 }

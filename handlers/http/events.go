@@ -285,6 +285,15 @@ func (s *Server) mcpCallReader(r *http.Request, log eventLog, c caller, id strin
 		(req.UserID != c.UserID && !c.is(string(workspace.RoleOwner), string(workspace.RoleAuditor))) {
 		return "", notFound
 	}
+	retention, err := currentAuditRetention()
+	if err != nil {
+		return "", s.internal(r, err)
+	}
+	if until := req.RequestedAt.Add(max(retention, conversation.Lifetime)); retention > 0 && !s.d.Clock.Now().Before(until) {
+		return "", errorf(http.StatusNotFound, CodeNotFound,
+			"The event history of MCP call %s was kept until %s (%s=%s after the call) and is no longer served.",
+			id, until.UTC().Format(time.RFC3339), AuditRetentionEnv, retention)
+	}
 	return id, nil
 }
 

@@ -1,8 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
 
 	mcpserver "github.com/sois-ai/chat-agent-gateway/handlers/mcp"
 )
@@ -37,6 +43,26 @@ func (s *Server) mcp(w http.ResponseWriter, r *http.Request) {
 			"MCP messages are JSON: send Content-Type: application/json."))
 		return
 	}
+	if r.Method == http.MethodPost {
+		// A body that is not JSON at all gets a JSON-RPC parse error, as
+		// JSON-RPC asks (the SDK would answer it in plain text).
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MCPMaxBodyBytes))
+		if err != nil {
+			writeError(w, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+				"The request is larger than the MCP server takes (%d bytes).", MCPMaxBodyBytes))
+			return
+		}
+		if !json.Valid(body) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the request body is not valid JSON."}}`))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	// A call may wait for budget room and then run its tool: the server's
+	// write timeout for ordinary replies must not cut its answer off.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(commands.McpCallLimit + 30*time.Second))
 	ctx := mcpserver.WithCaller(r.Context(), mcpserver.Caller{WorkspaceID: c.WorkspaceID, UserID: c.UserID, KeyID: k.ID, Tools: k.Tools})
 	s.d.MCP.ServeHTTP(w, r.WithContext(ctx))
 }

@@ -63,7 +63,12 @@ func New(d Deps) http.Handler {
 			return nil
 		}
 		return d.server(c)
-	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, Logger: d.Logger, MaxRequestBodyBytes: d.MaxBodyBytes})
+	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, Logger: d.Logger, MaxRequestBodyBytes: d.MaxBodyBytes,
+		// The SDK refuses a loopback connection whose Host is not loopback
+		// (DNS rebinding protection for local servers). The gateway is
+		// reached through proxies on the same host with their own Host,
+		// and its credentials are headers a rebinding page cannot send.
+		DisableLocalhostProtection: true})
 }
 
 // server is one request's server: the tools the caller's key allows.

@@ -33,6 +33,14 @@ func (b *Billing) Run(ctx context.Context) {
 }
 
 func (b *Billing) react(_ context.Context, rec es.Recorded, emit Emit) error {
+	if call, ok := strings.CutPrefix(rec.Stream, "mcpcall-"); ok {
+		if rec.Type == "McpToolCallCompleted" {
+			// The call charged itself; this makes sure, as for a
+			// conversation, and gives back what it did not use.
+			emit(&commands.SettleMcpCall{CallID: call})
+		}
+		return nil
+	}
 	id, ok := strings.CutPrefix(rec.Stream, "conversation-")
 	if !ok {
 		return nil

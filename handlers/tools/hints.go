@@ -31,8 +31,8 @@ var hints = map[string]Hints{
 	"list_folders":      {ReadOnly: true, Idempotent: true},
 	"read_document":     {ReadOnly: true, Idempotent: true},
 	"search_documents":  {ReadOnly: true, Idempotent: true},
-	"move_document":     {Idempotent: true},
-	"send_email":        {OpenWorld: true}, // each call sends another e-mail
+	"move_document":     {Destructive: true, Idempotent: true}, // replaces the folder
+	"send_email":        {OpenWorld: true},                     // each call sends another e-mail
 	"list_sent_emails":  {ReadOnly: true, Idempotent: true},
 	"list_departments":  {ReadOnly: true, Idempotent: true},
 	"list_teams":        {ReadOnly: true, Idempotent: true},
@@ -40,7 +40,7 @@ var hints = map[string]Hints{
 	"list_members":      {ReadOnly: true, Idempotent: true},
 	"create_task":       {},
 	"list_tasks":        {ReadOnly: true, Idempotent: true},
-	"complete_task":     {Idempotent: true},
+	"complete_task":     {Destructive: true, Idempotent: true}, // changes the task's status
 	"assign_task":       {Destructive: true, Idempotent: true}, // replaces the assignee
 	"set_task_due_date": {Destructive: true, Idempotent: true}, // replaces the due date
 }
