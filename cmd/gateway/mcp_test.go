@@ -175,6 +175,34 @@ func TestMCP_TheSameToolsAsTheAgent(t *testing.T) {
 			r := h.do(req{Method: "GET", Path: "/api/api-keys/" + k.ID, Auth: bearerOf(c.Token)})
 			return jnum(r.JSON(t), "usage", "mcp_tool_calls") == 5 && jnum(r.JSON(t), "usage", "mcp_tool_calls_refused") == 3
 		})
+		// The owner (or an auditor) lists the key's calls, newest first,
+		// a page at a time, and finds each call's history from it.
+		var listed []map[string]any
+		for cursor := ""; ; {
+			path := "/api/api-keys/" + k.ID + "/mcp-calls?limit=2"
+			if cursor != "" {
+				path += "&after=" + cursor
+			}
+			r := h.do(req{Method: "GET", Path: path, Auth: bearerOf(owner.Token)})
+			expectStatus(t, r, http.StatusOK)
+			page := r.JSON(t)
+			for _, c := range page["calls"].([]any) {
+				listed = append(listed, c.(map[string]any))
+			}
+			if page["has_more"] != true {
+				break
+			}
+			cursor = page["next_cursor"].(string)
+		}
+		refusedCalls := 0
+		for _, c := range listed {
+			if c["status"] == "refused" && c["code"] == "INVALID_ARGUMENTS" {
+				refusedCalls++
+			}
+		}
+		if len(listed) != 5 || refusedCalls != 3 || listed[len(listed)-1]["call_id"] != callID {
+			t.Errorf("the key's calls, listed: %v", listed)
+		}
 		day := h.Clock.Now().UTC().Format("2006-01-02")
 		billingEventually(t, "the billing report to show MCP spend as its own line", func() bool {
 			r := h.do(req{Method: "GET", Path: "/api/billing/report?from=" + day + "&to=" + day + "&group_by=model", Auth: bearerOf(owner.Token)})

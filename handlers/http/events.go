@@ -161,13 +161,9 @@ type eventsQuery struct {
 func parseEventsQuery(r *http.Request) (eventsQuery, *apiError) {
 	q := eventsQuery{limit: DefaultEventsLimit}
 	vals := r.URL.Query()
-	if raw, present := vals["limit"]; present {
-		v := strings.TrimSpace(raw[len(raw)-1])
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxEventsLimit {
-			return q, validation("limit must be a whole number from 1 to %d, not %q.", MaxEventsLimit, v)
-		}
-		q.limit = n
+	var e *apiError
+	if q.limit, e = pageLimit(r); e != nil {
+		return q, e
 	}
 	if raw, present := vals["after"]; present {
 		v := strings.TrimSpace(raw[len(raw)-1])
@@ -178,6 +174,21 @@ func parseEventsQuery(r *http.Request) (eventsQuery, *apiError) {
 		q.after = p
 	}
 	return q, nil
+}
+
+// pageLimit reads a list's limit (1 to MaxEventsLimit, DefaultEventsLimit
+// when absent).
+func pageLimit(r *http.Request) (int, *apiError) {
+	raw, present := r.URL.Query()["limit"]
+	if !present {
+		return DefaultEventsLimit, nil
+	}
+	v := strings.TrimSpace(raw[len(raw)-1])
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxEventsLimit {
+		return 0, validation("limit must be a whole number from 1 to %d, not %q.", MaxEventsLimit, v)
+	}
+	return n, nil
 }
 
 // wantsNDJSON reports whether the client asked for the streamed form.

@@ -2,15 +2,19 @@ package httpapi
 
 import (
 	"bytes"
+
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/sois-ai/chat-agent-gateway/commands"
 
 	mcpserver "github.com/sois-ai/chat-agent-gateway/handlers/mcp"
+	"github.com/sois-ai/chat-agent-gateway/projections/mcpusage"
 )
 
 // MCPMaxBodyBytes bounds a request to /mcp: a tool call's arguments are
@@ -65,4 +69,46 @@ func (s *Server) mcp(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(commands.McpCallLimit + 30*time.Second))
 	ctx := mcpserver.WithCaller(r.Context(), mcpserver.Caller{WorkspaceID: c.WorkspaceID, UserID: c.UserID, KeyID: k.ID, Tools: k.Tools})
 	s.d.MCP.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// mcpCalls lists a key's MCP tool calls, newest first: who may read the
+// key reads them (its owner; the workspace's owners and auditors), and
+// each call's history is at GET /api/agent/{call_id}/events.
+func (s *Server) mcpCalls(w http.ResponseWriter, r *http.Request, c caller) {
+	v, e := s.readableKey(r, c)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if s.d.McpUsage == nil {
+		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "The MCP server is not enabled on this gateway."))
+		return
+	}
+	limit, e := pageLimit(r) // the event history's limits
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	after := strings.TrimSpace(r.URL.Query().Get("after"))
+	if _, err := uuid.Parse(after); after != "" && err != nil {
+		writeError(w, validation("after must be a call_id, as next_cursor gives it; not %q.", after))
+		return
+	}
+	s.current(r)
+	calls, err := s.d.McpUsage.Calls(r.Context(), v.ID, after, limit+1)
+	if err != nil {
+		writeError(w, s.internal(r, err))
+		return
+	}
+	page := map[string]any{"api_key_id": v.ID, "calls": calls, "has_more": len(calls) > limit, "next_cursor": nil}
+	if len(calls) > limit {
+		calls = calls[:limit]
+		page["calls"] = calls
+	}
+	if len(calls) == 0 {
+		page["calls"] = []mcpusage.Call{}
+	} else {
+		page["next_cursor"] = calls[len(calls)-1].CallID
+	}
+	writeJSON(w, http.StatusOK, page)
 }

@@ -56,6 +56,7 @@ type Deps struct {
 	// McpUsage counts each key's MCP tool calls (nil: not shown).
 	McpUsage interface {
 		ByKey(ctx context.Context, keyID string) (mcpusage.Usage, error)
+		Calls(ctx context.Context, keyID, after string, limit int) ([]mcpusage.Call, error)
 	}
 	// KeepAlive is how often a quiet event stream sends a comment, so
 	// proxies keep it open (default 15s).
@@ -117,6 +118,7 @@ func New(d Deps) http.Handler {
 		r.Put("/api-keys/{id}", s.updateKey)
 		r.Delete("/api-keys/{id}", s.revokeKey)
 		r.Post("/api-keys/{id}/rotate-secret", s.rotateSecret)
+		r.Get("/api-keys/{id}/mcp-calls", s.as(s.authenticate, s.mcpCalls))
 		r.Post("/users", s.as(s.authenticate, s.createUser))
 		r.Post("/departments", s.as(s.owner, s.createDepartment))
 		r.Get("/departments", s.as(s.authenticate, s.listDepartments))

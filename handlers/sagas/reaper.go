@@ -33,7 +33,7 @@ type Reaper struct {
 	// McpCalls lists MCP tool calls still open; one open for GiveUpAfter
 	// was cut short by a crash and is closed (nil: none are looked at).
 	McpCalls interface {
-		Open(ctx context.Context, before time.Time, limit int) ([]mcpusage.OpenCall, error)
+		Open(ctx context.Context, before time.Time, limit int) ([]mcpusage.Call, error)
 	}
 	Logger *slog.Logger
 

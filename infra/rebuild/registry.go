@@ -53,7 +53,7 @@ func ReadModels() []ReadModel {
 		{org.Name, []string{"departments", "teams", "team_members"}, func(p *pgxpool.Pool) projections.Projection { return org.NewPostgres(p) }},
 		{emails.Name, []string{"emails"}, func(p *pgxpool.Pool) projections.Projection { return emails.NewPostgres(p) }},
 		{billing.Name, []string{"billing_periods", "billing_reservations", "billing_charges"}, func(p *pgxpool.Pool) projections.Projection { return billing.NewPostgres(p) }},
-		{mcpusage.Name, []string{"mcp_usage", "mcp_open_calls"}, func(p *pgxpool.Pool) projections.Projection { return mcpusage.NewPostgres(p) }},
+		{mcpusage.Name, []string{"mcp_usage", "mcp_calls"}, func(p *pgxpool.Pool) projections.Projection { return mcpusage.NewPostgres(p) }},
 	}
 }
 

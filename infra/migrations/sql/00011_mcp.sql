@@ -9,16 +9,23 @@ CREATE TABLE mcp_usage (
   calls      bigint NOT NULL DEFAULT 0,
   refused    bigint NOT NULL DEFAULT 0
 );
--- Calls recorded as requested and not yet as completed or refused: what
--- the reaper closes when a gateway died in the middle of one.
-CREATE TABLE mcp_open_calls (
+-- Every call, for the key's list of them (auditors find each call's
+-- history from it) and for the reaper, which closes calls still open when
+-- a gateway died in the middle of one.
+CREATE TABLE mcp_calls (
   call_id      uuid PRIMARY KEY,
   api_key_id   uuid NOT NULL,
-  requested_at timestamptz NOT NULL
+  tool         text NOT NULL,
+  status       text NOT NULL, -- open | completed | refused
+  code         text NOT NULL DEFAULT '',
+  is_error     boolean NOT NULL DEFAULT false,
+  requested_at timestamptz NOT NULL,
+  ended_at     timestamptz
 );
-CREATE INDEX mcp_open_calls_requested ON mcp_open_calls (requested_at);
+CREATE INDEX mcp_calls_key ON mcp_calls (api_key_id, requested_at DESC, call_id DESC);
+CREATE INDEX mcp_calls_open ON mcp_calls (requested_at) WHERE status = 'open';
 
 -- +goose Down
-DROP TABLE mcp_open_calls;
+DROP TABLE mcp_calls;
 DROP TABLE mcp_usage;
 ALTER TABLE api_keys DROP COLUMN tools;
