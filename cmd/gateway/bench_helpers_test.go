@@ -5,12 +5,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/sois-ai/chat-agent-gateway/infra/pg/pgtest"
 )
 
 func benchClient() *http.Client {
@@ -76,4 +81,33 @@ func benchKey(b *testing.B, client *http.Client, base, token string) (id, key st
 			b.Fatalf("POST /api/api-keys: %s %s", resp.Status, msg)
 		}
 	}
+}
+
+// benchGatewayOn starts a gateway on backend (embedded, or a fresh
+// Postgres database) behind an httptest server, stopped when the
+// benchmark ends, with a workspace and a key made through the API.
+func benchGatewayOn(b *testing.B, backend string) (srv *httptest.Server, client *http.Client, token, key string) {
+	b.Helper()
+	env := map[string]string{"GATEWAY_DATA_DIR": b.TempDir(), "GATEWAY_ADMIN_TOKEN": "bench-admin",
+		"GATEWAY_SECRET_KEY": "0000000000000000000000000000000000000000000000000000000000000000", "GATEWAY_LOG_LEVEL": "error"}
+	if backend == "postgres" {
+		env["DATABASE_URL"] = pgtest.NewDatabase(b)
+	}
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	app, err := Build(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := app.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	srv = httptest.NewServer(app.Handler)
+	b.Cleanup(func() { srv.Close(); app.Close() })
+	client = benchClient()
+	token, key = benchCredentials(b, client, srv.URL)
+	return srv, client, token, key
 }

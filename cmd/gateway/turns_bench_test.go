@@ -2,17 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/sois-ai/chat-agent-gateway/infra/pg/pgtest"
 )
 
 // BenchmarkTurns measures what a follow-up costs as a conversation grows:
@@ -25,27 +20,7 @@ import (
 func BenchmarkTurns(b *testing.B) {
 	for _, backend := range []string{"embedded", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
-			env := map[string]string{"GATEWAY_DATA_DIR": b.TempDir(), "GATEWAY_ADMIN_TOKEN": "bench-admin",
-				"GATEWAY_SECRET_KEY": "0000000000000000000000000000000000000000000000000000000000000000", "GATEWAY_LOG_LEVEL": "error"}
-			if backend == "postgres" {
-				env["DATABASE_URL"] = pgtest.NewDatabase(b)
-			}
-			cfg, err := LoadConfig(func(k string) string { return env[k] })
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			app, err := Build(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := app.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
-			srv := httptest.NewServer(app.Handler)
-			defer func() { srv.Close(); app.Close() }()
-			client := benchClient()
-			token, key := benchCredentials(b, client, srv.URL)
+			srv, client, token, key := benchGatewayOn(b, backend)
 			do := func(method, path string, body any) []byte {
 				var rd io.Reader
 				if body != nil {
