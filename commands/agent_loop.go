@@ -242,6 +242,14 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 		// model named a tool it was not offered): the model reads why.
 		return h.recordToolResult(ctx, cmd, c, v, req, notAllowedResult(req.Name), true, 0, nil, cause)
 	}
+	if checker, ok := h.Tools.(ArgumentChecker); ok {
+		// A call of a tool that does not exist, or with arguments that do
+		// not fit its schema, does not run and is not charged: the model
+		// reads what is wrong, the field named.
+		if err := checker.CheckArguments(req.Name, req.Arguments); err != nil {
+			return h.recordToolResult(ctx, cmd, c, v, req, errorJSONCode(err.Error(), "INVALID_ARGUMENTS"), true, 0, nil, cause)
+		}
+	}
 	charge, err := h.reserve(ctx, c, billing.CauseToolCall, "tool call "+cmd.Key, h.Prices.ToolCall)
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {

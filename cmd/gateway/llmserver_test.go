@@ -146,6 +146,8 @@ type llmReply struct {
 	Content string
 	Calls   []llmToolCall
 	In, Out int // usage: prompt and completion tokens
+	// Finish overrides the finish reason ("length", "content_filter").
+	Finish string
 }
 
 // llmToolCall is a tool call the scripted model makes; Args is marshalled
@@ -481,6 +483,9 @@ func writeStream(w http.ResponseWriter, r *http.Request, ans llmReply, n int, ga
 		send(choice(map[string]any{"tool_calls": []any{map[string]any{"index": i,
 			"function": map[string]any{"arguments": args[half:]}}}}, nil))
 	}
+	if ans.Finish != "" {
+		finish = ans.Finish
+	}
 	send(choice(map[string]any{}, finish))
 	if usage {
 		send(map[string]any{"choices": []any{},
@@ -516,6 +521,9 @@ func writeCompletion(w http.ResponseWriter, ans llmReply, n int) {
 		if ans.Content == "" {
 			msg["content"] = nil
 		}
+	}
+	if ans.Finish != "" {
+		finish = ans.Finish
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -56,7 +57,18 @@ const (
 	CodeTimeLimit     = "TIME_LIMIT"
 	CodeBudget        = "BUDGET_EXCEEDED"
 	CodeCancelled     = "CANCELLED"
+	// CodeOutputLimit: the model's answer was cut off at its output limit.
+	CodeOutputLimit = "OUTPUT_LIMIT"
+	// CodeContentFilter: the model's provider withheld its answer.
+	CodeContentFilter = "CONTENT_FILTERED"
+	// CodeRepeatedFailure: the same tool call failed again and again.
+	CodeRepeatedFailure = "REPEATED_TOOL_FAILURE"
 )
+
+// MaxSameFailures is how often the same tool call (same tool, same
+// arguments) may fail in a row before the turn stops: a model that keeps
+// retrying what cannot work only burns steps and budget.
+const MaxSameFailures = 3
 
 // Context holds the caller's optional hints.
 type Context struct {
@@ -105,6 +117,10 @@ type Conversation struct {
 	// TurnKeyID is the key the latest turn came with (a follow-up may come
 	// with another key of the caller's than the one that opened it).
 	TurnKeyID string
+	// failSig is the latest failed tool call (tool and arguments), failRun
+	// how often in a row it failed, failLast what it said the last time.
+	failSig, failLast string
+	failRun           int
 	// FollowUps are the follow-ups by their Idempotency-Key, so that a
 	// resend finds the turn the first one added.
 	FollowUps map[string]FollowUpReceived
@@ -170,6 +186,7 @@ func (c *Conversation) Apply(f es.Fact) {
 		last := &c.Transcript[len(c.Transcript)-1]
 		last.ToolCalls = append(last.ToolCalls, agent.ToolCall{ID: e.CallID, Name: e.Name, Arguments: e.Arguments})
 	case *ToolCallCompleted:
+		c.noteFailure(e)
 		c.CostMicroUSD += e.Charge.Amount()
 		c.Pending = remove(c.Pending, e.Key)
 		c.Transcript = append(c.Transcript, agent.Message{
@@ -383,6 +400,11 @@ func (c *Conversation) CheckModelStep(n int, lim Limits, now time.Time) ([]es.Fa
 		return []es.Fact{&Failed{Code: CodeStepLimit, FailedAt: now,
 			Reason: fmt.Sprintf("The agent stopped after %d model steps (the step limit) without finishing your request.", lim.MaxSteps)}}, nil
 	}
+	if c.failRun >= MaxSameFailures {
+		return []es.Fact{&Failed{Code: CodeRepeatedFailure, FailedAt: now,
+			Reason: fmt.Sprintf("The agent called %s with the same arguments %d times in a row and it failed each time, so it stopped rather than keep trying. The last error: %s",
+				strings.SplitN(c.failSig, "\x00", 2)[0], c.failRun, c.failLast)}}, nil
+	}
 	if lim.MaxDuration > 0 && now.Sub(c.TurnStartedAt) >= lim.MaxDuration {
 		return []es.Fact{&Failed{Code: CodeTimeLimit, FailedAt: now,
 			Reason: fmt.Sprintf("The agent stopped after working for %s (the time limit) without finishing your request.", lim.MaxDuration)}}, nil
@@ -414,6 +436,12 @@ func (c *Conversation) RecordModelStep(n int, resp agent.Response, latency time.
 			}
 			facts = append(facts, &ToolCallRequested{Key: fmt.Sprintf("%d.%d", n, i+1), Step: n, CallID: tc.ID, Name: tc.Name, Arguments: args})
 		}
+	case resp.FinishReason == "content_filter":
+		facts = append(facts, &Failed{Code: CodeContentFilter, FailedAt: now,
+			Reason: "The language model's provider withheld its answer (its content filter); nothing more was done."})
+	case resp.FinishReason == "length":
+		facts = append(facts, &Failed{Code: CodeOutputLimit, FailedAt: now,
+			Reason: "The language model's answer was cut off at its output limit before it finished, so it is not given as the reply."})
 	case strings.TrimSpace(resp.Content) == "":
 		facts = append(facts, &Failed{Code: CodeEmptyReply, FailedAt: now,
 			Reason: "The language model returned an empty answer."})
@@ -510,9 +538,47 @@ func userMessage(msg string, hints *Context, md json.RawMessage) agent.Message {
 	return agent.Message{Role: agent.RoleUser, Content: b.String()}
 }
 
-// ModelMessages is the whole transcript for the next model step.
+// ModelMessages is the whole transcript for the next model step. The
+// results of a step's tool calls are recorded as they finish (parallel
+// calls finish in any order); the model reads them in the order it asked.
 func (c *Conversation) ModelMessages() []agent.Message {
-	return append([]agent.Message{c.FirstUserMessage()}, c.Transcript...)
+	out := append([]agent.Message{c.FirstUserMessage()}, c.Transcript...)
+	for i := 0; i < len(out); i++ {
+		calls := out[i].ToolCalls
+		if out[i].Role != agent.RoleAssistant || len(calls) < 2 {
+			continue
+		}
+		j := i + 1
+		for j < len(out) && out[j].Role == agent.RoleTool {
+			j++
+		}
+		order := func(m agent.Message) int {
+			for k, tc := range calls {
+				if tc.ID == m.ToolCallID {
+					return k
+				}
+			}
+			return len(calls)
+		}
+		slices.SortStableFunc(out[i+1:j], func(a, b agent.Message) int { return order(a) - order(b) })
+	}
+	return out
+}
+
+// noteFailure keeps the run of one tool call failing the same way.
+func (c *Conversation) noteFailure(e *ToolCallCompleted) {
+	if !e.IsError {
+		c.failSig, c.failRun, c.failLast = "", 0, ""
+		return
+	}
+	req := c.Requested[e.Key]
+	sig := req.Name + "\x00" + string(req.Arguments)
+	if sig == c.failSig {
+		c.failRun++
+	} else {
+		c.failSig, c.failRun = sig, 1
+	}
+	c.failLast = e.Result
 }
 
 // IsPending reports whether the tool call with this key awaits its result.

@@ -128,6 +128,7 @@ func (c *Conversation) applyFollowUp(e *FollowUpReceived) {
 	c.LastStep = e.FirstStep - 1
 	c.Turn, c.TurnStartedAt, c.ExpiresAt, c.TurnKeyID = e.Turn, e.ReceivedAt, e.ExpiresAt, e.APIKeyID
 	c.turnSteps, c.turnToolCalls = c.Steps, c.ToolCalls
+	c.failSig, c.failRun, c.failLast = "", 0, ""
 	c.LastProgressAt = e.ReceivedAt
 	if e.IdempotencyKey != "" {
 		if c.FollowUps == nil {

@@ -124,3 +124,46 @@ func TestFollowUpAfterAnEmptyAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestToolResultsInCallOrder: parallel tool calls finish in any order; the
+// model reads their results in the order it asked for them.
+func TestToolResultsInCallOrder(t *testing.T) {
+	c := fold(opened(), step(1, "", 10, 5, time.Second),
+		requested("1.1", 1, "call_a", "search_contacts", `{}`), requested("1.2", 1, "call_b", "list_tasks", `{}`),
+		requested("1.3", 1, "call_c", "list_folders", `{}`),
+		completed("1.3", "list_folders", `{"c":1}`, 2*time.Second), completed("1.1", "search_contacts", `{"a":1}`, 3*time.Second),
+		completed("1.2", "list_tasks", `{"b":1}`, 4*time.Second))
+	var order []string
+	for _, m := range c.ModelMessages() {
+		if m.Role == agent.RoleTool {
+			order = append(order, m.ToolCallID)
+		}
+	}
+	if strings.Join(order, ",") != "call_a,call_b,call_c" {
+		t.Errorf("tool results in the order %v, want the calls' order", order)
+	}
+}
+
+// TestSameFailingCallStopsTheTurn: the third failure in a row of the same
+// call stops the turn; a success in between, or other arguments, does not.
+func TestSameFailingCallStopsTheTurn(t *testing.T) {
+	c := fold(opened())
+	fail := func(n int, args string) {
+		key := stepKey(n)
+		c.Apply(step(n, "", 10, 5, time.Duration(n)*time.Second))
+		c.Apply(requested(key, n, "call", "get_contact", args))
+		c.Apply(&conversation.ToolCallCompleted{Key: key, Name: "get_contact", Result: `{"error":"no such contact"}`, IsError: true})
+	}
+	fail(1, `{"id":"1"}`)
+	fail(2, `{"id":"2"}`)
+	fail(3, `{"id":"2"}`)
+	if facts, _ := c.CheckModelStep(4, conversation.DefaultLimits, at(time.Minute)); facts != nil {
+		t.Fatalf("stopped after two failures of the same call: %+v", facts[0])
+	}
+	fail(4, `{"id":"2"}`)
+	facts, _ := c.CheckModelStep(5, conversation.DefaultLimits, at(time.Minute))
+	if len(facts) != 1 || facts[0].(*conversation.Failed).Code != conversation.CodeRepeatedFailure ||
+		!strings.Contains(facts[0].(*conversation.Failed).Reason, "no such contact") {
+		t.Fatalf("after three failures of the same call: %+v", facts)
+	}
+}

@@ -80,6 +80,12 @@ func (c *Catalog) CheckArguments(name string, args json.RawMessage) error {
 		return userErr("There is no tool named %q.", name)
 	}
 	var instance any = map[string]any{}
+	var s string
+	if json.Unmarshal(args, &s) == nil {
+		// Some models send the arguments as a JSON string holding JSON, as
+		// the tools accept (see decode).
+		args = json.RawMessage(s)
+	}
 	if len(args) > 0 && string(args) != "null" {
 		if err := json.Unmarshal(args, &instance); err != nil {
 			return userErr("The arguments of %s are not valid JSON: %v.", name, err)

@@ -165,7 +165,13 @@ func (m *Model) Complete(ctx context.Context, req agent.Request) (agent.Response
 	if err != nil {
 		return agent.Response{}, err
 	}
-	return m.toResponse(resp, len(req.Messages)), nil
+	out := m.toResponse(resp, len(req.Messages))
+	if resp.Usage.PromptTokens == 0 && resp.Usage.CompletionTokens == 0 {
+		// A server that does not count tokens is charged by an estimate,
+		// never as free.
+		out.Usage = estimateUsage(creq, out)
+	}
+	return out, nil
 }
 
 // parseBaseURL accepts an absolute http(s) URL with a host. Errors never
