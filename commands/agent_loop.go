@@ -17,7 +17,10 @@ import (
 const SystemPrompt = `You are the agent of a business workspace (contacts, tasks, emails, documents, teams).
 A system with no AI of its own sent you one plain-English request. Carry it out with the tools, then answer in a few sentences.
 - Search before you act: look records up instead of guessing ids.
-- If several records match, pick the best one and say why you picked it.
+- To read (a search, a summary), if several records match, pick the best one and say which and why.
+- To change (update, delete, send an email) a record found by name, act only if exactly one record matches;
+  if several do, change nothing: list them (name, company, email, id) and ask which one.
+- Never put words you did not understand into a field; say what you could not do instead.
 - Confirm what you did with the facts: names, ids, dates.
 - If the request cannot be done, say so plainly and why. Never invent data.`
 
@@ -199,7 +202,9 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 
 // stepRequest is what the model is asked at a conversation's next step.
 func (h *Handler) stepRequest(c *conversation.Conversation) agent.Request {
-	req := agent.Request{System: SystemPrompt, Messages: agent.FitHistory(c.ModelMessages(), h.historyTokens()),
+	// The date lets the model read "by Friday" or "next month" as the caller means them.
+	system := SystemPrompt + "\nIt is now " + h.now().UTC().Format("Monday 2 January 2006, 15:04 UTC") + "."
+	req := agent.Request{System: system, Messages: agent.FitHistory(c.ModelMessages(), h.historyTokens()),
 		MaxTokens: h.MaxOutputTokens}
 	if h.Tools != nil {
 		req.Tools = h.Tools.Specs()

@@ -109,7 +109,8 @@ func checkRequestShape(t *testing.T, h *harness, c llmCall, message string) {
 	if r.Model != llmModel {
 		t.Errorf("step %d: model = %q, want %q", c.Step, r.Model, llmModel)
 	}
-	if len(r.Messages) < 2 || r.Messages[0].Role != "system" || r.Messages[0].text() != commands.SystemPrompt {
+	if len(r.Messages) < 2 || r.Messages[0].Role != "system" || !strings.HasPrefix(r.Messages[0].text(), commands.SystemPrompt) ||
+		!strings.Contains(r.Messages[0].text(), "It is now ") {
 		t.Errorf("step %d: the first message is not the system prompt: %+v", c.Step, r.Messages)
 	}
 	if len(r.Messages) < 2 || r.Messages[1].Role != "user" || r.Messages[1].text() != message {

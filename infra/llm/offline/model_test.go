@@ -144,18 +144,17 @@ func TestConversations(t *testing.T) {
 			},
 		},
 		{
-			name: "update without an exact match takes the first and says so",
+			name: "an update that could mean several contacts changes none and asks which",
 			setup: func(t *testing.T, crm *fakeCRM) {
-				crm.addContact(fakeContact{Name: "John Smith", Company: "Acme Corp"})
+				crm.addContact(fakeContact{Name: "John Smith", Company: "Acme Corp", Email: "john@acme.com"})
 				crm.addContact(fakeContact{Name: "John Doe"})
 			},
 			message: "Change the email of John to js@acme.com",
 			calls: []wantCall{
 				{"search_contacts", map[string]string{"name": "John"}},
-				{"update_contact", map[string]string{"id": "c1", "email": "js@acme.com"}},
 			},
-			reply: "Contact updated: John Smith's email is now js@acme.com. " +
-				"2 contacts matched 'John' and none has exactly that name; I updated the first match, John Smith (Acme Corp).",
+			reply: "2 contacts match 'John', so I did not update any of them: John Smith (Acme Corp, john@acme.com) (id c1); " +
+				"John Doe (id c2). Which one do you mean? Say so with its full name or id (in a follow-up, or in context.entity_id).",
 		},
 		{
 			name:    "update of an unknown contact changes nothing",

@@ -201,6 +201,11 @@ func (p planner) resolveContact(verb string) (choice contactChoice, next decisio
 	}
 	choice = pickContact(p.in.targetName, contacts)
 	choice.matched = max(total, len(contacts))
+	if verb != "summarise" && choice.matched > 1 && choice.exact != 1 {
+		// A change on a guess is worse than a question: with several
+		// matches and no single exact one, nothing is changed.
+		return contactChoice{}, replyWith(ambiguousContactsReply(p.in.targetName, verb, contacts, choice.matched)), false
+	}
 	if choice.contact.ID == "" {
 		return contactChoice{}, replyWith(noIDReply(choice.contact.Name, verb)), false
 	}
@@ -324,6 +329,9 @@ func (p planner) resolveTask() (choice taskChoice, next decision, ready bool) {
 				choice.task, found = t, true
 			}
 		}
+	}
+	if choice.matched > 1 && choice.exact != 1 {
+		return taskChoice{}, replyWith(ambiguousTasksReply(p.in.taskQuery, tasks, choice.matched)), false
 	}
 	if choice.task.ID == "" {
 		return taskChoice{}, replyWith(noIDReply(choice.task.Title, "complete")), false

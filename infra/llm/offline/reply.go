@@ -416,3 +416,33 @@ func joinWith(items []string, word string) string {
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " " + word + " " + items[len(items)-1]
 }
+
+// ambiguousContactsReply lists the contacts a change could mean and asks
+// which: "3 contacts match "Ann", so I did not update any of them: Ann
+// Lee (Initech, ann@initech.com, id …); …. Which one? …".
+func ambiguousContactsReply(query, verb string, contacts []contactRecord, matched int) string {
+	var lines []string
+	for i, c := range contacts {
+		if i == 5 {
+			lines = append(lines, fmt.Sprintf("and %d more", matched-5))
+			break
+		}
+		lines = append(lines, contactLine(c, false)+idSuffix(c.ID))
+	}
+	return fmt.Sprintf("%d contacts match %s, so I did not %s any of them: %s. Which one do you mean? "+
+		"Say so with its full name or id (in a follow-up, or in context.entity_id).", matched, quote(query), verb, strings.Join(lines, "; "))
+}
+
+// ambiguousTasksReply does the same for tasks to complete.
+func ambiguousTasksReply(query string, tasks []taskRecord, matched int) string {
+	var lines []string
+	for i, t := range tasks {
+		if i == 5 {
+			lines = append(lines, fmt.Sprintf("and %d more", matched-5))
+			break
+		}
+		lines = append(lines, orUntitled(t.Title)+idSuffix(t.ID))
+	}
+	return fmt.Sprintf("%d open tasks match %s, so I did not complete any of them: %s. Which one do you mean? "+
+		"Say so with its full title or id.", matched, quote(query), strings.Join(lines, "; "))
+}
