@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -81,4 +82,35 @@ func TestModelLoop_Hardening(t *testing.T) {
 			t.Errorf("%v model steps before stopping, want 3", steps)
 		}
 	})
+}
+
+// TestOfflineSummaryTellsWhatMentionsTheContact: "Give me a full summary
+// of this contact" with the contact in context.entity_id, as the contract
+// shows it, reads summarize_contact: the reply names the contact's tasks
+// too, not only its fields.
+func TestOfflineSummaryTellsWhatMentionsTheContact(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "embedded")
+	c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+	sync := map[string]string{"Prefer": "wait=20"}
+	h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key, Header: sync,
+		Body: map[string]any{"message": "Create a contact for Dana Whitfield at Lumen Labs, dana@lumenlabs.example"}})
+	h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key, Header: sync,
+		Body: map[string]any{"message": "Create a task: call Dana Whitfield about the renewal"}})
+	created := h.logEventsOfType("ContactCreated")
+	if len(created) != 1 {
+		t.Fatalf("%d contacts", len(created))
+	}
+	r := h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key, Header: sync,
+		Body: map[string]any{"message": "Give me a full summary of this contact",
+			"context": map[string]any{"entity_type": "contact", "entity_id": jstr(evData(t, created[0]), "contact_id")}}})
+	var p poll
+	if err := json.Unmarshal(r.Raw, &p); err != nil || p.Status != "resolved" {
+		t.Fatalf("summary: %s", r.Raw)
+	}
+	for _, want := range []string{"Dana Whitfield", "Lumen Labs", "Call Dana Whitfield about the renewal (open)"} {
+		if !strings.Contains(p.reply(), want) {
+			t.Errorf("the summary %q does not tell %q", p.reply(), want)
+		}
+	}
 }

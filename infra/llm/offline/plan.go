@@ -16,6 +16,7 @@ const (
 	toolCreateTask     = "create_task"
 	toolListTasks      = "list_tasks"
 	toolCompleteTask   = "complete_task"
+	toolSummarize      = "summarize_contact"
 )
 
 // decision is the outcome of one model step: tool calls to make, or the
@@ -161,9 +162,21 @@ func (p planner) summarizeContact() decision {
 	if !ready {
 		return next
 	}
+	// summarize_contact brings the contact's tasks, documents and e-mails
+	// too; get_contact (or the search's own result) is the fallback.
+	if s, ok := p.t.latest(toolSummarize); ok {
+		c, ok := contactResult(s.result)
+		if !ok {
+			return replyWith(unreadableReply(toolSummarize))
+		}
+		return replyWith(appendSentence(contactSummaryReply(choice, c), relatedSummary(s.result)))
+	}
 	if d, ok := answered(p, toolGetContact, contactResult,
 		func(c contactRecord) string { return contactSummaryReply(choice, c) }); ok {
 		return d
+	}
+	if p.tools[toolSummarize] {
+		return p.call(toolSummarize, map[string]string{"id": choice.contact.ID})
 	}
 	if choice.matched > 0 && !p.tools[toolGetContact] {
 		return replyWith(contactSummaryReply(choice, choice.contact))

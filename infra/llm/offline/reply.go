@@ -446,3 +446,39 @@ func ambiguousTasksReply(query string, tasks []taskRecord, matched int) string {
 	return fmt.Sprintf("%d open tasks match %s, so I did not complete any of them: %s. Which one do you mean? "+
 		"Say so with its full title or id.", matched, quote(query), strings.Join(lines, "; "))
 }
+
+// relatedSummary words what summarize_contact found around a contact:
+// "Tasks: Call Ann (open). Documents: Q1 report. E-mails sent to them: 2."
+func relatedSummary(raw string) string {
+	obj, ok := decodeObject(raw)
+	if !ok {
+		return ""
+	}
+	list := func(key, field string) []string {
+		items, _ := obj[key].([]any)
+		var out []string
+		for _, it := range items {
+			if m, ok := it.(map[string]any); ok {
+				text := recordString(m, field)
+				if st := recordString(m, "status"); key == "tasks" && st != "" {
+					text += " (" + st + ")"
+				}
+				out = append(out, text)
+			}
+		}
+		return out
+	}
+	var parts []string
+	if ts := list("tasks", "title"); len(ts) > 0 {
+		parts = append(parts, "Tasks: "+strings.Join(ts, ", ")+".")
+	} else {
+		parts = append(parts, "No tasks mention them.")
+	}
+	if ds := list("documents", "title"); len(ds) > 0 {
+		parts = append(parts, "Documents: "+strings.Join(ds, ", ")+".")
+	}
+	if es := list("emails", "subject"); len(es) > 0 {
+		parts = append(parts, fmt.Sprintf("E-mails sent to them: %d.", len(es)))
+	}
+	return strings.Join(parts, " ")
+}
