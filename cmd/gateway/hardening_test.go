@@ -114,3 +114,31 @@ func TestOfflineSummaryTellsWhatMentionsTheContact(t *testing.T) {
 		}
 	}
 }
+
+// TestTheSameContactTwiceIsOne: the same create sent twice (a script that
+// resends) makes one contact, and the second reply says it exists; other
+// details make a second one.
+func TestTheSameContactTwiceIsOne(t *testing.T) {
+	t.Parallel()
+	forBackends(t, func(t *testing.T, backend string) {
+		h := newHarness(t, backend)
+		c := h.principal(h.createWorkspace("Acme", "owner@acme.test"))
+		send := func(msg string) string {
+			r := h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key,
+				Header: map[string]string{"Prefer": "wait=20"}, Body: map[string]any{"message": msg}})
+			var p poll
+			_ = json.Unmarshal(r.Raw, &p)
+			return p.reply()
+		}
+		send("Create a contact for Noor Haddad at Tessellate, noor@tessellate.io")
+		again := send("Create a contact for Noor Haddad at Tessellate, noor@tessellate.io")
+		if !strings.Contains(again, "already exists") {
+			t.Errorf("the second create answered %q", again)
+		}
+		send("Create a contact for Noor Haddad at Quillon, noor@quillon.example")
+		billingEventually(t, "the contacts to be in the log", func() bool { return len(h.logEventsOfType("ContactCreated")) >= 2 })
+		if n := len(h.logEventsOfType("ContactCreated")); n != 2 {
+			t.Errorf("%d contacts created, want 2 (the same one twice is one)", n)
+		}
+	})
+}

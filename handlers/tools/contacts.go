@@ -121,11 +121,51 @@ func (c *Catalog) createContact(ctx context.Context, call commands.ToolCall) (an
 	if err := decode(call, &f); err != nil {
 		return nil, err
 	}
+	if same, found, err := c.sameContact(ctx, call, f); err != nil || found {
+		// The same person sent twice is one contact: the caller gets the
+		// one there is, and is told so.
+		return map[string]any{"contact": same, "existing": true,
+			"note": "A contact with this name and " + sameBy(f) + " already exists, so no second one was created. Create it again with other details if a second one is really meant."}, err
+	}
 	ct, err := c.deps.Commands.CreateContact(ctx, call.EffectID(), call.WorkspaceID, f, cause(call))
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"contact": contactFromDomain(ct)}, nil
+}
+
+// sameContact finds a contact a new one would repeat: the same name and
+// the same e-mail, or, with no e-mail given, the same name and company.
+// The contact this very call created (a retried call) is not a repeat.
+func (c *Catalog) sameContact(ctx context.Context, call commands.ToolCall, f contact.Fields) (ContactOut, bool, error) {
+	name := strings.TrimSpace(f.Name)
+	if name == "" || (f.Email == "" && f.Company == "") {
+		return ContactOut{}, false, nil
+	}
+	if err := c.deps.Sync.WaitForHead(ctx); err != nil {
+		return ContactOut{}, false, err
+	}
+	views, _, err := c.deps.Contacts.Search(ctx, call.WorkspaceID, contacts.Filter{Name: name, Email: f.Email, Limit: 20})
+	if err != nil {
+		return ContactOut{}, false, err
+	}
+	for _, v := range views {
+		if v.ID == call.EffectID() || !strings.EqualFold(strings.TrimSpace(v.Name), name) {
+			continue
+		}
+		if f.Email != "" && strings.EqualFold(v.Email, f.Email) ||
+			f.Email == "" && strings.EqualFold(strings.TrimSpace(v.Company), strings.TrimSpace(f.Company)) {
+			return contactFromView(v), true, nil
+		}
+	}
+	return ContactOut{}, false, nil
+}
+
+func sameBy(f contact.Fields) string {
+	if f.Email != "" {
+		return "e-mail"
+	}
+	return "company"
 }
 
 func (c *Catalog) updateContact(ctx context.Context, call commands.ToolCall) (any, error) {

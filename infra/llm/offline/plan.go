@@ -105,6 +105,13 @@ func (p planner) call(name string, args map[string]string) decision {
 }
 
 func (p planner) createContact() decision {
+	if s, ok := p.t.latest(toolCreateContact); ok {
+		if obj, _ := decodeObject(s.result); obj["existing"] == true {
+			if c, ok := contactResult(s.result); ok {
+				return replyWith("That contact already exists, so I did not create a second one: " + contactLine(c, false) + idSuffix(c.ID) + ".")
+			}
+		}
+	}
 	if d, ok := answered(p, toolCreateContact, contactResult, contactCreatedReply); ok {
 		return d
 	}
