@@ -11,6 +11,10 @@ import (
 // fields the caller gave are set.
 type contactFields struct {
 	Name, Company, Title, Email, Phone, City string
+	// unread are parts of the request that fit no field: they are left out
+	// of the contact and the reply says so, rather than fill a field with
+	// words that do not belong there.
+	unread []string
 }
 
 // args renders the fields as tool arguments, leaving out empty ones so the
@@ -350,13 +354,43 @@ func readDetailSegment(f *contactFields, segment string) {
 		return
 	}
 	switch {
+	case !looksLikeWords(segment):
+		f.unread = append(f.unread, segment)
 	case looksLikeTitle(segment) && f.Title == "":
 		f.Title = segment
 	case f.Company == "":
 		f.Company = segment
-	case f.City == "":
+	case f.City == "" && looksLikePlace(segment):
 		f.City = segment
+	default:
+		f.unread = append(f.unread, segment)
 	}
+}
+
+// looksLikeWords accepts what a name, company or title is written with:
+// letters, digits, spaces and the punctuation of names ("O'Brien & Co.",
+// "Smith-Jones Ltd"), not brackets or addresses ("[email protected]").
+func looksLikeWords(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsSpace(r) && !strings.ContainsRune("'’&.-/()+", r) {
+			return false
+		}
+	}
+	return strings.IndexFunc(s, unicode.IsLetter) >= 0
+}
+
+// looksLikePlace accepts a city: a few words of letters ("São Paulo",
+// "Stoke-on-Trent", "St. Albans").
+func looksLikePlace(s string) bool {
+	if len(strings.Fields(s)) > 4 {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsSpace(r) && !strings.ContainsRune("'’.-", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // takeCity moves a trailing "in London" / "based in London" clause of a

@@ -123,3 +123,19 @@ func TestFollowUpCompletesTheTaskMadeBefore(t *testing.T) {
 		t.Errorf("completed %q, want the task made before (%s)", got, crm.tasks[1].ID)
 	}
 }
+
+// TestWordsThatFitNoFieldAreLeftOutAndSaid: a part of a request that is no
+// name, company, title, e-mail, phone or place (an address a web page
+// mangled, say) is not written into the city: the contact is created
+// without it, and the reply says what was left out.
+func TestWordsThatFitNoFieldAreLeftOutAndSaid(t *testing.T) {
+	crm := &fakeCRM{}
+	conv := converse(t, crm, allToolNames, "Create a contact for John Smith at Acme Corp, [email protected], +44 7700 900000")
+	c, ok := crm.contactByName("John Smith")
+	if !ok || c.City != "" || c.Company != "Acme Corp" || c.Phone != "+44 7700 900000" {
+		t.Fatalf("contact %+v", c)
+	}
+	if !strings.Contains(conv.reply, "did not understand '[email protected]'") {
+		t.Errorf("reply %q does not say what was left out", conv.reply)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"reflect"
 	"testing"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
@@ -163,7 +164,7 @@ func TestParseContactDetails(t *testing.T) {
 		{"Q1 2026", contactFields{Name: "Q1 2026"}},
 	}
 	for _, tc := range tests {
-		if got := parseContactDetails(tc.in); got != tc.want {
+		if got := parseContactDetails(tc.in); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("parseContactDetails(%q) = %+v, want %+v", tc.in, got, tc.want)
 		}
 	}

@@ -113,6 +113,9 @@ func (p planner) createContact() decision {
 		}
 	}
 	if d, ok := answered(p, toolCreateContact, contactResult, contactCreatedReply); ok {
+		if u := p.in.contact.unread; len(u) > 0 {
+			d.reply = appendSentence(d.reply, "I did not understand "+quoteList(u)+", so I left it out.")
+		}
 		return d
 	}
 	return p.call(toolCreateContact, p.in.contact.args())

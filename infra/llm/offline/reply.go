@@ -482,3 +482,12 @@ func relatedSummary(raw string) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// quoteList quotes each part: "'a', 'b'".
+func quoteList(parts []string) string {
+	q := make([]string, len(parts))
+	for i, p := range parts {
+		q[i] = quote(p)
+	}
+	return strings.Join(q, ", ")
+}
