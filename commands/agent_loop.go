@@ -147,8 +147,13 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 			return ctx.Err() // shutting down: the step runs again after restart
 		}
 		h.logger().Warn("model call failed", "conversation", c.ID, "step", cmd.Step, "err", err)
-		facts, ferr := c.Fail(conversation.CodeModelError,
-			"The language model could not complete the request: "+err.Error(), h.now())
+		reason := "The language model could not complete the request: " + err.Error()
+		if errors.Is(mctx.Err(), context.DeadlineExceeded) {
+			// Say which setting bounded the call, so an operator knows
+			// what to raise for a slow model.
+			reason += fmt.Sprintf(" (GATEWAY_MODEL_TIMEOUT is %s)", h.ModelTimeout)
+		}
+		facts, ferr := c.Fail(conversation.CodeModelError, reason, h.now())
 		if ferr != nil {
 			return nil
 		}

@@ -685,7 +685,7 @@ func TestLLM_HungModelIsBounded(t *testing.T) {
 	}
 	code, message := p.failureOf(t)
 	t.Logf("error.message: %s", message)
-	if code != "MODEL_ERROR" || !hasAll(message, "stopped after 1 attempt", "deadline") {
+	if code != "MODEL_ERROR" || !hasAll(message, "stopped after 1 attempt", "deadline", "GATEWAY_MODEL_TIMEOUT is 1s") {
 		t.Errorf("error = %s %q; want MODEL_ERROR saying the call was stopped at the deadline", code, message)
 	}
 	// Far below the default 60s timeout; loose for a loaded CI machine.
