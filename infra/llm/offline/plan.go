@@ -64,6 +64,16 @@ func plan(req agent.Request) decision {
 	if !known {
 		return replyWith(sameCompanyProblem)
 	}
+	text, rest := splitSteps(text)
+	d := planFirst(req, t, text)
+	if rest != "" && len(d.calls) == 0 {
+		d.reply = appendSentence(d.reply, "I did not do the rest of the request ("+quote(rest)+"): the built-in model does one step at a time, so send it as a request of its own.")
+	}
+	return d
+}
+
+// planFirst decides the next step of the request's first step.
+func planFirst(req agent.Request, t transcript, text string) decision {
 	parse := newParser(text, t.context)
 	parse.prior = t.prior
 	p := planner{t: t, in: parse.classify(), tools: map[string]bool{}}

@@ -121,3 +121,18 @@ var followUpTailRe = regexp.MustCompile(`(?i)^(?:(?:(?:and\s+)?also|and\s+then|t
 func stripFollowUpWords(text string) string {
 	return strings.TrimSpace(followUpTailRe.ReplaceAllString(text, ""))
 }
+
+// stepSplitRe finds where a request goes on to a next step: "…, then …",
+// "… and then …", "…; then …".
+var stepSplitRe = regexp.MustCompile(`(?i)(?:\s*[,;]\s*|\s+)(?:and\s+)?then\s+`)
+
+// splitSteps cuts a request at its first "then": the model carries out
+// the first step only, and says the rest was not done, rather than write
+// the rest into a field of the first.
+func splitSteps(text string) (first, rest string) {
+	loc := stepSplitRe.FindStringIndex(text)
+	if loc == nil || loc[0] == 0 {
+		return text, ""
+	}
+	return strings.TrimSpace(text[:loc[0]]), strings.TrimSpace(text[loc[1]:])
+}
