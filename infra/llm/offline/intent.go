@@ -211,7 +211,7 @@ func (p parser) listTasks() (intent, bool) {
 var (
 	// createContactRe: "Create a contact for ...", "Add a new contact: ...",
 	// "New contact: ...".
-	createContactRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|save|register|insert|store)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?contact\b(?:\s+record)?\s*(?:for\b|:|called\b|named\b|with\b|-)?\s*(.*)$`)
+	createContactRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|save|register|insert|store)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:contact|lead|customer|client|prospect)\b(?:\s+record)?\s*(?:for\b|:|called\b|named\b|with\b|-)?\s*(.*)$`)
 	// addAsContactRe: "Add John Smith as a contact, Acme Corp, ...".
 	addAsContactRe = regexp.MustCompile(`(?i)^(?:add|save|create|store)\s+(.+?)\s+as\s+(?:a\s+|an\s+)?(?:new\s+)?contact\b[\s,:;\-]*(.*)$`)
 
@@ -262,16 +262,16 @@ var (
 	summaryTargetRe = regexp.MustCompile(`(?i)(?:\b(?:of|for|on|about)\s+|^(?:summari[sz]e|describe|who\s+is)\s+)(?:the\s+contact\s+|contact\s+)?(.*)$`)
 
 	// findVerbRe: verbs that open a contact search.
-	findVerbRe = regexp.MustCompile(`(?i)^(?:find|search(?:\s+for)?|look\s*up|look\s+for|list|show(?:\s+me)?|display|get|give\s+me|fetch|pull\s+up|who)\b\s*`)
+	findVerbRe = regexp.MustCompile(`(?i)^(?:find|search(?:\s+for)?|look\s*up|look\s+for|list|show(?:\s+me)?|display|get|give\s+me|fetch|pull\s+up|who|which|do\s+we\s+have|have\s+we\s+got|is\s+there|are\s+there)\b\s*`)
 	// contactNounRe: "(all) contacts", "people", "everyone" after the verb.
-	contactNounRe = regexp.MustCompile(`(?i)^(?:(?:all|every|any|the|my|our)\s+)*(?:contacts?|people|persons?|everyone|everybody|customers|clients|leads)\b\s*`)
+	contactNounRe = regexp.MustCompile(`(?i)^(?:(?:all|every|any|the|my|our)\s+)*(?:contacts?|people|persons?|everyone|everybody|anyone|anybody|someone|customers|clients|leads)\b\s*`)
 	// findClauseRe marks each filter clause of a search; longer phrases are
 	// listed first so "working at" wins over "at".
 	findClauseRe = regexp.MustCompile(`(?i)(?:^|\s)(based\s+in|located\s+in|living\s+in|(?:who|that)\s+lives?\s+in|lives?\s+in|` +
 		`(?:who|that)\s+(?:is\s+|are\s+)?(?:working|works?|employed)\s+(?:at|for|by)|working\s+(?:at|for)|works?\s+(?:at|for)|employed\s+(?:at|by)|` +
 		`named|called|with\s+(?:the\s+)?name|with\s+e-?mail|matching|containing|about|in|at|from|for)\s+`)
 	// fillerRe: words between a verb and a clause that mean nothing ("who are").
-	fillerRe = regexp.MustCompile(`(?i)\b(?:who|that|which|are|is)\b`)
+	fillerRe = regexp.MustCompile(`(?i)\b(?:who|that|which|are|is|do\s+we\s+have|have\s+we\s+got|we\s+have|anyone|anybody|someone|somebody)\b`)
 )
 
 // createContact reads "create a contact ..." requests.
