@@ -252,6 +252,7 @@ func TestMCP_KeysAndWorkspacesAreKeptApart(t *testing.T) {
 			if r := post(auth, `{"jsonrpc":"2.0","id":1,"method":`); r.Status >= 500 || jnum(r.JSON(t), "error", "code") != -32700 {
 				t.Errorf("malformed JSON-RPC: %d %s, want a JSON-RPC parse error", r.Status, r.Raw)
 			}
+			expectError(t, h.do(req{Method: "GET", Path: "/mcp", Header: auth}), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
 			big := `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
 			expectError(t, post(auth, big), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 		})

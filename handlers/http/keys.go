@@ -409,7 +409,11 @@ func parseToolScope(raw json.RawMessage, catalog []string) ([]string, *apiError)
 	}
 	var names []string
 	if err := json.Unmarshal(raw, &names); err != nil {
-		return nil, validation("tools must be a list of tool names (or null for every tool), not %s.", jsonKind(raw))
+		what := jsonKind(raw)
+		if strings.HasPrefix(strings.TrimSpace(string(raw)), "[") {
+			what = "a list holding something other than names"
+		}
+		return nil, validation("tools must be a list of tool names (or null for every tool), not %s.", what)
 	}
 	out := []string{}
 	for _, n := range names {

@@ -29,6 +29,14 @@ func (s *Server) mcp(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "The MCP server is not enabled on this gateway."))
 		return
 	}
+	if r.Method != http.MethodPost {
+		// The server keeps no sessions: there is no stream to GET and no
+		// session to DELETE.
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+			"The MCP server takes POST requests only (it keeps no sessions, so there is nothing to GET or DELETE)."))
+		return
+	}
 	c, k, e := s.both(r)
 	if e != nil {
 		if e.Status == http.StatusUnauthorized {
@@ -42,28 +50,26 @@ func (s *Server) mcp(w http.ResponseWriter, r *http.Request) {
 			"The request is %d bytes; the MCP server takes at most %d.", r.ContentLength, MCPMaxBodyBytes))
 		return
 	}
-	if r.Method == http.MethodPost && !strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/json") {
+	if !strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/json") {
 		writeError(w, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
 			"MCP messages are JSON: send Content-Type: application/json."))
 		return
 	}
-	if r.Method == http.MethodPost {
-		// A body that is not JSON at all gets a JSON-RPC parse error, as
-		// JSON-RPC asks (the SDK would answer it in plain text).
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MCPMaxBodyBytes))
-		if err != nil {
-			writeError(w, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
-				"The request is larger than the MCP server takes (%d bytes).", MCPMaxBodyBytes))
-			return
-		}
-		if !json.Valid(body) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the request body is not valid JSON."}}`))
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+	// A body that is not JSON at all gets a JSON-RPC parse error, as
+	// JSON-RPC asks (the SDK would answer it in plain text).
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MCPMaxBodyBytes))
+	if err != nil {
+		writeError(w, errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+			"The request is larger than the MCP server takes (%d bytes).", MCPMaxBodyBytes))
+		return
 	}
+	if !json.Valid(body) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the request body is not valid JSON."}}`))
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	// A call may wait for budget room and then run its tool: the server's
 	// write timeout for ordinary replies must not cut its answer off.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(commands.McpCallLimit + 30*time.Second))
