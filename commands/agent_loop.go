@@ -11,6 +11,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/mcpcall"
 )
 
 // SystemPrompt tells the model how this gateway's agent behaves.
@@ -250,14 +251,14 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 	} else if !allowed {
 		// The key does not allow the tool (its scope changed, or the
 		// model named a tool it was not offered): the model reads why.
-		return h.recordToolResult(ctx, cmd, c, v, req, notAllowedResult(req.Name), true, 0, nil, cause)
+		return h.recordToolResult(ctx, cmd, c, v, req, errorJSONCode(notAllowed(req.Name), mcpcall.CodeNotAllowed), true, 0, nil, cause)
 	}
 	if checker, ok := h.Tools.(ArgumentChecker); ok {
 		// A call of a tool that does not exist, or with arguments that do
 		// not fit its schema, does not run and is not charged: the model
 		// reads what is wrong, the field named.
 		if err := checker.CheckArguments(req.Name, req.Arguments); err != nil {
-			return h.recordToolResult(ctx, cmd, c, v, req, errorJSONCode(err.Error(), "INVALID_ARGUMENTS"), true, 0, nil, cause)
+			return h.recordToolResult(ctx, cmd, c, v, req, errorJSONCode(err.Error(), mcpcall.CodeInvalidArguments), true, 0, nil, cause)
 		}
 	}
 	charge, err := h.reserve(ctx, c, billing.CauseToolCall, "tool call "+cmd.Key, h.Prices.ToolCall)

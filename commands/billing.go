@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -175,6 +176,18 @@ func chargeOf(py payer, charge *conversation.Charge, kind, ref, model string, us
 		Amount: billing.MicroUSD(charge.AmountMicroUSD), ChargedAt: at}
 }
 
+// periodsAt are the budget periods of a key's kind at those times, by key:
+// where work that ran between them may have reserved.
+func periodsAt(kind apikey.Period, at ...time.Time) map[string]billing.Period {
+	out := map[string]billing.Period{}
+	for _, t := range at {
+		if p, err := billing.PeriodAt(string(kind), t); err == nil {
+			out[p.Key] = p
+		}
+	}
+	return out
+}
+
 // periodOf rebuilds a period from its key ("2026-11", "2026-11-22",
 // "total") for the key's current kind, or from the key's form alone.
 func (h *Handler) periodOf(ctx context.Context, keyID, periodKey string) (billing.Period, error) {
@@ -241,11 +254,7 @@ func (h *Handler) SettleConversation(ctx context.Context, cmd SettleConversation
 			periods[key] = p
 		}
 	}
-	for _, at := range []time.Time{c.OpenedAt, c.TurnStartedAt, c.EndedAt, h.now()} {
-		if p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), at); err == nil {
-			periods[p.Key] = p
-		}
-	}
+	maps.Copy(periods, periodsAt(k.Settings.BudgetPeriod, c.OpenedAt, c.TurnStartedAt, c.EndedAt, h.now()))
 	md := es.Metadata{CorrelationID: c.ID, CausationID: "settle:" + c.ID, Actor: es.Actor{Kind: "system"}}
 	for key, p := range periods {
 		err := h.budgetLine(p, c.APIKeyID).submit(ctx, &budgetOp{charges: byPeriod[key], releaseOf: c.ID,

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Deltas are published at most this often per running step, and each
@@ -76,7 +77,7 @@ func (p *deltaPublisher) flush() {
 	d.Attempt = p.attempt
 	d.Offset = max(0, len(p.text)-deltaWindow)
 	// Never cut a UTF-8 sequence: start the window on a rune boundary.
-	for d.Offset > 0 && d.Offset < len(p.text) && p.text[d.Offset]&0xC0 == 0x80 {
+	for d.Offset > 0 && d.Offset < len(p.text) && !utf8.RuneStart(p.text[d.Offset]) {
 		d.Offset--
 	}
 	d.Text = string(p.text[d.Offset:])

@@ -81,7 +81,7 @@ func (h *Handler) FollowUp(ctx context.Context, cmd FollowUp) (Accepted, error) 
 		if err != nil {
 			return Accepted{}, err
 		}
-		h.keep(c, res.Version, facts...)
+		h.keep(&next, res.Version) // next holds the facts already
 		return Accepted{ConversationID: c.ID, Turn: next.Turn, Position: res.Position, Version: res.Version}, nil
 	}
 }

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
+	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/mcpcall"
 )
@@ -39,6 +39,11 @@ type ArgumentChecker interface {
 // mcpWait bounds how long an MCP call waits for budget room that running
 // work holds, before it is refused.
 const mcpWait = 30 * time.Second
+
+// payerOfCall is who an MCP call is charged to: its key, as one turn.
+func payerOfCall(r *mcpcall.Requested) payer {
+	return payer{ID: r.CallID, KeyID: r.APIKeyID, WorkspaceID: r.WorkspaceID, UserID: r.UserID, Turn: 1}
+}
 
 // CallTool runs one MCP tool call and records it: the request, then its
 // result or why it was refused (the key does not allow the tool, its
@@ -102,7 +107,8 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 		break
 	}
 	v := res.Version
-	py := payer{ID: id, KeyID: call.APIKeyID, WorkspaceID: call.WorkspaceID, UserID: call.UserID, Turn: 1, WaitUntil: h.now().Add(mcpWait)}
+	py := payerOfCall(requested)
+	py.WaitUntil = h.now().Add(mcpWait)
 	charge, err := h.reserveFor(ctx, py, billing.CauseMcpToolCall, "mcp "+call.Tool, h.Prices.ToolCall)
 	var exceeded *billing.ExceededError
 	if errors.As(err, &exceeded) {
@@ -119,14 +125,7 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 	began := time.Now()
 	out.Result, out.IsError = h.Tools.Execute(ctx, ToolCall{WorkspaceID: call.WorkspaceID, UserID: call.UserID,
 		ConversationID: id, Key: "mcp", Name: call.Tool, Arguments: call.Arguments})
-	kept, truncated := out.Result, false
-	if len(kept) > mcpcall.MaxResultBytes {
-		cut := mcpcall.MaxResultBytes
-		for cut > 0 && !utf8.RuneStart(kept[cut]) {
-			cut--
-		}
-		kept, truncated = kept[:cut], true
-	}
+	kept, truncated := conversation.TruncateResult(out.Result)
 	// The record is written even if the caller went away: the tool ran.
 	rctx := context.WithoutCancel(ctx)
 	if _, err := h.append(rctx, mcpcall.Stream(id), v, md, &mcpcall.Completed{Result: kept, IsError: out.IsError, Truncated: truncated,
@@ -165,13 +164,7 @@ func (h *Handler) CloseInterruptedMcpCall(ctx context.Context, callID string) er
 		if err != nil {
 			return err
 		}
-		periods := map[string]billing.Period{}
-		for _, at := range []time.Time{c.Requested.RequestedAt, h.now()} {
-			if p, err := billing.PeriodAt(string(k.Settings.BudgetPeriod), at); err == nil {
-				periods[p.Key] = p
-			}
-		}
-		for _, p := range periods {
+		for _, p := range periodsAt(k.Settings.BudgetPeriod, c.Requested.RequestedAt, h.now()) {
 			if err := h.budgetLine(p, k.ID).submit(ctx, &budgetOp{releaseOf: callID,
 				releaseReason: "the MCP call was interrupted before it finished", md: md}); err != nil {
 				return err
@@ -209,7 +202,7 @@ func (h *Handler) SettleMcpCall(ctx context.Context, cmd SettleMcpCall) error {
 	if err != nil {
 		return err
 	}
-	py := payer{ID: cmd.CallID, KeyID: r.APIKeyID, WorkspaceID: r.WorkspaceID, UserID: r.UserID, Turn: 1}
+	py := payerOfCall(r)
 	return h.budgetLine(p, r.APIKeyID).submit(ctx, &budgetOp{
 		charges:   []billing.Charged{chargeOf(py, charge, billing.CauseMcpToolCall, "mcp "+r.Tool, "", agent.Usage{}, c.Completed.CompletedAt)},
 		releaseOf: cmd.CallID, releaseReason: "the MCP call ended without using it",

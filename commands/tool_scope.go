@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
@@ -53,10 +52,4 @@ func (h *Handler) scoped(ctx context.Context, specs []agent.ToolSpec, keyIDs ...
 // notAllowed says why a call of a tool outside the key's scope was refused.
 func notAllowed(tool string) string {
 	return fmt.Sprintf("This API key does not allow the tool %s; nothing was done. Its owner can add it to the key's tools.", tool)
-}
-
-// notAllowedResult is what such a call returns to the model.
-func notAllowedResult(tool string) string {
-	b, _ := json.Marshal(map[string]string{"error": notAllowed(tool), "code": "TOOL_NOT_ALLOWED"})
-	return string(b)
 }

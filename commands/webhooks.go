@@ -203,15 +203,16 @@ func (h *Handler) StartWebhookDelivery(ctx context.Context, cmd StartWebhookDeli
 // conversationAt folds a conversation up to version (0: all of it): the
 // state a webhook of that ending carries.
 func (h *Handler) conversationAt(ctx context.Context, id string, version int64) (*conversation.Conversation, error) {
-	if version <= 0 {
-		c, _, err := h.loadConversation(ctx, id)
-		return c, err
+	c, v, err := h.loadConversation(ctx, id)
+	if err != nil || version <= 0 || v == version {
+		return c, err // nothing came after the ending: the fold is that state
 	}
+	// A follow-up began since: fold the stream up to the ending.
 	recs, err := h.Store.ReadStream(ctx, conversation.Stream(id), 0)
 	if err != nil {
 		return nil, err
 	}
-	c := &conversation.Conversation{}
+	c = &conversation.Conversation{}
 	for _, r := range recs {
 		if r.StreamVersion > version {
 			break

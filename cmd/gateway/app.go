@@ -234,8 +234,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
 		Projections: a.Runner, Endings: a.Endings, Relay: a.Relay, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
 		WebhookRefusal: a.webhookClient.Refusal, McpUsage: a.McpUsage,
-		MCP: mcpserver.New(mcpserver.Deps{Commands: a.Cmds, Catalog: catalog, Version: cli.Version(release),
-			MaxBodyBytes: httpapi.MCPMaxBodyBytes, Logger: logger}),
+		MCP: mcpserver.New(mcpserver.Deps{Commands: a.Cmds, Catalog: catalog, Version: cli.Version(release), Logger: logger}),
 	})
 	return a, nil
 }

@@ -460,16 +460,22 @@ func (c *Conversation) RecordToolResult(key, result string, isError bool, took t
 	if !ok || !contains(c.Pending, key) {
 		return nil, ErrNothingToDo
 	}
-	truncated := false
-	if len(result) > MaxToolResultBytes {
-		cut := MaxToolResultBytes
-		for cut > 0 && !utf8.RuneStart(result[cut]) {
-			cut--
-		}
-		result, truncated = result[:cut], true
-	}
+	result, truncated := TruncateResult(result)
 	return []es.Fact{&ToolCallCompleted{Key: key, Name: req.Name, Result: result, IsError: isError,
 		Truncated: truncated, DurationMS: took.Milliseconds(), CompletedAt: now, Charge: charge}}, nil
+}
+
+// TruncateResult keeps what a conversation (or an MCP call's record)
+// holds of a tool's result: MaxToolResultBytes, cut on a character.
+func TruncateResult(result string) (string, bool) {
+	if len(result) <= MaxToolResultBytes {
+		return result, false
+	}
+	cut := MaxToolResultBytes
+	for cut > 0 && !utf8.RuneStart(result[cut]) {
+		cut--
+	}
+	return result[:cut], true
 }
 
 // Fail decides an end without a reply.

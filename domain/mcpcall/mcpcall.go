@@ -65,10 +65,6 @@ func (Refused) EventType() string   { return "McpToolCallRefused" }
 // Events decodes this aggregate's facts.
 var Events = es.Registered(es.Of[Requested], es.Of[Completed], es.Of[Refused])
 
-// MaxResultBytes is how much of a result the record keeps (the entity
-// streams keep the full facts), as for a conversation's tool calls.
-const MaxResultBytes = conversation.MaxToolResultBytes
-
 // Call is the state folded from a call's stream.
 type Call struct {
 	Requested *Requested

@@ -31,9 +31,16 @@ type Caller struct {
 
 type callerKey struct{}
 
+// request is what the context carries: the caller, and the server built
+// for it (the SDK asks for the server more than once per request).
+type request struct {
+	caller Caller
+	server *mcp.Server
+}
+
 // WithCaller puts the authenticated caller in the request's context.
 func WithCaller(ctx context.Context, c Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
+	return context.WithValue(ctx, callerKey{}, &request{caller: c})
 }
 
 // Catalog is the agent's tool catalog, as both doors show it.
@@ -46,24 +53,26 @@ type Deps struct {
 	Commands *commands.Handler
 	Catalog  Catalog
 	Version  string
-	// MaxBodyBytes bounds a request (larger ones are answered 413).
-	MaxBodyBytes int64
-	Logger       *slog.Logger
+	Logger   *slog.Logger
 }
 
 // outputSchema is every tool's: its structured result is a JSON object.
 var outputSchema = json.RawMessage(`{"type": "object"}`)
 
 // New returns the /mcp handler. Requests must carry a Caller (see
-// WithCaller); without one there is no server to answer them.
+// WithCaller); without one there is no server to answer them. Their size
+// is bounded by the HTTP layer before they reach it.
 func New(d Deps) http.Handler {
 	return mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
-		c, ok := r.Context().Value(callerKey{}).(Caller)
+		req, ok := r.Context().Value(callerKey{}).(*request)
 		if !ok {
 			return nil
 		}
-		return d.server(c)
-	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, Logger: d.Logger, MaxRequestBodyBytes: d.MaxBodyBytes,
+		if req.server == nil {
+			req.server = d.server(req.caller)
+		}
+		return req.server
+	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, Logger: d.Logger,
 		// The SDK refuses a loopback connection whose Host is not loopback
 		// (DNS rebinding protection for local servers). The gateway is
 		// reached through proxies on the same host with their own Host,

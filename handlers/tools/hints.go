@@ -61,15 +61,6 @@ func (c *Catalog) Describe() []Described {
 	return out
 }
 
-// Names lists the tools, in order.
-func (c *Catalog) Names() []string { return c.names() }
-
-// Has reports whether the catalog has a tool of that name.
-func (c *Catalog) Has(name string) bool {
-	_, ok := c.tools[name]
-	return ok
-}
-
 // CheckArguments validates a call's arguments against the tool's JSON
 // schema and says what is wrong with them in a sentence that names the
 // field (nil: they fit). A caller with its own model (MCP) gets this

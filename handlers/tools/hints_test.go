@@ -8,13 +8,13 @@ import (
 
 func TestEveryToolStatesItsBehaviour(t *testing.T) {
 	c := New(Deps{})
-	for _, name := range c.Names() {
+	for _, name := range c.names() {
 		if _, ok := hints[name]; !ok {
 			t.Errorf("tool %s has no hints (hints.go)", name)
 		}
 	}
 	for name := range hints {
-		if !c.Has(name) {
+		if _, ok := c.tools[name]; !ok {
 			t.Errorf("hints.go names %s, which is not in the catalog", name)
 		}
 	}

@@ -165,13 +165,7 @@ func (m *Model) Complete(ctx context.Context, req agent.Request) (agent.Response
 	if err != nil {
 		return agent.Response{}, err
 	}
-	out := m.toResponse(resp, len(req.Messages))
-	if resp.Usage.PromptTokens == 0 && resp.Usage.CompletionTokens == 0 {
-		// A server that does not count tokens is charged by an estimate,
-		// never as free.
-		out.Usage = estimateUsage(creq, out)
-	}
-	return out, nil
+	return m.response(resp, creq, len(req.Messages)), nil
 }
 
 // parseBaseURL accepts an absolute http(s) URL with a host. Errors never

@@ -29,14 +29,18 @@ func (m *Model) CompleteStreaming(ctx context.Context, req agent.Request, delta 
 	if err != nil {
 		return agent.Response{}, err
 	}
-	out := m.toResponse(resp, len(req.Messages))
+	return m.response(resp, creq, len(req.Messages)), nil
+}
+
+// response is toResponse for a call that may have come without a token
+// count (a server that ignores stream_options, or counts nothing): it is
+// charged by an estimate of its bytes, never as free.
+func (m *Model) response(resp goopenai.ChatCompletionResponse, creq goopenai.ChatCompletionRequest, step int) agent.Response {
+	out := m.toResponse(resp, step)
 	if resp.Usage.PromptTokens == 0 && resp.Usage.CompletionTokens == 0 {
-		// A server that ignores stream_options sends no usage: count it
-		// as no token is shorter than four bytes of text, so that what
-		// the step is charged is not nothing.
 		out.Usage = estimateUsage(creq, out)
 	}
-	return out, nil
+	return out
 }
 
 // streamOnce reads one streamed answer and puts it together as the
