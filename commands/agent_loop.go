@@ -23,7 +23,11 @@ A system with no AI of its own sent you one plain-English request. Carry it out 
   if several do, change nothing: list them (name, company, email, id) and ask which one.
 - Never put words you did not understand into a field; say what you could not do instead.
 - Confirm what you did with the facts: names, ids, dates.
-- If the request cannot be done, say so plainly and why. Never invent data.`
+- If the request cannot be done, say so plainly and why. Never invent data.
+- A request with several steps: do them in order, carry each result into the next, and report every step.
+- End your final reply with one last line "OUTCOME: <word>", the word being completed (all done),
+  partially_completed (some steps done, then one not), needs_clarification (you ask the caller to choose or
+  to give a missing detail), not_understood, or could_not_complete (understood, but a tool failed or is not allowed).`
 
 // RunModelStep asks the model for step Step of a conversation.
 type RunModelStep struct {
@@ -208,10 +212,16 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 
 // stepRequest is what the model is asked at a conversation's next step.
 func (h *Handler) stepRequest(c *conversation.Conversation) agent.Request {
-	// The date lets the model read "by Friday" or "next month" as the caller means them.
-	system := SystemPrompt + "\nIt is now " + h.now().UTC().Format("Monday 2 January 2006, 15:04 UTC") + "."
+	// The date lets the model read "by Friday" or "next month" as the
+	// caller means them: the time the caller's message arrived, so every
+	// step of a turn (and a replay) reads them alike.
+	now := c.TurnStartedAt
+	if now.IsZero() {
+		now = h.now()
+	}
+	system := SystemPrompt + "\nThe caller's message arrived " + now.UTC().Format("Monday 2 January 2006, 15:04 UTC") + "."
 	req := agent.Request{System: system, Messages: agent.FitHistory(c.ModelMessages(), h.historyTokens()),
-		MaxTokens: h.MaxOutputTokens}
+		MaxTokens: h.MaxOutputTokens, Now: now.UTC()}
 	if h.Tools != nil {
 		req.Tools = h.Tools.Specs()
 	}

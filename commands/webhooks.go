@@ -134,12 +134,14 @@ func WebhookBody(c *conversation.Conversation) ([]byte, error) {
 	switch c.Status {
 	case conversation.StatusResolved:
 		return json.Marshal(struct {
-			ConversationUUID string      `json:"conversation_uuid"`
-			Status           string      `json:"status"`
-			Response         string      `json:"response"`
-			Turn             int         `json:"turn"`
-			Usage            UsageReport `json:"usage"`
-		}{c.ID, "resolved", c.Reply, c.Turn, usage})
+			ConversationUUID string            `json:"conversation_uuid"`
+			Status           string            `json:"status"`
+			Response         string            `json:"response"`
+			Outcome          string            `json:"outcome,omitempty"`
+			Candidates       []agent.Candidate `json:"candidates,omitempty"`
+			Turn             int               `json:"turn"`
+			Usage            UsageReport       `json:"usage"`
+		}{c.ID, "resolved", c.Reply, c.Outcome, c.Candidates, c.Turn, usage})
 	case conversation.StatusFailed:
 		msg := "An error occurred while processing your request."
 		if c.Failure != nil && c.Failure.Reason != "" {

@@ -4,7 +4,10 @@
 // OpenAI-compatible adapter and the recorded events all share one vocabulary.
 package agent
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Role of a transcript message.
 type Role string
@@ -54,6 +57,9 @@ type Request struct {
 	Messages  []Message  `json:"messages"`
 	Tools     []ToolSpec `json:"tools"`
 	MaxTokens int        `json:"max_tokens,omitempty"`
+	// Now is when the caller's current message arrived: "by Friday" and
+	// "in 3 days" are read from it, so a replayed step reads them alike.
+	Now time.Time `json:"now,omitzero"`
 }
 
 // Response is what one model step produced: text, tool calls, or both.
@@ -63,4 +69,46 @@ type Response struct {
 	ToolCalls    []ToolCall `json:"tool_calls,omitempty"`
 	FinishReason string     `json:"finish_reason,omitempty"`
 	Usage        Usage      `json:"usage"`
+	// Outcome and Candidates say, for a final reply, how the request ended
+	// (see Outcome*); empty means completed.
+	Outcome    string      `json:"outcome,omitempty"`
+	Candidates []Candidate `json:"candidates,omitempty"`
+}
+
+// Outcomes of a final reply, so a script can tell "done" from "I could
+// not" without reading prose.
+const (
+	// OutcomeCompleted: everything asked was done (a search that found
+	// nothing is done too).
+	OutcomeCompleted = "completed"
+	// OutcomePartial: some steps of the request were done, then one was not.
+	OutcomePartial = "partially_completed"
+	// OutcomeNeedsClarification: nothing more was done because the request
+	// left a choice open (several records match a name, a detail is
+	// missing); Candidates lists the records to choose from.
+	OutcomeNeedsClarification = "needs_clarification"
+	// OutcomeNotUnderstood: the request was not understood; nothing was done.
+	OutcomeNotUnderstood = "not_understood"
+	// OutcomeCouldNotComplete: the request was understood but could not be
+	// carried out (a tool failed or is not allowed).
+	OutcomeCouldNotComplete = "could_not_complete"
+)
+
+// ValidOutcome reports whether s is one of the outcomes.
+func ValidOutcome(s string) bool {
+	switch s {
+	case OutcomeCompleted, OutcomePartial, OutcomeNeedsClarification, OutcomeNotUnderstood, OutcomeCouldNotComplete:
+		return true
+	}
+	return false
+}
+
+// Candidate is one record a caller can choose from when a request was
+// ambiguous: answer with its id (context.entity_id) or a follow-up.
+type Candidate struct {
+	Kind    string `json:"kind"` // contact, task, document, team
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Company string `json:"company,omitempty"`
+	Email   string `json:"email,omitempty"`
 }

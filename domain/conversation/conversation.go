@@ -134,7 +134,10 @@ type Conversation struct {
 	Pending   []string
 	Requested map[string]ToolCallRequested
 	Reply     string
-	Failure   *Failed
+	// Outcome and Candidates come with the reply (see Resolved).
+	Outcome    string
+	Candidates []agent.Candidate
+	Failure    *Failed
 	// InFlight is the model step claimed and not yet completed (0: none).
 	// Abandoned is the step that was in flight when the conversation was
 	// cancelled: its result, when it comes, is recorded as discarded.
@@ -199,6 +202,7 @@ func (c *Conversation) Apply(f es.Fact) {
 	case *Resolved:
 		c.InFlight = 0
 		c.Status, c.Reply, c.EndedAt, c.LastProgressAt = StatusResolved, e.Reply, e.ResolvedAt, e.ResolvedAt
+		c.Outcome, c.Candidates = e.Outcome, e.Candidates
 	case *Failed:
 		if e.Code == CodeCancelled {
 			c.Abandoned = c.InFlight
@@ -446,7 +450,12 @@ func (c *Conversation) RecordModelStep(n int, resp agent.Response, latency time.
 		facts = append(facts, &Failed{Code: CodeEmptyReply, FailedAt: now,
 			Reason: "The language model returned an empty answer."})
 	default:
-		facts = append(facts, &Resolved{Reply: strings.TrimSpace(resp.Content), ResolvedAt: now})
+		outcome := resp.Outcome
+		if !agent.ValidOutcome(outcome) {
+			outcome = agent.OutcomeCompleted
+		}
+		facts = append(facts, &Resolved{Reply: strings.TrimSpace(resp.Content), Outcome: outcome,
+			Candidates: resp.Candidates, ResolvedAt: now})
 	}
 	return facts, nil
 }

@@ -223,7 +223,7 @@ func TestRecordModelStep(t *testing.T) {
 		estest.ThenFacts(t, facts, err,
 			&conversation.ModelStepCompleted{Step: 1, Model: "m", Content: "\n  Ada lives in London.  \n", FinishReason: "stop",
 				Usage: agent.Usage{InputTokens: 7, OutputTokens: 5}, LatencyMS: 20, CompletedAt: at(2)},
-			&conversation.Resolved{Reply: "Ada lives in London.", ResolvedAt: at(2)})
+			&conversation.Resolved{Reply: "Ada lives in London.", Outcome: agent.OutcomeCompleted, ResolvedAt: at(2)})
 	})
 
 	t.Run("an empty answer fails", func(t *testing.T) {

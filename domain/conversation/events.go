@@ -98,8 +98,12 @@ type ToolCallCompleted struct {
 
 // Resolved records the agent's final reply.
 type Resolved struct {
-	Reply      string    `json:"reply"`
-	ResolvedAt time.Time `json:"resolved_at"`
+	Reply string `json:"reply"`
+	// Outcome (agent.Outcome*) and Candidates tell a script how the
+	// request ended; events recorded before they existed have neither.
+	Outcome    string            `json:"outcome,omitempty"`
+	Candidates []agent.Candidate `json:"candidates,omitempty"`
+	ResolvedAt time.Time         `json:"resolved_at"`
 }
 
 // ModelStepDiscarded records a model step whose answer came back after the

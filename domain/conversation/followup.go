@@ -124,6 +124,7 @@ func (c *Conversation) applyFollowUp(e *FollowUpReceived) {
 	c.Transcript = append(c.Transcript, userMessage(e.Message, e.Context, e.Metadata))
 	c.Pending = nil
 	c.Status, c.Reply, c.Failure, c.EndedAt = StatusOpen, "", nil, time.Time{}
+	c.Outcome, c.Candidates = "", nil
 	c.InFlight = 0
 	c.LastStep = e.FirstStep - 1
 	c.Turn, c.TurnStartedAt, c.ExpiresAt, c.TurnKeyID = e.Turn, e.ReceivedAt, e.ExpiresAt, e.APIKeyID

@@ -282,6 +282,8 @@ type webhookBody struct {
 type pollBody struct {
 	ConversationUUID string                 `json:"conversation_uuid"`
 	Status           string                 `json:"status"`
+	Outcome          string                 `json:"outcome,omitempty"`
+	Candidates       []agent.Candidate      `json:"candidates,omitempty"`
 	Turns            []turnBody             `json:"turns"`
 	Webhook          *webhookBody           `json:"webhook"`
 	Error            *conversations.Failure `json:"error,omitempty"`
@@ -293,7 +295,7 @@ type pollBody struct {
 }
 
 func pollFromView(v conversations.View) pollBody {
-	b := pollBody{ConversationUUID: v.ID, Status: v.Status, Error: v.Error, ResolvedAt: tsp(v.ResolvedAt),
+	b := pollBody{ConversationUUID: v.ID, Status: v.Status, Outcome: v.Outcome, Candidates: v.Candidates, Error: v.Error, ResolvedAt: tsp(v.ResolvedAt),
 		Usage:    commands.Usage(v.Steps, v.ToolCalls, agent.Usage{InputTokens: v.InputTokens, OutputTokens: v.OutputTokens}, v.CostMicroUSD),
 		FailedAt: tsp(v.FailedAt), ExpiresAt: ts(v.ExpiresAt), CreatedAt: ts(v.CreatedAt), Turns: []turnBody{}}
 	for _, t := range v.Turns {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
@@ -89,6 +90,9 @@ type View struct {
 	APIKeyID    string `json:"api_key_id"`
 	Status      string `json:"status"`
 	Turns       []Turn `json:"turns"`
+	// Outcome and Candidates come with a resolved turn's reply.
+	Outcome    string            `json:"outcome,omitempty"`
+	Candidates []agent.Candidate `json:"candidates,omitempty"`
 	// Turn is the number of the caller's latest message.
 	Turn         int        `json:"turn"`
 	Webhook      *Webhook   `json:"webhook"`
@@ -166,6 +170,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		v.Turns = append(v.Turns, Turn{Role: "user", Payload: userPayload(e.Message, e.Context, e.Metadata), Timestamp: t})
 		v.Status, v.Turn, v.ExpiresAt, v.UpdatedAt = string(conversation.StatusOpen), e.Turn, e.ExpiresAt, t
 		v.ResolvedAt, v.FailedAt, v.Error = nil, nil, nil
+		v.Outcome, v.Candidates = "", nil
 		if w := v.Webhook; w != nil && (w.Delivery == 0 || w.Status != "pending") {
 			// The new turn's delivery waits for the turn to end. One of an
 			// earlier turn still under way goes on retrying meanwhile.
@@ -200,6 +205,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	case *conversation.Resolved:
 		t := e.ResolvedAt
 		v.Status, v.ResolvedAt, v.UpdatedAt = string(conversation.StatusResolved), &t, t
+		v.Outcome, v.Candidates = e.Outcome, e.Candidates
 		v.Turns = append(v.Turns, Turn{Role: "agent", Payload: map[string]any{"content": e.Reply}, Timestamp: t})
 	case *conversation.Failed:
 		t := e.FailedAt

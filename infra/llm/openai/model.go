@@ -165,7 +165,7 @@ func (m *Model) Complete(ctx context.Context, req agent.Request) (agent.Response
 	if err != nil {
 		return agent.Response{}, err
 	}
-	return m.response(resp, creq, len(req.Messages)), nil
+	return withOutcome(m.response(resp, creq, len(req.Messages)), req.Messages), nil
 }
 
 // parseBaseURL accepts an absolute http(s) URL with a host. Errors never

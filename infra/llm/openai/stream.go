@@ -24,12 +24,15 @@ func (m *Model) CompleteStreaming(ctx context.Context, req agent.Request, delta 
 	creq.Stream = true
 	creq.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
 	resp, err := m.retrying(ctx, func(ctx context.Context, n int) (goopenai.ChatCompletionResponse, error) {
-		return m.streamOnce(ctx, creq, func(text string) { delta(n, text) })
+		f := outcomeFilter{emit: func(text string) { delta(n, text) }}
+		r, err := m.streamOnce(ctx, creq, f.write)
+		f.flush()
+		return r, err
 	})
 	if err != nil {
 		return agent.Response{}, err
 	}
-	return m.response(resp, creq, len(req.Messages)), nil
+	return withOutcome(m.response(resp, creq, len(req.Messages)), req.Messages), nil
 }
 
 // response is toResponse for a call that may have come without a token
