@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
+	"time"
 )
 
 // The corpus: requests written the way people and CRM integrations write
@@ -38,7 +40,26 @@ func corpusSeed(crm *fakeCRM) {
 	crm.addTask(fakeTask{Title: "Research competitor pricing"})
 	crm.addTask(fakeTask{Title: "Send the Q3 deck to Dana"})
 	crm.addTask(fakeTask{Title: "Book the venue for the offsite", Status: "done"})
+	crm.addTask(fakeTask{Title: "Prepare the renewal quote for Initech"})
+	crm.addDocument(fakeDocument{Title: "Q1 2026 Sales Report", Folder: "/Reports", Body: "Revenue grew 18% against the same quarter last year, led by the Northwind and Initech renewals. " +
+		"New business was slower than planned in the north. Churn stayed under 2%. The team recommends doubling the partner budget for Q2. " +
+		"Appendix A lists every deal over 50k."})
+	crm.addDocument(fakeDocument{Title: "Q3 pricing deck", Folder: "/Sales", Body: "Our list prices rise 4% from 1 January. Existing customers keep their price until renewal."})
+	crm.addDocument(fakeDocument{Title: "Pricing policy 2027", Folder: "/Sales", Body: "Discounts above 15% need the sales director's approval."})
+	crm.addDocument(fakeDocument{Title: "Onboarding checklist", Folder: "/HR", Body: "Laptop, accounts, buddy, first-week plan."})
+	crm.addDocument(fakeDocument{Title: "Meeting notes: Acme renewal call", Folder: "/Notes", Body: "John Smith asked for a two-year term. We agreed to send a revised quote by Friday."})
+	crm.members = []fakeMember{{UserID: "u1", Email: "admin@ws.example", Role: "owner"}, {UserID: "u2", Email: "dana.scully@ws.example", Role: "member"},
+		{UserID: "u3", Email: "marco.rossi@ws.example", Role: "member"}, {UserID: "u4", Email: "li.wei@ws.example", Role: "member"},
+		{UserID: "u5", Email: "eva.novak@ws.example", Role: "admin"}, {UserID: "u6", Email: "dana.white@ws.example", Role: "member"}}
+	crm.depts = []string{"Sales", "Customer Success", "Marketing"}
+	crm.addTeam(fakeTeam{Name: "Sales", Department: "Sales", Members: []fakeMember{crm.members[1], crm.members[2]}})
+	crm.addTeam(fakeTeam{Name: "Sales Ops", Department: "Sales", Members: []fakeMember{crm.members[5]}})
+	crm.addTeam(fakeTeam{Name: "Support", Department: "Customer Success", Members: []fakeMember{crm.members[3]}})
+	crm.addTeam(fakeTeam{Name: "Brand", Department: "Marketing", Members: []fakeMember{crm.members[4]}})
 }
+
+// corpusNow is when every corpus request arrives: Monday 7 December 2026.
+var corpusNow = time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC)
 
 func w(tool string, args ...string) wantCall {
 	m := map[string]string{}
@@ -146,13 +167,119 @@ var corpus = []corpusCase{
 	{"not understood", "Delete the Q1 report", nil, nil},
 	{"not understood", "Book a meeting room for Tuesday", nil, nil},
 
-	// What the offline model does not do yet: no write on a guess.
-	{"email", "Send an email to Ann Lee introducing our new product line", []wantCall{w("send_email")}, nil},
-	{"email", "Email john@acme.com the meeting notes from today", []wantCall{w("send_email")}, nil},
-	{"multi-step", "Find the Q1 report, summarise it, and email the summary to the sales team", []wantCall{w("send_email")}, nil},
-	{"multi-step", "Create a contact for Lena Fischer at Bosch and then create a task to call her tomorrow", []wantCall{w("create_contact", "name", "Lena Fischer", "company", "Bosch"), w("create_task")}, nil},
+	// E-mail: to a contact by name, to an address, to a team; subject
+	// and body given or composed; a document carried.
+	{"email", "Send an email to Ann Lee introducing our new product line", []wantCall{w("send_email", "contact_ids", "$Ann Lee", "subject", "~new product line", "body", "~introduce our new product line")}, nil},
+	{"email", "Email john@acme.com the meeting notes from the Acme renewal call", []wantCall{w("send_email", "to", "john@acme.com", "body", "~two-year term")}, nil},
+	{"email", "Send an email to the sales team about the Q2 targets", []wantCall{w("send_email", "team_id", "$team Sales", "subject", "~Q2 targets")}, nil},
+	{"email", "email priya@fabrikam.com with subject \"Renewal\" and body \"Your renewal is due next month.\"", []wantCall{w("send_email", "to", "priya@fabrikam.com", "subject", "Renewal", "body", "Your renewal is due next month.")}, nil},
+	{"email", "Write a quick note to John Smith thanking him for the meeting", []wantCall{w("send_email", "contact_ids", "$John Smith", "body", "~thank you for the meeting")}, nil},
+	{"email", "Send Seán O'Connor an email about the Dublin event", []wantCall{w("send_email", "contact_ids", "$Seán O'Connor", "subject", "~Dublin event")}, nil},
+	{"email", "Let the support team know that the portal is back up", []wantCall{w("send_email", "team_id", "$team Support", "body", "~the portal is back up")}, nil},
+	{"email", "Forward the Q3 pricing deck to ann@initech.com", []wantCall{w("send_email", "to", "ann@initech.com", "body", "~list prices rise")}, nil},
+	{"email", "Email Priya about the renewal", nil, []string{"Priya Raman", "Priya Shah"}}, // two match: ask, send nothing
+	{"email", "Send an email to Zoe Quinn about lunch", nil, []string{"Zoe Quinn"}},
+	{"email", "Email Ann Lee", nil, []string{"what should the email say"}},
+	{"email", "Send a message to everyone in the Brand team reminding them about Friday's launch", []wantCall{w("send_email", "team_id", "$team Brand", "body", "~reminder about friday's launch")}, nil},
+	{"email", "Mail marco.rossi@ws.example and li.wei@ws.example about the rota", []wantCall{w("send_email", "to", "marco.rossi@ws.example,li.wei@ws.example")}, nil},
+	{"email", "Tell John Smith that the contract is ready to sign", []wantCall{w("send_email", "contact_ids", "$John Smith", "body", "~The contract is ready to sign")}, nil},
+	{"email", "Send an email to Ann Lee asking her to confirm the delivery date", []wantCall{w("send_email", "contact_ids", "$Ann Lee", "body", "~confirm the delivery date")}, nil},
+	{"email", "Shoot an e-mail to Priya Raman inviting her to the January webinar", []wantCall{w("send_email", "contact_ids", "$Priya Raman", "body", "~invite you to the January webinar")}, nil},
+	{"email", "Email the Sales Ops team about the new CRM fields", []wantCall{w("send_email", "team_id", "$team Sales Ops")}, nil},
+	{"email", "Send the onboarding checklist to eva.novak@ws.example", []wantCall{w("send_email", "to", "eva.novak@ws.example", "body", "~Laptop, accounts")}, nil},
+	{"email", "Email the finance team about invoices", nil, []string{"no team"}},
+	{"email", "Send an email to Ann Lee: \"Thanks for today, talk soon.\"", []wantCall{w("send_email", "contact_ids", "$Ann Lee", "body", "Thanks for today, talk soon.")}, nil},
+
+	// Documents.
+	{"documents", "Find the Q1 report", nil, []string{"Q1 2026 Sales Report"}},
+	{"documents", "Search for documents about pricing", nil, []string{"Q3 pricing deck", "Pricing policy 2027"}},
+	{"documents", "Summarise the Q1 report", nil, []string{"Revenue grew 18%"}},
+	{"documents", "Give me a summary of the onboarding checklist", nil, []string{"Laptop"}},
+	{"documents", "Read the pricing policy", nil, []string{"sales director's approval"}},
+	{"documents", "What does the Q3 pricing deck say?", nil, []string{"rise 4%"}},
+	{"documents", "Move the onboarding checklist to /Archive", []wantCall{w("move_document", "id", "$Onboarding checklist", "folder", "/Archive")}, nil},
+	{"documents", "Archive the Q1 2026 Sales Report", []wantCall{w("move_document", "id", "$Q1 2026 Sales Report", "folder", "/Archive")}, nil},
+	{"documents", "Move the pricing documents to /Old", nil, []string{"Q3 pricing deck", "Pricing policy 2027"}}, // two match: ask
+	{"documents", "List the documents in the Sales folder", nil, []string{"Q3 pricing deck", "Pricing policy 2027"}},
+	{"documents", "What's in the Reports folder?", nil, []string{"Q1 2026 Sales Report"}},
+	{"documents", "Which folders do we have?", nil, []string{"/Reports", "/HR"}},
+	{"documents", "Find the board minutes", nil, []string{"no document"}},
+	{"documents", "Do we have a document about churn?", nil, []string{"Q1 2026 Sales Report"}},
+	{"documents", "Pull up the meeting notes from the Acme renewal call", nil, []string{"two-year term"}},
+
+	// Teams, departments and members.
+	{"org", "List our teams", nil, []string{"Sales", "Support", "Brand"}},
+	{"org", "Who is on the support team?", nil, []string{"li.wei@ws.example"}},
+	{"org", "Which teams are in the Sales department?", nil, []string{"Sales Ops"}},
+	{"org", "List the departments", nil, []string{"Customer Success", "Marketing"}},
+	{"org", "Show the workspace members", nil, []string{"dana.scully@ws.example", "eva.novak@ws.example"}},
+	{"org", "Members of the Brand team", nil, []string{"eva.novak@ws.example"}},
+	{"org", "who's in the sales team?", nil, []string{"dana.scully@ws.example", "marco.rossi@ws.example"}},
+	{"org", "What teams do we have?", nil, []string{"Sales Ops"}},
+
+	// Tasks with due dates and assignees, relative to Monday 7 December 2026.
+	{"task: dates", "Create a task to follow up with Priya Raman by Friday", []wantCall{w("create_task", "title", "Follow up with Priya Raman", "due_date", "2026-12-11")}, nil},
+	{"task: dates", "Add a task: send the revised quote to Acme, due tomorrow", []wantCall{w("create_task", "title", "Send the revised quote to Acme", "due_date", "2026-12-08")}, nil},
+	{"task: dates", "New task to renew the domain in 3 days", []wantCall{w("create_task", "title", "Renew the domain", "due_date", "2026-12-10")}, nil},
+	{"task: dates", "Create a task: prepare the board pack by end of month", []wantCall{w("create_task", "title", "Prepare the board pack", "due_date", "2026-12-31")}, nil},
+	{"task: dates", "Remind me to call Ann Lee next Monday", []wantCall{w("create_task", "title", "Call Ann Lee", "due_date", "2026-12-14")}, nil},
+	{"task: dates", "Create a task to file the VAT return by 2026-12-31", []wantCall{w("create_task", "title", "File the VAT return", "due_date", "2026-12-31")}, nil},
+	{"task: dates", "Add a task to book the Lisbon flights in two weeks", []wantCall{w("create_task", "title", "Book the Lisbon flights", "due_date", "2026-12-21")}, nil},
+	{"task: dates", "Create a task to review the NDA on December 20", []wantCall{w("create_task", "title", "Review the NDA", "due_date", "2026-12-20")}, nil},
+	{"task: dates", "Schedule a task: plan the kickoff, due 15 January", []wantCall{w("create_task", "title", "Plan the kickoff", "due_date", "2027-01-15")}, nil},
+	{"task: dates", "Create a task to send the survey by the end of the week", []wantCall{w("create_task", "title", "Send the survey", "due_date", "2026-12-11")}, nil},
+	{"task: dates", "Create a task to prepare the Friday standup notes", []wantCall{w("create_task", "title", "Prepare the Friday standup notes")}, nil},
+	{"task: dates", "Set the due date of Research competitor pricing to next Friday", []wantCall{w("set_task_due_date", "id", "$Research competitor pricing", "due_date", "2026-12-18")}, nil},
+	{"task: dates", "Push the task Send the Q3 deck to Dana to next week", []wantCall{w("set_task_due_date", "id", "$Send the Q3 deck to Dana", "due_date", "2026-12-14")}, nil},
+	{"task: dates", "Create a task to chase the Fabrikam invoice by February 30", nil, nil}, // no such day: ask
+
+	{"task: assign", "Assign the task Research competitor pricing to marco.rossi@ws.example", []wantCall{w("assign_task", "id", "$Research competitor pricing", "assignee", "marco.rossi@ws.example")}, nil},
+	{"task: assign", "Assign Prepare the renewal quote for Initech to Li Wei", []wantCall{w("assign_task", "id", "$Prepare the renewal quote for Initech", "assignee", "li.wei@ws.example")}, nil},
+	{"task: assign", "Delegate the pricing research task to Eva", []wantCall{w("assign_task", "id", "$Research competitor pricing", "assignee", "eva.novak@ws.example")}, nil},
+	{"task: assign", "Assign the task Research competitor pricing to Dana", nil, []string{"dana.scully@ws.example", "dana.white@ws.example"}}, // two Danas: ask
+	{"task: assign", "Create a task to draft the Q2 plan, assigned to dana.scully@ws.example", []wantCall{w("create_task", "title", "Draft the Q2 plan"), w("assign_task", "assignee", "dana.scully@ws.example")}, nil},
+	{"task: assign", "Assign the task Water the plants to Eva", nil, []string{"water the plants"}},
+
+	// Requests of several steps, results carried forward.
+	{"multi-step", "Find the Q1 report, summarise it, and email the summary to the sales team", []wantCall{w("send_email", "team_id", "$team Sales", "body", "~Revenue grew 18%")}, []string{"Q1 2026 Sales Report"}},
+	{"multi-step", "Create a contact for Lena Fischer at Bosch and then create a task to call her tomorrow", []wantCall{w("create_contact", "name", "Lena Fischer", "company", "Bosch"), w("create_task", "title", "Call Lena Fischer", "due_date", "2026-12-08")}, nil},
+	{"multi-step", "Look up Ann Lee and email her about the renewal", []wantCall{w("send_email", "contact_ids", "$Ann Lee", "subject", "~renewal")}, nil},
+	{"multi-step", "Find Tom Becker; if not, add him as a contact at Contoso", []wantCall{w("create_contact", "name", "Tom Becker", "company", "Contoso")}, nil},
+	{"multi-step", "Check if we have John Smith, and if not, create him at Acme Corp", nil, []string{"John Smith"}}, // he exists: no second copy
+	{"multi-step", "Create a task to call John Smith and assign it to marco.rossi@ws.example", []wantCall{w("create_task", "title", "Call John Smith"), w("assign_task", "assignee", "marco.rossi@ws.example")}, nil},
+	{"multi-step", "Summarise the Q1 report and send it to john@acme.com", []wantCall{w("send_email", "to", "john@acme.com", "body", "~Revenue grew 18%")}, nil},
+	{"multi-step", "Add a contact for Maya Rudolph, maya@studio.example, then send her an email introducing our agency", []wantCall{w("create_contact", "name", "Maya Rudolph", "email", "maya@studio.example"), w("send_email", "body", "~introduce our agency")}, nil},
+	{"multi-step", "Update John Smith's phone to +44 7700 900777, then create a task to send him the contract", []wantCall{w("update_contact", "id", "$John Smith", "phone", "+44 7700 900777"), w("create_task", "title", "Send John Smith the contract")}, nil},
+	{"multi-step", "Find contacts in Leeds. Then list my open tasks", nil, []string{"Priya Raman", "Research competitor pricing"}},
+	{"multi-step", "Mark the task Research competitor pricing as done and create a task to share the findings by Friday", []wantCall{w("complete_task", "id", "$Research competitor pricing"), w("create_task", "due_date", "2026-12-11")}, nil},
+	{"multi-step", "Find the pricing policy and move it to /Archive", []wantCall{w("move_document", "id", "$Pricing policy 2027", "folder", "/Archive")}, nil},
+	{"multi-step", "Email Priya about the renewal, then create a task to call her", nil, []string{"Priya Raman", "Priya Shah"}}, // stops at the question
+	{"multi-step", "Create a contact for Ola Nordmann at Equinor; create a task to send Ola the brochure", []wantCall{w("create_contact", "name", "Ola Nordmann", "company", "Equinor"), w("create_task", "title", "~brochure")}, nil},
+	{"multi-step", "Read the Q3 pricing deck and email it to the support team", []wantCall{w("send_email", "team_id", "$team Support", "body", "~rise 4%")}, nil},
+	{"multi-step", "Look up Zoe Quinn and if she isn't there, add her as a contact, zoe@quinn.example", []wantCall{w("create_contact", "name", "Zoe Quinn", "email", "zoe@quinn.example")}, nil},
+	{"multi-step", "Find Priya Shah, then email her that the samples have shipped", []wantCall{w("send_email", "contact_ids", "$Priya Shah", "body", "~the samples have shipped")}, nil},
+	{"multi-step", "Create a task to prepare the Initech demo by Thursday, then assign it to Li Wei", []wantCall{w("create_task", "title", "Prepare the Initech demo", "due_date", "2026-12-10"), w("assign_task", "assignee", "li.wei@ws.example")}, nil},
+
+	// More contacts, written the ways integrations write them.
+	{"contact: create", "New contact: name=Hana Kobayashi | company=Sakura Bank | email=hana@sakura.example", []wantCall{w("create_contact", "name", "Hana Kobayashi", "company", "Sakura Bank", "email", "hana@sakura.example")}, nil},
+	{"contact: create", "Create a contact for Marta Kowalska, CEO of Vistula Labs, marta@vistula.example", []wantCall{w("create_contact", "name", "Marta Kowalska", "title", "CEO", "company", "Vistula Labs", "email", "marta@vistula.example")}, nil},
+	{"contact: create", "Add a contact: Liam O'Brien who works at Kerry Foods, phone (01) 555 0199", []wantCall{w("create_contact", "name", "Liam O'Brien", "company", "Kerry Foods", "phone", "(01) 555 0199")}, nil},
+	{"contact: create", "Create a contact\nName: Björn Andersson\nCompany: Volvo Cars\nCity: Gothenburg", []wantCall{w("create_contact", "name", "Björn Andersson", "company", "Volvo Cars", "city", "Gothenburg")}, nil},
+	{"contact: create", "Create a contact for John Smith at Acme Corp, john@acme.com", []wantCall{w("create_contact", "name", "John Smith", "company", "Acme Corp", "email", "john@acme.com")}, []string{"already exists"}}, // the tool returns the one there
+	{"contact: update", "Update Ann Lee's title to VP Procurement", []wantCall{w("update_contact", "id", "$Ann Lee", "title", "VP Procurement")}, nil},
+	{"contact: update", "Set the notes of Seán O'Connor to met at the Dublin expo", nil, nil},
+	{"contact: search", "contacts whose name contains Priya", nil, []string{"Priya Raman", "Priya Shah"}},
+	{"contact: search", "Who do we know at Fabrikam?", nil, []string{"Priya Shah"}},
+	{"contact: search", "Please find everyone who lives in Dublin", nil, []string{"O'Connor"}},
+	{"summary", "Summarise Ann Lee", nil, []string{"Ann Lee", "Initech"}},
+	{"summary", "Summarize this contact\nContext: {\"entity_type\":\"contact\",\"entity_id\":\"c1\",\"action\":\"view\"}", nil, []string{"John Smith"}},
+	{"summary", "Tell me about Priya", nil, []string{"Priya"}}, // a read may pick, and says which
+	{"contact: delete", "Delete the contact Priya", nil, []string{"Priya Raman", "Priya Shah"}},
+	{"not understood", "Translate the Q1 report into German", nil, nil},
 	{"not understood", "asdf qwerty", nil, nil},
 	{"not understood", "What is the weather in Leeds?", nil, nil},
+	{"not understood", "Order 40 pizzas for the offsite", nil, nil},
+	{"not understood", "How are you today?", nil, nil},
 }
 
 // knownWrong are requests the model writes wrongly today, each with why.
@@ -164,10 +291,51 @@ var knownWrong = map[string]string{
 	"New contact for Carlos Ruiz, carlos@ruiz.mx, Mexico City": "a bare place taken for the company",
 }
 
-var writeTools = map[string]bool{"create_contact": true, "update_contact": true, "delete_contact": true, "create_task": true, "complete_task": true}
+var writeTools = map[string]bool{"create_contact": true, "update_contact": true, "delete_contact": true, "create_task": true, "complete_task": true,
+	"send_email": true, "assign_task": true, "set_task_due_date": true, "move_document": true, "create_document": true}
+
+// destructiveTools change or send what exists: one of them on a guess is
+// the worst mistake the model can make.
+var destructiveTools = map[string]bool{"update_contact": true, "delete_contact": true, "complete_task": true, "send_email": true,
+	"assign_task": true, "set_task_due_date": true, "move_document": true}
+
+// corpusArgs decodes a call's arguments as text: a list is its items
+// joined by commas.
+func corpusArgs(t *testing.T, raw []byte) map[string]string {
+	t.Helper()
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatalf("arguments %s: %v", raw, err)
+	}
+	out := map[string]string{}
+	for k, v := range obj {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case []any:
+			var items []string
+			for _, it := range x {
+				items = append(items, fmt.Sprint(it))
+			}
+			out[k] = strings.Join(items, ",")
+		default:
+			out[k] = fmt.Sprint(x)
+		}
+	}
+	return out
+}
+
+// argMatches compares an argument with what is wanted: "~text" wants the
+// text somewhere in it; otherwise the whole value, case ignored.
+func argMatches(got, want string) bool {
+	if rest, ok := strings.CutPrefix(want, "~"); ok {
+		return strings.Contains(strings.ToLower(got), strings.ToLower(rest))
+	}
+	return strings.EqualFold(got, want)
+}
 
 func TestCorpus(t *testing.T) {
-	type tally struct{ right, total, wrongWrites int }
+	type tally struct{ right, total, wrongWrites, guesses int }
 	byCat := map[string]*tally{}
 	for _, tc := range corpus {
 		crm := &fakeCRM{}
@@ -179,7 +347,13 @@ func TestCorpus(t *testing.T) {
 		for _, tk := range crm.tasks {
 			ids["$"+tk.Title] = tk.ID
 		}
-		conv := converse(t, crm, allToolNames, tc.request)
+		for _, d := range crm.documents {
+			ids["$"+d.Title] = d.ID
+		}
+		for _, tm := range crm.teams {
+			ids["$team "+tm.Name] = tm.ID
+		}
+		conv := converseAt(t, crm, catalogToolNames, corpusNow, nil, tc.request)
 		var writes []int
 		for i, c := range conv.calls {
 			if writeTools[c.Name] {
@@ -201,7 +375,7 @@ func TestCorpus(t *testing.T) {
 				break
 			}
 			want := tc.writes[n]
-			got := conv.args(t, i)
+			got := corpusArgs(t, conv.calls[i].Arguments)
 			if conv.calls[i].Name != want.name {
 				wrong = fmt.Sprintf("%s instead of %s", conv.calls[i].Name, want.name)
 				break
@@ -210,7 +384,7 @@ func TestCorpus(t *testing.T) {
 				if id, ok := ids[v]; ok {
 					v = id
 				}
-				if !strings.EqualFold(got[k], v) {
+				if !argMatches(got[k], v) {
 					wrong = fmt.Sprintf("%s %s = %q, want %q", want.name, k, got[k], v)
 					break
 				}
@@ -230,6 +404,12 @@ func TestCorpus(t *testing.T) {
 		}
 		if wrong != "" {
 			tl.wrongWrites++
+			for _, i := range writes {
+				if destructiveTools[conv.calls[i].Name] {
+					tl.guesses++
+					break
+				}
+			}
 			if why, known := knownWrong[tc.request]; known {
 				t.Logf("known wrong write (%s) for %q: %s", why, tc.request, wrong)
 			} else {
@@ -253,13 +433,22 @@ func TestCorpus(t *testing.T) {
 	cats := slices.Collect(maps.Keys(byCat))
 	sort.Strings(cats)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nOffline model corpus\ncategory\tright\tof\taccuracy\twrong writes")
+	fmt.Fprintln(tw, "\nOffline model corpus\ncategory\tright\tof\taccuracy\twrong writes\tdestructive guesses")
 	all := tally{}
 	for _, c := range cats {
 		tl := byCat[c]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%d\n", c, tl.right, tl.total, 100*float64(tl.right)/float64(tl.total), tl.wrongWrites)
-		all.right, all.total, all.wrongWrites = all.right+tl.right, all.total+tl.total, all.wrongWrites+tl.wrongWrites
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%d\t%d\n", c, tl.right, tl.total, 100*float64(tl.right)/float64(tl.total), tl.wrongWrites, tl.guesses)
+		all.right, all.total = all.right+tl.right, all.total+tl.total
+		all.wrongWrites, all.guesses = all.wrongWrites+tl.wrongWrites, all.guesses+tl.guesses
 	}
-	fmt.Fprintf(tw, "all\t%d\t%d\t%.0f%%\t%d\n", all.right, all.total, 100*float64(all.right)/float64(all.total), all.wrongWrites)
+	fmt.Fprintf(tw, "all\t%d\t%d\t%.0f%%\t%d\t%d\n", all.right, all.total, 100*float64(all.right)/float64(all.total), all.wrongWrites, all.guesses)
 	tw.Flush()
+	if len(corpus) < 200 {
+		t.Errorf("the corpus holds %d requests; keep at least 200", len(corpus))
+	}
+	for _, c := range cats {
+		if tl := byCat[c]; 10*tl.right < 9*tl.total {
+			t.Errorf("category %s: %d of %d right, below 90%%", c, tl.right, tl.total)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 )
@@ -14,9 +15,14 @@ import (
 // fakeCRM is an in-memory tool executor that follows the tool contract:
 // a small contact and task table, JSON arguments in, JSON results out.
 type fakeCRM struct {
-	contacts []fakeContact
-	tasks    []fakeTask
-	nextID   int
+	contacts  []fakeContact
+	tasks     []fakeTask
+	documents []fakeDocument
+	teams     []fakeTeam
+	members   []fakeMember
+	depts     []string
+	sent      []fakeEmail
+	nextID    int
 	// fail makes a tool answer {"error": message}.
 	fail map[string]string
 	// raw makes a tool answer this exact text instead of running.
@@ -39,6 +45,48 @@ type fakeTask struct {
 	Description string `json:"description"`
 	Status      string `json:"status"`
 	DueDate     string `json:"due_date"`
+}
+
+type fakeDocument struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Folder string `json:"folder"`
+	Body   string `json:"body,omitempty"`
+}
+
+type fakeMember struct {
+	UserID string `json:"user_id"`
+	Email  string `json:"email"`
+	Role   string `json:"role"`
+}
+
+type fakeTeam struct {
+	ID         string       `json:"id"`
+	Name       string       `json:"name"`
+	Department string       `json:"department,omitempty"`
+	Members    []fakeMember `json:"members"`
+}
+
+type fakeEmail struct {
+	ID         string   `json:"id"`
+	To         []string `json:"to"`
+	Subject    string   `json:"subject"`
+	Body       string   `json:"-"`
+	Status     string   `json:"status"`
+	ContactIDs []string `json:"-"`
+	TeamID     string   `json:"-"`
+}
+
+func (f *fakeCRM) addDocument(d fakeDocument) fakeDocument {
+	d.ID = f.id("d")
+	f.documents = append(f.documents, d)
+	return d
+}
+
+func (f *fakeCRM) addTeam(t fakeTeam) fakeTeam {
+	t.ID = f.id("tm")
+	f.teams = append(f.teams, t)
+	return t
 }
 
 func (f *fakeCRM) id(prefix string) string {
@@ -93,11 +141,99 @@ func (f *fakeCRM) exec(call agent.ToolCall) string {
 	if raw, ok := f.raw[call.Name]; ok {
 		return raw
 	}
+	if call.Name == "send_email" {
+		return f.sendEmail(call.Arguments)
+	}
 	var args map[string]string
 	if err := json.Unmarshal(call.Arguments, &args); err != nil {
-		return errorResult("arguments are not a JSON object of strings: " + err.Error())
+		var loose map[string]any
+		if json.Unmarshal(call.Arguments, &loose) != nil {
+			return errorResult("arguments are not a JSON object: " + err.Error())
+		}
+		args = map[string]string{}
+		for k, v := range loose {
+			args[k] = fmt.Sprint(v)
+		}
 	}
 	switch call.Name {
+	case "search_documents":
+		var found []map[string]string
+		for _, d := range f.documents {
+			all := true
+			for _, w := range strings.Fields(args["query"]) {
+				all = all && contains(d.Title+" "+d.Body, w)
+			}
+			if all {
+				found = append(found, map[string]string{"id": d.ID, "title": d.Title, "folder": d.Folder, "snippet": firstN(d.Body, 60)})
+			}
+		}
+		return toJSON(map[string]any{"count": len(found), "documents": orEmpty(found)})
+	case "read_document":
+		for _, d := range f.documents {
+			if d.ID == args["id"] {
+				return toJSON(map[string]any{"document": d})
+			}
+		}
+		return errorResult("No document has id " + args["id"] + ".")
+	case "move_document":
+		for i := range f.documents {
+			if f.documents[i].ID == args["id"] {
+				f.documents[i].Folder = args["folder"]
+				d := f.documents[i]
+				d.Body = ""
+				return toJSON(map[string]any{"document": d})
+			}
+		}
+		return errorResult("No document has id " + args["id"] + ".")
+	case "list_documents":
+		var found []fakeDocument
+		for _, d := range f.documents {
+			if args["folder"] == "" || strings.EqualFold(d.Folder, args["folder"]) || strings.HasPrefix(strings.ToLower(d.Folder), strings.ToLower(args["folder"])+"/") {
+				d.Body = ""
+				found = append(found, d)
+			}
+		}
+		return toJSON(map[string]any{"count": len(found), "documents": orEmpty(found)})
+	case "list_folders":
+		counts := map[string]int{}
+		var paths []string
+		for _, d := range f.documents {
+			if counts[d.Folder] == 0 {
+				paths = append(paths, d.Folder)
+			}
+			counts[d.Folder]++
+		}
+		var out []map[string]any
+		for _, p := range paths {
+			out = append(out, map[string]any{"path": p, "documents": counts[p]})
+		}
+		return toJSON(map[string]any{"folders": orEmpty(out)})
+	case "list_teams":
+		var found []fakeTeam
+		for _, t := range f.teams {
+			if args["name"] == "" || contains(t.Name+" "+t.Department, args["name"]) {
+				found = append(found, t)
+			}
+		}
+		return toJSON(map[string]any{"count": len(found), "teams": orEmpty(found)})
+	case "list_departments":
+		var out []map[string]string
+		for i, d := range f.depts {
+			out = append(out, map[string]string{"id": fmt.Sprintf("dep%d", i+1), "name": d})
+		}
+		return toJSON(map[string]any{"count": len(out), "departments": orEmpty(out)})
+	case "list_members":
+		return toJSON(map[string]any{"count": len(f.members), "members": orEmpty(f.members)})
+	case "assign_task", "set_task_due_date":
+		for i := range f.tasks {
+			if f.tasks[i].ID == args["id"] {
+				if call.Name == "set_task_due_date" {
+					f.tasks[i].DueDate = args["due_date"]
+				}
+				return toJSON(map[string]any{"task": f.tasks[i]})
+			}
+		}
+		return errorResult("No task has id " + args["id"] + ".")
 	case "search_contacts":
 		var found []fakeContact
 		for _, c := range f.contacts {
@@ -117,9 +253,28 @@ func (f *fakeCRM) exec(call agent.ToolCall) string {
 			}
 		}
 		return errorResult("No contact has id " + args["id"] + ".")
+	case "summarize_contact":
+		for _, c := range f.contacts {
+			if c.ID == args["id"] {
+				var tasks []fakeTask
+				for _, t := range f.tasks {
+					if contains(t.Title+" "+t.Description, strings.Fields(c.Name)[0]) {
+						tasks = append(tasks, t)
+					}
+				}
+				return toJSON(map[string]any{"contact": c, "tasks": orEmpty(tasks), "documents": []any{}, "emails": []any{}})
+			}
+		}
+		return errorResult("No contact has id " + args["id"] + ".")
 	case "create_contact":
 		if args["name"] == "" {
 			return errorResult("A contact needs a name.")
+		}
+		for _, c := range f.contacts {
+			// The tool's own rule: the same name and e-mail is the same person.
+			if strings.EqualFold(c.Name, args["name"]) && args["email"] != "" && strings.EqualFold(c.Email, args["email"]) {
+				return toJSON(map[string]any{"contact": c, "existing": true})
+			}
 		}
 		c := f.addContact(fakeContact{Name: args["name"], Company: args["company"], Title: args["title"],
 			Email: args["email"], Phone: args["phone"], City: args["city"]})
@@ -188,6 +343,66 @@ func (f *fakeCRM) exec(call agent.ToolCall) string {
 	return errorResult("Unknown tool " + call.Name + ".")
 }
 
+func (f *fakeCRM) sendEmail(raw json.RawMessage) string {
+	var a struct {
+		To         []string `json:"to"`
+		ContactIDs []string `json:"contact_ids"`
+		TeamID     string   `json:"team_id"`
+		Subject    string   `json:"subject"`
+		Body       string   `json:"body"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return errorResult("send_email arguments: " + err.Error())
+	}
+	if a.Subject == "" || a.Body == "" {
+		return errorResult("subject and body are required")
+	}
+	to := append([]string(nil), a.To...)
+	for _, id := range a.ContactIDs {
+		found := false
+		for _, c := range f.contacts {
+			if c.ID == id {
+				if c.Email == "" {
+					return errorResult("Contact " + c.Name + " has no email address.")
+				}
+				to, found = append(to, c.Email), true
+			}
+		}
+		if !found {
+			return errorResult("No contact has the id " + id + ".")
+		}
+	}
+	if a.TeamID != "" {
+		found := false
+		for _, t := range f.teams {
+			if t.ID == a.TeamID {
+				for _, m := range t.Members {
+					to = append(to, m.Email)
+				}
+				found = true
+			}
+		}
+		if !found {
+			return errorResult("No team has the id " + a.TeamID + ".")
+		}
+	}
+	if len(to) == 0 {
+		return errorResult("The email has no recipient.")
+	}
+	e := fakeEmail{ID: f.id("e"), To: to, Subject: a.Subject, Body: a.Body, Status: "sent", ContactIDs: a.ContactIDs, TeamID: a.TeamID}
+	f.sent = append(f.sent, e)
+	return toJSON(map[string]any{"email": e})
+}
+
+func firstN(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
 func orEmpty[T any](items []T) []T {
 	if items == nil {
 		return []T{}
@@ -198,6 +413,11 @@ func orEmpty[T any](items []T) []T {
 // toolNames of the whole contract.
 var allToolNames = []string{"search_contacts", "get_contact", "create_contact", "update_contact",
 	"delete_contact", "create_task", "list_tasks", "complete_task"}
+
+// catalogToolNames are every tool the gateway's catalog offers.
+var catalogToolNames = append(slices.Clone(allToolNames), "summarize_contact", "assign_task", "set_task_due_date",
+	"search_documents", "read_document", "move_document", "list_documents", "list_folders", "create_document",
+	"send_email", "list_sent_emails", "list_teams", "get_team", "list_departments", "list_members")
 
 func specs(names ...string) []agent.ToolSpec {
 	var out []agent.ToolSpec
@@ -224,6 +444,7 @@ func without(names []string, drop string) []string {
 // conversation is the outcome of driving the model to a final reply.
 type conversation struct {
 	reply    string
+	outcome  string
 	calls    []agent.ToolCall
 	messages []agent.Message
 }
@@ -263,12 +484,18 @@ func converse(t *testing.T, crm *fakeCRM, tools []string, message string) conver
 // and only the calls of this turn are in the outcome.
 func converseAfter(t *testing.T, crm *fakeCRM, tools []string, earlier []agent.Message, message string) conversation {
 	t.Helper()
+	return converseAt(t, crm, tools, time.Time{}, earlier, message)
+}
+
+// converseAt is converseAfter for a message that arrived at now.
+func converseAt(t *testing.T, crm *fakeCRM, tools []string, now time.Time, earlier []agent.Message, message string) conversation {
+	t.Helper()
 	m := New()
 	offered := specs(tools...)
 	conv := conversation{messages: append(slices.Clone(earlier), agent.Message{Role: agent.RoleUser, Content: message})}
 	for range 10 {
 		resp, err := m.Complete(context.Background(), agent.Request{
-			System: "You are the CRM agent.", Messages: conv.messages, Tools: offered,
+			System: "You are the CRM agent.", Messages: conv.messages, Tools: offered, Now: now,
 		})
 		if err != nil {
 			t.Fatalf("Complete: %v", err)
@@ -286,7 +513,7 @@ func converseAfter(t *testing.T, crm *fakeCRM, tools []string, earlier []agent.M
 			if strings.TrimSpace(resp.Content) == "" {
 				t.Fatalf("empty final reply")
 			}
-			conv.reply = resp.Content
+			conv.reply, conv.outcome = resp.Content, resp.Outcome
 			return conv
 		}
 		if resp.FinishReason != "tool_calls" {

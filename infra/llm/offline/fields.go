@@ -126,10 +126,6 @@ var (
 		`i want to|i'd like to|i would like to|i need to|i need you to|go ahead and|help me|let's|lets)\b[\s,:!.]*)+`)
 	politeSuffixRe = regexp.MustCompile(`(?i)(?:[\s,]+(?:please|thanks|thank you|for me)[\s.!?;,]*)+$`)
 
-	// dueDateRe finds an ISO due date ("due 2026-12-01", "due on ...",
-	// "by ...", "(due: ...)") so it can become due_date.
-	dueDateRe = regexp.MustCompile(`(?i)[\s,;(\-]*\b(?:due|by|deadline)(?:\s+(?:on|by|date))?\s*:?\s*(\d{4}-\d{2}-\d{2})\)?`)
-
 	// descriptionRe finds an explicit task description after the title.
 	descriptionRe = regexp.MustCompile(`(?i)[\s,;.]+(?:with\s+)?(?:description|details|notes?)\s*[:\-]\s*(.+)$`)
 )
@@ -281,7 +277,7 @@ func parseContactDetails(details string) contactFields {
 		f.Phone = phone
 		details = details[:start] + ", " + details[end:]
 	}
-	details = strings.NewReplacer("(", ",", ")", ",", " - ", ",", ";", ",").Replace(details)
+	details = strings.NewReplacer("(", ",", ")", ",", " - ", ",", ";", ",", "|", ",").Replace(details)
 
 	first := true
 	for _, segment := range strings.Split(details, ",") {
@@ -476,6 +472,9 @@ func cleanFieldValue(field, value string) string {
 // taskFields are the arguments of create_task.
 type taskFields struct {
 	Title, Description, DueDate string
+	// Assignee is not a create_task argument: the task is assigned once
+	// it exists.
+	Assignee string
 }
 
 func (t taskFields) args() map[string]string {
@@ -489,19 +488,27 @@ func (t taskFields) args() map[string]string {
 	return args
 }
 
-// parseTaskDetails reads "Research competitor pricing, due 2026-12-01" into
-// a title, an optional due date (ISO dates only: the offline model has no
-// clock, so "tomorrow" stays in the title) and an optional description.
-// problem is set when the request gives an impossible date.
-func parseTaskDetails(s string) (task taskFields, problem string) {
-	if loc := dueDateRe.FindStringSubmatchIndex(s); loc != nil {
-		date := s[loc[2]:loc[3]]
-		if _, err := time.Parse(time.DateOnly, date); err != nil {
-			return taskFields{}, "The due date " + date + " is not a valid date; please give it as YYYY-MM-DD."
-		}
-		task.DueDate = date
-		s = s[:loc[0]] + " " + s[loc[1]:]
+// assignedToRe: "…, assigned to dana@acme.com", "… and assign it to Dana".
+var assignedToRe = regexp.MustCompile(`(?i)(?:\s*,\s*|\s+)(?:and\s+)?(?:assign(?:ed)?|give\s+it|hand\s+it)\s+(?:it\s+)?to\s+(\S+@\S+|\p{Lu}[\p{L}'\-]*(?:\s+\p{Lu}[\p{L}'\-]*)?)\s*\.?$`)
+
+// parseTaskDetails reads "Research competitor pricing by Friday, assigned
+// to dana@acme.com" into a title, an optional due date (see dates.go),
+// an optional assignee and an optional description. problem is set when
+// the request gives a date that cannot be read.
+func parseTaskDetails(s string, now time.Time) (task taskFields, problem string) {
+	if m := assignedToRe.FindStringSubmatchIndex(s); m != nil {
+		task.Assignee = strings.TrimRight(s[m[2]:m[3]], ".")
+		s = s[:m[0]]
 	}
+	if m := descriptionRe.FindStringSubmatchIndex(s); m != nil {
+		task.Description = cleanValue(s[m[2]:m[3]])
+		s = s[:m[0]]
+	}
+	date, rest, problem := findDueDate(s, now)
+	if problem != "" {
+		return taskFields{}, problem
+	}
+	task.DueDate, s = date, rest
 	if m := descriptionRe.FindStringSubmatchIndex(s); m != nil {
 		task.Description = cleanValue(s[m[2]:m[3]])
 		s = s[:m[0]]

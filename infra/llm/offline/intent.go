@@ -3,6 +3,7 @@ package offline
 import (
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -19,6 +20,17 @@ const (
 	intentCreateTask
 	intentListTasks
 	intentCompleteTask
+	intentAssignTask
+	intentSetDueDate
+	intentFindDocuments
+	intentReadDocument
+	intentMoveDocument
+	intentListDocuments
+	intentListFolders
+	intentSendEmail
+	intentListTeams
+	intentListDepartments
+	intentListMembers
 )
 
 // intent is a classified request with everything its flow needs.
@@ -44,6 +56,22 @@ type intent struct {
 	taskQuery string
 	taskID    string
 	status    string
+	// assignee is who a task goes to (an e-mail, or a name to find among
+	// the members); dueDate a task's new due date.
+	assignee string
+	dueDate  string
+
+	// doc picks a document: docID (an earlier step's) or docQuery;
+	// summarise asks for its gist rather than its text; folder is where a
+	// move puts it or which folder a listing shows.
+	docID     string
+	docQuery  string
+	summarise bool
+	folder    string
+
+	// email is a message to send; teamQuery names a team to list.
+	email     emailSpec
+	teamQuery string
 }
 
 // contactFilter are the search_contacts arguments of a find request.
@@ -75,6 +103,10 @@ type parser struct {
 	ctx   requestContext
 	// prior is what earlier turns of the conversation acted on.
 	prior referents
+	// now is when the message arrived ("by Friday" is read from it);
+	// conditional marks a step that runs because a search found nothing.
+	now         time.Time
+	conditional bool
 }
 
 func newParser(text string, ctx requestContext) parser {
@@ -89,8 +121,11 @@ func newParser(text string, ctx requestContext) parser {
 // and the context hint comes last so explicit words always win.
 func (p parser) classify() intent {
 	for _, parse := range []func() (intent, bool){
-		p.completeTask, p.createTask, p.listTasks,
-		p.createContact, p.deleteContact, p.updateContact, p.summarizeContact, p.findContacts,
+		p.sendEmail,
+		p.completeTask, p.assignTask, p.moveDocument, p.setDueDate, p.createTask, p.listTasks,
+		p.readDocument, p.listFolders, p.listDocuments, p.findDocuments,
+		p.teamMembers, p.listTeams, p.listDepartments, p.listMembers,
+		p.createContact, p.conditionalCreate, p.deleteContact, p.updateContact, p.summarizeContact, p.findContacts,
 		p.contextHint,
 	} {
 		if in, ok := parse(); ok {
@@ -177,7 +212,7 @@ func (p parser) createTask() (intent, bool) {
 	default:
 		return intent{}, false
 	}
-	task, problem := parseTaskDetails(details)
+	task, problem := parseTaskDetails(details, p.now)
 	task.Title = p.prior.namePronouns(task.Title)
 	in := intent{kind: intentCreateTask, task: task, problem: problem}
 	if problem == "" && task.Title == "" {
@@ -262,16 +297,17 @@ var (
 	summaryTargetRe = regexp.MustCompile(`(?i)(?:\b(?:of|for|on|about)\s+|^(?:summari[sz]e|describe|who\s+is)\s+)(?:the\s+contact\s+|contact\s+)?(.*)$`)
 
 	// findVerbRe: verbs that open a contact search.
-	findVerbRe = regexp.MustCompile(`(?i)^(?:find|search(?:\s+for)?|look\s*up|look\s+for|list|show(?:\s+me)?|display|get|give\s+me|fetch|pull\s+up|who|which|do\s+we\s+have|have\s+we\s+got|is\s+there|are\s+there)\b\s*`)
+	findVerbRe = regexp.MustCompile(`(?i)^(?:find|search(?:\s+for)?|look\s*up|look\s+for|list|show(?:\s+me)?|display|get|give\s+me|fetch|pull\s+up|who|which|do\s+we\s+have|have\s+we\s+got|is\s+there|are\s+there|` +
+		`check\s+(?:if|whether)\s+(?:we\s+have|there(?:'s|\s+is)|we've\s+got))\b\s*`)
 	// contactNounRe: "(all) contacts", "people", "everyone" after the verb.
 	contactNounRe = regexp.MustCompile(`(?i)^(?:(?:all|every|any|the|my|our)\s+)*(?:contacts?|people|persons?|everyone|everybody|anyone|anybody|someone|customers|clients|leads)\b\s*`)
 	// findClauseRe marks each filter clause of a search; longer phrases are
 	// listed first so "working at" wins over "at".
 	findClauseRe = regexp.MustCompile(`(?i)(?:^|\s)(based\s+in|located\s+in|living\s+in|(?:who|that)\s+lives?\s+in|lives?\s+in|` +
 		`(?:who|that)\s+(?:is\s+|are\s+)?(?:working|works?|employed)\s+(?:at|for|by)|working\s+(?:at|for)|works?\s+(?:at|for)|employed\s+(?:at|by)|` +
-		`named|called|with\s+(?:the\s+)?name|with\s+e-?mail|matching|containing|about|in|at|from|for)\s+`)
+		`whose\s+(?:full\s+)?name\s+(?:contains|includes|has|starts\s+with|is)|named|called|with\s+(?:the\s+)?name|with\s+e-?mail|matching|containing|about|in|at|from|for)\s+`)
 	// fillerRe: words between a verb and a clause that mean nothing ("who are").
-	fillerRe = regexp.MustCompile(`(?i)\b(?:who|that|which|are|is|do\s+we\s+have|have\s+we\s+got|we\s+have|anyone|anybody|someone|somebody)\b`)
+	fillerRe = regexp.MustCompile(`(?i)\b(?:who|that|which|are|is|do\s+we\s+(?:have|know)|have\s+we\s+got|we\s+(?:have|know)|anyone|anybody|someone|somebody)\b`)
 )
 
 // createContact reads "create a contact ..." requests.
@@ -464,6 +500,10 @@ func (p parser) targetContact(in intent, name, verb string) intent {
 // or a bare name ("Find John Smith").
 func (p parser) findContacts() (intent, bool) {
 	loc := findVerbRe.FindStringIndex(p.text)
+	if loc == nil && contactNounRe.MatchString(p.text) && findClauseRe.MatchString(p.text) {
+		// "Contacts whose name contains Priya": no verb, a filter.
+		loc = []int{0, 0}
+	}
 	if loc == nil || taskWordRe.MatchString(p.text) {
 		return intent{}, false
 	}
@@ -520,7 +560,7 @@ func parseFindClauses(s string) (filter contactFilter, lead string, ok bool) {
 		case strings.HasSuffix(keyword, " at") || strings.HasSuffix(keyword, " for") ||
 			strings.HasSuffix(keyword, " by") || keyword == "at":
 			filter.Company = value
-		case keyword == "named" || keyword == "called" || strings.HasSuffix(keyword, "name"):
+		case keyword == "named" || keyword == "called" || strings.HasSuffix(keyword, "name") || strings.HasPrefix(keyword, "whose"):
 			filter.Name = value
 		case strings.HasSuffix(keyword, "mail"):
 			filter.Email = value
@@ -556,10 +596,30 @@ func (p parser) contextHint() (intent, bool) {
 	case strings.HasPrefix(entity, "contact") && (p.ctx.Action == "search" || p.ctx.Action == "find" || p.ctx.Action == "list") && p.text != "":
 		return intent{kind: intentFindContacts, filter: contactFilter{Query: p.text, queryWord: "matching"}}, true
 	case strings.HasPrefix(entity, "task") && p.ctx.Action == "create" && p.text != "":
-		task, problem := parseTaskDetails(p.text)
+		task, problem := parseTaskDetails(p.text, p.now)
 		return intent{kind: intentCreateTask, task: task, problem: problem}, task.Title != "" || problem != ""
 	case strings.HasPrefix(entity, "task") && p.ctx.Action == "list":
 		return intent{kind: intentListTasks, status: "all"}, true
 	}
 	return intent{}, false
+}
+
+// conditionalCreateRe: "add her at Initech" in a step that runs because
+// the search before it found nobody ("if not, add her").
+var conditionalCreateRe = regexp.MustCompile(`(?i)^(?:add|create|save|register|make)\s+(?:a\s+(?:new\s+)?contact\s+for\s+)?(.+)$`)
+
+// conditionalCreate reads the create of an "if not, add her" step, whose
+// pronoun the plan has already replaced by the name searched for.
+func (p parser) conditionalCreate() (intent, bool) {
+	if !p.conditional || p.prior.searched == "" {
+		return intent{}, false
+	}
+	m := conditionalCreateRe.FindStringSubmatch(p.text)
+	if m == nil || !strings.HasPrefix(strings.ToLower(m[1]), strings.ToLower(p.prior.searched)) {
+		return intent{}, false
+	}
+	details := p.prior.searched + ", " + strings.TrimLeft(m[1][len(p.prior.searched):], " ,")
+	details = regexp.MustCompile(`(?i),\s*as\s+(?:a\s+)?(?:new\s+)?contact\b[\s,]*`).ReplaceAllString(details, ", ")
+	f := parseContactDetails(strings.TrimRight(details, ", "))
+	return intent{kind: intentCreateContact, contact: f}, f.Name != ""
 }

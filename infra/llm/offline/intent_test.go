@@ -100,9 +100,9 @@ func TestFirstStep(t *testing.T) {
 			map[string]string{"name": "Ann Lee", "company": "Initech", "email": "ann@initech.com"}, ""},
 
 		// Not understood, or understood but not actionable.
-		{"Send an email to john@acme.com", "", nil, UnsupportedReply},
-		{"Find the Q1 report for Acme", "", nil, UnsupportedReply},
-		{"Give me a summary of the Q1 report", "", nil, UnsupportedReply},
+		{"Send an email to john@acme.com", "", nil, noEmailTextProblem},
+		{"Find the Q1 report for Acme", "", nil, missingToolReply("search_documents")},
+		{"Give me a summary of the Q1 report", "", nil, missingToolReply("search_documents")},
 		{"Delete the Q1 report", "", nil, UnsupportedReply},
 		{"Delete contacts in London", "", nil, UnsupportedReply},
 		{"Delete this contact" + "\nContext: {\"entity_type\":\"contact\",\"entity_id\":\"c9\",\"action\":\"delete\"}", "delete_contact",

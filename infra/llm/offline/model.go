@@ -77,6 +77,10 @@ func (m *Model) Complete(ctx context.Context, req agent.Request) (agent.Response
 	} else {
 		resp.Content = d.reply
 		resp.FinishReason = FinishStop
+		resp.Outcome, resp.Candidates = d.outcome, d.candidates
+		if resp.Outcome == "" {
+			resp.Outcome = agent.OutcomeCompleted
+		}
 		if limit := maxOutput(req); tokens(utf8.RuneCountInString(resp.Content)) > limit {
 			// Like any model, it stops at the request's output limit.
 			resp.Content = string([]rune(resp.Content)[:limit*4])

@@ -281,7 +281,7 @@ func TestConversations(t *testing.T) {
 		{
 			name:    "complete an unknown task changes nothing",
 			message: "Complete task Nothing like this",
-			calls:   []wantCall{{"list_tasks", map[string]string{"query": "Nothing like this", "status": "open"}}},
+			calls:   []wantCall{{"list_tasks", map[string]string{"query": "Nothing like this", "status": "open"}}, {"list_tasks", map[string]string{"status": "open"}}},
 			reply:   "No open task matches 'Nothing like this', so I did not complete anything.",
 		},
 		{
@@ -315,7 +315,7 @@ func TestConversations(t *testing.T) {
 		{
 			name:    "unknown request gets the honest constant",
 			setup:   seedPeople,
-			message: "Send an email to John Smith about the renewal",
+			message: "Book a meeting room for Tuesday",
 			calls:   []wantCall{},
 			reply:   UnsupportedReply,
 		},
@@ -324,7 +324,7 @@ func TestConversations(t *testing.T) {
 			setup:   seedPeople,
 			message: "Find the Q1 report for Acme Corp",
 			calls:   []wantCall{},
-			reply:   UnsupportedReply,
+			reply:   missingToolReply("search_documents"), // the contact tools only
 		},
 		{
 			name: "a tool error is reported honestly",

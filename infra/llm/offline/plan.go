@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
@@ -20,19 +21,46 @@ const (
 )
 
 // decision is the outcome of one model step: tool calls to make, or the
-// final reply.
+// final reply with its outcome (agent.Outcome*; empty: completed) and, when
+// the caller must choose, the candidates.
 type decision struct {
-	calls []plannedCall
-	reply string
+	calls      []plannedCall
+	reply      string
+	outcome    string
+	candidates []agent.Candidate
+	// summary is the text a summary step produced, for a later step to
+	// send ("email the summary to …").
+	summary string
 }
 
 // plannedCall is a tool call before it gets its deterministic id.
 type plannedCall struct {
 	name string
-	args map[string]string
+	args any
 }
 
 func replyWith(text string) decision { return decision{reply: text} }
+
+// clarify is a reply that changes nothing and asks the caller to choose
+// or to say more.
+func clarify(text string, candidates ...agent.Candidate) decision {
+	return decision{reply: text, outcome: agent.OutcomeNeedsClarification, candidates: candidates}
+}
+
+// notUnderstood is the honest reply to words the model could not read.
+func notUnderstood(text string) decision {
+	return decision{reply: text, outcome: agent.OutcomeNotUnderstood}
+}
+
+// couldNot is the reply to a request understood but not carried out.
+func couldNot(text string) decision {
+	return decision{reply: text, outcome: agent.OutcomeCouldNotComplete}
+}
+
+// done reports whether the step's reply ends it as asked.
+func (d decision) done() bool {
+	return d.outcome == "" || d.outcome == agent.OutcomeCompleted
+}
 
 // planner runs the flow of one intent against the steps already taken.
 // Every flow has the same shape: if the result of its last tool is in the
@@ -44,45 +72,126 @@ type planner struct {
 	tools map[string]bool
 }
 
-// plan decides the next step for a request.
+// plan decides the next step for a request. A request of several steps
+// ("find …, summarise it, and email …") is planned one step at a time:
+// the tool calls already in the transcript are handed, in order, to the
+// step that asked for them, each finished step's results become what the
+// next one's "it" and "him" point at, and the final reply reports every
+// step. The transcript stays the only state.
 func plan(req agent.Request) decision {
 	t := readTranscript(req.Messages)
 	if !t.found {
-		return replyWith(noRequestReply)
-	}
-	// A failed or unanswered call ends the run: report it rather than
-	// carrying on with a flow whose premise is broken.
-	for _, s := range t.steps {
-		if !s.answered {
-			return replyWith(missingResultReply(s.call.Name))
-		}
-		if msg, failed := toolError(s.result); failed {
-			return replyWith(failureReply(s.call.Name, msg))
-		}
+		return notUnderstood(noRequestReply)
 	}
 	text, known := t.prior.sameCompany(stripFollowUpWords(t.text))
 	if !known {
-		return replyWith(sameCompanyProblem)
+		return clarify(sameCompanyProblem)
 	}
-	text, rest := splitSteps(text)
-	d := planFirst(req, t, text)
-	if rest != "" && len(d.calls) == 0 {
-		d.reply = appendSentence(d.reply, "I did not do the rest of the request ("+quote(rest)+"): the built-in model does one step at a time, so send it as a request of its own.")
+	clauses := splitClauses(text)
+	prior := t.prior
+	var reports []string
+	next := 0 // the first call of the transcript not yet handed to a step
+	for i, cl := range clauses {
+		if cl.ifNone && prior.found > 0 {
+			reports = append(reports, skippedReply(cl.text, prior))
+			continue
+		}
+		if cl.ifNone && prior.searched != "" {
+			// "If not, add her": she is the one searched for.
+			cl.text = objectPronounRe.ReplaceAllLiteralString(cl.text, prior.searched)
+		}
+		sub := transcript{found: true, text: cl.text, context: t.context, prior: prior}
+		d := planFirst(req, sub, cl)
+		for len(d.calls) > 0 && next < len(t.steps) {
+			s := t.steps[next]
+			next++
+			if s.call.Name != d.calls[0].name {
+				d = couldNot("The conversation's earlier tool calls do not follow this request's steps, so I stopped rather than guess.")
+				break
+			}
+			// A failed or unanswered call ends the run: report it rather
+			// than carrying on with a flow whose premise is broken.
+			if !s.answered {
+				d = couldNot(missingResultReply(s.call.Name))
+				break
+			}
+			if msg, failed := toolError(s.result); failed {
+				d = couldNot(failureReply(s.call.Name, msg))
+				break
+			}
+			sub.steps = append(sub.steps, s)
+			d = planFirst(req, sub, cl)
+		}
+		if len(d.calls) > 0 {
+			return d
+		}
+		for _, s := range sub.steps {
+			prior.read(s.call.Name, s.result)
+			if s.call.Name == toolSearchContacts {
+				prior.searched = stringArg(s.call.Arguments, "name")
+			}
+		}
+		if d.summary != "" {
+			prior.text = d.summary
+		}
+		if len(clauses) == 1 {
+			return d
+		}
+		reports = append(reports, d.reply)
+		if !d.done() {
+			return combineSteps(reports, clauses[i+1:], d)
+		}
+	}
+	return combineSteps(reports, nil, decision{})
+}
+
+// combineSteps words the reply of a request of several steps: each step's
+// report, numbered, then what was not done. stopped is the step that did
+// not finish (zero when all did).
+func combineSteps(reports []string, rest []clause, stopped decision) decision {
+	var b strings.Builder
+	for i, r := range reports {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%d. %s", i+1, r)
+	}
+	if len(rest) > 0 {
+		var left []string
+		for _, c := range rest {
+			left = append(left, quote(c.text))
+		}
+		fmt.Fprintf(&b, "\nI stopped there, so I did not do the rest: %s.", joinAnd(left))
+	}
+	d := decision{reply: b.String(), outcome: stopped.outcome, candidates: stopped.candidates}
+	if !stopped.done() && len(reports) > 1 {
+		d.outcome = agent.OutcomePartial
 	}
 	return d
 }
 
-// planFirst decides the next step of the request's first step.
-func planFirst(req agent.Request, t transcript, text string) decision {
-	parse := newParser(text, t.context)
+// planFirst decides the next step of one step of the request.
+func planFirst(req agent.Request, t transcript, cl clause) decision {
+	parse := newParser(cl.text, t.context)
 	parse.prior = t.prior
+	parse.now = req.Now
+	parse.conditional = cl.ifNone
 	p := planner{t: t, in: parse.classify(), tools: map[string]bool{}}
 	for _, spec := range req.Tools {
 		p.tools[spec.Name] = true
 	}
 	if p.in.problem != "" {
-		return replyWith(p.in.problem)
+		return clarify(p.in.problem)
 	}
+	d := p.run()
+	if p.in.kind == intentSummarizeContact && len(d.calls) == 0 && d.done() {
+		d.summary = d.reply
+	}
+	return d
+}
+
+// run runs the flow of the request's intent.
+func (p planner) run() decision {
 	switch p.in.kind {
 	case intentCreateContact:
 		return p.createContact()
@@ -100,16 +209,38 @@ func planFirst(req agent.Request, t transcript, text string) decision {
 		return p.listTasks()
 	case intentCompleteTask:
 		return p.completeTask()
+	case intentAssignTask:
+		return p.assignTask()
+	case intentSetDueDate:
+		return p.setDueDate()
+	case intentFindDocuments:
+		return p.findDocuments()
+	case intentReadDocument:
+		return p.readDocument()
+	case intentMoveDocument:
+		return p.moveDocument()
+	case intentListDocuments:
+		return p.listDocuments()
+	case intentListFolders:
+		return p.listFolders()
+	case intentSendEmail:
+		return p.sendEmail()
+	case intentListTeams:
+		return p.listTeams()
+	case intentListDepartments:
+		return p.listDepartments()
+	case intentListMembers:
+		return p.listMembers()
 	}
-	return replyWith(UnsupportedReply)
+	return notUnderstood(UnsupportedReply)
 }
 
 // call asks for one tool, unless the tool is not offered: then the reply
 // says so and nothing is called. No flow repeats a call, because each one
 // replies as soon as the result of its last tool is in the transcript.
-func (p planner) call(name string, args map[string]string) decision {
+func (p planner) call(name string, args any) decision {
 	if !p.tools[name] {
-		return replyWith(missingToolReply(name))
+		return couldNot(missingToolReply(name))
 	}
 	return decision{calls: []plannedCall{{name: name, args: args}}}
 }
@@ -163,7 +294,7 @@ func (p planner) deleteContact() decision {
 	if s, ok := p.t.latest(toolDeleteContact); ok {
 		deleted, known := deletedFlag(s.result)
 		if !known {
-			return replyWith(unreadableReply(toolDeleteContact))
+			return couldNot(unreadableReply(toolDeleteContact))
 		}
 		c, ok := contactResult(s.result)
 		if !ok {
@@ -187,7 +318,7 @@ func (p planner) summarizeContact() decision {
 	if s, ok := p.t.latest(toolSummarize); ok {
 		c, ok := contactResult(s.result)
 		if !ok {
-			return replyWith(unreadableReply(toolSummarize))
+			return couldNot(unreadableReply(toolSummarize))
 		}
 		return replyWith(appendSentence(contactSummaryReply(choice, c), relatedSummary(s.result)))
 	}
@@ -227,20 +358,23 @@ func (p planner) resolveContact(verb string) (choice contactChoice, next decisio
 	}
 	contacts, total, ok := contactListResult(s.result)
 	if !ok {
-		return contactChoice{}, replyWith(unreadableReply(toolSearchContacts)), false
+		return contactChoice{}, couldNot(unreadableReply(toolSearchContacts)), false
 	}
 	if len(contacts) == 0 {
-		return contactChoice{}, replyWith(noContactMatchReply(p.in.targetName, verb)), false
+		if verb == "summarise" {
+			return contactChoice{}, replyWith(noContactMatchReply(p.in.targetName, verb)), false
+		}
+		return contactChoice{}, clarify(noContactMatchReply(p.in.targetName, verb)), false
 	}
 	choice = pickContact(p.in.targetName, contacts)
 	choice.matched = max(total, len(contacts))
 	if verb != "summarise" && choice.matched > 1 && choice.exact != 1 {
 		// A change on a guess is worse than a question: with several
 		// matches and no single exact one, nothing is changed.
-		return contactChoice{}, replyWith(ambiguousContactsReply(p.in.targetName, verb, contacts, choice.matched)), false
+		return contactChoice{}, clarify(ambiguousContactsReply(p.in.targetName, verb, contacts, choice.matched), contactCandidates(contacts)...), false
 	}
 	if choice.contact.ID == "" {
-		return contactChoice{}, replyWith(noIDReply(choice.contact.Name, verb)), false
+		return contactChoice{}, couldNot(noIDReply(choice.contact.Name, verb)), false
 	}
 	return choice, decision{}, true
 }
@@ -271,7 +405,7 @@ func answered[R any](p planner, tool string, read func(string) (R, bool), reply 
 	}
 	r, ok := read(s.result)
 	if !ok {
-		return replyWith(unreadableReply(tool)), true
+		return couldNot(unreadableReply(tool)), true
 	}
 	return replyWith(reply(r)), true
 }
@@ -290,16 +424,28 @@ func asList[R any](read func(string) ([]R, int, bool)) func(string) (listed[R], 
 	}
 }
 
+// hasAllWords reports whether text holds every word of query (case and
+// order ignored).
+func hasAllWords(text, query string) bool {
+	words := strings.Fields(strings.ToLower(text))
+	for _, q := range strings.Fields(strings.ToLower(query)) {
+		found := false
+		for _, w := range words {
+			if w == q {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
 // sameWords compares two phrases ignoring case and spacing.
 func sameWords(a, b string) bool {
 	return strings.EqualFold(strings.Join(strings.Fields(a), " "), strings.Join(strings.Fields(b), " "))
-}
-
-func (p planner) createTask() decision {
-	if d, ok := answered(p, toolCreateTask, taskResult, taskCreatedReply); ok {
-		return d
-	}
-	return p.call(toolCreateTask, p.in.task.args())
 }
 
 func (p planner) listTasks() decision {
@@ -342,16 +488,38 @@ func (p planner) resolveTask() (choice taskChoice, next decision, ready bool) {
 	if p.in.taskID != "" {
 		return taskChoice{task: taskRecord{ID: p.in.taskID}}, decision{}, true
 	}
-	s, ok := p.t.latest(toolListTasks)
+	verb := map[intentKind]string{intentAssignTask: "assign", intentSetDueDate: "change"}[p.in.kind]
+	if verb == "" {
+		verb = "complete"
+	}
+	s, ok := p.t.nth(toolListTasks, 0)
 	if !ok {
 		return taskChoice{}, p.call(toolListTasks, map[string]string{"query": p.in.taskQuery, "status": "open"}), false
 	}
 	tasks, total, ok := taskListResult(s.result)
 	if !ok {
-		return taskChoice{}, replyWith(unreadableReply(toolListTasks)), false
+		return taskChoice{}, couldNot(unreadableReply(toolListTasks)), false
+	}
+	if len(tasks) == 0 && len(strings.Fields(p.in.taskQuery)) > 1 {
+		// "the pricing research task": the words, in any order, of an
+		// open task's title.
+		s, ok := p.t.nth(toolListTasks, 1)
+		if !ok {
+			return taskChoice{}, p.call(toolListTasks, map[string]string{"status": "open"}), false
+		}
+		all, _, ok := taskListResult(s.result)
+		if !ok {
+			return taskChoice{}, couldNot(unreadableReply(toolListTasks)), false
+		}
+		for _, t := range all {
+			if hasAllWords(t.Title+" "+t.Description, p.in.taskQuery) {
+				tasks = append(tasks, t)
+			}
+		}
+		total = len(tasks)
 	}
 	if len(tasks) == 0 {
-		return taskChoice{}, replyWith(noTaskMatchReply(p.in.taskQuery)), false
+		return taskChoice{}, clarify(noTaskMatchReply(p.in.taskQuery, verb)), false
 	}
 	choice = taskChoice{query: p.in.taskQuery, task: tasks[0], matched: max(total, len(tasks))}
 	found := false
@@ -364,10 +532,10 @@ func (p planner) resolveTask() (choice taskChoice, next decision, ready bool) {
 		}
 	}
 	if choice.matched > 1 && choice.exact != 1 {
-		return taskChoice{}, replyWith(ambiguousTasksReply(p.in.taskQuery, tasks, choice.matched)), false
+		return taskChoice{}, clarify(ambiguousTasksReply(p.in.taskQuery, tasks, choice.matched), taskCandidates(tasks)...), false
 	}
 	if choice.task.ID == "" {
-		return taskChoice{}, replyWith(noIDReply(choice.task.Title, "complete")), false
+		return taskChoice{}, couldNot(noIDReply(choice.task.Title, "complete")), false
 	}
 	return choice, decision{}, true
 }

@@ -19,12 +19,24 @@ type referents struct {
 	contact  *contactRecord
 	contacts int
 	task     *taskRecord
+	document *documentRecord
+	team     *teamRecord
+	// last is the kind of record the latest result named ("contact",
+	// "task", "document", "team"): what a bare "it" points at.
+	last string
+	// searched is the name the latest contact search looked for, found
+	// how many records the latest search found (-1: no search yet); an
+	// "if not, add her" step reads both.
+	searched string
+	found    int
+	// text is the latest summary a step wrote, for "email the summary".
+	text string
 }
 
 // readReferents follows the earlier turns in order: a later result
 // replaces what an earlier one named.
 func readReferents(earlier []agent.Message) referents {
-	var r referents
+	r := referents{found: -1}
 	for _, m := range earlier {
 		switch m.Role {
 		case agent.RoleUser:
@@ -48,24 +60,43 @@ func (r *referents) read(tool, result string) {
 		return
 	}
 	switch tool {
-	case toolCreateContact, toolGetContact, toolUpdateContact, toolDeleteContact:
+	case toolCreateContact, toolGetContact, toolUpdateContact, toolDeleteContact, toolSummarize:
 		if c, ok := contactResult(result); ok && c.ID != "" {
-			r.contact, r.contacts = &c, 1
+			r.contact, r.contacts, r.last = &c, 1, "contact"
 		}
 	case toolSearchContacts:
-		if cs, total, ok := contactListResult(result); ok && len(cs) > 0 {
-			r.contact, r.contacts = nil, max(total, len(cs))
-			if r.contacts == 1 && cs[0].ID != "" {
-				r.contact = &cs[0]
+		if cs, total, ok := contactListResult(result); ok {
+			r.found = max(total, len(cs))
+			if len(cs) > 0 {
+				r.contact, r.contacts, r.last = nil, max(total, len(cs)), "contact"
+				if r.contacts == 1 && cs[0].ID != "" {
+					r.contact = &cs[0]
+				}
 			}
 		}
-	case toolCreateTask, toolCompleteTask:
+	case toolCreateTask, toolCompleteTask, toolAssignTask, toolSetDueDate:
 		if t, ok := taskResult(result); ok && t.ID != "" {
-			r.task = &t
+			r.task, r.last = &t, "task"
 		}
 	case toolListTasks:
 		if ts, total, ok := taskListResult(result); ok && max(total, len(ts)) == 1 && ts[0].ID != "" {
-			r.task = &ts[0]
+			r.task, r.last = &ts[0], "task"
+		}
+	case toolSearchDocuments:
+		if ds, total, ok := documentListResult(result); ok {
+			r.found = max(total, len(ds))
+			if len(ds) > 0 && ds[0].ID != "" {
+				// A read picks the best match (the tool ranks them).
+				r.document, r.last = &ds[0], "document"
+			}
+		}
+	case toolReadDocument, toolMoveDocument:
+		if d, ok := documentResult(result); ok && d.ID != "" {
+			r.document, r.last = &d, "document"
+		}
+	case toolListTeams:
+		if ts, _, ok := teamListResult(result); ok && len(ts) == 1 {
+			r.team, r.last = &ts[0], "team"
 		}
 	}
 }
@@ -122,17 +153,3 @@ func stripFollowUpWords(text string) string {
 	return strings.TrimSpace(followUpTailRe.ReplaceAllString(text, ""))
 }
 
-// stepSplitRe finds where a request goes on to a next step: "…, then …",
-// "… and then …", "…; then …".
-var stepSplitRe = regexp.MustCompile(`(?i)(?:\s*[,;]\s*|\s+)(?:and\s+)?then\s+`)
-
-// splitSteps cuts a request at its first "then": the model carries out
-// the first step only, and says the rest was not done, rather than write
-// the rest into a field of the first.
-func splitSteps(text string) (first, rest string) {
-	loc := stepSplitRe.FindStringIndex(text)
-	if loc == nil || loc[0] == 0 {
-		return text, ""
-	}
-	return strings.TrimSpace(text[:loc[0]]), strings.TrimSpace(text[loc[1]:])
-}

@@ -7,9 +7,9 @@ import (
 
 // UnsupportedReply is the whole reply to any request outside the offline
 // model's rules. It is one exported sentence so the README can quote it.
-const UnsupportedReply = "The offline model only understands contact and task requests of the documented kinds " +
-	"(create, find, update, delete or summarise a contact; create, list or complete a task), " +
-	"so this request needs a language model: configure OPENAI_BASE_URL (and OPENAI_API_KEY, GATEWAY_MODEL) " +
+const UnsupportedReply = "The offline model did not understand this request. It handles the documented kinds " +
+	"(contacts, tasks with due dates and assignees, e-mails, documents, teams, and requests of several such steps); " +
+	"anything else needs a language model: configure OPENAI_BASE_URL (and OPENAI_API_KEY, GATEWAY_MODEL) " +
 	"to use any OpenAI-compatible endpoint."
 
 // noRequestReply answers a transcript without any user message.
@@ -68,8 +68,8 @@ func noContactMatchReply(name, verb string) string {
 	return fmt.Sprintf("No contact matches %s, so I did not %s anything.", quote(name), verb)
 }
 
-func noTaskMatchReply(query string) string {
-	return fmt.Sprintf("No open task matches %s, so I did not complete anything.", quote(query))
+func noTaskMatchReply(query, verb string) string {
+	return fmt.Sprintf("No open task matches %s, so I did not %s anything.", quote(query), verb)
 }
 
 // contactCreatedReply: "Contact created: John Smith, Acme Corp,

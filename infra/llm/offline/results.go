@@ -161,3 +161,159 @@ func deletedFlag(raw string) (deleted bool, known bool) {
 	_, hasContact := contactFrom(obj["contact"])
 	return hasContact, hasContact
 }
+
+// documentRecord is a document as the document tools return it.
+type documentRecord struct {
+	ID, Title, Folder, Body, Snippet string
+}
+
+func documentFrom(v any) (documentRecord, bool) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return documentRecord{}, false
+	}
+	d := documentRecord{ID: recordString(obj, "id"), Title: recordString(obj, "title"), Folder: recordString(obj, "folder"),
+		Body: recordString(obj, "body"), Snippet: recordString(obj, "snippet")}
+	return d, d.ID != "" || d.Title != ""
+}
+
+// documentResult reads `{"document": {...}}` (read, move, create).
+func documentResult(raw string) (documentRecord, bool) {
+	obj, ok := decodeObject(raw)
+	if !ok {
+		return documentRecord{}, false
+	}
+	return documentFrom(obj["document"])
+}
+
+// documentListResult reads `{"count": n, "documents": [...]}`.
+func documentListResult(raw string) ([]documentRecord, int, bool) {
+	return listResult(raw, "documents", documentFrom)
+}
+
+// memberRecord is a person of the workspace.
+type memberRecord struct {
+	UserID, Email, Role string
+}
+
+func memberFrom(v any) (memberRecord, bool) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return memberRecord{}, false
+	}
+	m := memberRecord{UserID: recordString(obj, "user_id"), Email: recordString(obj, "email"), Role: recordString(obj, "role")}
+	return m, m.UserID != "" || m.Email != ""
+}
+
+// memberListResult reads `{"count": n, "members": [...]}`.
+func memberListResult(raw string) ([]memberRecord, int, bool) {
+	return listResult(raw, "members", memberFrom)
+}
+
+// teamRecord is a team with its members.
+type teamRecord struct {
+	ID, Name, Department string
+	Members              []memberRecord
+}
+
+func teamFrom(v any) (teamRecord, bool) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return teamRecord{}, false
+	}
+	t := teamRecord{ID: recordString(obj, "id"), Name: recordString(obj, "name"), Department: recordString(obj, "department")}
+	if ms, ok := obj["members"].([]any); ok {
+		for _, m := range ms {
+			if r, ok := memberFrom(m); ok {
+				t.Members = append(t.Members, r)
+			}
+		}
+	}
+	return t, t.ID != "" || t.Name != ""
+}
+
+// teamListResult reads `{"count": n, "teams": [...]}`.
+func teamListResult(raw string) ([]teamRecord, int, bool) {
+	return listResult(raw, "teams", teamFrom)
+}
+
+// departmentListResult reads `{"count": n, "departments": [...]}`; a
+// department is shown by its name.
+func departmentListResult(raw string) ([]string, int, bool) {
+	return listResult(raw, "departments", func(v any) (string, bool) {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		name := recordString(obj, "name")
+		return name, name != ""
+	})
+}
+
+// folderListResult reads `{"folders": [...]}`: paths, or objects with one.
+func folderListResult(raw string) ([]string, bool) {
+	obj, ok := decodeObject(raw)
+	if !ok {
+		return nil, false
+	}
+	items, ok := obj["folders"].([]any)
+	if !ok {
+		return nil, obj["folders"] == nil && obj["count"] != nil
+	}
+	var out []string
+	for _, it := range items {
+		switch f := it.(type) {
+		case string:
+			out = append(out, f)
+		case map[string]any:
+			name := recordString(f, "path")
+			if name == "" {
+				name = recordString(f, "folder")
+			}
+			if n := recordString(f, "documents"); name != "" && n != "" {
+				name += " (" + n + ")"
+			}
+			if name != "" {
+				out = append(out, name)
+			}
+		}
+	}
+	return out, true
+}
+
+// emailRecord is a sent (or queued) email.
+type emailRecord struct {
+	ID, Subject, Status string
+	To                  []string
+}
+
+// emailResult reads `{"email": {...}}`.
+func emailResult(raw string) (emailRecord, bool) {
+	obj, ok := decodeObject(raw)
+	if !ok {
+		return emailRecord{}, false
+	}
+	e, ok := obj["email"].(map[string]any)
+	if !ok {
+		return emailRecord{}, false
+	}
+	r := emailRecord{ID: recordString(e, "id"), Subject: recordString(e, "subject"), Status: recordString(e, "status")}
+	if to, ok := e["to"].([]any); ok {
+		for _, a := range to {
+			if s, ok := a.(string); ok {
+				r.To = append(r.To, s)
+			}
+		}
+	}
+	return r, r.ID != "" || len(r.To) > 0
+}
+
+// stringArg reads one string argument of a call, or "".
+func stringArg(args []byte, key string) string {
+	var obj map[string]any
+	if json.Unmarshal(args, &obj) != nil {
+		return ""
+	}
+	s, _ := obj[key].(string)
+	return s
+}

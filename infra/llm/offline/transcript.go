@@ -2,6 +2,7 @@ package offline
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -116,6 +117,9 @@ func (t transcript) latest(tool string) (step, bool) {
 	return step{}, false
 }
 
+// labeledLineRe: a line that starts with a field label ("Company: …").
+var labeledLineRe = regexp.MustCompile(`^[\p{L}][\p{L} ]{1,20}\s*[:=]\s*\S`)
+
 // splitRequest separates the caller's words from the `Context:` and
 // `Metadata:` lines the gateway may append. Metadata is not used by the
 // offline model; a context line that is not valid JSON is ignored rather
@@ -130,11 +134,14 @@ func splitRequest(content string) (string, requestContext) {
 			ctx = parseContext(strings.TrimSpace(trimmed[len("context:"):]))
 		case hasPrefixFold(trimmed, "metadata:"):
 			// Metadata carries caller bookkeeping, not instructions.
+		case trimmed != "" && len(words) > 0 && labeledLineRe.MatchString(trimmed):
+			// "Name: Ann Lee" on a line of its own is one field of a list.
+			words = append(words, ", "+trimmed)
 		case trimmed != "":
 			words = append(words, trimmed)
 		}
 	}
-	return strings.Join(words, " "), ctx
+	return strings.TrimSpace(strings.ReplaceAll(strings.Join(words, " "), " , ", ", ")), ctx
 }
 
 // parseContext decodes the context JSON tolerantly: ids may be numbers.
@@ -167,4 +174,17 @@ func scalarString(v any) string {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// nth returns the i-th (from 0) answered step that called the named tool.
+func (t transcript) nth(tool string, i int) (step, bool) {
+	for _, s := range t.steps {
+		if s.call.Name == tool && s.answered {
+			if i == 0 {
+				return s, true
+			}
+			i--
+		}
+	}
+	return step{}, false
 }

@@ -1,0 +1,165 @@
+package offline
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+)
+
+const toolListDepartments = "list_departments"
+
+var (
+	// teamMembersRe: "Who is on the sales team?", "Who's in Support?".
+	teamMembersRe = regexp.MustCompile(`(?i)^(?:who(?:'s|\s+is|\s+are)|list|show(?:\s+me)?)\s+(?:in|on|the\s+(?:members|people)\s+(?:of|in|on))\s+(?:the\s+)?(.+?)(?:\s+team)?\??$`)
+	// membersOfRe: "Members of the sales team", "List the Support team's members".
+	membersOfRe = regexp.MustCompile(`(?i)^(?:(?:list|show(?:\s+me)?|get|give\s+me)\s+)?(?:(?:the|all)\s+)?(?:members|people)\s+(?:of|in|on)\s+(?:the\s+)?(.+?)(?:\s+team)?\??$|^(?:list|show(?:\s+me)?)\s+(?:the\s+)?(.+?)\s+team(?:'s)?\s+members\??$`)
+	// listTeamsRe: "List our teams", "Which teams are in Sales?".
+	listTeamsRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which|get)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?teams(?:\s+(?:do\s+we\s+have|are\s+there|exist))?(?:\s+(?:are\s+)?(?:in|of)\s+(?:the\s+)?(.+?)(?:\s+department)?)?\??$`)
+	// listDepartmentsRe: "List the departments".
+	listDepartmentsRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which|get)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?departments\b`)
+	// listMembersRe: "List the workspace members", "Who are our users?".
+	listMembersRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|who\s+are|get)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:workspace(?:'s)?\s+)?(?:members|users|colleagues|staff|team\s+members)(?:\s+of\s+(?:the|this|our)\s+workspace)?\??$`)
+)
+
+func (p parser) teamMembers() (intent, bool) {
+	var team string
+	if m := teamMembersRe.FindStringSubmatch(p.text); m != nil && strings.Contains(strings.ToLower(p.text), "team") {
+		team = m[1]
+	} else if m := membersOfRe.FindStringSubmatch(p.text); m != nil {
+		team = m[1] + m[2]
+	}
+	team = cleanValue(team)
+	if team == "" || strings.EqualFold(team, "workspace") || strings.EqualFold(team, "the workspace") {
+		return intent{}, false
+	}
+	return intent{kind: intentListTeams, teamQuery: team}, true
+}
+
+func (p parser) listTeams() (intent, bool) {
+	m := listTeamsRe.FindStringSubmatch(p.text)
+	if m == nil {
+		return intent{}, false
+	}
+	return intent{kind: intentListTeams, teamQuery: cleanValue(m[1])}, true
+}
+
+func (p parser) listDepartments() (intent, bool) {
+	if !listDepartmentsRe.MatchString(p.text) {
+		return intent{}, false
+	}
+	return intent{kind: intentListDepartments}, true
+}
+
+func (p parser) listMembers() (intent, bool) {
+	if !listMembersRe.MatchString(p.text) {
+		return intent{}, false
+	}
+	return intent{kind: intentListMembers}, true
+}
+
+func (p planner) listTeams() decision {
+	if d, ok := answered(p, toolListTeams, asList(teamListResult), func(l listed[teamRecord]) string {
+		if len(l.items) == 0 {
+			if p.in.teamQuery != "" {
+				return "I found no team matching " + quote(p.in.teamQuery) + "."
+			}
+			return "The workspace has no teams yet."
+		}
+		var lines []string
+		for _, t := range l.items {
+			line := t.Name
+			if t.Department != "" {
+				line += " (" + t.Department + ")"
+			}
+			var emails []string
+			for _, m := range t.Members {
+				emails = append(emails, m.Email)
+			}
+			if len(emails) == 0 {
+				line += ": no members"
+			} else {
+				line += ": " + strings.Join(emails, ", ")
+			}
+			lines = append(lines, line+idSuffix(t.ID))
+		}
+		head := "Teams"
+		if p.in.teamQuery != "" {
+			head += " matching " + quote(p.in.teamQuery)
+		}
+		return head + ": " + strings.Join(lines, "; ") + "."
+	}); ok {
+		return d
+	}
+	args := map[string]string{}
+	if p.in.teamQuery != "" {
+		args["name"] = p.in.teamQuery
+	}
+	return p.call(toolListTeams, args)
+}
+
+func (p planner) listDepartments() decision {
+	if d, ok := answered(p, toolListDepartments, asList(departmentListResult), func(l listed[string]) string {
+		if len(l.items) == 0 {
+			return "The workspace has no departments yet."
+		}
+		return "The workspace's departments: " + strings.Join(l.items, ", ") + "."
+	}); ok {
+		return d
+	}
+	return p.call(toolListDepartments, map[string]string{})
+}
+
+func (p planner) listMembers() decision {
+	if d, ok := answered(p, toolListMembers, asList(memberListResult), func(l listed[memberRecord]) string {
+		if len(l.items) == 0 {
+			return "The workspace has no members."
+		}
+		var items []string
+		for _, m := range l.items {
+			item := m.Email
+			if m.Role != "" {
+				item += " (" + m.Role + ")"
+			}
+			items = append(items, item)
+		}
+		return "The workspace's members: " + strings.Join(items, ", ") + "."
+	}); ok {
+		return d
+	}
+	return p.call(toolListMembers, map[string]string{})
+}
+
+// ---- candidates -----------------------------------------------------------
+
+func contactCandidates(cs []contactRecord) []agent.Candidate {
+	var out []agent.Candidate
+	for _, c := range cs[:min(len(cs), maxListed)] {
+		out = append(out, agent.Candidate{Kind: "contact", ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email})
+	}
+	return out
+}
+
+func taskCandidates(ts []taskRecord) []agent.Candidate {
+	var out []agent.Candidate
+	for _, t := range ts[:min(len(ts), maxListed)] {
+		out = append(out, agent.Candidate{Kind: "task", ID: t.ID, Name: t.Title})
+	}
+	return out
+}
+
+func documentCandidates(ds []documentRecord) []agent.Candidate {
+	var out []agent.Candidate
+	for _, d := range ds[:min(len(ds), maxListed)] {
+		out = append(out, agent.Candidate{Kind: "document", ID: d.ID, Name: d.Title})
+	}
+	return out
+}
+
+func teamCandidates(ts []teamRecord) []agent.Candidate {
+	var out []agent.Candidate
+	for _, t := range ts[:min(len(ts), maxListed)] {
+		out = append(out, agent.Candidate{Kind: "team", ID: t.ID, Name: t.Name})
+	}
+	return out
+}
