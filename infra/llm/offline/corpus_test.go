@@ -280,16 +280,50 @@ var corpus = []corpusCase{
 	{"not understood", "What is the weather in Leeds?", nil, nil},
 	{"not understood", "Order 40 pizzas for the offsite", nil, nil},
 	{"not understood", "How are you today?", nil, nil},
+
+	// A batch written fresh after the model was built, not tuned to it.
+	{"contact: create", "pls add contact Nadia Haddad, Product Lead @ Orbit Systems, nadia.h@orbit.example", []wantCall{w("create_contact", "name", "Nadia Haddad", "title", "Product Lead", "company", "Orbit Systems", "email", "nadia.h@orbit.example")}, nil},
+	{"contact: create", "Could you create a new client record for Dmitri Volkov from Baltic Freight?", []wantCall{w("create_contact", "name", "Dmitri Volkov", "company", "Baltic Freight")}, nil},
+	{"contact: create", "Add contact: Chloé Laurent; chloe@laurent.fr; Lyon", []wantCall{w("create_contact", "name", "Chloé Laurent", "email", "chloe@laurent.fr", "city", "Lyon")}, nil},
+	{"contact: search", "anyone at Globex?", nil, []string{"O'Connor"}},
+	{"contact: search", "Find people named Ann", nil, []string{"Ann Lee"}},
+	{"contact: search", "Show me contacts in Manchester please", nil, []string{"Priya Shah"}},
+	{"contact: update", "Change John Smith's company to Globex", []wantCall{w("update_contact", "id", "$John Smith", "company", "Globex")}, nil},
+	{"contact: update", "Priya Shah's new email is p.shah@fabrikam.com", []wantCall{w("update_contact", "id", "$Priya Shah", "email", "p.shah@fabrikam.com")}, nil},
+	{"contact: delete", "Remove Seán O'Connor from the CRM", []wantCall{w("delete_contact", "id", "$Seán O'Connor")}, nil},
+	{"email", "Could you email Ann Lee about the updated delivery schedule?", []wantCall{w("send_email", "contact_ids", "$Ann Lee", "subject", "~delivery schedule")}, nil},
+	{"email", "Send a short email to john@acme.com saying we received the signed order", []wantCall{w("send_email", "to", "john@acme.com", "body", "~we received the signed order")}, nil},
+	{"email", "Please notify the Brand team that the new logo files are in the shared drive", []wantCall{w("send_email", "team_id", "$team Brand", "body", "~new logo files")}, nil},
+	{"email", "Write an email to Priya Raman following up on last week's proposal", []wantCall{w("send_email", "contact_ids", "$Priya Raman", "body", "~following up on last week's proposal")}, nil},
+	{"email", "Email the whole support team about the holiday cover", []wantCall{w("send_email", "team_id", "$team Support")}, nil},
+	{"email", "Send an email to Ann", nil, []string{"what should the email say"}},
+	{"documents", "Where is the onboarding checklist?", nil, []string{"/HR"}},
+	{"documents", "Open the pricing policy document", nil, []string{"approval"}},
+	{"documents", "Sum up the Q1 sales report for me", nil, []string{"Revenue grew"}},
+	{"documents", "Move the Q3 pricing deck into the Archive folder", []wantCall{w("move_document", "id", "$Q3 pricing deck", "folder", "/Archive")}, nil},
+	{"documents", "List all documents", nil, []string{"Onboarding checklist"}},
+	{"org", "Which departments do we have?", nil, []string{"Customer Success"}},
+	{"org", "Who are the members of the Sales Ops team?", nil, []string{"dana.white@ws.example"}},
+	{"task: dates", "Add a todo: call the Initech buyer tomorrow", []wantCall{w("create_task", "title", "Call the Initech buyer", "due_date", "2026-12-08")}, nil},
+	{"task: dates", "Create a task to update the price list by next Friday", []wantCall{w("create_task", "title", "Update the price list", "due_date", "2026-12-18")}, nil},
+	{"task: dates", "New task: quarterly review, due end of next month", []wantCall{w("create_task", "title", "Quarterly review", "due_date", "2027-01-31")}, nil},
+	{"task: dates", "Remind me to renew the insurance in a month", []wantCall{w("create_task", "title", "Renew the insurance", "due_date", "2027-01-07")}, nil},
+	{"task: assign", "Hand the task Prepare the renewal quote for Initech to eva.novak@ws.example", []wantCall{w("assign_task", "id", "$Prepare the renewal quote for Initech", "assignee", "eva.novak@ws.example")}, nil},
+	{"task: complete", "I've completed the task Prepare the renewal quote for Initech", []wantCall{w("complete_task", "id", "$Prepare the renewal quote for Initech")}, nil},
+	{"task: list", "show me what's done", nil, nil},
+	{"multi-step", "Search for Priya Raman and then send her an email about the Leeds workshop", []wantCall{w("send_email", "contact_ids", "$Priya Raman", "subject", "~Leeds workshop")}, nil},
+	{"multi-step", "Create a contact for Ines Moreau at Lumière SA, then email her introducing our consulting services", []wantCall{w("create_contact", "name", "Ines Moreau", "company", "Lumière SA"), w("send_email", "body", "~introduce our consulting services")}, []string{"Ines Moreau"}},
+	{"multi-step", "Find the onboarding checklist and send it to li.wei@ws.example", []wantCall{w("send_email", "to", "li.wei@ws.example", "body", "~Laptop")}, nil},
+	{"multi-step", "Add a task to call Ann Lee on Wednesday, then assign it to Marco", []wantCall{w("create_task", "title", "Call Ann Lee", "due_date", "2026-12-09"), w("assign_task", "assignee", "marco.rossi@ws.example")}, nil},
+	{"multi-step", "Delete Priya and then email the sales team", nil, []string{"Priya Raman", "Priya Shah"}}, // stops at the ambiguous delete
+	{"not understood", "Can you make me a sandwich?", nil, nil},
+	{"not understood", "Play some music", nil, nil},
 }
 
 // knownWrong are requests the model writes wrongly today, each with why.
 // The table counts them as wrong writes; the test fails on any other.
 // Fixing one means deleting it here.
-var knownWrong = map[string]string{
-	// A single bare part after the name is taken for the company (the
-	// convention "Jane Doe, Acme Marketing" relies on); here it is a city.
-	"New contact for Carlos Ruiz, carlos@ruiz.mx, Mexico City": "a bare place taken for the company",
-}
+var knownWrong = map[string]string{}
 
 var writeTools = map[string]bool{"create_contact": true, "update_contact": true, "delete_contact": true, "create_task": true, "complete_task": true,
 	"send_email": true, "assign_task": true, "set_task_due_date": true, "move_document": true, "create_document": true}

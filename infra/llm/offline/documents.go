@@ -30,7 +30,7 @@ var (
 	// docsAboutRe: "documents about pricing", "any docs mentioning Acme".
 	docsAboutRe = regexp.MustCompile(`(?i)^(?:(?:the|any|all|our|a)\s+)*(?:documents?|docs?|files?|reports?)\s+(?:about|on|mentioning|containing|regarding|related\s+to|that\s+mention|called|titled|named|with)\s+(.+)$`)
 	// readDocRe: "Read the Q1 report", "Open it", "What does the NDA say?".
-	readDocRe = regexp.MustCompile(`(?i)^(?:read|open|show(?:\s+me)?|display|pull\s+up)\s+(?:the\s+(?:text|contents?)\s+of\s+)?(.+?)$`)
+	readDocRe  = regexp.MustCompile(`(?i)^(?:read|open|show(?:\s+me)?|display|pull\s+up)\s+(?:the\s+(?:text|contents?)\s+of\s+)?(.+?)$`)
 	whatSaysRe = regexp.MustCompile(`(?i)^what\s+(?:does|do)\s+(.+?)\s+say\??$`)
 	// summariseDocRe: "Summarise the Q1 report", "Give me a summary of it".
 	summariseDocRe = regexp.MustCompile(`(?i)^(?:summari[sz]e|sum\s+up|give\s+me\s+(?:a\s+|the\s+)?(?:summary|gist|tl;?dr)\s+of|(?:write|make)\s+(?:a\s+)?summary\s+of|what(?:'s|\s+is)\s+the\s+gist\s+of)\s+(.+?)$`)
@@ -39,7 +39,7 @@ var (
 	// archiveDocRe: "Archive the Q3 deck".
 	archiveDocRe = regexp.MustCompile(`(?i)^archive\s+(.+)$`)
 	// listDocsRe: "List the documents in /Reports", "What's in the Reports folder?".
-	listDocsRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what\s+are)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:documents|docs|files)(?:\s+(?:are\s+)?(?:in|under)\s+(?:the\s+)?(.+?)(?:\s+folder)?)?\??$`)
+	listDocsRe     = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what\s+are)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:documents|docs|files)(?:\s+(?:are\s+)?(?:in|under)\s+(?:the\s+)?(.+?)(?:\s+folder)?)?\??$`)
 	whatInFolderRe = regexp.MustCompile(`(?i)^what(?:'s|\s+is)\s+in\s+(?:the\s+)?(.+?)\s+folder\??$`)
 	// listFoldersRe: "List the folders", "Which folders do we have?".
 	listFoldersRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?(?:document\s+)?folders\b`)

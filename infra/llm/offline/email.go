@@ -38,12 +38,12 @@ type emailSpec struct {
 
 // purposeWords are the words that start what a mail is about.
 const purposeWords = `about|regarding|re:?|concerning|introducing|to\s+introduce|announcing|to\s+announce|` +
-		`to\s+say|saying|telling\s+(?:them|him|her)|to\s+tell\s+(?:them|him|her)|that|with\s+(?:the\s+)?subject|subject\b|` +
-		`inviting\s+(?:them|him|her)?\s*to|to\s+invite\s+(?:them|him|her)\s+to|thanking\s+(?:them|him|her)?\s*for|to\s+thank\s+(?:them|him|her)\s+for|` +
-		`reminding\s+(?:them|him|her)?\s*(?:about|of|to)|to\s+remind\s+(?:them|him|her)\s+(?:about|of|to)|` +
-		`asking\s+(?:them|him|her)?\s*(?:to|for|about|if|whether)|to\s+ask\s+(?:them|him|her)?\s*(?:to|for|about|if|whether)|` +
-		`to\s+let\s+(?:them|him|her)\s+know|letting\s+(?:them|him|her)\s+know|to\s+confirm|confirming|to\s+follow\s+up\s+on|following\s+up\s+on|` +
-		`with|attaching|including|body\b|:`
+	`to\s+say|saying|telling\s+(?:them|him|her)|to\s+tell\s+(?:them|him|her)|that|with\s+(?:the\s+)?subject|subject\b|` +
+	`inviting\s+(?:them|him|her)?\s*to|to\s+invite\s+(?:them|him|her)\s+to|thanking\s+(?:them|him|her)?\s*for|to\s+thank\s+(?:them|him|her)\s+for|` +
+	`reminding\s+(?:them|him|her)?\s*(?:about|of|to)|to\s+remind\s+(?:them|him|her)\s+(?:about|of|to)|` +
+	`asking\s+(?:them|him|her)?\s*(?:to|for|about|if|whether)|to\s+ask\s+(?:them|him|her)?\s*(?:to|for|about|if|whether)|` +
+	`to\s+let\s+(?:them|him|her)\s+know|letting\s+(?:them|him|her)\s+know|to\s+confirm|confirming|to\s+follow\s+up\s+on|following\s+up\s+on|` +
+	`with|attaching|including|body\b|:`
 
 var (
 	// emailNoun is the word for the message itself.
@@ -67,7 +67,7 @@ var (
 	purposeRe = regexp.MustCompile(`(?i)(?:\s*[:\-–—]\s*|\s+)(` + purposeWords + `)(?:\s+|$)`)
 	// purposeStartRe reads the marker at the start of what follows the
 	// recipients.
-	purposeStartRe = regexp.MustCompile(`(?i)^(?:[:\-–—]\s*)?(` + purposeWords + `)(?:\s+|$)`)
+	purposeStartRe  = regexp.MustCompile(`(?i)^(?:[:\-–—]\s*)?(` + purposeWords + `)(?:\s+|$)`)
 	subjectQuotedRe = regexp.MustCompile(`(?i)subject\s*(?:line\s*)?(?::|=|of|as)?\s*"([^"]+)"`)
 	subjectPlainRe  = regexp.MustCompile(`(?i)subject\s*(?:line\s*)?(?::|=)\s*([^";]+?)\s*(?:[;,.]?\s*(?:and\s+)?(?:the\s+)?(?:body|text|message)\b|$)`)
 	bodyQuotedRe    = regexp.MustCompile(`(?i)(?:body|text|message|saying|says|:)\s*(?::|=)?\s*"([^"]+)"`)

@@ -354,6 +354,8 @@ func readDetailSegment(f *contactFields, segment string) {
 		f.unread = append(f.unread, segment)
 	case looksLikeTitle(segment) && f.Title == "":
 		f.Title = segment
+	case f.City == "" && isKnownCity(segment):
+		f.City = segment
 	case f.Company == "":
 		f.Company = segment
 	case f.City == "" && looksLikePlace(segment):

@@ -152,4 +152,3 @@ var followUpTailRe = regexp.MustCompile(`(?i)^(?:(?:(?:and\s+)?also|and\s+then|t
 func stripFollowUpWords(text string) string {
 	return strings.TrimSpace(followUpTailRe.ReplaceAllString(text, ""))
 }
-
