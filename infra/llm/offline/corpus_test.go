@@ -318,6 +318,21 @@ var corpus = []corpusCase{
 	{"multi-step", "Delete Priya and then email the sales team", nil, []string{"Priya Raman", "Priya Shah"}}, // stops at the ambiguous delete
 	{"not understood", "Can you make me a sandwich?", nil, nil},
 	{"not understood", "Play some music", nil, nil},
+
+	// The contract's own example requests (their e-mail addresses arrive
+	// mangled, as "[email protected]": never written into a field).
+	{"seed examples", "Create a contact for John Smith at Acme Corp, [email protected], +44 7700 900000", []wantCall{w("create_contact", "name", "John Smith", "company", "Acme Corp", "phone", "+44 7700 900000")}, []string{"already exists"}},
+	{"seed examples", "Create a contact: Jane Doe, CEO of Acme Corp, [email protected]", []wantCall{w("create_contact", "name", "Jane Doe", "title", "CEO", "company", "Acme Corp")}, []string{"did not understand"}},
+	{"seed examples", "Find all contacts from London", nil, []string{"John Smith", "Ann Lee"}},
+	{"seed examples", "Create a task: Research competitor pricing for Q1 2026", []wantCall{w("create_task", "title", "Research competitor pricing for Q1 2026")}, nil},
+	{"seed examples", "Give me a full summary of this contact\nContext: {\"entity_type\":\"contact\",\"entity_id\":\"c2\",\"action\":\"view\"}", nil, []string{"Ann Lee", "Initech"}},
+	{"seed examples", "Send an email to [email protected] introducing our new product line", nil, []string{"who should get the email"}},
+	{"seed examples", "Send an email to john@acme.com introducing our new product line", []wantCall{w("send_email", "to", "john@acme.com", "subject", "Introducing our new product line")}, nil},
+	{"seed examples", "Find the Q1 report, summarise it, and email the summary to the sales team", []wantCall{w("send_email", "team_id", "$team Sales", "body", "~Revenue grew 18%")}, nil},
+	{"seed examples", "Hello", nil, nil},
+	{"seed examples", "What are your business hours?", nil, nil},
+	{"seed examples", "Tell me a long story", nil, nil},
+	{"seed examples", "Can you elaborate on that?", nil, nil},
 }
 
 // knownWrong are requests the model writes wrongly today, each with why.

@@ -272,7 +272,9 @@ func (f *fakeCRM) exec(call agent.ToolCall) string {
 		}
 		for _, c := range f.contacts {
 			// The tool's own rule: the same name and e-mail is the same person.
-			if strings.EqualFold(c.Name, args["name"]) && args["email"] != "" && strings.EqualFold(c.Email, args["email"]) {
+			sameEmail := args["email"] != "" && strings.EqualFold(c.Email, args["email"])
+			sameCompany := args["email"] == "" && args["company"] != "" && strings.EqualFold(c.Company, args["company"])
+			if strings.EqualFold(c.Name, args["name"]) && (sameEmail || sameCompany) {
 				return toJSON(map[string]any{"contact": c, "existing": true})
 			}
 		}

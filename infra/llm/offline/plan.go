@@ -92,14 +92,15 @@ func plan(req agent.Request) decision {
 	var reports []string
 	next := 0 // the first call of the transcript not yet handed to a step
 	for i, cl := range clauses {
-		if cl.ifNone && prior.found > 0 {
-			reports = append(reports, skippedReply(cl.text, prior))
-			continue
-		}
 		if cl.ifNone && prior.searched != "" {
 			// "If not, add her": she is the one searched for.
 			cl.text = objectPronounRe.ReplaceAllLiteralString(cl.text, prior.searched)
 		}
+		if cl.ifNone && prior.found > 0 {
+			reports = append(reports, skippedReply(cl.text, prior))
+			continue
+		}
+		prior.found = -1 // a condition reads the search of the step just before it
 		sub := transcript{found: true, text: cl.text, context: t.context, prior: prior}
 		d := planFirst(req, sub, cl)
 		for len(d.calls) > 0 && next < len(t.steps) {

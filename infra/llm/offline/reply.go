@@ -392,6 +392,9 @@ func appendSentence(text, extra string) string {
 	if extra == "" {
 		return text
 	}
+	if text == "" {
+		return extra
+	}
 	return text + " " + extra
 }
 
