@@ -54,20 +54,27 @@ type outcomeFilter struct {
 
 func (f *outcomeFilter) write(text string) {
 	buf := f.held + text
-	// The last line start (after a newline, or the start of the answer)
-	// whose rest could still become the marker is where holding begins.
+	starts := []int{0}
+	for i := 0; i < len(buf); i++ {
+		if buf[i] == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	// Hold the trailing lines that are blank or may be the marker, and the
+	// newlines before them; pass on the rest.
 	hold := len(buf)
-	for i := len(buf); i >= 0; i-- {
-		if i == 0 || buf[i-1] == '\n' {
-			if mayBeMarker(buf[i:]) {
-				hold = i
-				// The newlines before the marker go with it.
-				for hold > 0 && (buf[hold-1] == '\n' || buf[hold-1] == '\r') {
-					hold--
-				}
-			}
+	for k := len(starts) - 1; k >= 0; k-- {
+		end := len(buf)
+		if k+1 < len(starts) {
+			end = starts[k+1] - 1
+		}
+		if !mayBeMarker(strings.TrimRight(buf[starts[k]:end], "\r")) {
 			break
 		}
+		hold = starts[k]
+	}
+	for hold > 0 && (buf[hold-1] == '\n' || buf[hold-1] == '\r') {
+		hold--
 	}
 	if hold > 0 {
 		f.emit(buf[:hold])
@@ -80,7 +87,7 @@ func (f *outcomeFilter) flush() {
 	if f.held == "" {
 		return
 	}
-	if _, outcome := splitOutcome(f.held); outcome == "" {
+	if _, outcome := splitOutcome(f.held); outcome == "" && strings.TrimSpace(f.held) != "" {
 		f.emit(f.held)
 	}
 	f.held = ""
