@@ -131,9 +131,9 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		return err
 	}
 	mctx := ctx
-	if h.ModelTimeout > 0 {
+	if budget := h.callBudget(); budget > 0 {
 		var cancel context.CancelFunc
-		mctx, cancel = context.WithTimeout(ctx, h.ModelTimeout)
+		mctx, cancel = context.WithTimeout(ctx, budget)
 		defer cancel()
 	}
 	began := time.Now()
@@ -156,7 +156,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		if errors.Is(mctx.Err(), context.DeadlineExceeded) {
 			// Say which setting bounded the call, so an operator knows
 			// what to raise for a slow model.
-			reason += fmt.Sprintf(" (GATEWAY_MODEL_TIMEOUT is %s)", h.ModelTimeout)
+			reason += fmt.Sprintf(" (GATEWAY_MODEL_TIMEOUT is %s per attempt; the whole call, retries included, may take %s)", h.ModelTimeout, h.callBudget())
 		}
 		facts, ferr := c.Fail(conversation.CodeModelError, reason, h.now())
 		if ferr != nil {
@@ -371,10 +371,18 @@ type Instant interface {
 	Instant()
 }
 
+// callBudget bounds a model step's whole call, retries included.
+func (h *Handler) callBudget() time.Duration {
+	if h.ModelCallBudget > 0 {
+		return h.ModelCallBudget
+	}
+	return h.ModelTimeout
+}
+
 // stepLease is how long a claimed model step counts as running: the model
-// call cannot outlive ModelTimeout, and the rest of the step is quick.
+// call cannot outlive callBudget, and the rest of the step is quick.
 func (h *Handler) stepLease() time.Duration {
-	t := h.ModelTimeout
+	t := h.callBudget()
 	if t <= 0 {
 		t = 60 * time.Second
 	}

@@ -23,11 +23,14 @@ type Handler struct {
 	Model  Model
 	Tools  Tools
 	Limits conversation.Limits
-	// ModelTimeout bounds one model call.
-	ModelTimeout time.Duration
-	Webhook      WebhookSender
-	Webhooks     WebhookPolicy
-	Mailer       Mailer
+	// ModelTimeout (GATEWAY_MODEL_TIMEOUT) bounds each attempt of a model
+	// call (the model adapter applies it); ModelCallBudget bounds the whole
+	// call, retries included. Zero ModelCallBudget: ModelTimeout.
+	ModelTimeout    time.Duration
+	ModelCallBudget time.Duration
+	Webhook         WebhookSender
+	Webhooks        WebhookPolicy
+	Mailer          Mailer
 	// Prices price model steps and tool calls; ModelName is the
 	// configured model (the price looked up), MaxOutputTokens bounds an
 	// answer (the worst case reserved before a step).

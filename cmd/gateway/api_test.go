@@ -452,6 +452,8 @@ func TestAcceptAndPoll(t *testing.T) {
 		}
 		var final map[string]any
 		_ = json.Unmarshal(p.Raw, &final)
+		// A reply comes with its outcome.
+		wantKeys = []string{"conversation_uuid", "created_at", "expires_at", "outcome", "resolved_at", "status", "turns", "usage", "webhook"}
 		if got := keys(final); strings.Join(got, ",") != strings.Join(wantKeys, ",") {
 			t.Errorf("resolved poll fields = %v, want %v", got, wantKeys)
 		}
@@ -546,7 +548,7 @@ func TestWalkthrough(t *testing.T) {
 
 		t.Run("unsupported request", func(t *testing.T) {
 			h := h.on(t)
-			_, p := h.ask(c, "Send an email to john@acme.com")
+			_, p := h.ask(c, "Book a meeting room for Tuesday afternoon")
 			if r := p.reply(); r != offline.UnsupportedReply || !strings.Contains(r, "needs a language model") {
 				t.Errorf("reply = %q, want the offline model's unsupported reply", r)
 			}

@@ -135,7 +135,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		var err error
 		// A model step may run for the whole model timeout; JetStream must
 		// not hand it to another instance meanwhile.
-		if transport, err = messaging.NATS(cfg.NATSURL, messaging.NATSOptions{AckWait: cfg.ModelTimeout + 2*time.Minute,
+		if transport, err = messaging.NATS(cfg.NATSURL, messaging.NATSOptions{AckWait: cfg.ModelCallBudget() + 2*time.Minute,
 			Prefix: cfg.NATSPrefix, Workers: cfg.Workers}, logger); err != nil {
 			a.Close()
 			return nil, fmt.Errorf("NATS_URL: %w", err)
@@ -184,7 +184,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	a.Cmds = &commands.Handler{Store: a.Store, Clock: clock, Sealer: sealer, Model: model, Mailer: mailer, MailFrom: cfg.MailFrom,
 		Prices: cfg.Prices, ModelName: modelName, MaxOutputTokens: maxOut, HistoryTokens: cfg.HistoryTokens,
 		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls, MaxDuration: cfg.MaxDuration},
-		ModelTimeout: cfg.ModelTimeout, Logger: logger}
+		ModelTimeout: cfg.ModelTimeout, ModelCallBudget: cfg.ModelCallBudget(), Logger: logger}
 	a.Endings.OnEnd = a.Cmds.ConversationEnded
 	if a.wake != nil {
 		a.Relay = relay.NewShared(a.wake)

@@ -347,7 +347,7 @@ func TestWebhook_RetriesThenDelivers(t *testing.T) {
 			}
 		}
 		body := decodeBody(t, reqs[2])
-		expectKeys(t, "delivery body", body, "conversation_uuid", "status", "response", "turn", "usage")
+		expectKeys(t, "delivery body", body, "conversation_uuid", "status", "response", "outcome", "turn", "usage")
 		if body["conversation_uuid"] != id || body["status"] != "resolved" || body["response"] != p.reply() {
 			t.Errorf("delivery body = %s, want the poll's reply %q", reqs[2].Body, p.reply())
 		}

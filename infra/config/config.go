@@ -34,7 +34,10 @@ type Config struct {
 	SecretKey     string        // GATEWAY_SECRET_KEY
 	MaxSteps      int           // GATEWAY_MAX_STEPS
 	MaxToolCalls  int           // GATEWAY_MAX_TOOL_CALLS
-	ModelTimeout  time.Duration // GATEWAY_MODEL_TIMEOUT
+	ModelTimeout  time.Duration // GATEWAY_MODEL_TIMEOUT, per attempt
+	// RetryBudget (GATEWAY_MODEL_RETRY_BUDGET) is how long after a model
+	// call's start a failed attempt may still be tried again.
+	RetryBudget   time.Duration
 	Workers       int           // GATEWAY_WORKERS
 	DBPool        int           // GATEWAY_DB_POOL (0: pg.DefaultMaxConns, or pool_max_conns in DATABASE_URL)
 	StallAfter    time.Duration // GATEWAY_STALL_AFTER
@@ -128,7 +131,8 @@ func Load(getenv func(string) string) (Config, error) {
 		def  time.Duration
 	}{
 		{"GATEWAY_MODEL_TIMEOUT", &c.ModelTimeout, 60 * time.Second},
-		{"GATEWAY_STALL_AFTER", &c.StallAfter, 2 * time.Minute},
+		{"GATEWAY_MODEL_RETRY_BUDGET", &c.RetryBudget, openai.DefaultMaxElapsed},
+		{"GATEWAY_STALL_AFTER", &c.StallAfter, 0}, // see ModelCallBudget
 		{"GATEWAY_GIVE_UP_AFTER", &c.GiveUpAfter, 15 * time.Minute},
 		{"GATEWAY_POLL_INTERVAL", &c.Poll, 0}, // see defaultPoll
 		{"GATEWAY_WRITE_WAIT", &c.WriteWait, 3 * time.Second},
@@ -178,9 +182,19 @@ func Load(getenv func(string) string) (Config, error) {
 	default:
 		return c, fmt.Errorf("GATEWAY_WEBHOOK_ALLOW_PRIVATE must be true or false, not %q", v)
 	}
-	if c.StallAfter <= c.ModelTimeout+30*time.Second {
-		return c, fmt.Errorf("GATEWAY_STALL_AFTER (%s) must be longer than GATEWAY_MODEL_TIMEOUT (%s) plus 30s, or the reaper would restart model steps that are still running",
-			c.StallAfter, c.ModelTimeout)
+	c.Model.AttemptTimeout, c.Model.MaxElapsed = c.ModelTimeout, c.RetryBudget
+	if c.StallAfter == 0 {
+		// Long enough that a model call still retrying is never taken for
+		// stalled work: 2m, or a minute more than a call may take.
+		c.StallAfter = max(2*time.Minute, c.ModelCallBudget()+time.Minute)
+	}
+	if c.StallAfter <= c.ModelCallBudget()+30*time.Second {
+		what := fmt.Sprintf("GATEWAY_MODEL_TIMEOUT (%s)", c.ModelTimeout)
+		if c.ModelConfigured {
+			what = fmt.Sprintf("a model call's whole time, GATEWAY_MODEL_RETRY_BUDGET (%s) plus one more attempt of GATEWAY_MODEL_TIMEOUT (%s),", c.RetryBudget, c.ModelTimeout)
+		}
+		return c, fmt.Errorf("GATEWAY_STALL_AFTER (%s) must be longer than %s plus 30s, or the reaper would restart model steps that are still running",
+			c.StallAfter, what)
 	}
 	if c.GiveUpAfter <= c.StallAfter {
 		return c, fmt.Errorf("GATEWAY_GIVE_UP_AFTER (%s) must be longer than GATEWAY_STALL_AFTER (%s)", c.GiveUpAfter, c.StallAfter)
@@ -255,4 +269,15 @@ func (c Config) Logger() *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// ModelCallBudget is the longest one model step's call may take: with a
+// language model configured, attempts may start until the retry budget is
+// spent, and each runs up to GATEWAY_MODEL_TIMEOUT; the offline model
+// answers in one go.
+func (c Config) ModelCallBudget() time.Duration {
+	if !c.ModelConfigured {
+		return c.ModelTimeout
+	}
+	return c.RetryBudget + c.ModelTimeout
 }

@@ -272,7 +272,7 @@ func (p parser) readContent(e *emailSpec, s string) {
 
 // compose writes the subject and body of the mail from the spec.
 func (e emailSpec) compose(greetName, docTitle, docText, summary string, team bool) (subject, body string) {
-	subject, body = e.subject, e.body
+	subject = e.subject
 	purpose := youForm(e.purpose)
 	w := e.purposeWord
 	var line string

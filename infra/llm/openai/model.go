@@ -74,6 +74,11 @@ type Config struct {
 	// wait would end past it, counted from the start of the call, so a
 	// server asking for a long pause fails the call at once instead.
 	MaxElapsed time.Duration
+	// AttemptTimeout bounds each attempt (GATEWAY_MODEL_TIMEOUT): an
+	// attempt that gets no whole answer in time is cut and, like a dropped
+	// connection, tried again within the bounds above. Zero: no bound but
+	// the caller's context.
+	AttemptTimeout time.Duration
 
 	// Temperature is sent when set (nil leaves the server's default).
 	Temperature *float32

@@ -119,7 +119,13 @@ func (m *Model) retrying(ctx context.Context, attempt func(ctx context.Context, 
 	op := func() (goopenai.ChatCompletionResponse, error) {
 		attempts++
 		ex := &exchange{}
-		resp, err := attempt(context.WithValue(ctx, exchangeKey{}, ex), attempts)
+		actx := context.WithValue(ctx, exchangeKey{}, ex)
+		if m.cfg.AttemptTimeout > 0 {
+			var cancel context.CancelFunc
+			actx, cancel = context.WithTimeout(actx, m.cfg.AttemptTimeout)
+			defer cancel()
+		}
+		resp, err := attempt(actx, attempts)
 		switch {
 		case err == nil && len(resp.Choices) == 0:
 			last = &failure{detail: "the answer is not a chat completion (it has no choices)", malformed: true}
@@ -128,6 +134,12 @@ func (m *Model) retrying(ctx context.Context, attempt func(ctx context.Context, 
 			return resp, nil
 		case ctx.Err() != nil:
 			return resp, backoff.Permanent(err)
+		case errors.Is(actx.Err(), context.DeadlineExceeded):
+			// The attempt, not the call, ran out of time: a hung
+			// connection or a stalled stream is tried again.
+			last = &failure{transient: true, err: err,
+				detail: fmt.Sprintf("no answer within %s (GATEWAY_MODEL_TIMEOUT, which bounds each attempt)", m.cfg.AttemptTimeout)}
+			return resp, last
 		}
 		last = m.classify(err, ex)
 		if !last.transient {

@@ -300,3 +300,30 @@ func TestRetryAfterParsing(t *testing.T) {
 		}
 	}
 }
+
+// TestAttemptTimeoutRetries: AttemptTimeout cuts an attempt that does not
+// answer and the call tries again; the caller's own deadline still ends
+// the whole call.
+func TestAttemptTimeoutRetries(t *testing.T) {
+	srv := newFakeServer(t, func(n int, got received, w http.ResponseWriter) {
+		if n == 1 {
+			time.Sleep(2 * time.Second) // longer than the attempt may take
+			return
+		}
+		writeCompletion(w, wireReply{content: "Here.", finish: "stop", prompt: 10, completion: 2})
+	})
+	cfg := fastConfig(srv.baseURL())
+	cfg.AttemptTimeout = 200 * time.Millisecond
+	m := newModel(t, cfg)
+	began := time.Now()
+	resp, err := m.Complete(context.Background(), agent.Request{Messages: []agent.Message{{Role: agent.RoleUser, Content: "Hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Content != "Here." || srv.count() != 2 {
+		t.Errorf("content %q after %d requests, want the second attempt's answer", resp.Content, srv.count())
+	}
+	if took := time.Since(began); took > 1900*time.Millisecond {
+		t.Errorf("the call took %s: the hung attempt was not cut at 200ms", took)
+	}
+}
