@@ -61,7 +61,7 @@ func TestOfflineModelAcrossTheCatalog(t *testing.T) {
 		expect(ask("Create a contact for Ann Lee at Initech in London, ann@initech.com", nil), "completed", "Ann Lee")
 		expect(ask("Find all contacts from London", nil), "completed", "Ann Lee")
 
-		expect(ask("Send an email to Ann Lee introducing our new product line", nil), "completed", "I sent the email 'Introducing our new product line' to ann@initech.com")
+		expect(ask("Send an email to Ann Lee introducing our new product line", nil), "completed", "the email 'Introducing our new product line' to ann@initech.com", "outbox")
 		p := ask("Create a task to follow up with John Smith by Friday", nil)
 		expect(p, "completed", "Follow up with John Smith")
 		created := h.logEventsOfType("TaskCreated")
@@ -79,7 +79,7 @@ func TestOfflineModelAcrossTheCatalog(t *testing.T) {
 			"completed", "John Smith", "Acme Corp", "Follow up with John Smith")
 
 		p = ask("Find the Q1 report, summarise it, and email the summary to the sales team", nil)
-		expect(p, "completed", "1. I found 1 document", "2. Summary of 'Q1 2026 Sales Report'", "3. I sent the email")
+		expect(p, "completed", "1. I found 1 document", "2. Summary of 'Q1 2026 Sales Report'", "3. I wrote the email 'Summary of Q1 2026 Sales Report' to dana@acme.test and marco@acme.test")
 		mails := h.logEventsOfType("EmailQueued")
 		if len(mails) != 2 {
 			t.Fatalf("%d emails queued, want 2", len(mails))

@@ -463,11 +463,17 @@ func (p planner) sendEmail() decision {
 		if to == "" {
 			to = "its recipients"
 		}
-		status := ""
-		if sent.Status != "" {
-			status = " (" + sent.Status + ")"
+		subject := quote(firstNonEmpty(sent.Subject, stringArg(s.call.Arguments, "subject")))
+		switch sent.Status {
+		case "outbox":
+			// No mail server is set: the gateway keeps the mail instead.
+			return replyWith("I wrote the email " + subject + " to " + to + "; it is kept in the outbox, as no mail server is set up" + idSuffix(sent.ID) + ".")
+		case "queued":
+			return replyWith("I queued the email " + subject + " to " + to + idSuffix(sent.ID) + ".")
+		case "failed":
+			return couldNot("The email " + subject + " to " + to + " could not be sent" + idSuffix(sent.ID) + ".")
 		}
-		return replyWith("I sent the email " + quote(firstNonEmpty(sent.Subject, stringArg(s.call.Arguments, "subject"))) + " to " + to + status + idSuffix(sent.ID) + ".")
+		return replyWith("I sent the email " + subject + " to " + to + idSuffix(sent.ID) + ".")
 	}
 	subject, body := e.compose(greet, docTitle, docText, summary, teamID != "")
 	args := map[string]any{"subject": subject, "body": body}
