@@ -209,6 +209,13 @@ func (p planner) resolveDocument(write bool) (doc documentRecord, why string, ne
 			exact++
 		}
 	}
+	if strings.EqualFold(p.t.context.EntityType, "document") {
+		for _, d := range docs {
+			if d.ID == p.t.context.EntityID {
+				return d, "", decision{}, true
+			}
+		}
+	}
 	if total > 1 && write && exact != 1 {
 		return documentRecord{}, "", clarify("Several documents match "+quote(p.in.docQuery)+", so I did not move any: "+
 			documentList(docs, total)+". Which one do you mean?", documentCandidates(docs)...), false

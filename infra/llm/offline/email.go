@@ -373,6 +373,9 @@ func (p planner) sendEmail() decision {
 			return clarify("I found no contact named " + quote(name) + ", so I sent nothing. Please check the name or give an e-mail address.")
 		}
 		choice := pickContact(name, contacts)
+		if c, ok := p.chosenContact(contacts); ok {
+			choice.contact, choice.exact = c, 1
+		}
 		if max(total, len(contacts)) > 1 && choice.exact != 1 {
 			return clarify(ambiguousContactsReply(name, "email", contacts, max(total, len(contacts))), contactCandidates(contacts)...)
 		}
@@ -400,6 +403,15 @@ func (p planner) sendEmail() decision {
 		switch {
 		case len(teams) == 0:
 			return clarify("I found no team matching " + quote(e.team) + ", so I sent nothing.")
+		case len(teams) > 1 && strings.EqualFold(p.t.context.EntityType, "team"):
+			for _, t := range teams {
+				if t.ID == p.t.context.EntityID {
+					teamID = t.ID
+				}
+			}
+			if teamID == "" {
+				return clarify("Several teams match "+quote(e.team)+", so I sent nothing. Which one do you mean?", teamCandidates(teams)...)
+			}
 		case len(teams) > 1:
 			exact := -1
 			for i, t := range teams {

@@ -31,6 +31,9 @@ type decision struct {
 	// summary is the text a summary step produced, for a later step to
 	// send ("email the summary to …").
 	summary string
+	// rest are the request's steps from the one that did not finish: what
+	// an answer to the reply's question carries on with.
+	rest []clause
 }
 
 // plannedCall is a tool call before it gets its deterministic id.
@@ -78,7 +81,12 @@ type planner struct {
 // step that asked for them, each finished step's results become what the
 // next one's "it" and "him" point at, and the final reply reports every
 // step. The transcript stays the only state.
-func plan(req agent.Request) decision {
+func plan(req agent.Request) decision { return planTurn(req, true) }
+
+// planTurn is plan; answers says whether the message may be the answer to
+// the previous turn's question ("which one?"), which is looked at one turn
+// back only.
+func planTurn(req agent.Request, answers bool) decision {
 	t := readTranscript(req.Messages)
 	if !t.found {
 		return notUnderstood(noRequestReply)
@@ -88,6 +96,13 @@ func plan(req agent.Request) decision {
 		return clarify(sameCompanyProblem)
 	}
 	clauses := splitClauses(text)
+	if answers {
+		if rest, pick, ok := answerTo(req, t, text); ok {
+			// "The one at Fabrikam": the previous request goes on from the
+			// step that asked, with the record the caller chose.
+			clauses, t.context = rest, requestContext{EntityType: pick.Kind, EntityID: pick.ID}
+		}
+	}
 	prior := t.prior
 	var reports []string
 	next := 0 // the first call of the transcript not yet handed to a step
@@ -135,6 +150,9 @@ func plan(req agent.Request) decision {
 		if d.summary != "" {
 			prior.text = d.summary
 		}
+		if !d.done() {
+			d.rest = clauses[i:]
+		}
 		if len(clauses) == 1 {
 			return d
 		}
@@ -164,7 +182,7 @@ func combineSteps(reports []string, rest []clause, stopped decision) decision {
 		}
 		fmt.Fprintf(&b, "\nI stopped there, so I did not do the rest: %s.", joinAnd(left))
 	}
-	d := decision{reply: b.String(), outcome: stopped.outcome, candidates: stopped.candidates}
+	d := decision{reply: b.String(), outcome: stopped.outcome, candidates: stopped.candidates, rest: stopped.rest}
 	if !stopped.done() && len(reports) > 1 {
 		d.outcome = agent.OutcomePartial
 	}
@@ -343,6 +361,9 @@ type contactChoice struct {
 	query   string
 	matched int
 	exact   int
+	// chosen: the caller picked it (context.entity_id, or an answer to
+	// the question "which one?").
+	chosen bool
 }
 
 // resolveContact finds the contact an update, delete or summary acts on:
@@ -369,7 +390,10 @@ func (p planner) resolveContact(verb string) (choice contactChoice, next decisio
 	}
 	choice = pickContact(p.in.targetName, contacts)
 	choice.matched = max(total, len(contacts))
-	if verb != "summarise" && choice.matched > 1 && choice.exact != 1 {
+	if c, ok := p.chosenContact(contacts); ok && choice.matched > 1 {
+		choice.contact, choice.chosen = c, true
+	}
+	if verb != "summarise" && choice.matched > 1 && choice.exact != 1 && !choice.chosen {
 		// A change on a guess is worse than a question: with several
 		// matches and no single exact one, nothing is changed.
 		return contactChoice{}, clarify(ambiguousContactsReply(p.in.targetName, verb, contacts, choice.matched), contactCandidates(contacts)...), false
@@ -378,6 +402,20 @@ func (p planner) resolveContact(verb string) (choice contactChoice, next decisio
 		return contactChoice{}, couldNot(noIDReply(choice.contact.Name, verb)), false
 	}
 	return choice, decision{}, true
+}
+
+// chosenContact is the one of several matches the caller chose, by its
+// id in the context (or by answering which one they meant).
+func (p planner) chosenContact(contacts []contactRecord) (contactRecord, bool) {
+	if !p.t.context.isContact() {
+		return contactRecord{}, false
+	}
+	for _, c := range contacts {
+		if c.ID == p.t.context.EntityID {
+			return c, true
+		}
+	}
+	return contactRecord{}, false
 }
 
 // pickContact prefers a contact whose full name equals the query (case and
@@ -529,6 +567,13 @@ func (p planner) resolveTask() (choice taskChoice, next decision, ready bool) {
 			choice.exact++
 			if !found {
 				choice.task, found = t, true
+			}
+		}
+	}
+	if p.t.context.isTask() && choice.matched > 1 {
+		for _, t := range tasks {
+			if t.ID == p.t.context.EntityID {
+				choice.task, choice.exact = t, 1
 			}
 		}
 	}

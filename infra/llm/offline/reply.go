@@ -231,6 +231,8 @@ func (c contactChoice) reason(verb string) string {
 	}
 	matched := fmt.Sprintf("%d contacts matched %s", c.matched, quote(c.query))
 	switch {
+	case c.chosen:
+		return fmt.Sprintf("%s; I %s the one you chose, %s.", matched, verb, contactLine(c.contact, false))
 	case c.exact == 1:
 		return fmt.Sprintf("%s; I %s %s because the name matches exactly.", matched, verb, c.contact.Name)
 	case c.exact > 1:
