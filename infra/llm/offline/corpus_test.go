@@ -333,6 +333,8 @@ var corpus = []corpusCase{
 	{"seed examples", "What are your business hours?", nil, nil},
 	{"seed examples", "Tell me a long story", nil, nil},
 	{"seed examples", "Can you elaborate on that?", nil, nil},
+	{"email", "Email the Sales department about the new commission plan", []wantCall{w("send_email", "to", "dana.scully@ws.example,marco.rossi@ws.example,dana.white@ws.example", "subject", "~commission plan")}, nil},
+	{"email", "Send a note to everyone in the Customer Success department saying the survey results are in", []wantCall{w("send_email", "to", "li.wei@ws.example", "body", "~the survey results are in")}, nil},
 }
 
 // knownWrong are requests the model writes wrongly today, each with why.

@@ -21,6 +21,8 @@ type emailSpec struct {
 	greetName string
 	team      string
 	teamID    string
+	// department: every member of the department's teams gets the mail.
+	department string
 
 	subject, body string
 	// purposeWord ("introducing", "about", …) and purpose are what the
@@ -73,7 +75,8 @@ var (
 	bodyQuotedRe    = regexp.MustCompile(`(?i)(?:body|text|message|saying|says|:)\s*(?::|=)?\s*"([^"]+)"`)
 	bodyPlainRe     = regexp.MustCompile(`(?i)(?:body|text)\s*(?::|=)\s*(.+)$`)
 	// teamItemRe / everyoneInRe read a team as a recipient.
-	teamItemRe   = regexp.MustCompile(`(?i)^(?:the\s+)?(?:whole\s+|entire\s+)?(.+?)\s+(?:team|department|dept\.?|group|squad)$`)
+	teamItemRe   = regexp.MustCompile(`(?i)^(?:the\s+)?(?:whole\s+|entire\s+)?(.+?)\s+(?:team|group|squad)$`)
+	deptItemRe   = regexp.MustCompile(`(?i)^(?:everyone\s+in\s+|all\s+of\s+)?(?:the\s+)?(?:whole\s+|entire\s+)?(.+?)\s+(?:department|dept\.?)$`)
 	everyoneInRe = regexp.MustCompile(`(?i)^(?:everyone|everybody|all(?:\s+the)?(?:\s+members)?|the\s+members|(?:all\s+)?members)\s+(?:in|on|of|at)\s+(?:the\s+)?(.+?)(?:\s+(?:team|department))?$`)
 	// recipientRefRe: the contact an earlier step or the context names.
 	recipientRefRe = regexp.MustCompile(`(?i)^(?:him|her|them|this\s+contact|that\s+contact|this\s+person|that\s+person|the\s+contact)$`)
@@ -131,7 +134,7 @@ func (p parser) sendEmail() (intent, bool) {
 	case len(e.unknown) > 0:
 		in.problem = "I could not tell who should get the email (" + quoteList(e.unknown) + "), so I sent nothing. " +
 			"Please give an e-mail address, a contact's name or a team."
-	case len(e.addresses) == 0 && len(e.names) == 0 && e.contactID == "" && e.team == "":
+	case len(e.addresses) == 0 && len(e.names) == 0 && e.contactID == "" && e.team == "" && e.department == "":
 		in.problem = "Who should get the email? I sent nothing; please give an e-mail address, a contact's name or a team."
 	case e.body == "" && e.purpose == "" && e.docQuery == "" && e.docID == "" && !e.useSummary:
 		in.problem = noEmailTextProblem
@@ -212,6 +215,8 @@ func (p parser) readRecipients(e *emailSpec, s string) {
 			default:
 				e.unknown = append(e.unknown, item)
 			}
+		case deptItemRe.MatchString(item):
+			e.department = cleanValue(deptItemRe.FindStringSubmatch(item)[1])
 		case everyoneInRe.MatchString(item):
 			e.team = cleanValue(everyoneInRe.FindStringSubmatch(item)[1])
 		case teamItemRe.MatchString(item):
@@ -390,9 +395,47 @@ func (p planner) sendEmail() decision {
 	if e.contactID != "" {
 		contactIDs = append(contactIDs, e.contactID)
 	}
+	addresses := e.addresses
+	if e.department != "" {
+		s, ok := p.t.nth(toolListTeams, 0)
+		if !ok {
+			return p.call(toolListTeams, map[string]string{"name": e.department})
+		}
+		teams, _, ok := teamListResult(s.result)
+		if !ok {
+			return couldNot(unreadableReply(toolListTeams))
+		}
+		seen := map[string]bool{}
+		for _, a := range addresses {
+			seen[strings.ToLower(a)] = true
+		}
+		found := false
+		for _, t := range teams {
+			if !sameWords(t.Department, e.department) {
+				continue
+			}
+			found = true
+			for _, m := range t.Members {
+				if m.Email != "" && !seen[strings.ToLower(m.Email)] {
+					seen[strings.ToLower(m.Email)] = true
+					addresses = append(addresses, m.Email)
+				}
+			}
+		}
+		if !found {
+			return clarify("I found no department named " + quote(e.department) + " with teams, so I sent nothing.")
+		}
+		if len(addresses) == 0 {
+			return couldNot("The " + e.department + " department's teams have no members, so I sent nothing.")
+		}
+	}
 	teamID := e.teamID
 	if e.team != "" && teamID == "" {
-		s, ok := p.t.latest(toolListTeams)
+		nth := 0
+		if e.department != "" {
+			nth = 1
+		}
+		s, ok := p.t.nth(toolListTeams, nth)
 		if !ok {
 			return p.call(toolListTeams, map[string]string{"name": e.team})
 		}
@@ -487,10 +530,10 @@ func (p planner) sendEmail() decision {
 		}
 		return replyWith("I sent the email " + subject + " to " + to + idSuffix(sent.ID) + ".")
 	}
-	subject, body := e.compose(greet, docTitle, docText, summary, teamID != "")
+	subject, body := e.compose(greet, docTitle, docText, summary, teamID != "" || e.department != "")
 	args := map[string]any{"subject": subject, "body": body}
-	if len(e.addresses) > 0 {
-		args["to"] = e.addresses
+	if len(addresses) > 0 {
+		args["to"] = addresses
 	}
 	if len(contactIDs) > 0 {
 		args["contact_ids"] = contactIDs
