@@ -104,6 +104,15 @@ func TestStream_ChunksAddUpToTheReplyAndResume(t *testing.T) {
 				t.Errorf("no %q events in %v", want, types)
 			}
 		}
+		var ended map[string]any
+		for _, ev := range evs {
+			if ev.Event == "status" {
+				_ = json.Unmarshal([]byte(ev.Data), &ended)
+			}
+		}
+		if ended["status"] != "resolved" || ended["outcome"] != "completed" {
+			t.Errorf("the last status event %v does not say how the request ended", ended)
+		}
 		p := h.get(c, id)
 		var polled poll
 		if err := json.Unmarshal(p.Raw, &polled); err != nil || polled.Status != "resolved" {

@@ -233,7 +233,15 @@ func (st *streamState) reply(e *conversation.Resolved) []keyed {
 	}
 	out = append(out, keyed{len(reply) + 1, sseEvent{event: "turn", data: turnBody{Role: "agent",
 		Payload: map[string]any{"content": reply}, Timestamp: ts(e.ResolvedAt)}}})
-	return append(out, keyed{len(reply) + 2, st.statusEvent(conversation.StatusResolved, nil)})
+	var extra map[string]any
+	if e.Outcome != "" {
+		// How it ended, as the poll body and the webhook say it.
+		extra = map[string]any{"outcome": e.Outcome}
+		if len(e.Candidates) > 0 {
+			extra["candidates"] = e.Candidates
+		}
+	}
+	return append(out, keyed{len(reply) + 2, st.statusEvent(conversation.StatusResolved, extra)})
 }
 
 // onDelta takes text a running step wrote and returns what to send of it
