@@ -187,13 +187,8 @@ func (p parser) completeTask() (intent, bool) {
 	query = cleanValue(taskWordPrefixRe.ReplaceAllString(cleanValue(query), ""))
 	in := intent{kind: intentCompleteTask, taskQuery: query}
 	if thisTaskRe.MatchString(query) {
-		in.taskQuery = ""
-		switch {
-		case p.ctx.isTask():
-			in.taskID = p.ctx.EntityID
-		case p.prior.task != nil:
-			in.taskID = p.prior.task.ID
-		default:
+		in = p.pickTask(intent{kind: intentCompleteTask}, "it", "mark as done")
+		if in.problem != "" {
 			in.problem = "Which task should I mark as done? No task is selected, so please give its title, " +
 				`for example "Mark the task Research competitor pricing as done".`
 		}

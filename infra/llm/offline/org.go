@@ -132,34 +132,29 @@ func (p planner) listMembers() decision {
 
 // ---- candidates -----------------------------------------------------------
 
-func contactCandidates(cs []contactRecord) []agent.Candidate {
+// candidatesOf lists records for the caller to choose from.
+func candidatesOf[R any](items []R, one func(R) agent.Candidate) []agent.Candidate {
 	var out []agent.Candidate
-	for _, c := range cs[:min(len(cs), maxListed)] {
-		out = append(out, agent.Candidate{Kind: "contact", ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email})
+	for _, it := range items[:min(len(items), maxListed)] {
+		out = append(out, one(it))
 	}
 	return out
+}
+
+func contactCandidates(cs []contactRecord) []agent.Candidate {
+	return candidatesOf(cs, func(c contactRecord) agent.Candidate {
+		return agent.Candidate{Kind: "contact", ID: c.ID, Name: c.Name, Company: c.Company, Email: c.Email}
+	})
 }
 
 func taskCandidates(ts []taskRecord) []agent.Candidate {
-	var out []agent.Candidate
-	for _, t := range ts[:min(len(ts), maxListed)] {
-		out = append(out, agent.Candidate{Kind: "task", ID: t.ID, Name: t.Title})
-	}
-	return out
+	return candidatesOf(ts, func(t taskRecord) agent.Candidate { return agent.Candidate{Kind: "task", ID: t.ID, Name: t.Title} })
 }
 
 func documentCandidates(ds []documentRecord) []agent.Candidate {
-	var out []agent.Candidate
-	for _, d := range ds[:min(len(ds), maxListed)] {
-		out = append(out, agent.Candidate{Kind: "document", ID: d.ID, Name: d.Title})
-	}
-	return out
+	return candidatesOf(ds, func(d documentRecord) agent.Candidate { return agent.Candidate{Kind: "document", ID: d.ID, Name: d.Title} })
 }
 
 func teamCandidates(ts []teamRecord) []agent.Candidate {
-	var out []agent.Candidate
-	for _, t := range ts[:min(len(ts), maxListed)] {
-		out = append(out, agent.Candidate{Kind: "team", ID: t.ID, Name: t.Name})
-	}
-	return out
+	return candidatesOf(ts, func(t teamRecord) agent.Candidate { return agent.Candidate{Kind: "team", ID: t.ID, Name: t.Name} })
 }
