@@ -335,6 +335,13 @@ var corpus = []corpusCase{
 	{"seed examples", "Can you elaborate on that?", nil, nil},
 	{"email", "Email the Sales department about the new commission plan", []wantCall{w("send_email", "to", "dana.scully@ws.example,marco.rossi@ws.example,dana.white@ws.example", "subject", "~commission plan")}, nil},
 	{"email", "Send a note to everyone in the Customer Success department saying the survey results are in", []wantCall{w("send_email", "to", "li.wei@ws.example", "body", "~the survey results are in")}, nil},
+
+	// Found by trying field lists that hold the word "email": a field, not a step.
+	{"contact: update", "Update John Smith: phone +44 7700 900001, email js@acme.com", []wantCall{w("update_contact", "id", "$John Smith", "phone", "+44 7700 900001", "email", "js@acme.com")}, nil},
+	{"contact: create", "Create a contact: Ann Leigh, email ann@leigh.example, phone 0161 496 0000", []wantCall{w("create_contact", "name", "Ann Leigh", "email", "ann@leigh.example", "phone", "0161 496 0000")}, nil},
+	{"contact: create", "Add a contact for Tom Ng, e-mail: tom@ng.example, city Leeds", []wantCall{w("create_contact", "name", "Tom Ng", "email", "tom@ng.example", "city", "Leeds")}, nil},
+	{"multi-step", "Create a contact for Ola Berg at Statkraft and email her the onboarding checklist", []wantCall{w("create_contact", "name", "Ola Berg", "company", "Statkraft")}, []string{"no e-mail address"}},
+	{"multi-step", "Find John Smith and show me his tasks", nil, []string{"John Smith", "no tasks"}},
 }
 
 // knownWrong are requests the model writes wrongly today, each with why.

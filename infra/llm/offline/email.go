@@ -144,6 +144,9 @@ func (p parser) sendEmail() (intent, bool) {
 	return in, true
 }
 
+// determiners start what an e-mail carries after its recipients.
+var determiners = wordSet("the a an our my this these those your")
+
 // splitPurpose cuts "Ann Lee about the renewal" into the recipients and
 // what follows them. Without a marker, an address or a team at the start
 // is taken as the recipients and the rest as what to send.
@@ -159,6 +162,16 @@ func splitPurpose(s string) (recipients, rest string) {
 		return strings.TrimSpace(s[:m[0]]), strings.TrimSpace(s[m[0]:])
 	}
 	fields := strings.Fields(s)
+	if len(fields) > 1 && recipientRefRe.MatchString(fields[0]) {
+		// "her the onboarding checklist".
+		return fields[0], strings.Join(fields[1:], " ")
+	}
+	for k := 1; k < len(fields); k++ {
+		// "Ann Lee the meeting notes": a name, then what to send.
+		if determiners[strings.ToLower(fields[k])] && !emailRe.MatchString(fields[0]) {
+			return strings.Join(fields[:k], " "), strings.Join(fields[k:], " ")
+		}
+	}
 	n := 0
 	for n < len(fields) && (emailRe.MatchString(fields[n]) || strings.EqualFold(fields[n], "and") || fields[n] == ",") {
 		n++
@@ -393,6 +406,9 @@ func (p planner) sendEmail() decision {
 		}
 	}
 	if e.contactID != "" {
+		if c := p.t.prior.contact; c != nil && c.ID == e.contactID && c.Email == "" && c.Name != "" {
+			return couldNot(c.Name + " has no e-mail address, so I sent nothing.")
+		}
 		contactIDs = append(contactIDs, e.contactID)
 	}
 	addresses := e.addresses

@@ -244,7 +244,7 @@ func looksLikeTitle(s string) bool {
 
 var (
 	// labeledFieldRe reads "company: Acme" or "city is London" segments.
-	labeledFieldRe = regexp.MustCompile(`(?i)^(` + fieldWords + `)\s*(?::|=|\bis\b)\s*(.+)$`)
+	labeledFieldRe = regexp.MustCompile(`(?i)^(` + fieldWords + `)\s*(?::|=|\bis\b)\s*(.+)$|^(city|company|title|role|phone|mobile)\s+(\S.*)$`)
 	// cityClauseRe finds "... based in London" / "... in London".
 	cityClauseRe = regexp.MustCompile(`(?i)(?:^|\s+)(?:(?:who\s+)?(?:is\s+)?(?:based|located|living|lives)\s+)?in\s+(.+)$`)
 	// worksAtRe finds "... who works at Acme" / "... working for Acme".
@@ -285,12 +285,14 @@ func parseContactDetails(details string) contactFields {
 		if labelOnlyRe.MatchString(segment) {
 			continue
 		}
-		if m := labeledFieldRe.FindStringSubmatch(segment); m != nil {
-			field := canonicalField(m[1])
+		if m := labeledFieldRe.FindStringSubmatch(segment); m != nil && !(first && m[1] == "") {
+			// A "city Leeds" without a mark is a label only after the name.
+			label, value := m[1]+m[3], m[2]+m[4]
+			field := canonicalField(label)
 			if field == "name" {
 				first = false
 			}
-			f.set(field, cleanValue(m[2]))
+			f.set(field, cleanValue(value))
 			continue
 		}
 		if first {

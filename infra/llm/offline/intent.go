@@ -216,6 +216,9 @@ func (p parser) createTask() (intent, bool) {
 	return in, true
 }
 
+// possessiveTasksRe: "his tasks", "her open to-dos".
+var possessiveTasksRe = regexp.MustCompile(`(?i)\b(?:his|her|their)\s+(?:\w+\s+)?(?:tasks?|to-?dos?)\b`)
+
 // listTasks reads "list my tasks", "show open tasks", "what tasks are done".
 func (p parser) listTasks() (intent, bool) {
 	if !listTasksRe.MatchString(p.text) && !bareTasksRe.MatchString(p.text) {
@@ -226,6 +229,10 @@ func (p parser) listTasks() (intent, bool) {
 	if m := taskQueryRe.FindStringSubmatchIndex(text); m != nil {
 		in.taskQuery = cleanValue(text[m[2]:m[3]])
 		text = text[:m[0]]
+	}
+	if possessiveTasksRe.MatchString(text) && p.prior.contact != nil && p.prior.contact.Name != "" {
+		// "his tasks": the tasks that mention the contact found before.
+		in.taskQuery = p.prior.contact.Name
 	}
 	switch {
 	case openStatusRe.MatchString(text):

@@ -96,7 +96,7 @@ func nextSplit(s string) (cut, next int) {
 	cut, next = -1, -1
 	for _, re := range splitters {
 		for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
-			if m[0] == 0 || insideQuotes(s, m[0]) {
+			if m[0] == 0 || insideQuotes(s, m[0]) || fieldLabelRe.MatchString(s[m[2]:]) {
 				continue
 			}
 			if cut < 0 || m[0] < cut {
@@ -107,6 +107,11 @@ func nextSplit(s string) (cut, next int) {
 	}
 	return cut, next
 }
+
+// fieldLabelRe: "email ann@x.com", "e-mail: …", "email address …" after a
+// comma are a contact's field, not a step that sends mail: the address
+// is all that follows (or a label mark does).
+var fieldLabelRe = regexp.MustCompile(`(?i)^(?:e-?mail|mail)(?:\s+address)?(?:\s*[:=]|\s+(?:is\s+)?[^\s@,;]+@[^\s,;]+\s*(?:$|[,;]|\s+(?:and\s+)?(?:phone|mobile|tel|city|title|company)\b))`)
 
 // insideQuotes reports whether position i of s is inside a "…" pair.
 func insideQuotes(s string, i int) bool {
