@@ -15,7 +15,7 @@ import (
 //   - "today", "tonight", "tomorrow", "the day after tomorrow";
 //   - "Friday", "by Friday": the next Friday after today; "next Friday":
 //     the Friday of next week;
-//   - "in 3 days", "in two weeks", "in a month";
+//   - "in 3 days", "in two weeks", "in a fortnight", "in a month";
 //   - "end of (the) week" (Friday), "end of (the) month", "end of next
 //     month", "end of (the) year", "next week" (its Monday), "next month"
 //     (its first day).
@@ -34,7 +34,7 @@ var (
 		`\d{4}-\d{2}-\d{2}|` +
 		`the\s+day\s+after\s+tomorrow|today|tonight|tomorrow|` +
 		`(?:(?:next|this|coming)\s+)?(?:` + weekdays + `)|` +
-		`in\s+(?:` + numberWord + `)\s+(?:days?|weeks?|months?)|` +
+		`in\s+(?:` + numberWord + `)\s+(?:days?|weeks?|months?|fortnights?)|` +
 		`(?:the\s+)?end\s+of\s+(?:the\s+|this\s+|next\s+)?(?:week|month|year)|` +
 		`next\s+(?:week|month)|` +
 		`(?:` + monthNames + `)\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|` +
@@ -75,7 +75,7 @@ func findDueDate(s string, now time.Time) (date, rest, problem string) {
 
 var (
 	isoDayRe      = regexp.MustCompile(`^(\d{4})-(\d{2})-(\d{2})$`)
-	inSpanRe      = regexp.MustCompile(`^in\s+(\S+)\s+(day|week|month)s?$`)
+	inSpanRe      = regexp.MustCompile(`^in\s+(\S+)\s+(day|week|month|fortnight)s?$`)
 	monthFirstRe  = regexp.MustCompile(`^(` + monthNames + `)\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?$`)
 	dayFirstRe    = regexp.MustCompile(`^(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(` + monthNames + `)\.?(?:,?\s+(\d{4}))?$`)
 	weekdayWordRe = regexp.MustCompile(`^(?:(next|this|coming)\s+)?(` + weekdays + `)$`)
@@ -137,6 +137,8 @@ func resolveDate(words string, now time.Time) (string, bool) {
 			return day(today.AddDate(0, 0, n))
 		case "week":
 			return day(today.AddDate(0, 0, 7*n))
+		case "fortnight":
+			return day(today.AddDate(0, 0, 14*n))
 		default:
 			return day(today.AddDate(0, n, 0))
 		}

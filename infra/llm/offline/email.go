@@ -49,11 +49,17 @@ const purposeWords = `about|regarding|re:?|concerning|introducing|to\s+introduce
 
 var (
 	// emailNoun is the word for the message itself.
-	emailNoun = `(?:e-?mail|mail|message|note|line)`
+	emailNoun = `(?:e-?mail|mail|message|note|line|reminder|invite|invitation|update|heads-?up|thank-?you(?:\s+note)?)`
 	// sendEmailToRe: "Send an email to Ann Lee introducing …".
-	sendEmailToRe = regexp.MustCompile(`(?i)^(?:send|write|compose|draft|shoot|drop|fire\s+off)\s+(?:out\s+)?(?:an?\s+|the\s+)?(?:(?:quick|short|brief|follow-?up|new|friendly|polite|formal)\s+)*` + emailNoun + `\s+(?:to\s+)?(.+)$`)
+	sendEmailToRe = regexp.MustCompile(`(?i)^(?:send|write|compose|draft|shoot|drop|fire\s+off)\s+(?:out\s+)?(?:an?\s+|the\s+)?(?:(?:quick|short|brief|follow-?up|new|friendly|polite|formal)\s+)*(` + emailNoun + `)\s+(?:e-?mail\s+)?(?:to\s+)?(.+)$`)
 	// sendPersonEmailRe: "Send Ann Lee an email about …".
-	sendPersonEmailRe = regexp.MustCompile(`(?i)^(?:send|write|drop|shoot)\s+(.+?)\s+(?:an?\s+)(?:(?:quick|short|brief|follow-?up|new|friendly)\s+)*` + emailNoun + `\b[\s,:]*(.*)$`)
+	sendPersonEmailRe = regexp.MustCompile(`(?i)^(?:send|write|drop|shoot)\s+(.+?)\s+(?:an?\s+)(?:(?:quick|short|brief|follow-?up|new|friendly)\s+)*(` + emailNoun + `)\b[\s,:]*(.*)$`)
+	// shareWithRe: "Share the onboarding checklist with the Support team (by email)".
+	shareWithRe = regexp.MustCompile(`(?i)^(?:share|send)\s+(.+?)\s+with\s+(.+?)(?:\s+(?:by|via|over)\s+e-?mail)?$`)
+	// remindByEmailRe: "Remind John Smith by email about the invoice".
+	remindByEmailRe = regexp.MustCompile(`(?i)^remind\s+(.+?)\s+(?:by|via|in\s+an?)\s+e-?mail\s+(about|of|to|that)\s+(.+)$`)
+	// selfRe: the caller, who is no recipient ("tell me about …").
+	selfRe = regexp.MustCompile(`(?i)^(?:me|us|myself)$`)
 	// sendThingToRe: "Email the summary to the sales team", "Forward the
 	// Q1 report to ann@initech.com", "Send it to John Smith".
 	sendThingToRe = regexp.MustCompile(`(?i)^(?:send|forward|share|e-?mail|mail)\s+(.+?)\s+(?:over\s+)?to\s+(.+)$`)
@@ -97,34 +103,8 @@ const noEmailTextProblem = "What should the email say? I sent nothing; please sa
 func (p parser) sendEmail() (intent, bool) {
 	text := normalizeQuotes(p.text)
 	var e emailSpec
-	var recipients, rest string
-	switch {
-	case sendEmailToRe.MatchString(text):
-		recipients, rest = splitPurpose(sendEmailToRe.FindStringSubmatch(text)[1])
-	case sendPersonEmailRe.MatchString(text):
-		m := sendPersonEmailRe.FindStringSubmatch(text)
-		recipients, rest = m[1], m[2]
-		if r, purpose := splitPurpose("x " + rest); r == "x" {
-			rest = purpose
-		}
-	case sendThingToRe.MatchString(text):
-		m := sendThingToRe.FindStringSubmatch(text)
-		if !p.readThing(&e, cleanValue(m[1])) {
-			return intent{}, false
-		}
-		recipients, rest = splitPurpose(m[2])
-	case letKnowRe.MatchString(text):
-		m := letKnowRe.FindStringSubmatch(text)
-		recipients, rest = m[1], "that "+m[2]
-	case tellRe.MatchString(text):
-		m := tellRe.FindStringSubmatch(text)
-		if strings.EqualFold(m[1], "me") || strings.EqualFold(m[1], "us") {
-			return intent{}, false
-		}
-		recipients, rest = m[1], m[2]+" "+m[3]
-	case emailVerbRe.MatchString(text):
-		recipients, rest = splitPurpose(emailVerbRe.FindStringSubmatch(text)[1])
-	default:
+	recipients, rest, ok := p.emailShape(&e, text)
+	if !ok {
 		return intent{}, false
 	}
 	p.readRecipients(&e, recipients)
@@ -146,6 +126,67 @@ func (p parser) sendEmail() (intent, bool) {
 
 // determiners start what an e-mail carries after its recipients.
 var determiners = wordSet("the a an our my this these those your")
+
+// emailShape tries the e-mail phrasings in turn; a shape whose parts do
+// not read (the "thing" of "send X to Y" is no document or summary) gives
+// way to the next.
+func (p parser) emailShape(e *emailSpec, text string) (recipients, rest string, ok bool) {
+	if m := sendEmailToRe.FindStringSubmatch(text); m != nil {
+		recipients, rest = splitPurpose(m[2])
+		if rest == "" {
+			rest = nounPurpose(m[1])
+		} else if w := nounPurpose(m[1]); w != "" && !purposeStartRe.MatchString(rest) {
+			rest = w + " " + rest
+		}
+		return recipients, rest, true
+	}
+	if m := sendPersonEmailRe.FindStringSubmatch(text); m != nil {
+		recipients, rest = m[1], m[3]
+		if r, purpose := splitPurpose("x " + rest); r == "x" {
+			rest = purpose
+		}
+		if w := nounPurpose(m[2]); w != "" && !purposeStartRe.MatchString(rest) {
+			rest = w + " " + strings.TrimPrefix(strings.TrimSpace(rest), "to ")
+		}
+		return recipients, rest, true
+	}
+	if m := sendThingToRe.FindStringSubmatch(text); m != nil && p.readThing(e, cleanValue(m[1])) {
+		recipients, rest = splitPurpose(m[2])
+		return recipients, rest, true
+	}
+	if m := shareWithRe.FindStringSubmatch(text); m != nil && p.readThing(e, cleanValue(m[1])) {
+		return m[2], "", true
+	}
+	if m := letKnowRe.FindStringSubmatch(text); m != nil {
+		return m[1], "that " + m[2], true
+	}
+	if m := tellRe.FindStringSubmatch(text); m != nil && !selfRe.MatchString(m[1]) {
+		return m[1], m[2] + " " + m[3], true
+	}
+	if m := remindByEmailRe.FindStringSubmatch(text); m != nil && !selfRe.MatchString(m[1]) {
+		return m[1], "reminding " + m[2] + " " + m[3], true
+	}
+	if m := emailVerbRe.FindStringSubmatch(text); m != nil {
+		recipients, rest = splitPurpose(m[1])
+		return recipients, rest, true
+	}
+	return "", "", false
+}
+
+// nounPurpose reads what the kind of message says it is for: an invite
+// invites, a reminder reminds.
+func nounPurpose(noun string) string {
+	n := strings.ToLower(noun)
+	switch {
+	case strings.Contains(n, "invit"):
+		return "inviting them to"
+	case strings.Contains(n, "reminder"):
+		return "reminding them about"
+	case strings.Contains(n, "thank"):
+		return "thanking them for"
+	}
+	return ""
+}
 
 // splitPurpose cuts "Ann Lee about the renewal" into the recipients and
 // what follows them. Without a marker, an address or a team at the start

@@ -123,8 +123,12 @@ var (
 	// Each matches a whole run of such words at once, so a long run costs
 	// one pass rather than one pass per word.
 	politePrefixRe = regexp.MustCompile(`(?i)^(?:(?:please|pls|kindly|hey|hi|hello|ok|okay|so|now|can you|could you|would you|will you|` +
-		`i want to|i'd like to|i would like to|i need to|i need you to|go ahead and|help me|let's|lets)\b[\s,:!.]*)+`)
-	politeSuffixRe = regexp.MustCompile(`(?i)(?:[\s,]+(?:please|thanks|thank you|for me)[\s.!?;,]*)+$`)
+		`i want to|i'd like to|i would like to|i need to|i need you to|go ahead and|help me|let's|lets|` +
+		`fyi|btw|by the way|heads up|just so you know|quick update|note that)\b[\s,:!.\-]*)+`)
+	politeSuffixRe = regexp.MustCompile(`(?i)(?:[\s,]+(?:please|pls|plz|thanks|thank you|thx|cheers|for me)[\s.!?;,]*)+$`)
+	// trailingAskRe: ", can you update her record", "- please update the
+	// CRM": the request already said what to change.
+	trailingAskRe = regexp.MustCompile(`(?i)[\s,;.\-]+(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?(?:update|change|fix|correct|edit|record|note|amend)\s+(?:(?:his|her|their|the|this|that)\s+)?(?:record|contact|entry|details|card|crm|it|that|this)\b.*$`)
 
 	// descriptionRe finds an explicit task description after the title.
 	descriptionRe = regexp.MustCompile(`(?i)[\s,;.]+(?:with\s+)?(?:description|details|notes?)\s*[:\-]\s*(.+)$`)
@@ -141,6 +145,7 @@ func normalize(s string) string {
 	s = strings.NewReplacer("’", "'", "‘", "'", "“", `"`, "”", `"`, "–", "-", "—", "-").Replace(s)
 	s = strings.Join(strings.Fields(s), " ")
 	s = politePrefixRe.ReplaceAllString(s, "")
+	s = trailingAskRe.ReplaceAllString(s, "")
 	s = politeSuffixRe.ReplaceAllString(strings.TrimRight(s, ".!?; "), "")
 	return strings.TrimSpace(strings.TrimRight(s, ".!?; "))
 }
@@ -243,6 +248,12 @@ func looksLikeTitle(s string) bool {
 }
 
 var (
+	// sentenceBreakRe, possessiveFieldRe and pronounIsRe turn sentences
+	// about a new contact into details: ". His email is x" reads "email: x",
+	// "she's the COO of Acme" reads "COO of Acme".
+	sentenceBreakRe   = regexp.MustCompile(`(\S*)[.!?]\s+\p{Lu}`)
+	possessiveFieldRe = regexp.MustCompile(`(?i)\b(?:his|her|their)\s+(` + fieldWords + `)\s+(?:is|=)\b`)
+	pronounIsRe       = regexp.MustCompile(`(?i)\b(?:she|he|they)(?:'s|\s+is|\s+are)\s+(?:now\s+)?(?:the\s+|a\s+|an\s+)?`)
 	// labeledFieldRe reads "company: Acme" or "city is London" segments.
 	labeledFieldRe = regexp.MustCompile(`(?i)^(` + fieldWords + `)\s*(?::|=|\bis\b)\s*(.+)$|^(city|company|title|role|phone|mobile)\s+(\S.*)$`)
 	// cityClauseRe finds "... based in London" / "... in London".
@@ -269,6 +280,11 @@ var (
 // read: the first holds the name, later ones a title, company or city.
 func parseContactDetails(details string) contactFields {
 	var f contactFields
+	// "… to contacts. His email is …; she's the COO of …": sentences and
+	// the pronouns that start them join the list of details.
+	details = breakSentences(details)
+	details = possessiveFieldRe.ReplaceAllString(details, "$1:")
+	details = pronounIsRe.ReplaceAllString(details, "")
 	if m := emailRe.FindString(details); m != "" {
 		f.Email = m
 		details = labeledEmailRe.ReplaceAllString(details, ", ")
@@ -535,4 +551,26 @@ func wordSet(words string) map[string]bool {
 		set[w] = true
 	}
 	return set
+}
+
+// abbreviations end with a dot that ends no sentence: "Dr. Jane Doe",
+// "Acme Corp. Ltd", "St. Albans".
+var abbreviations = wordSet("dr mr mrs ms mx st jr sr prof inc ltd co corp no mt messrs")
+
+// breakSentences turns the sentence breaks of a contact's details into
+// commas, except after an abbreviation.
+func breakSentences(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range sentenceBreakRe.FindAllStringSubmatchIndex(s, -1) {
+		word := strings.ToLower(s[m[2]:m[3]])
+		if abbreviations[word] || strings.Contains(word, "@") {
+			continue
+		}
+		b.WriteString(s[last:m[3]])
+		b.WriteString(", ")
+		last = m[1] - len(string([]rune(s[m[0]:m[1]])[len([]rune(s[m[0]:m[1]]))-1:]))
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }

@@ -60,6 +60,8 @@ type intent struct {
 	// the members); dueDate a task's new due date.
 	assignee string
 	dueDate  string
+	// askField is the one contact field a question asks for.
+	askField string
 
 	// doc picks a document: docID (an earlier step's) or docQuery;
 	// summarise asks for its gist rather than its text; folder is where a
@@ -196,6 +198,10 @@ func (p parser) completeTask() (intent, bool) {
 	return in, true
 }
 
+// unresolvedRefRe: a title that points at words elsewhere ("the
+// follow-up they mention", "what it says").
+var unresolvedRefRe = regexp.MustCompile(`(?i)\b(?:they|it|he|she|the\s+\w+)\s+(?:mentions?|mentioned|says?|said|describes?|described|lists?|listed|suggests?|suggested|asks?\s+for|asked\s+for)\b`)
+
 // createTask reads "create a task ..." and "remind me to ..." requests.
 func (p parser) createTask() (intent, bool) {
 	var details string
@@ -209,6 +215,11 @@ func (p parser) createTask() (intent, bool) {
 	}
 	task, problem := parseTaskDetails(details, p.now)
 	task.Title = p.prior.namePronouns(task.Title)
+	if m := unresolvedRefRe.FindString(task.Title); m != "" && problem == "" {
+		// "a task for the follow-up they mention": the built-in model
+		// cannot read what "they" say, and a title must stand on its own.
+		problem = "I cannot tell what " + quote(m) + " refers to, so I created no task; please give the task's title in your own words."
+	}
 	in := intent{kind: intentCreateTask, task: task, problem: problem}
 	if problem == "" && task.Title == "" {
 		in.problem = `What should the task say? Please give it a title, for example "Create a task: Research competitor pricing".`
@@ -249,6 +260,8 @@ var (
 	// createContactRe: "Create a contact for ...", "Add a new contact: ...",
 	// "New contact: ...".
 	createContactRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|save|register|insert|store)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:contact|lead|customer|client|prospect)\b(?:\s+record)?\s*(?:for\b|:|called\b|named\b|with\b|-)?\s*(.*)$`)
+	// addToContactsRe: "Add Kwame Mensah from Accra Fintech to our contacts".
+	addToContactsRe = regexp.MustCompile(`(?i)^(?:add|put|save|store|enter)\s+(.+?)\s+(?:to|in|into)\s+(?:my\s+|our\s+|the\s+)?(?:contacts|crm|address\s+book|contact\s+list|database)\b[\s,:;\-]*(.*)$`)
 	// addAsContactRe: "Add John Smith as a contact, Acme Corp, ...".
 	addAsContactRe = regexp.MustCompile(`(?i)^(?:add|save|create|store)\s+(.+?)\s+as\s+(?:a\s+|an\s+)?(?:new\s+)?contact\b[\s,:;\-]*(.*)$`)
 
@@ -293,6 +306,16 @@ var (
 	// relocatedRe: "Ann Lee relocated to Paris", "... is now based in Paris".
 	relocatedRe = regexp.MustCompile(`(?i)^(.+?)\s+(?:has\s+)?(?:relocated\s+to|now\s+lives\s+in|is\s+now\s+based\s+in|is\s+now\s+living\s+in|now\s+based\s+in)\s+(.+)$`)
 
+	// fieldQuestionRe: "What's Ann Lee's email?", "What is the phone
+	// number of John Smith?".
+	fieldQuestionRe = regexp.MustCompile(`(?i)^(?:what(?:'s|\s+is|\s+are)|tell\s+me|give\s+me|get\s+me|do\s+we\s+have)\s+(?:(.+?)'s?\s+(` + fieldWords + `)|the\s+(` + fieldWords + `)\s+(?:of|for)\s+(?:the\s+contact\s+)?(.+?))\??$`)
+	// fieldForColonRe: "Update the mobile number for Seán O'Connor: 087 123 4567".
+	fieldForColonRe = regexp.MustCompile(`(?i)^` + updateVerb + `\s+(?:the\s+)?(?:new\s+)?(` + fieldWords + `)\s+(?:of|for|on)\s+(?:the\s+)?(?:contact\s+)?(.+?)\s*[:=]\s*(.+)$`)
+	// hasNewFieldRe: "John Smith has a new email address: j.smith@acme.co.uk".
+	hasNewFieldRe = regexp.MustCompile(`(?i)^(.+?)\s+has\s+(?:a\s+)?new\s+(` + fieldWords + `)\s*(?::|=|,|-|\bis\b|\bof\b)?\s*(.+)$`)
+	// nowIsRe: "Ann Lee got promoted - she's now Director of Procurement",
+	// "Priya Raman is now at Globex".
+	nowIsRe = regexp.MustCompile(`(?i)^(.+?)(?:'s|\s+is|\s+are|\s+(?:she|he|they)(?:'s|\s+is|\s+are))\s+now\s+(.+)$`)
 	// summaryRe: words asking for an overview of a contact.
 	summaryRe = regexp.MustCompile(`(?i)\b(?:summary|summari[sz]e|overview|profile|details|everything|info|information|tell\s+me\s+about|who\s+is|describe)\b`)
 	// summaryTargetRe: what the summary is about ("... of John Smith").
@@ -322,6 +345,12 @@ func (p parser) createContact() (intent, bool) {
 		f = parseContactDetails(m[1] + ", " + m[2])
 	case createContactRe.MatchString(p.text):
 		f = parseContactDetails(createContactRe.FindStringSubmatch(p.text)[1])
+	case addToContactsRe.MatchString(p.text):
+		m := addToContactsRe.FindStringSubmatch(p.text)
+		f = parseContactDetails(m[1] + ", " + m[2])
+		if !looksLikeName(f.Name, p.lower) {
+			return intent{}, false
+		}
 	default:
 		return intent{}, false
 	}
@@ -341,13 +370,27 @@ func (p parser) deleteContact() (intent, bool) {
 	if m == nil || taskWordRe.MatchString(p.text) {
 		return intent{}, false
 	}
-	name := cleanValue(m[2])
+	name := cleanValue(reasonRe.ReplaceAllString(m[2], ""))
+	if i := strings.IndexAny(name, ",;"); i > 0 && looksLikeName(cleanValue(name[:i]), p.lower) {
+		// "Delete Ann Lee, we no longer work with her".
+		name = cleanValue(name[:i])
+	}
+	if addr := emailRe.FindString(name); addr != "" {
+		// "the contact whose email is …": found by its address.
+		name = addr
+	}
 	mentionsContact := m[1] != "" || m[3] != ""
-	if !mentionsContact && !looksLikeName(name, p.lower) && !thisContactRe.MatchString(name) {
+	if !mentionsContact && !looksLikeName(name, p.lower) && !thisContactRe.MatchString(name) && !emailRe.MatchString(name) {
 		return intent{}, false
 	}
 	return p.targetContact(intent{kind: intentDeleteContact}, name, "delete"), true
 }
+
+// bareContactsRe: "london contacts", "Acme people".
+var bareContactsRe = regexp.MustCompile(`(?i)^(?:(?:all|our|my|the)\s+)?(\S+(?:\s+\S+)?)\s+(?:contacts|people|customers|clients|leads)$`)
+
+// reasonRe: why the caller wants it, which changes nothing ("because …").
+var reasonRe = regexp.MustCompile(`(?i)\s+(?:because|since|as\s+(?:we|they|he|she))\b.*$`)
 
 // taskWordRe spots requests about tasks, which contact parsers leave alone.
 var taskWordRe = regexp.MustCompile(`(?i)\b(?:tasks?|to-?dos?)\b`)
@@ -402,8 +445,21 @@ func (p parser) updateParts() (target string, changes []fieldChange, ok bool) {
 	if m := movedToCompanyRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
 		return cleanValue(m[1]), []fieldChange{{Field: "company", Value: cleanValue(m[2])}}, true
 	}
-	if m := relocatedRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
+	if m := relocatedRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) && looksLikePlace(cleanValue(m[2])) {
 		return cleanValue(m[1]), []fieldChange{{Field: "city", Value: cleanValue(m[2])}}, true
+	}
+	if m := fieldForColonRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[2]) {
+		return cleanValue(m[2]), plausibleChanges(m[1], m[3]), true
+	}
+	if m := hasNewFieldRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
+		return cleanValue(m[1]), plausibleChanges(m[2], m[3]), true
+	}
+	if m := nowIsRe.FindStringSubmatch(p.text); m != nil {
+		if name := leadingName(m[1], p.lower); name != "" {
+			if c := nowChange(cleanValue(m[2])); c != nil {
+				return name, c, true
+			}
+		}
 	}
 	return "", nil, false
 }
@@ -457,6 +513,14 @@ func (p parser) isNameOrRef(s string) bool {
 // John Smith", "who is Ann Lee". A summary of something that is neither the
 // selected contact nor a person's name ("the Q1 report") is not ours.
 func (p parser) summarizeContact() (intent, bool) {
+	if m := fieldQuestionRe.FindStringSubmatch(p.text); m != nil {
+		// "What's Ann Lee's email address?": a summary that answers one field.
+		name, field := cleanValue(m[1]+m[4]), canonicalField(m[2]+m[3])
+		if field != "" && (looksLikeName(name, p.lower) || thisContactRe.MatchString(name)) {
+			in := p.targetContact(intent{kind: intentSummarizeContact, askField: field}, name, "look up")
+			return in, true
+		}
+	}
 	if !summaryRe.MatchString(p.text) || taskWordRe.MatchString(p.text) {
 		return intent{}, false
 	}
@@ -501,6 +565,10 @@ func (p parser) targetContact(in intent, name, verb string) intent {
 // filter clauses ("in London", "at Acme Corp", "from London", "named John")
 // or a bare name ("Find John Smith").
 func (p parser) findContacts() (intent, bool) {
+	if m := bareContactsRe.FindStringSubmatch(p.text); m != nil && !findVerbRe.MatchString(p.text) && !taskWordRe.MatchString(p.text) && looksLikeWords(m[1]) {
+		// "london contacts": the words before are what to look for.
+		return intent{kind: intentFindContacts, filter: contactFilter{Query: cleanValue(m[1]), queryWord: "matching"}}, true
+	}
 	loc := findVerbRe.FindStringIndex(p.text)
 	if loc == nil && contactNounRe.MatchString(p.text) && findClauseRe.MatchString(p.text) {
 		// "Contacts whose name contains Priya": no verb, a filter.
@@ -624,4 +692,40 @@ func (p parser) conditionalCreate() (intent, bool) {
 	details = regexp.MustCompile(`(?i),\s*as\s+(?:a\s+)?(?:new\s+)?contact\b[\s,]*`).ReplaceAllString(details, ", ")
 	f := parseContactDetails(strings.TrimRight(details, ", "))
 	return intent{kind: intentCreateContact, contact: f}, f.Name != ""
+}
+
+// leadingName takes the name a sentence starts with ("Ann Lee got
+// promoted - she" gives "Ann Lee"): the first words that read as a name.
+func leadingName(s string, lower bool) string {
+	words := strings.Fields(s)
+	for n := min(len(words), 4); n >= 1; n-- {
+		if name := strings.Join(words[:n], " "); looksLikeName(name, lower) {
+			return name
+		}
+	}
+	return ""
+}
+
+// nowChange reads what someone "is now": at a company, in a city, or a
+// title; anything else is not a change the model can make.
+func nowChange(v string) []fieldChange {
+	v = strings.TrimSpace(v)
+	low := strings.ToLower(v)
+	for _, p := range []struct{ prefix, field string }{
+		{"working at ", "company"}, {"working for ", "company"}, {"at ", "company"}, {"with ", "company"},
+		{"based in ", "city"}, {"living in ", "city"}, {"in ", "city"},
+	} {
+		if strings.HasPrefix(low, p.prefix) {
+			value := cleanValue(v[len(p.prefix):])
+			if p.field == "city" && !looksLikePlace(value) || !looksLikeWords(value) {
+				return nil
+			}
+			return []fieldChange{{Field: p.field, Value: value}}
+		}
+	}
+	v = cleanValue(regexp.MustCompile(`(?i)^(?:the|a|an|our|their)\s+`).ReplaceAllString(v, ""))
+	if looksLikeTitle(v) && looksLikeWords(v) {
+		return []fieldChange{{Field: "title", Value: v}}
+	}
+	return nil
 }

@@ -209,6 +209,20 @@ func planFirst(req agent.Request, t transcript, cl clause) decision {
 	return d
 }
 
+// fieldAnswer is the reply to a question for one field of a contact.
+func fieldAnswer(choice contactChoice, c contactRecord, field string) string {
+	name := orUnnamed(firstNonEmpty(c.Name, choice.contact.Name))
+	label := map[string]string{"email": "email address", "phone": "phone number"}[field]
+	if label == "" {
+		label = field
+	}
+	answer := possessive(name) + " " + label + " is " + c.get(field) + "."
+	if c.get(field) == "" {
+		answer = "No " + label + " is on record for " + name + idSuffix(c.ID) + "."
+	}
+	return appendSentence(choice.reason("took"), answer)
+}
+
 // run runs the flow of the request's intent.
 func (p planner) run() decision {
 	switch p.in.kind {
@@ -332,6 +346,17 @@ func (p planner) summarizeContact() decision {
 	if !ready {
 		return next
 	}
+	if f := p.in.askField; f != "" {
+		// One field asked for: the search's own record answers it, or get_contact.
+		if choice.matched > 0 {
+			return replyWith(fieldAnswer(choice, choice.contact, f))
+		}
+		if d, ok := answered(p, toolGetContact, contactResult,
+			func(c contactRecord) string { return fieldAnswer(choice, c, f) }); ok {
+			return d
+		}
+		return p.call(toolGetContact, map[string]string{"id": choice.contact.ID})
+	}
 	// summarize_contact brings the contact's tasks, documents and e-mails
 	// too; get_contact (or the search's own result) is the fallback.
 	if s, ok := p.t.latest(toolSummarize); ok {
@@ -376,6 +401,9 @@ func (p planner) resolveContact(verb string) (choice contactChoice, next decisio
 	}
 	s, ok := p.t.latest(toolSearchContacts)
 	if !ok {
+		if addr := emailRe.FindString(p.in.targetName); addr != "" {
+			return contactChoice{}, p.call(toolSearchContacts, map[string]string{"email": addr}), false
+		}
 		return contactChoice{}, p.call(toolSearchContacts, map[string]string{"name": p.in.targetName}), false
 	}
 	contacts, total, ok := contactListResult(s.result)
@@ -424,7 +452,7 @@ func pickContact(query string, contacts []contactRecord) contactChoice {
 	choice := contactChoice{query: query, contact: contacts[0]}
 	found := false
 	for _, c := range contacts {
-		if sameWords(c.Name, query) {
+		if sameWords(c.Name, query) || emailRe.MatchString(query) && strings.EqualFold(c.Email, query) {
 			choice.exact++
 			if !found {
 				choice.contact, found = c, true
