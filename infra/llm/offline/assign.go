@@ -15,6 +15,10 @@ var (
 	// assignRe: "Assign the pricing task to dana@acme.com", "Delegate it
 	// to Dana", "Give this task to Ann".
 	assignRe = regexp.MustCompile(`(?i)^(assign|reassign|delegate|give|hand(?:\s+over)?|pass)\s+(.+?)\s+(?:over\s+)?to\s+(.+)$`)
+	// letHandleRe: "Let Eva handle the Initech quote task", "Have Marco take over it".
+	letHandleRe = regexp.MustCompile(`(?i)^(?:let|have|get)\s+(\S+(?:\s+\S+)?)\s+(?:handle|take(?:\s+over)?|own|do|deal\s+with|look\s+after|pick\s+up|work\s+on)\s+(.+)$`)
+	// deadlineIsRe: "The deadline for X is now Friday".
+	deadlineIsRe = regexp.MustCompile(`(?i)^(?:the\s+)?(?:due\s+date|deadline)\s+(?:for|of|on)\s+(.+?)\s+(?:is|should\s+be)\s+(?:now\s+)?(?:moved\s+to\s+)?(.+)$`)
 	// taskRefRe: a reference to the task in context or an earlier step.
 	taskRefRe = regexp.MustCompile(`(?i)^(?:it|this|that|this\s+one|(?:this|that|the)\s+(?:task|to-?do)|the\s+new\s+task)$`)
 
@@ -33,6 +37,10 @@ var (
 // assignTask reads "assign the task X to Y".
 func (p parser) assignTask() (intent, bool) {
 	m := assignRe.FindStringSubmatch(p.text)
+	if lm := letHandleRe.FindStringSubmatch(p.text); m == nil && lm != nil {
+		// "Let Eva handle the renewal quote task": who, then what.
+		m = []string{lm[0], "assign", lm[2], lm[1]}
+	}
 	if m == nil {
 		return intent{}, false
 	}
@@ -55,6 +63,9 @@ func (p parser) setDueDate() (intent, bool) {
 		what, when = m[1], m[2]
 	case dueOwnRe.MatchString(p.text):
 		what, when = "it", dueOwnRe.FindStringSubmatch(p.text)[1]
+	case deadlineIsRe.MatchString(p.text):
+		m := deadlineIsRe.FindStringSubmatch(p.text)
+		what, when = m[1], m[2]
 	case dueMakeRe.MatchString(p.text):
 		m := dueMakeRe.FindStringSubmatch(p.text)
 		what, when = m[1], m[2]

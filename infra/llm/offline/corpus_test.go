@@ -395,7 +395,7 @@ func argMatches(got, want string) bool {
 func TestCorpus(t *testing.T) {
 	type tally struct{ right, total, wrongWrites, guesses int }
 	byCat := map[string]*tally{}
-	for _, tc := range slices.Concat(corpus, blindCorpus) {
+	for _, tc := range slices.Concat(corpus, blindCorpus, blindCorpus2) {
 		crm := &fakeCRM{}
 		corpusSeed(crm)
 		ids := map[string]string{}
@@ -501,7 +501,7 @@ func TestCorpus(t *testing.T) {
 	}
 	fmt.Fprintf(tw, "all\t%d\t%d\t%.0f%%\t%d\t%d\n", all.right, all.total, 100*float64(all.right)/float64(all.total), all.wrongWrites, all.guesses)
 	tw.Flush()
-	if n := len(corpus) + len(blindCorpus); n < 200 {
+	if n := len(corpus) + len(blindCorpus) + len(blindCorpus2); n < 200 {
 		t.Errorf("the corpus holds %d requests; keep at least 200", n)
 	}
 	for _, c := range cats {

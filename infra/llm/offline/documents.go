@@ -31,7 +31,11 @@ var (
 	docsAboutRe = regexp.MustCompile(`(?i)^(?:(?:the|any|all|our|a)\s+)*(?:documents?|docs?|files?|reports?)\s+(?:about|on|mentioning|containing|regarding|related\s+to|that\s+mention|called|titled|named|with)\s+(.+)$`)
 	// readDocRe: "Read the Q1 report", "Open it", "What does the NDA say?".
 	readDocRe  = regexp.MustCompile(`(?i)^(?:read|open|show(?:\s+me)?|display|pull\s+up)\s+(?:the\s+(?:text|contents?)\s+of\s+)?(.+?)$`)
-	whatSaysRe = regexp.MustCompile(`(?i)^what\s+(?:does|do)\s+(.+?)\s+say\??$`)
+	whatSaysRe = regexp.MustCompile(`(?i)^what\s+(?:does|do)\s+(.+?)\s+say(?:\s+(?:about|on|regarding|of)\s+(.+?))?\??$`)
+	// whatInDocRe: "What's in the onboarding checklist?" (a folder is listed instead).
+	whatInDocRe = regexp.MustCompile(`(?i)^what(?:'s|\s+is)\s+in\s+(.+?)\??$`)
+	// whichDocRe: "Which document mentions the partner budget?".
+	whichDocRe = regexp.MustCompile(`(?i)^(?:which|what|any|are\s+there\s+any|is\s+there\s+an?)\s+(?:documents?|docs?|files?|reports?)\s+(?:that\s+)?(?:mentions?|talks?\s+about|covers?|contains?|is\s+about|are\s+about|discuss(?:es)?|refers?\s+to)\s+(.+?)\??$`)
 	// summariseDocRe: "Summarise the Q1 report", "Give me a summary of it".
 	summariseDocRe = regexp.MustCompile(`(?i)^(?:summari[sz]e|sum\s+up|give\s+me\s+(?:a\s+|the\s+)?(?:summary|gist|tl;?dr)\s+of|(?:write|make)\s+(?:a\s+)?summary\s+of|what(?:'s|\s+is)\s+the\s+gist\s+of)\s+(.+?)$`)
 	// moveDocRe: "Move the Q1 report to /Archive", "File it under Reports/2026".
@@ -40,7 +44,7 @@ var (
 	archiveDocRe = regexp.MustCompile(`(?i)^archive\s+(.+)$`)
 	// listDocsRe: "List the documents in /Reports", "What's in the Reports folder?".
 	listDocsRe     = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what\s+are)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:documents|docs|files)(?:\s+(?:are\s+)?(?:in|under)\s+(?:the\s+)?(.+?)(?:\s+folder)?)?\??$`)
-	whatInFolderRe = regexp.MustCompile(`(?i)^what(?:'s|\s+is)\s+in\s+(?:the\s+)?(.+?)\s+folder\??$`)
+	whatInFolderRe = regexp.MustCompile(`(?i)^(?:show(?:\s+me)?\s+)?what(?:'s|\s+is)\s+in\s+(?:the\s+)?(/\S*|.+?\s+folder)\??$`)
 	// listFoldersRe: "List the folders", "Which folders do we have?".
 	listFoldersRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?(?:document\s+)?folders\b`)
 )
@@ -88,6 +92,9 @@ func docQuery(what string) string {
 }
 
 func (p parser) findDocuments() (intent, bool) {
+	if m := whichDocRe.FindStringSubmatch(p.text); m != nil {
+		return intent{kind: intentFindDocuments, docQuery: docQuery(m[1])}, true
+	}
 	m := findDocRe.FindStringSubmatch(p.text)
 	if m == nil {
 		return intent{}, false
@@ -105,7 +112,17 @@ func (p parser) readDocument() (intent, bool) {
 	case summariseDocRe.MatchString(p.text):
 		what, summarise = summariseDocRe.FindStringSubmatch(p.text)[1], true
 	case whatSaysRe.MatchString(p.text):
-		what = whatSaysRe.FindStringSubmatch(p.text)[1]
+		m := whatSaysRe.FindStringSubmatch(p.text)
+		what = m[1]
+		id, q, ok := p.docTarget(what)
+		if !ok {
+			return intent{}, false
+		}
+		return intent{kind: intentReadDocument, docID: id, docQuery: q, docTopic: cleanValue(m[2])}, true
+	case whatInFolderRe.MatchString(p.text):
+		return intent{}, false // a folder: listDocuments reads it
+	case whatInDocRe.MatchString(p.text):
+		what = whatInDocRe.FindStringSubmatch(p.text)[1]
 	case readDocRe.MatchString(p.text):
 		what = readDocRe.FindStringSubmatch(p.text)[1]
 	default:
@@ -249,6 +266,18 @@ func (p planner) readDocument() decision {
 		d.summary = "Summary of " + orUntitled(full.Title) + ":\n" + gist
 		return d
 	}
+	if p.in.docTopic != "" {
+		var hits []string
+		for _, s := range sentencesOf(strings.Join(strings.Fields(full.Body), " ")) {
+			if sharesWord(s, p.in.docTopic) {
+				hits = append(hits, s)
+			}
+		}
+		if len(hits) == 0 {
+			return replyWith(appendSentence(why, quote(orUntitled(full.Title))+" says nothing about "+p.in.docTopic+"."))
+		}
+		return replyWith(appendSentence(why, "On "+p.in.docTopic+", "+quote(orUntitled(full.Title))+" says: "+clip(strings.Join(hits, " "), 1500)))
+	}
 	return replyWith(appendSentence(why, quote(orUntitled(full.Title))+" ("+full.Folder+") says: "+clip(full.Body, 1500)))
 }
 
@@ -301,6 +330,22 @@ func (p planner) listFolders() decision {
 		return replyWith("The workspace has no folders yet.")
 	}
 	return replyWith("The workspace's folders: " + strings.Join(folders, ", ") + ".")
+}
+
+// sharesWord reports whether a sentence holds a word of the topic (stems
+// compared; short words ignored).
+func sharesWord(sentence, topic string) bool {
+	for _, t := range strings.Fields(strings.ToLower(topic)) {
+		if len(t) < 4 {
+			continue
+		}
+		for _, w := range strings.Fields(strings.ToLower(sentence)) {
+			if stem(w) == stem(t) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // gistOf is the offline model's summary: the document's first sentences,

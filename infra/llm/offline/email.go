@@ -2,6 +2,7 @@ package offline
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -124,6 +125,9 @@ func (p parser) sendEmail() (intent, bool) {
 	return in, true
 }
 
+// colonSingleQuoteRe: recipients, a colon, then the text in single quotes.
+var colonSingleQuoteRe = regexp.MustCompile(`^(.+?)\s*:\s*'(.+)'[.!]?$`)
+
 // determiners start what an e-mail carries after its recipients.
 var determiners = wordSet("the a an our my this these those your")
 
@@ -193,6 +197,10 @@ func nounPurpose(noun string) string {
 // is taken as the recipients and the rest as what to send.
 func splitPurpose(s string) (recipients, rest string) {
 	s = strings.TrimSpace(s)
+	if m := colonSingleQuoteRe.FindStringSubmatch(s); m != nil {
+		// "the Sales team: 'Pipeline review moved to 3pm.'"
+		return strings.TrimSpace(m[1]), `"` + m[2] + `"`
+	}
 	if i := strings.Index(s, `"`); i > 0 {
 		// `Ann Lee: "Thanks for today."`: the quote is the text.
 		if head := strings.TrimRight(strings.TrimSpace(s[:i]), ":,-–— "); !purposeRe.MatchString(head) {
@@ -413,11 +421,38 @@ func firstWords(s string, n int) string {
 	return capitalize(strings.Join(words, " "))
 }
 
+// memberAddress finds a workspace member by name, for a recipient who is
+// no contact: ok false means the list is still to be fetched (d asks
+// for it) or could not be read; addr "" means no single member matches.
+func (p planner) memberAddress(name string) (addr string, d decision, ok bool) {
+	if !p.tools[toolListMembers] {
+		return "", decision{}, true
+	}
+	s, found := p.t.latest(toolListMembers)
+	if !found {
+		return "", p.call(toolListMembers, map[string]string{}), false
+	}
+	members, _, readable := memberListResult(s.result)
+	if !readable {
+		return "", couldNot(unreadableReply(toolListMembers)), false
+	}
+	var match []memberRecord
+	for _, m := range members {
+		if memberMatches(m, name) {
+			match = append(match, m)
+		}
+	}
+	if len(match) == 1 {
+		return match[0].Email, decision{}, true
+	}
+	return "", decision{}, true
+}
+
 // sendEmail finds each recipient, the document to carry, then sends. A
 // name that matches several contacts sends nothing: it asks which.
 func (p planner) sendEmail() decision {
 	e := p.in.email
-	var contactIDs []string
+	var contactIDs, extra []string
 	greet := e.greetName
 	for i, name := range e.names {
 		s, ok := p.t.nth(toolSearchContacts, i)
@@ -429,7 +464,17 @@ func (p planner) sendEmail() decision {
 			return couldNot(unreadableReply(toolSearchContacts))
 		}
 		if len(contacts) == 0 {
-			return clarify("I found no contact named " + quote(name) + ", so I sent nothing. Please check the name or give an e-mail address.")
+			// Not a contact: perhaps a colleague, a member of the workspace.
+			if addr, d, ok := p.memberAddress(name); !ok {
+				return d
+			} else if addr != "" {
+				extra = append(extra, addr)
+				if len(e.names) == 1 && len(e.addresses) == 0 {
+					greet = name
+				}
+				continue
+			}
+			return clarify("I found no contact or member named " + quote(name) + ", so I sent nothing. Please check the name or give an e-mail address.")
 		}
 		choice := pickContact(name, contacts)
 		if c, ok := p.chosenContact(contacts); ok {
@@ -452,7 +497,7 @@ func (p planner) sendEmail() decision {
 		}
 		contactIDs = append(contactIDs, e.contactID)
 	}
-	addresses := e.addresses
+	addresses := append(slices.Clone(e.addresses), extra...)
 	if e.department != "" {
 		s, ok := p.t.nth(toolListTeams, 0)
 		if !ok {

@@ -68,12 +68,15 @@ type intent struct {
 	// move puts it or which folder a listing shows.
 	docID     string
 	docQuery  string
+	docTopic  string // "what does it say about discounts"
 	summarise bool
 	folder    string
 
 	// email is a message to send; teamQuery names a team to list.
 	email     emailSpec
 	teamQuery string
+	// member: "which team is X on".
+	member string
 }
 
 // contactFilter are the search_contacts arguments of a find request.
@@ -124,7 +127,7 @@ func newParser(text string, ctx requestContext) parser {
 func (p parser) classify() intent {
 	for _, parse := range []func() (intent, bool){
 		p.sendEmail,
-		p.completeTask, p.assignTask, p.moveDocument, p.setDueDate, p.createTask, p.listTasks,
+		p.createTask, p.completeTask, p.assignTask, p.moveDocument, p.setDueDate, p.listTasks,
 		p.readDocument, p.listFolders, p.listDocuments, p.findDocuments,
 		p.teamMembers, p.listTeams, p.listDepartments, p.listMembers,
 		p.createContact, p.conditionalCreate, p.deleteContact, p.updateContact, p.summarizeContact, p.findContacts,
@@ -148,13 +151,15 @@ var (
 	completeNamedTaskRe = regexp.MustCompile(`(?i)^(?:complete|finish|close)\s+(?:the\s+|my\s+)?(.+?)\s+(?:task|to-?do)$`)
 	// finishedTaskRe: "I finished the task X", "The task X is done".
 	finishedTaskRe = regexp.MustCompile(`(?i)^(?:i(?:'ve|\s+have)?\s+(?:finished|completed|done\s+with)\s+(?:the\s+)?(?:task|to-?do)\b[\s:]*(.+)|(?:the\s+)?(?:task|to-?do)\s+(.+?)\s+is\s+(?:now\s+)?(?:done|complete|completed|finished))$`)
+	// tickOffRe: "Tick off 'Prepare the renewal quote'", "Complete \"X\"".
+	tickOffRe = regexp.MustCompile(`(?i)^(?:(?:tick|check|cross|strike)\s+off|(?:complete|finish|close)\s+(?:the\s+)?(?:task\s+)?(?:["']))\s*["']?(.+?)["']?$`)
 	// taskWordPrefixRe strips "the task" in front of a task title.
 	taskWordPrefixRe = regexp.MustCompile(`(?i)^(?:the\s+|my\s+)?(?:task|to-?do)?\b[\s:]*`)
 	// thisTaskRe: references to the task selected in the context.
 	thisTaskRe = regexp.MustCompile(`(?i)^(?:as|this|it|this\s+one|this\s+task|the\s+task|that\s+task|current\s+task)?$`)
 
 	// createTaskRe: "Create a task: X", "Add a task to call Ann", "New todo X".
-	createTaskRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|set\s+up|open|log|schedule)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)(?:\s+item)?\b\s*(?:[:\-]|to\b|for\b|called\b|named\b|titled\b|saying\b)?\s*(.*)$`)
+	createTaskRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|set\s+up|open|log|schedule)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)(?:\s+item)?\b(?:\s+for\s+(?:me|us|myself))?\s*(?:[:\-]|to\b|for\b|called\b|named\b|titled\b|saying\b)?\s*(.*)$`)
 	// remindMeRe: "Remind me to call Ann tomorrow" becomes a task.
 	remindMeRe = regexp.MustCompile(`(?i)^remind\s+me\s+to\s+(.+)$`)
 
@@ -183,6 +188,8 @@ func (p parser) completeTask() (intent, bool) {
 	case finishedTaskRe.MatchString(p.text):
 		m := finishedTaskRe.FindStringSubmatch(p.text)
 		query = m[1] + m[2]
+	case tickOffRe.MatchString(p.text):
+		query = tickOffRe.FindStringSubmatch(p.text)[1]
 	default:
 		return intent{}, false
 	}
@@ -386,6 +393,9 @@ func (p parser) deleteContact() (intent, bool) {
 	return p.targetContact(intent{kind: intentDeleteContact}, name, "delete"), true
 }
 
+// inContactsRe: "Is Hugo Weaving in our contacts?", "Do we have Ann Lee in the CRM?".
+var inContactsRe = regexp.MustCompile(`(?i)^(?:is|are|do\s+we\s+have|have\s+we\s+got)\s+(.+?)\s+(?:in|among|on)\s+(?:our|my|the)\s+(?:contacts|crm|contact\s+list|address\s+book|system|database)\??$`)
+
 // bareContactsRe: "london contacts", "Acme people".
 var bareContactsRe = regexp.MustCompile(`(?i)^(?:(?:all|our|my|the)\s+)?(\S+(?:\s+\S+)?)\s+(?:contacts|people|customers|clients|leads)$`)
 
@@ -565,6 +575,10 @@ func (p parser) targetContact(in intent, name, verb string) intent {
 // filter clauses ("in London", "at Acme Corp", "from London", "named John")
 // or a bare name ("Find John Smith").
 func (p parser) findContacts() (intent, bool) {
+	if m := inContactsRe.FindStringSubmatch(p.text); m != nil && looksLikeName(cleanValue(m[1]), p.lower) {
+		// "Is Hugo Weaving in our contacts?"
+		return intent{kind: intentFindContacts, filter: contactFilter{Name: cleanValue(m[1])}}, true
+	}
 	if m := bareContactsRe.FindStringSubmatch(p.text); m != nil && !findVerbRe.MatchString(p.text) && !taskWordRe.MatchString(p.text) && looksLikeWords(m[1]) {
 		// "london contacts": the words before are what to look for.
 		return intent{kind: intentFindContacts, filter: contactFilter{Query: cleanValue(m[1]), queryWord: "matching"}}, true

@@ -11,7 +11,11 @@ const toolListDepartments = "list_departments"
 
 var (
 	// teamMembersRe: "Who is on the sales team?", "Who's in Support?".
-	teamMembersRe = regexp.MustCompile(`(?i)^(?:who(?:'s|\s+is|\s+are)|list|show(?:\s+me)?)\s+(?:in|on|the\s+(?:members|people)\s+(?:of|in|on))\s+(?:the\s+)?(.+?)(?:\s+team)?\??$`)
+	teamMembersRe = regexp.MustCompile(`(?i)^(?:who(?:'s|\s+is|\s+are)?|list|show(?:\s+me)?)\s+(?:in|on|belongs?\s+to|(?:is|are)\s+(?:part|members?)\s+of|works?\s+(?:in|on)|sits?\s+(?:in|on)|the\s+(?:members|people)\s+(?:of|in|on))\s+(?:the\s+)?(.+?)(?:\s+team)?\??$`)
+	// anyTeamsRe: "How many teams are there and what are they called?".
+	anyTeamsRe = regexp.MustCompile(`(?i)^(?:how\s+many|what|which|list|show|name)\b[^.]*\bteams\b`)
+	// memberTeamsRe: "Which team is Li Wei on?".
+	memberTeamsRe = regexp.MustCompile(`(?i)^(?:which|what)\s+teams?\s+(?:is|are|does|do)\s+(.+?)\s+(?:on|in|part\s+of|belong\s+to|a\s+member\s+of|work\s+in)\??$`)
 	// membersOfRe: "Members of the sales team", "List the Support team's members".
 	membersOfRe = regexp.MustCompile(`(?i)^(?:(?:list|show(?:\s+me)?|get|give\s+me)\s+)?(?:(?:the|all)\s+)?(?:members|people)\s+(?:of|in|on)\s+(?:the\s+)?(.+?)(?:\s+team)?\??$|^(?:list|show(?:\s+me)?)\s+(?:the\s+)?(.+?)\s+team(?:'s)?\s+members\??$`)
 	// listTeamsRe: "List our teams", "Which teams are in Sales?".
@@ -19,6 +23,7 @@ var (
 	// listDepartmentsRe: "List the departments".
 	listDepartmentsRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which|get)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?departments\b`)
 	// listMembersRe: "List the workspace members", "Who are our users?".
+	everyoneHereRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|who\s+are|get)\s+(?:all\s+)?(?:everyone|everybody|all\s+the\s+people|the\s+people|people|members|users)\s+(?:in|of|on)\s+(?:the|this|our)\s+workspace\b`)
 	listMembersRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|who\s+are|get)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:workspace(?:'s)?\s+)?(?:members|users|colleagues|staff|team\s+members)(?:\s+of\s+(?:the|this|our)\s+workspace)?\??$`)
 )
 
@@ -37,8 +42,14 @@ func (p parser) teamMembers() (intent, bool) {
 }
 
 func (p parser) listTeams() (intent, bool) {
+	if m := memberTeamsRe.FindStringSubmatch(p.text); m != nil {
+		return intent{kind: intentListTeams, member: cleanValue(m[1])}, true
+	}
 	m := listTeamsRe.FindStringSubmatch(p.text)
 	if m == nil {
+		if anyTeamsRe.MatchString(p.text) {
+			return intent{kind: intentListTeams}, true
+		}
 		return intent{}, false
 	}
 	return intent{kind: intentListTeams, teamQuery: cleanValue(m[1])}, true
@@ -52,13 +63,33 @@ func (p parser) listDepartments() (intent, bool) {
 }
 
 func (p parser) listMembers() (intent, bool) {
-	if !listMembersRe.MatchString(p.text) {
+	if !listMembersRe.MatchString(p.text) && !everyoneHereRe.MatchString(p.text) {
 		return intent{}, false
 	}
 	return intent{kind: intentListMembers}, true
 }
 
 func (p planner) listTeams() decision {
+	if who := p.in.member; who != "" {
+		if d, ok := answered(p, toolListTeams, asList(teamListResult), func(l listed[teamRecord]) string {
+			var on []string
+			for _, t := range l.items {
+				for _, m := range t.Members {
+					if memberMatches(m, who) {
+						on = append(on, t.Name+" ("+m.Email+")")
+						break
+					}
+				}
+			}
+			if len(on) == 0 {
+				return "No team lists a member matching " + quote(who) + "."
+			}
+			return who + " is on " + joinAnd(on) + "."
+		}); ok {
+			return d
+		}
+		return p.call(toolListTeams, map[string]string{})
+	}
 	if d, ok := answered(p, toolListTeams, asList(teamListResult), func(l listed[teamRecord]) string {
 		if len(l.items) == 0 {
 			if p.in.teamQuery != "" {
@@ -152,7 +183,9 @@ func taskCandidates(ts []taskRecord) []agent.Candidate {
 }
 
 func documentCandidates(ds []documentRecord) []agent.Candidate {
-	return candidatesOf(ds, func(d documentRecord) agent.Candidate { return agent.Candidate{Kind: "document", ID: d.ID, Name: d.Title} })
+	return candidatesOf(ds, func(d documentRecord) agent.Candidate {
+		return agent.Candidate{Kind: "document", ID: d.ID, Name: d.Title}
+	})
 }
 
 func teamCandidates(ts []teamRecord) []agent.Candidate {

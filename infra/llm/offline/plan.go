@@ -498,7 +498,7 @@ func hasAllWords(text, query string) bool {
 	for _, q := range strings.Fields(strings.ToLower(query)) {
 		found := false
 		for _, w := range words {
-			if w == q {
+			if stem(w) == stem(q) {
 				found = true
 				break
 			}
@@ -508,6 +508,18 @@ func hasAllWords(text, query string) bool {
 		}
 	}
 	return true
+}
+
+// stem takes the commonest English endings off a word, so "researching"
+// finds "research" and "quotes" finds "quote".
+func stem(w string) string {
+	w = strings.Trim(w, ".,;:!?'\"()")
+	for _, suffix := range []string{"ing", "ed", "es", "s"} {
+		if len(w) > len(suffix)+3 && strings.HasSuffix(w, suffix) {
+			return w[:len(w)-len(suffix)]
+		}
+	}
+	return w
 }
 
 // sameWords compares two phrases ignoring case and spacing.

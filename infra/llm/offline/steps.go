@@ -12,6 +12,9 @@ type clause struct {
 	ifNone bool
 }
 
+// pronounAbsent: "she's missing", "he isn't", "they are not there".
+const pronounAbsent = `(?:he|she|they|it)(?:(?:'s|\s+is|\s+are)?\s*(?:n't|not|missing|absent)|\s+(?:isn't|aren't|doesn't|don't|is\s+not|are\s+not|does\s+not|do\s+not))`
+
 // actionVerbs start a new step when they follow a comma or "and": "find
 // the report, summarise it, and email it".
 const actionVerbs = `(?:e-?mail|mail|send|forward|share|summari[sz]e|create|add|delete|remove|update|change|set|mark|complete|` +
@@ -34,12 +37,12 @@ var (
 	// ("review and send the contract").
 	andPronounVerbSplitRe = regexp.MustCompile(`(?i)\s+and\s+(` + actionVerbs + `\s+(?:it|its|this|that|the\s+task|this\s+task|her|him|them)\b)`)
 	// conditionSplitRe: "…, and if not, …", "… otherwise …".
-	conditionSplitRe = regexp.MustCompile(`(?i)(?:\s*[,;.]\s*(?:and\s+)?|\s+and\s+|\s+)((?:if|when)\s+(?:not|none|nothing|no\s+one|nobody|there\s+(?:is|are)\s+n|(?:he|she|they|it)(?:'s|\s+is|\s+are|\s+does|\s+do)?\s*n|(?:we|you)\s+(?:don't|do\s+not|can't|cannot)|not\s+found|missing|absent)|otherwise\b|else\b|failing\s+that\b)`)
+	conditionSplitRe = regexp.MustCompile(`(?i)(?:\s*[,;.?!]\s*(?:and\s+)?|\s+and\s+|\s+)((?:if|when)\s+(?:not|none|nothing|no\s+one|nobody|there\s+(?:is|are)\s+n|` + pronounAbsent + `|(?:we|you)\s+(?:don't|do\s+not|can't|cannot)|not\s+found|missing|absent)|otherwise\b|else\b|failing\s+that\b)`)
 	// conditionRe reads the condition at the start of a step and what
 	// follows it.
 	conditionRe = regexp.MustCompile(`(?i)^(?:(?:if|when)\s+(?:not|none|nothing|no\s+one|nobody|not\s+found|missing|absent|` +
 		`there\s+(?:is|are)\s+(?:none|no\s+one|nobody|nothing|no\s+matches?|no\s+such\s+\w+)|` +
-		`(?:he|she|they|it)(?:'s|\s+is|\s+are|\s+does|\s+do)?\s*(?:not|n't|isn't|aren't|doesn't|don't)\s*(?:exist|there|found|in\s+(?:the\s+)?(?:crm|contacts|system|list))?|` +
+		pronounAbsent + `(?:\s*(?:exist|there|found|in\s+(?:the\s+)?(?:crm|contacts|system|list)))?|` +
 		`(?:we|you)\s+(?:don't|do\s+not|can't|cannot)\s+(?:have|find)\s+(?:him|her|them|it|one|anyone|anybody|any)?)|otherwise|else|failing\s+that)\b[\s,:]*(?:then\b[\s,]*)?`)
 	// taskClauseRe: a step that creates a task.
 	taskClauseRe = regexp.MustCompile(`(?i)^(?:please\s+)?(?:(?:create|add|new|make|set\s+up|open|log|schedule)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)|remind\s+me)\b`)
