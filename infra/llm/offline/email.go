@@ -295,8 +295,10 @@ func (p parser) readRecipients(e *emailSpec, s string) {
 // document or summary to carry, or what it is about.
 func (p parser) readContent(e *emailSpec, s string) {
 	s = strings.TrimSpace(s)
-	if m := subjectQuotedRe.FindStringSubmatch(s); m != nil {
-		e.subject = strings.TrimSpace(m[1])
+	if m := subjectQuotedRe.FindStringSubmatchIndex(s); m != nil {
+		e.subject = strings.TrimSpace(s[m[2]:m[3]])
+		// What follows the subject ("… saying lunch is at 1pm") is the body.
+		s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s[:m[0]]+" "+s[m[1]:]), "with the "))
 	} else if m := subjectPlainRe.FindStringSubmatch(s); m != nil {
 		e.subject = cleanValue(m[1])
 	}
@@ -307,11 +309,14 @@ func (p parser) readContent(e *emailSpec, s string) {
 	} else if m := bodyPlainRe.FindStringSubmatch(s); m != nil {
 		e.body = cleanValue(m[1])
 	}
-	if e.body != "" || e.subject != "" {
-		if e.body == "" {
-			e.body = e.subject
-		}
+	if e.body != "" {
 		return
+	}
+	if e.subject != "" {
+		if m := purposeStartRe.FindStringSubmatchIndex(s); m == nil || strings.TrimSpace(s[m[1]:]) == "" {
+			e.body = e.subject
+			return
+		}
 	}
 	word, rest := "", s
 	if m := purposeStartRe.FindStringSubmatchIndex(s); m != nil {

@@ -143,11 +143,36 @@ func normalize(s string) string {
 	s = angleEmailRe.ReplaceAllString(s, "$1")
 	s = bareMailtoRe.ReplaceAllString(s, "")
 	s = strings.NewReplacer("’", "'", "‘", "'", "“", `"`, "”", `"`, "–", "-", "—", "-").Replace(s)
+	s = emoticonRe.ReplaceAllString(s, "")
+	s = contractionRe.ReplaceAllStringFunc(s, fixContraction)
+	s = singleQuotedRe.ReplaceAllString(s, `$1"$2"$3`)
 	s = strings.Join(strings.Fields(s), " ")
 	s = politePrefixRe.ReplaceAllString(s, "")
 	s = trailingAskRe.ReplaceAllString(s, "")
 	s = politeSuffixRe.ReplaceAllString(strings.TrimRight(s, ".!?; "), "")
 	return strings.TrimSpace(strings.TrimRight(s, ".!?; "))
+}
+
+var (
+	// emoticonRe: ":)", ";-)", ":D" carry no request.
+	emoticonRe = regexp.MustCompile(`(?:^|\s)[:;]-?[)(DPp](?:\s|$)`)
+	// contractionRe: contractions typed without their apostrophe.
+	contractionRe = regexp.MustCompile(`(?i)\b(?:whats|thats|wheres|whos|hows|dont|doesnt|cant|wont|isnt|arent|ive|youre|theres)\b`)
+	// singleQuotedRe: 'text' in single quotes reads as "text"; an
+	// apostrophe inside a word (O'Connor, it's) opens nothing.
+	singleQuotedRe = regexp.MustCompile(`(^|[\s:(])'([^'"]+)'($|[\s.,;:!?)])`)
+)
+
+// fixContraction puts the apostrophe back: "whats" reads "what's".
+func fixContraction(w string) string {
+	low := strings.ToLower(w)
+	fixed := map[string]string{"whats": "what's", "thats": "that's", "wheres": "where's", "whos": "who's", "hows": "how's",
+		"dont": "don't", "doesnt": "doesn't", "cant": "can't", "wont": "won't", "isnt": "isn't", "arent": "aren't",
+		"ive": "I've", "youre": "you're", "theres": "there's"}[low]
+	if w[:1] != low[:1] {
+		return strings.ToUpper(fixed[:1]) + fixed[1:]
+	}
+	return fixed
 }
 
 // cleanValue trims what surrounds a captured value: spaces, closing
@@ -251,7 +276,7 @@ var (
 	// sentenceBreakRe, possessiveFieldRe and pronounIsRe turn sentences
 	// about a new contact into details: ". His email is x" reads "email: x",
 	// "she's the COO of Acme" reads "COO of Acme".
-	sentenceBreakRe   = regexp.MustCompile(`(\S*)[.!?]\s+\p{Lu}`)
+	sentenceBreakRe   = regexp.MustCompile(`(\S*)[.!?]\s+\p{L}`)
 	possessiveFieldRe = regexp.MustCompile(`(?i)\b(?:his|her|their)\s+(` + fieldWords + `)\s+(?:is|=)\b`)
 	pronounIsRe       = regexp.MustCompile(`(?i)\b(?:she|he|they)(?:'s|\s+is|\s+are)\s+(?:now\s+)?(?:the\s+|a\s+|an\s+)?`)
 	// labeledFieldRe reads "company: Acme" or "city is London" segments.
@@ -368,6 +393,8 @@ func readDetailSegment(f *contactFields, segment string) {
 		return
 	}
 	switch {
+	case courtesyRe.MatchString(segment):
+		// "thanks so much": no detail of the contact.
 	case !looksLikeWords(segment):
 		f.unread = append(f.unread, segment)
 	case looksLikeTitle(segment) && f.Title == "":
@@ -382,6 +409,9 @@ func readDetailSegment(f *contactFields, segment string) {
 		f.unread = append(f.unread, segment)
 	}
 }
+
+// courtesyRe: thanks and sign-offs, which are no detail of a contact.
+var courtesyRe = regexp.MustCompile(`(?i)^(?:(?:many\s+)?thanks?(?:\s+(?:so|very)\s+much)?|thank\s+you(?:\s+(?:so|very)\s+much)?|thx|ta|cheers|best|regards|kind\s+regards|best\s+regards|much\s+appreciated)\W*$`)
 
 // looksLikeWords accepts what a name, company or title is written with:
 // letters, digits, spaces and the punctuation of names ("O'Brien & Co.",
@@ -564,7 +594,7 @@ func breakSentences(s string) string {
 	last := 0
 	for _, m := range sentenceBreakRe.FindAllStringSubmatchIndex(s, -1) {
 		word := strings.ToLower(s[m[2]:m[3]])
-		if abbreviations[word] || strings.Contains(word, "@") {
+		if abbreviations[word] {
 			continue
 		}
 		b.WriteString(s[last:m[3]])

@@ -362,7 +362,7 @@ func (p parser) createContact() (intent, bool) {
 		return intent{}, false
 	}
 	in := intent{kind: intentCreateContact, contact: f}
-	if f.Name == "" {
+	if f.Name == "" || !looksLikeName(f.Name, p.lower) && !looksLikeName(capitalizeWords(f.Name), false) {
 		in.problem = "To create a contact I need at least a name, for example " +
 			`"Create a contact for John Smith at Acme Corp, john@acme.com".`
 	}
@@ -742,4 +742,14 @@ func nowChange(v string) []fieldChange {
 		return []fieldChange{{Field: "title", Value: v}}
 	}
 	return nil
+}
+
+// capitalizeWords writes each word with a capital: a name typed in lower
+// case still reads as a name.
+func capitalizeWords(s string) string {
+	words := strings.Fields(s)
+	for i, w := range words {
+		words[i] = capitalize(w)
+	}
+	return strings.Join(words, " ")
 }
