@@ -16,14 +16,16 @@ var (
 	// to Dana", "Give this task to Ann".
 	assignRe = regexp.MustCompile(`(?i)^(assign|reassign|delegate|give|hand(?:\s+over)?|pass)\s+(.+?)\s+(?:over\s+)?to\s+(.+)$`)
 	// letHandleRe: "Let Eva handle the Initech quote task", "Have Marco take over it".
-	letHandleRe = regexp.MustCompile(`(?i)^(?:let|have|get)\s+(\S+(?:\s+\S+)?)\s+(?:handle|take(?:\s+over)?|own|do|deal\s+with|look\s+after|pick\s+up|work\s+on)\s+(.+)$`)
+	letHandleRe = regexp.MustCompile(`(?i)^(?:let|have|get|can|could)\s+(\S+(?:\s+\S+)?)\s+(?:handle|take(?:\s+over)?|own|do|deal\s+with|look\s+after|pick\s+up|work\s+on)\s+(.+)$`)
 	// deadlineIsRe: "The deadline for X is now Friday".
 	deadlineIsRe = regexp.MustCompile(`(?i)^(?:the\s+)?(?:due\s+date|deadline)\s+(?:for|of|on)\s+(.+?)\s+(?:is|should\s+be)\s+(?:now\s+)?(?:moved\s+to\s+)?(.+)$`)
 	// taskRefRe: a reference to the task in context or an earlier step.
 	taskRefRe = regexp.MustCompile(`(?i)^(?:it|this|that|this\s+one|(?:this|that|the)\s+(?:task|to-?do)|the\s+new\s+task)$`)
 
 	// dueOfRe: "Set the due date of X to Friday", "Change the deadline for X to …".
-	dueOfRe = regexp.MustCompile(`(?i)^(?:set|change|move|push|update|make)\s+(?:the\s+)?(?:due\s+date|deadline)\s+(?:of|for|on)\s+(.+?)\s+(?:to|for|as)\s+(.+)$`)
+	dueOfRe = regexp.MustCompile(`(?i)^(?:set|change|move|push|update|make)\s+(?:the\s+)?(?:due\s+date|deadline)\s+(?:of|for|on)\s+(.+)\s+(?:to|for|as)\s+(.+)$`)
+	// deadlineOfForRe: "Set a deadline of 20 December for Research competitor pricing".
+	deadlineOfForRe = regexp.MustCompile(`(?i)^(?:set|put|give\s+it|add)\s+(?:a\s+|the\s+)?(?:due\s+date|deadline)\s+(?:of|for|to|as|on)\s+(.+?)\s+(?:for|on|to)\s+(?:the\s+task\s+)?(.+)$`)
 	// dueOwnRe: "Set its due date to next Monday".
 	dueOwnRe = regexp.MustCompile(`(?i)^(?:set|change|move|push|update|make)\s+(?:its|the\s+task's|this\s+task's|the)\s+(?:due\s+date|deadline)\s+(?:to|for|as)\s+(.+)$`)
 	// dueMakeRe: "Make it due Friday", "Set the task X due next Monday".
@@ -63,6 +65,9 @@ func (p parser) setDueDate() (intent, bool) {
 		what, when = m[1], m[2]
 	case dueOwnRe.MatchString(p.text):
 		what, when = "it", dueOwnRe.FindStringSubmatch(p.text)[1]
+	case deadlineOfForRe.MatchString(p.text):
+		m := deadlineOfForRe.FindStringSubmatch(p.text)
+		what, when = m[2], m[1]
 	case deadlineIsRe.MatchString(p.text):
 		m := deadlineIsRe.FindStringSubmatch(p.text)
 		what, when = m[1], m[2]

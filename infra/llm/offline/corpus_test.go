@@ -312,7 +312,7 @@ var corpus = []corpusCase{
 	{"task: complete", "I've completed the task Prepare the renewal quote for Initech", []wantCall{w("complete_task", "id", "$Prepare the renewal quote for Initech")}, nil},
 	{"task: list", "show me what's done", nil, nil},
 	{"multi-step", "Search for Priya Raman and then send her an email about the Leeds workshop", []wantCall{w("send_email", "contact_ids", "$Priya Raman", "subject", "~Leeds workshop")}, nil},
-	{"multi-step", "Create a contact for Ines Moreau at Lumière SA, then email her introducing our consulting services", []wantCall{w("create_contact", "name", "Ines Moreau", "company", "Lumière SA"), w("send_email", "body", "~introduce our consulting services")}, []string{"Ines Moreau"}},
+	{"multi-step", "Create a contact for Ines Moreau at Lumière SA, then email her introducing our consulting services", []wantCall{w("create_contact", "name", "Ines Moreau", "company", "Lumière SA")}, []string{"Ines Moreau", "no e-mail address"}}, // she has no address to send to
 	{"multi-step", "Find the onboarding checklist and send it to li.wei@ws.example", []wantCall{w("send_email", "to", "li.wei@ws.example", "body", "~Laptop")}, nil},
 	{"multi-step", "Add a task to call Ann Lee on Wednesday, then assign it to Marco", []wantCall{w("create_task", "title", "Call Ann Lee", "due_date", "2026-12-09"), w("assign_task", "assignee", "marco.rossi@ws.example")}, nil},
 	{"multi-step", "Delete Priya and then email the sales team", nil, []string{"Priya Raman", "Priya Shah"}}, // stops at the ambiguous delete
@@ -395,7 +395,7 @@ func argMatches(got, want string) bool {
 func TestCorpus(t *testing.T) {
 	type tally struct{ right, total, wrongWrites, guesses int }
 	byCat := map[string]*tally{}
-	for _, tc := range slices.Concat(corpus, blindCorpus, blindCorpus2) {
+	for _, tc := range slices.Concat(corpus, blindCorpus, blindCorpus2, blindCorpus3) {
 		crm := &fakeCRM{}
 		corpusSeed(crm)
 		ids := map[string]string{}
@@ -501,7 +501,7 @@ func TestCorpus(t *testing.T) {
 	}
 	fmt.Fprintf(tw, "all\t%d\t%d\t%.0f%%\t%d\t%d\n", all.right, all.total, 100*float64(all.right)/float64(all.total), all.wrongWrites, all.guesses)
 	tw.Flush()
-	if n := len(corpus) + len(blindCorpus) + len(blindCorpus2); n < 200 {
+	if n := len(corpus) + len(blindCorpus) + len(blindCorpus2) + len(blindCorpus3); n < 200 {
 		t.Errorf("the corpus holds %d requests; keep at least 200", n)
 	}
 	for _, c := range cats {

@@ -21,12 +21,21 @@ const docNouns = `(?:report|reports|document|documents|doc|docs|file|files|memo|
 
 var (
 	docNounRe = regexp.MustCompile(`(?i)\b` + docNouns + `\b`)
+	// dueWordRe: a due date or deadline is a task's, not a document's.
+	dueWordRe = regexp.MustCompile(`(?i)\b(?:due\s+date|deadline)\b`)
 	// personWordRe: a phrase about a contact is not a document.
 	personWordRe = regexp.MustCompile(`(?i)\b(?:contacts?|person|people|customers?|clients?|leads?)\b`)
 	// docRefRe: the document an earlier step found.
 	docRefRe = regexp.MustCompile(`(?i)^(?:it|this|that|this\s+one|that\s+one|(?:the|this|that)\s+(?:document|doc|file|report))$`)
 	// findDocRe: "Find the Q1 report", "Search for documents about pricing".
-	findDocRe = regexp.MustCompile(`(?i)^(?:find|search(?:\s+for)?|look\s+(?:up|for)|locate|get|fetch|pull\s+up|where\s+is|where's|do\s+we\s+have|is\s+there|have\s+we\s+got)\s+(.+?)\??$`)
+	findDocRe = regexp.MustCompile(`(?i)^(?:find|search(?:\s+for)?|look\s+(?:up|for)|locate|get|fetch|pull\s+up|where\s+is|where's|do\s+we\s+have|is\s+there|have\s+we\s+got|` +
+		`where\s+(?:did|do)\s+(?:we|i|you)\s+(?:put|save|store|keep|file)|where\s+(?:is|are)\s+(?:we|they)\s+keeping)\s+(.+?)\??$`)
+	// writtenAboutRe: "Do we have anything written down about discounts?".
+	writtenAboutRe = regexp.MustCompile(`(?i)^(?:do\s+we\s+have|is\s+there|have\s+we\s+got|find|search\s+for)\s+(?:anything|something|any\s+notes?|any\s+docs?|any\s+documents?|any\s+files?)\s+(?:written\s+(?:down|up)\s+|on\s+file\s+)?(?:about|on|regarding|mentioning|covering)\s+(.+?)\??$`)
+	// agreedRe: "What did we agree with Acme on the renewal call?".
+	agreedRe = regexp.MustCompile(`(?i)^what\s+did\s+(?:we|they|you|i)\s+(?:agree|decide|discuss|say|promise|note)\s+(?:with|about|on|in|at|for)?\s*(.+?)\??$`)
+	// whatInDocTopicRe: "What was churn in the Q1 report?".
+	whatInDocTopicRe = regexp.MustCompile(`(?i)^what\s+(?:was|is|were|are|did)\s+(?:the\s+|our\s+)?(.+?)\s+(?:in|according\s+to|from)\s+(?:the\s+|our\s+)?(.+?)\??$`)
 	// docsAboutRe: "documents about pricing", "any docs mentioning Acme".
 	docsAboutRe = regexp.MustCompile(`(?i)^(?:(?:the|any|all|our|a)\s+)*(?:documents?|docs?|files?|reports?)\s+(?:about|on|mentioning|containing|regarding|related\s+to|that\s+mention|called|titled|named|with)\s+(.+)$`)
 	// readDocRe: "Read the Q1 report", "Open it", "What does the NDA say?".
@@ -43,7 +52,7 @@ var (
 	// archiveDocRe: "Archive the Q3 deck".
 	archiveDocRe = regexp.MustCompile(`(?i)^archive\s+(.+)$`)
 	// listDocsRe: "List the documents in /Reports", "What's in the Reports folder?".
-	listDocsRe     = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what\s+are)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:documents|docs|files)(?:\s+(?:are\s+)?(?:in|under)\s+(?:the\s+)?(.+?)(?:\s+folder)?)?\??$`)
+	listDocsRe     = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what\s+are|any|are\s+there\s+any)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:documents|docs|files)(?:\s+(?:are\s+)?(?:in|under)\s+(?:the\s+)?(.+?)(?:\s+folder)?)?\??$`)
 	whatInFolderRe = regexp.MustCompile(`(?i)^(?:show(?:\s+me)?\s+)?what(?:'s|\s+is)\s+in\s+(?:the\s+)?(/\S*|.+?\s+folder)\??$`)
 	// listFoldersRe: "List the folders", "Which folders do we have?".
 	listFoldersRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?(?:document\s+)?folders\b`)
@@ -92,6 +101,9 @@ func docQuery(what string) string {
 }
 
 func (p parser) findDocuments() (intent, bool) {
+	if m := writtenAboutRe.FindStringSubmatch(p.text); m != nil {
+		return intent{kind: intentFindDocuments, docQuery: docQuery(m[1])}, true
+	}
 	if m := whichDocRe.FindStringSubmatch(p.text); m != nil {
 		return intent{kind: intentFindDocuments, docQuery: docQuery(m[1])}, true
 	}
@@ -121,6 +133,20 @@ func (p parser) readDocument() (intent, bool) {
 		return intent{kind: intentReadDocument, docID: id, docQuery: q, docTopic: cleanValue(m[2])}, true
 	case whatInFolderRe.MatchString(p.text):
 		return intent{}, false // a folder: listDocuments reads it
+	case whatInDocTopicRe.MatchString(p.text):
+		m := whatInDocTopicRe.FindStringSubmatch(p.text)
+		id, q, ok := p.docTarget(m[2])
+		if !ok {
+			return intent{}, false
+		}
+		return intent{kind: intentReadDocument, docID: id, docQuery: q, docTopic: cleanValue(m[1])}, true
+	case agreedRe.MatchString(p.text):
+		// What was agreed is in the notes: the best matching document.
+		q := docQuery(agreedRe.FindStringSubmatch(p.text)[1])
+		if q == "" {
+			return intent{}, false
+		}
+		return intent{kind: intentReadDocument, docQuery: q}, true
 	case whatInDocRe.MatchString(p.text):
 		what = whatInDocRe.FindStringSubmatch(p.text)[1]
 	case readDocRe.MatchString(p.text):
@@ -136,6 +162,9 @@ func (p parser) readDocument() (intent, bool) {
 }
 
 func (p parser) moveDocument() (intent, bool) {
+	if dueWordRe.MatchString(p.text) {
+		return intent{}, false // "move the due date of …": a task's
+	}
 	var what, folder string
 	switch {
 	case moveDocRe.MatchString(p.text):

@@ -41,20 +41,24 @@ type emailSpec struct {
 
 // purposeWords are the words that start what a mail is about.
 const purposeWords = `about|regarding|re:?|concerning|introducing|to\s+introduce|announcing|to\s+announce|` +
-	`to\s+say|saying|telling\s+(?:them|him|her)|to\s+tell\s+(?:them|him|her)|that|with\s+(?:the\s+)?subject|subject\b|` +
-	`inviting\s+(?:them|him|her)?\s*to|to\s+invite\s+(?:them|him|her)\s+to|thanking\s+(?:them|him|her)?\s*for|to\s+thank\s+(?:them|him|her)\s+for|` +
-	`reminding\s+(?:them|him|her)?\s*(?:about|of|to)|to\s+remind\s+(?:them|him|her)\s+(?:about|of|to)|` +
-	`asking\s+(?:them|him|her)?\s*(?:to|for|about|if|whether)|to\s+ask\s+(?:them|him|her)?\s*(?:to|for|about|if|whether)|` +
-	`to\s+let\s+(?:them|him|her)\s+know|letting\s+(?:them|him|her)\s+know|to\s+confirm|confirming|to\s+follow\s+up\s+on|following\s+up\s+on|` +
+	`to\s+say|saying|telling\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)|to\s+tell\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)|that|with\s+(?:the\s+)?subject|subject\b|` +
+	`inviting\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)?\s*to|to\s+invite\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+to|thanking\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)?\s*for|to\s+thank\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+for|` +
+	`reminding\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)?\s*(?:about|of|to|that)|to\s+remind\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+(?:about|of|to)|` +
+	`asking\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)?\s*(?:to|for|about|if|whether)|to\s+ask\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)?\s*(?:to|for|about|if|whether)|` +
+	`to\s+let\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+know|letting\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+know|to\s+confirm|confirming|to\s+follow\s+up\s+on|following\s+up\s+on|` +
+	`and\s+thank\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+for|and\s+congratulate\s+(?:them|him|her)\s+on|` +
+	`welcoming(?:\s+(?:them|him|her))?|congratulating\s+(?:them|him|her)\s+(?:on|for)|` +
 	`with|attaching|including|body\b|:`
 
 var (
 	// emailNoun is the word for the message itself.
 	emailNoun = `(?:e-?mail|mail|message|note|line|reminder|invite|invitation|update|heads-?up|thank-?you(?:\s+note)?)`
 	// sendEmailToRe: "Send an email to Ann Lee introducing …".
-	sendEmailToRe = regexp.MustCompile(`(?i)^(?:send|write|compose|draft|shoot|drop|fire\s+off)\s+(?:out\s+)?(?:an?\s+|the\s+)?(?:(?:quick|short|brief|follow-?up|new|friendly|polite|formal)\s+)*(` + emailNoun + `)\s+(?:e-?mail\s+)?(?:to\s+)?(.+)$`)
+	sendEmailToRe = regexp.MustCompile(`(?i)^(?:send|write|compose|draft|shoot|drop|fire\s+off)\s+(?:out\s+)?(?:an?\s+|the\s+)?((?:[\w-]+\s+){0,2}?` + emailNoun + `)\s+(?:e-?mail\s+)?(?:to\s+)?(.+)$`)
 	// sendPersonEmailRe: "Send Ann Lee an email about …".
-	sendPersonEmailRe = regexp.MustCompile(`(?i)^(?:send|write|drop|shoot)\s+(.+?)\s+(?:an?\s+)(?:(?:quick|short|brief|follow-?up|new|friendly)\s+)*(` + emailNoun + `)\b[\s,:]*(.*)$`)
+	sendPersonEmailRe = regexp.MustCompile(`(?i)^(?:send|write|drop|shoot)\s+(.+?)\s+(?:an?\s+)((?:[\w-]+\s+){0,2}?` + emailNoun + `)\b[\s,:]*(.*)$`)
+	// sendPersonThingRe: "Send Priya the pricing deck".
+	sendPersonThingRe = regexp.MustCompile(`(?i)^(?:send|forward|e-?mail|mail)\s+(.+?)\s+((?:the|our|this|that|my)\s+.+)$`)
 	// shareWithRe: "Share the onboarding checklist with the Support team (by email)".
 	shareWithRe = regexp.MustCompile(`(?i)^(?:share|send)\s+(.+?)\s+with\s+(.+?)(?:\s+(?:by|via|over)\s+e-?mail)?$`)
 	// remindByEmailRe: "Remind John Smith by email about the invoice".
@@ -73,14 +77,14 @@ var (
 
 	// purposeRe marks where the recipients end and what the mail is about
 	// begins.
-	purposeRe = regexp.MustCompile(`(?i)(?:\s*[:\-–—]\s*|\s+)(` + purposeWords + `)(?:\s+|$)`)
+	purposeRe = regexp.MustCompile(`(?i)(?:\s*[:\-–—]\s*|\s+)(` + purposeWords + `)(?:\s*:)?(?:\s+|$)`)
 	// purposeStartRe reads the marker at the start of what follows the
 	// recipients.
-	purposeStartRe  = regexp.MustCompile(`(?i)^(?:[:\-–—]\s*)?(` + purposeWords + `)(?:\s+|$)`)
+	purposeStartRe  = regexp.MustCompile(`(?i)^(?:[:\-–—]\s*)?(` + purposeWords + `)(?:\s*:)?(?:\s+|$)`)
 	subjectQuotedRe = regexp.MustCompile(`(?i)subject\s*(?:line\s*)?(?::|=|of|as)?\s*"([^"]+)"`)
-	subjectPlainRe  = regexp.MustCompile(`(?i)subject\s*(?:line\s*)?(?::|=)\s*([^";]+?)\s*(?:[;,.]?\s*(?:and\s+)?(?:the\s+)?(?:body|text|message)\b|$)`)
+	subjectPlainRe  = regexp.MustCompile(`(?i)subject\s*(?:line\s*)?(?::|=)\s*([^";]+?)\s*(?:[;,.]?\s*(?:and\s+)?(?:the\s+)?(?:body|text|message)\b|[.;]?$)`)
 	bodyQuotedRe    = regexp.MustCompile(`(?i)(?:body|text|message|saying|says|:)\s*(?::|=)?\s*"([^"]+)"`)
-	bodyPlainRe     = regexp.MustCompile(`(?i)(?:body|text)\s*(?::|=)\s*(.+)$`)
+	bodyPlainRe     = regexp.MustCompile(`(?i)(?:body|text|message)\s*(?::|=)\s*(.+)$`)
 	// teamItemRe / everyoneInRe read a team as a recipient.
 	teamItemRe   = regexp.MustCompile(`(?i)^(?:the\s+)?(?:whole\s+|entire\s+)?(.+?)\s+(?:team|group|squad)$`)
 	deptItemRe   = regexp.MustCompile(`(?i)^(?:everyone\s+in\s+|all\s+of\s+)?(?:the\s+)?(?:whole\s+|entire\s+)?(.+?)\s+(?:department|dept\.?)$`)
@@ -117,7 +121,7 @@ func (p parser) sendEmail() (intent, bool) {
 			"Please give an e-mail address, a contact's name or a team."
 	case len(e.addresses) == 0 && len(e.names) == 0 && e.contactID == "" && e.team == "" && e.department == "":
 		in.problem = "Who should get the email? I sent nothing; please give an e-mail address, a contact's name or a team."
-	case e.body == "" && e.purpose == "" && e.docQuery == "" && e.docID == "" && !e.useSummary:
+	case e.body == "" && e.purpose == "" && e.docQuery == "" && e.docID == "" && !e.useSummary && !saysItself(e.purposeWord):
 		in.problem = noEmailTextProblem
 	case e.useSummary && p.prior.text == "":
 		in.problem = "Which summary should I send? No earlier step wrote one, so I sent nothing."
@@ -135,7 +139,7 @@ var determiners = wordSet("the a an our my this these those your")
 // not read (the "thing" of "send X to Y" is no document or summary) gives
 // way to the next.
 func (p parser) emailShape(e *emailSpec, text string) (recipients, rest string, ok bool) {
-	if m := sendEmailToRe.FindStringSubmatch(text); m != nil {
+	if m := sendEmailToRe.FindStringSubmatch(text); m != nil && !pronounWordRe.MatchString(m[1]) {
 		recipients, rest = splitPurpose(m[2])
 		if rest == "" {
 			rest = nounPurpose(m[1])
@@ -158,6 +162,13 @@ func (p parser) emailShape(e *emailSpec, text string) (recipients, rest string, 
 		recipients, rest = splitPurpose(m[2])
 		return recipients, rest, true
 	}
+	if m := sendPersonThingRe.FindStringSubmatch(text); m != nil && !purposeRe.MatchString(" "+m[2]) && !purposeRe.MatchString(" "+m[1]+" ") {
+		var probe emailSpec
+		if p.readThing(&probe, cleanValue(m[2])) && (looksLikeName(cleanValue(m[1]), p.lower) || recipientRefRe.MatchString(m[1])) {
+			*e = probe
+			return m[1], "", true
+		}
+	}
 	if m := shareWithRe.FindStringSubmatch(text); m != nil && p.readThing(e, cleanValue(m[1])) {
 		return m[2], "", true
 	}
@@ -177,11 +188,24 @@ func (p parser) emailShape(e *emailSpec, text string) (recipients, rest string, 
 	return "", "", false
 }
 
+// saysItself: a welcome or a congratulation needs no more words.
+func saysItself(word string) bool {
+	return strings.Contains(word, "welcom") || strings.Contains(word, "congratulat") || strings.Contains(word, "thank")
+}
+
+// pronounWordRe: a person in what should be the kind of message ("send
+// them an invite" names the recipient first).
+var pronounWordRe = regexp.MustCompile(`(?i)\b(?:them|him|her|us|me|you)\b`)
+
 // nounPurpose reads what the kind of message says it is for: an invite
 // invites, a reminder reminds.
 func nounPurpose(noun string) string {
 	n := strings.ToLower(noun)
 	switch {
+	case strings.Contains(n, "welcome"):
+		return "welcoming them"
+	case strings.Contains(n, "congratulat"):
+		return "congratulating them on"
 	case strings.Contains(n, "invit"):
 		return "inviting them to"
 	case strings.Contains(n, "reminder"):
@@ -323,6 +347,10 @@ func (p parser) readContent(e *emailSpec, s string) {
 		word, rest = strings.ToLower(strings.Join(strings.Fields(s[m[2]:m[3]]), " ")), strings.TrimSpace(s[m[1]:])
 	}
 	rest = cleanValue(rest)
+	if m := regexp.MustCompile(`(?i)^congratulations?(?:\s+(?:on|for)\s+(.+))?$`).FindStringSubmatch(rest); m != nil && word == "" {
+		e.purposeWord, e.purpose = "congratulating them on", cleanValue(m[1])
+		return
+	}
 	switch {
 	case word == "with" || word == "attaching" || word == "including" || word == "":
 		if rest == "" {
@@ -357,6 +385,16 @@ func (e emailSpec) compose(greetName, docTitle, docText, summary string, team bo
 		subject, line = "Invitation: "+purpose, "I'd like to invite you to "+purpose+"."
 	case strings.Contains(w, "thank"):
 		subject, line = "Thank you", "Thank you for "+purpose+"."
+	case strings.Contains(w, "welcom"):
+		subject, line = "Welcome", "Welcome! We're glad to have you with us."
+		if purpose != "" {
+			line = "Welcome! " + capitalize(strings.TrimRight(purpose, ".!")) + "."
+		}
+	case strings.Contains(w, "congratulat"):
+		subject, line = "Congratulations", "Congratulations!"
+		if purpose != "" {
+			subject, line = "Congratulations on "+purpose, "Congratulations on "+purpose+"!"
+		}
 	case strings.Contains(w, "remind"):
 		joiner := "about "
 		if strings.HasSuffix(w, " to") {

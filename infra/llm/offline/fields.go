@@ -122,13 +122,15 @@ var (
 	// meaning for the rules ("please", "could you", "thanks").
 	// Each matches a whole run of such words at once, so a long run costs
 	// one pass rather than one pass per word.
-	politePrefixRe = regexp.MustCompile(`(?i)^(?:(?:please|pls|kindly|hey|hi|hello|ok|okay|so|now|can you|could you|would you|will you|` +
+	politePrefixRe = regexp.MustCompile(`(?i)^(?:(?:hi there|hello there|hey there|please|pls|kindly|hey|hi|hello|ok|okay|so|now|can you|could you|would you|will you|` +
 		`i want to|i'd like to|i would like to|i need to|i need you to|go ahead and|help me|let's|lets|` +
-		`fyi|btw|by the way|heads up|just so you know|quick update|note that)\b[\s,:!.\-]*)+`)
+		`fyi|btw|by the way|heads up|just so you know|quick update|note that|hi there|hello there|hey there|` +
+		`morning|good morning|afternoon|good afternoon|evening|when you get a (?:sec|second|chance|minute|moment)|if you (?:can|could)|` +
+		`can u|could u|would u|u)\b[\s,:!.\-]*)+`)
 	politeSuffixRe = regexp.MustCompile(`(?i)(?:[\s,]+(?:please|pls|plz|thanks|thank you|thx|cheers|for me)[\s.!?;,]*)+$`)
 	// trailingAskRe: ", can you update her record", "- please update the
 	// CRM": the request already said what to change.
-	trailingAskRe = regexp.MustCompile(`(?i)[\s,;.\-]+(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?(?:update|change|fix|correct|edit|record|note|amend)\s+(?:(?:his|her|their|the|this|that)\s+)?(?:record|contact|entry|details|card|crm|it|that|this)\b.*$`)
+	trailingAskRe = regexp.MustCompile(`(?i)[\s,;.\-]+(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?(?:update|change|fix|correct|edit|record|note|amend)\s+(?:(?:his|her|their|the|this|that)\s+)?(?:record|contact|entry|details|card|crm|it|that|this|title|job\s+title|role|company|city|phone(?:\s+number)?|mobile(?:\s+number)?|e-?mail(?:\s+address)?|number|address)\b[\s.!?]*$`)
 
 	// descriptionRe finds an explicit task description after the title.
 	descriptionRe = regexp.MustCompile(`(?i)[\s,;.]+(?:with\s+)?(?:description|details|notes?)\s*[:\-]\s*(.+)$`)
@@ -563,7 +565,7 @@ func parseTaskDetails(s string, now time.Time) (task taskFields, problem string)
 		task.Description = cleanValue(s[m[2]:m[3]])
 		s = s[:m[0]]
 	}
-	task.Title = capitalize(cleanValue(strings.Join(strings.Fields(s), " ")))
+	task.Title = capitalize(cleanValue(strings.TrimLeft(strings.Join(strings.Fields(s), " "), ":-, ")))
 	return task, ""
 }
 

@@ -60,6 +60,8 @@ type intent struct {
 	// the members); dueDate a task's new due date.
 	assignee string
 	dueDate  string
+	// taskWords: the content words of a question about a task's status.
+	taskWords string
 	// askField is the one contact field a question asks for.
 	askField string
 
@@ -127,11 +129,11 @@ func newParser(text string, ctx requestContext) parser {
 func (p parser) classify() intent {
 	for _, parse := range []func() (intent, bool){
 		p.sendEmail,
-		p.createTask, p.completeTask, p.assignTask, p.moveDocument, p.setDueDate, p.listTasks,
+		p.createTask, p.completeTask, p.assignTask, p.moveDocument, p.setDueDate, p.listTasks, p.taskStatusQuestion,
 		p.readDocument, p.listFolders, p.listDocuments, p.findDocuments,
 		p.teamMembers, p.listTeams, p.listDepartments, p.listMembers,
 		p.createContact, p.conditionalCreate, p.deleteContact, p.updateContact, p.summarizeContact, p.findContacts,
-		p.contextHint,
+		p.slotUpdate, p.contextHint,
 	} {
 		if in, ok := parse(); ok {
 			return in
@@ -151,6 +153,10 @@ var (
 	completeNamedTaskRe = regexp.MustCompile(`(?i)^(?:complete|finish|close)\s+(?:the\s+|my\s+)?(.+?)\s+(?:task|to-?do)$`)
 	// finishedTaskRe: "I finished the task X", "The task X is done".
 	finishedTaskRe = regexp.MustCompile(`(?i)^(?:i(?:'ve|\s+have)?\s+(?:finished|completed|done\s+with)\s+(?:the\s+)?(?:task|to-?do)\b[\s:]*(.+)|(?:the\s+)?(?:task|to-?do)\s+(.+?)\s+is\s+(?:now\s+)?(?:done|complete|completed|finished))$`)
+	// doneWithRe: "I've finally finished researching competitor pricing,
+	// you can tick that one off", "the initech quote is done, pls close the
+	// task": the work named, and a word that says to close its task.
+	doneWithRe = regexp.MustCompile(`(?i)^(?:(?:i|we)(?:'ve|\s+have)?\s+(?:finally\s+|just\s+)?(?:finished|completed|done(?:\s+with)?|wrapped\s+up)\s+(.+?)|(?:the\s+)?(.+?)\s+(?:is|are)\s+(?:now\s+|finally\s+)?(?:done|finished|complete|completed|sorted))[\s,;.\-]+(?:(?:so\s+)?you\s+can\s+|please\s+|pls\s+|so\s+)?(?:tick|check|cross|mark|close|complete)\b.*$`)
 	// tickOffRe: "Tick off 'Prepare the renewal quote'", "Complete \"X\"".
 	tickOffRe = regexp.MustCompile(`(?i)^(?:(?:tick|check|cross|strike)\s+off|(?:complete|finish|close)\s+(?:the\s+)?(?:task\s+)?(?:["']))\s*["']?(.+?)["']?$`)
 	// taskWordPrefixRe strips "the task" in front of a task title.
@@ -159,7 +165,7 @@ var (
 	thisTaskRe = regexp.MustCompile(`(?i)^(?:as|this|it|this\s+one|this\s+task|the\s+task|that\s+task|current\s+task)?$`)
 
 	// createTaskRe: "Create a task: X", "Add a task to call Ann", "New todo X".
-	createTaskRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|set\s+up|open|log|schedule)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)(?:\s+item)?\b(?:\s+for\s+(?:me|us|myself))?\s*(?:[:\-]|to\b|for\b|called\b|named\b|titled\b|saying\b)?\s*(.*)$`)
+	createTaskRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|set\s+up|open|log|schedule|put|pop|stick|raise|file)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)(?:\s+item)?\b(?:\s+(?:in|down|on\s+the\s+list))?(?:\s+for\s+(?:me|us|myself))?\s*(?:[:\-]|to\b|for\b|called\b|named\b|titled\b|saying\b)?\s*(.*)$`)
 	// remindMeRe: "Remind me to call Ann tomorrow" becomes a task.
 	remindMeRe = regexp.MustCompile(`(?i)^remind\s+me\s+to\s+(.+)$`)
 
@@ -190,6 +196,9 @@ func (p parser) completeTask() (intent, bool) {
 		query = m[1] + m[2]
 	case tickOffRe.MatchString(p.text):
 		query = tickOffRe.FindStringSubmatch(p.text)[1]
+	case doneWithRe.MatchString(p.text):
+		m := doneWithRe.FindStringSubmatch(p.text)
+		query = m[1] + m[2]
 	default:
 		return intent{}, false
 	}
@@ -207,7 +216,8 @@ func (p parser) completeTask() (intent, bool) {
 
 // unresolvedRefRe: a title that points at words elsewhere ("the
 // follow-up they mention", "what it says").
-var unresolvedRefRe = regexp.MustCompile(`(?i)\b(?:they|it|he|she|the\s+\w+)\s+(?:mentions?|mentioned|says?|said|describes?|described|lists?|listed|suggests?|suggested|asks?\s+for|asked\s+for)\b`)
+var unresolvedRefRe = regexp.MustCompile(`(?i)\b(?:(?:they|it|he|she)\s+(?:mentions?|mentioned|says?|said|describes?|described|lists?|listed|suggests?|suggested|asks?\s+for|asked\s+for)|` +
+	`the\s+(?:notes?|document|doc|report|e-?mail|mail|call|meeting|file|minutes)\s+(?:mentions|mentioned|says|said|describes|described|lists|listed|suggests|suggested))\b`)
 
 // createTask reads "create a task ..." and "remind me to ..." requests.
 func (p parser) createTask() (intent, bool) {
@@ -236,6 +246,31 @@ func (p parser) createTask() (intent, bool) {
 
 // possessiveTasksRe: "his tasks", "her open to-dos".
 var possessiveTasksRe = regexp.MustCompile(`(?i)\b(?:his|her|their)\s+(?:\w+\s+)?(?:tasks?|to-?dos?)\b`)
+
+// taskStatusRe: "Have we booked the venue for the offsite yet?".
+var taskStatusRe = regexp.MustCompile(`(?i)^(?:have|has|did)\s+(?:we|i|you|they|someone|anyone|anybody)\s+(?:already\s+)?(\w+)\s+(.+?)(?:\s+(?:yet|already))?\??$`)
+
+// taskStatusQuestion reads a question about whether something was done
+// as a look at the tasks: the words that matter, stop words left out.
+func (p parser) taskStatusQuestion() (intent, bool) {
+	m := taskStatusRe.FindStringSubmatch(p.text)
+	if m == nil {
+		return intent{}, false
+	}
+	var words []string
+	for _, w := range strings.Fields(m[1] + " " + m[2]) {
+		if !stopWords[strings.ToLower(w)] {
+			words = append(words, w)
+		}
+	}
+	if len(words) < 2 {
+		return intent{}, false
+	}
+	return intent{kind: intentListTasks, status: "all", taskWords: strings.Join(words, " ")}, true
+}
+
+// stopWords carry no meaning when matching a question to a task's title.
+var stopWords = wordSet("the a an for to of on in at with and or our my your their his her its this that these those we us")
 
 // listTasks reads "list my tasks", "show open tasks", "what tasks are done".
 func (p parser) listTasks() (intent, bool) {
@@ -267,6 +302,14 @@ var (
 	// createContactRe: "Create a contact for ...", "Add a new contact: ...",
 	// "New contact: ...".
 	createContactRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|save|register|insert|store)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:contact|lead|customer|client|prospect)\b(?:\s+record)?\s*(?:for\b|:|called\b|named\b|with\b|-)?\s*(.*)$`)
+	// formRe: a web form's or CRM template's new lead: a header, then labelled fields.
+	formRe = regexp.MustCompile(`(?i)^(?:new\s+)?(?:[\w-]+\s+){0,3}?(?:form\s+(?:submission|entry|fill)|submission|lead|sign-?up|enquiry|inquiry|registration)\b[^,:]*?[\s,:;\-]+(.*)$`)
+	// nameLabelRe: the form names the person.
+	nameLabelRe = regexp.MustCompile(`(?i)\b(?:(?:full|first)\s+)?name\s*[:=]`)
+	// firstLastRe joins "First name: Aisha, Last name: Bello".
+	firstLastRe = regexp.MustCompile(`(?i)first\s+name\s*[:=]\s*([^,;]+?)\s*[,;]\s*(?:last\s+name|surname|family\s+name)\s*[:=]\s*([^,;]+)`)
+	// addDetailsRe: "Add Carter Hughes, VP of Sales at Lone Star Logistics, …".
+	addDetailsRe = regexp.MustCompile(`(?i)^(?:add|save|store|enter|record)\s+(\p{Lu}[\p{L}'\-]+(?:\s+\p{Lu}[\p{L}'\-]+){1,2})\s*,\s*(.+)$`)
 	// addToContactsRe: "Add Kwame Mensah from Accra Fintech to our contacts".
 	addToContactsRe = regexp.MustCompile(`(?i)^(?:add|put|save|store|enter)\s+(.+?)\s+(?:to|in|into)\s+(?:my\s+|our\s+|the\s+)?(?:contacts|crm|address\s+book|contact\s+list|database)\b[\s,:;\-]*(.*)$`)
 	// addAsContactRe: "Add John Smith as a contact, Acme Corp, ...".
@@ -320,6 +363,8 @@ var (
 	fieldForColonRe = regexp.MustCompile(`(?i)^` + updateVerb + `\s+(?:the\s+)?(?:new\s+)?(` + fieldWords + `)\s+(?:of|for|on)\s+(?:the\s+)?(?:contact\s+)?(.+?)\s*[:=]\s*(.+)$`)
 	// hasNewFieldRe: "John Smith has a new email address: j.smith@acme.co.uk".
 	hasNewFieldRe = regexp.MustCompile(`(?i)^(.+?)\s+has\s+(?:a\s+)?new\s+(` + fieldWords + `)\s*(?::|=|,|-|\bis\b|\bof\b)?\s*(.+)$`)
+	// promotedRe: "Priya just got promoted to Sales Director".
+	promotedRe = regexp.MustCompile(`(?i)^(.+?)\s+(?:has\s+)?(?:just\s+)?(?:been\s+|got\s+|was\s+)?(?:promoted|moved\s+up|stepped\s+up)\s+to\s+(?:the\s+role\s+of\s+|be\s+)?(?:the\s+|a\s+|an\s+)?(.+)$`)
 	// nowIsRe: "Ann Lee got promoted - she's now Director of Procurement",
 	// "Priya Raman is now at Globex".
 	nowIsRe = regexp.MustCompile(`(?i)^(.+?)(?:'s|\s+is|\s+are|\s+(?:she|he|they)(?:'s|\s+is|\s+are))\s+now\s+(.+)$`)
@@ -339,7 +384,7 @@ var (
 		`(?:who|that)\s+(?:is\s+|are\s+)?(?:working|works?|employed)\s+(?:at|for|by)|working\s+(?:at|for)|works?\s+(?:at|for)|employed\s+(?:at|by)|` +
 		`whose\s+(?:full\s+)?name\s+(?:contains|includes|has|starts\s+with|is)|named|called|with\s+(?:the\s+)?name|with\s+e-?mail|matching|containing|about|in|at|from|for)\s+`)
 	// fillerRe: words between a verb and a clause that mean nothing ("who are").
-	fillerRe = regexp.MustCompile(`(?i)\b(?:who|that|which|are|is|do\s+we\s+(?:have|know)|have\s+we\s+got|we\s+(?:have|know)|anyone|anybody|someone|somebody)\b`)
+	fillerRe = regexp.MustCompile(`(?i)(?:\b(?:who|that|which|are|is|do\s+we\s+(?:have|know)|have\s+we\s+got|we\s+(?:have|know)|anyone|anybody|someone|somebody|our\s+contacts?|(?:over|out)(?:\s+there)?)\b|'s\b)`)
 )
 
 // createContact reads "create a contact ..." requests.
@@ -352,6 +397,19 @@ func (p parser) createContact() (intent, bool) {
 		f = parseContactDetails(m[1] + ", " + m[2])
 	case createContactRe.MatchString(p.text):
 		f = parseContactDetails(createContactRe.FindStringSubmatch(p.text)[1])
+	case formRe.MatchString(p.text) && nameLabelRe.MatchString(p.text):
+		// "New HubSpot form submission, First name: Aisha, Last name: …"
+		details := formRe.FindStringSubmatch(p.text)[1]
+		details = firstLastRe.ReplaceAllString(details, "Name: $1 $2")
+		f = parseContactDetails(details)
+	case addDetailsRe.MatchString(p.text):
+		// "Please add Carter Hughes, VP of Sales at …, (512) 555-0187":
+		// a name, then details with a phone or an address.
+		m := addDetailsRe.FindStringSubmatch(p.text)
+		if _, _, _, phone := findPhone(m[2]); !phone && !emailRe.MatchString(m[2]) {
+			return intent{}, false
+		}
+		f = parseContactDetails(m[1] + ", " + m[2])
 	case addToContactsRe.MatchString(p.text):
 		m := addToContactsRe.FindStringSubmatch(p.text)
 		f = parseContactDetails(m[1] + ", " + m[2])
@@ -394,7 +452,7 @@ func (p parser) deleteContact() (intent, bool) {
 }
 
 // inContactsRe: "Is Hugo Weaving in our contacts?", "Do we have Ann Lee in the CRM?".
-var inContactsRe = regexp.MustCompile(`(?i)^(?:is|are|do\s+we\s+have|have\s+we\s+got)\s+(.+?)\s+(?:in|among|on)\s+(?:our|my|the)\s+(?:contacts|crm|contact\s+list|address\s+book|system|database)\??$`)
+var inContactsRe = regexp.MustCompile(`(?i)^(?:(?:check|see|find\s+out)\s+(?:if|whether)\s+)?(?:is|are|do\s+we\s+have|have\s+we\s+got|we\s+have)?\s*(.+?)(?:\s+(?:is|are))?\s+(?:in|among|on)\s+(?:our|my|the)\s+(?:contacts|crm|contact\s+list|address\s+book|system|database)\??$`)
 
 // bareContactsRe: "london contacts", "Acme people".
 var bareContactsRe = regexp.MustCompile(`(?i)^(?:(?:all|our|my|the)\s+)?(\S+(?:\s+\S+)?)\s+(?:contacts|people|customers|clients|leads)$`)
@@ -464,6 +522,11 @@ func (p parser) updateParts() (target string, changes []fieldChange, ok bool) {
 	if m := hasNewFieldRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
 		return cleanValue(m[1]), plausibleChanges(m[2], m[3]), true
 	}
+	if m := promotedRe.FindStringSubmatch(p.text); m != nil {
+		if name := leadingName(m[1], p.lower); name != "" && looksLikeTitle(cleanValue(m[2])) {
+			return name, []fieldChange{{Field: "title", Value: cleanValue(m[2])}}, true
+		}
+	}
 	if m := nowIsRe.FindStringSubmatch(p.text); m != nil {
 		if name := leadingName(m[1], p.lower); name != "" {
 			if c := nowChange(cleanValue(m[2])); c != nil {
@@ -482,9 +545,11 @@ func plausibleChanges(fieldWord, value string) []fieldChange {
 	value = cleanFieldValue(field, value)
 	switch field {
 	case "phone":
-		if _, _, _, ok := findPhone(value); !ok {
+		phone, _, _, ok := findPhone(value)
+		if !ok {
 			return nil
 		}
+		value = phone
 	case "email":
 		if !emailRe.MatchString(value) {
 			return nil
@@ -516,6 +581,11 @@ func validChanges(changes []fieldChange) []fieldChange {
 // isNameOrRef accepts a person's name or a reference to the selected contact.
 func (p parser) isNameOrRef(s string) bool {
 	s = cleanValue(s)
+	if s != "" && s == strings.ToLower(s) && len(strings.Fields(s)) <= 3 && looksLikeName(capitalizeWords(s), false) {
+		// "john smith has moved to Initech": a name typed in lower case
+		// among capitalised words; the search by name decides.
+		return true
+	}
 	return looksLikeName(s, p.lower) || (s != "" && thisContactRe.MatchString(s))
 }
 
@@ -752,4 +822,69 @@ func capitalizeWords(s string) string {
 		words[i] = capitalize(w)
 	}
 	return strings.Join(words, " ")
+}
+
+var (
+	// slotVerbRe: a word that asks for a change.
+	slotVerbRe = regexp.MustCompile(`(?i)\b(?:change|update|correct|fix|replace|new)\b`)
+	// slotFieldRe: the typed fields a loose change request can name.
+	slotFieldRe = regexp.MustCompile(`(?i)\b(e-?mail|phone|mobile|cell|telephone)\b`)
+	// capitalNameRe: two or three capitalised words, a person's name.
+	capitalNameRe = regexp.MustCompile(`\b\p{Lu}[\p{L}'\-]+(?:\s+\p{Lu}[\p{L}'\-]+){1,2}`)
+	// leadWords open a sentence and are no part of a name.
+	leadWords = wordSet("for please could can would will the hey hi hello dear update change")
+)
+
+// slotUpdate reads a change told loosely, in any order ("For John Smith
+// at Acme, could you change his e-mail address? The new one is
+// j.smith@acme.com"): a word asking for a change, one typed field (an
+// e-mail or a phone), exactly one value of that type, and a name. The
+// typed value keeps the guess narrow; the search by name still decides
+// which contact, and asks when several match.
+func (p parser) slotUpdate() (intent, bool) {
+	if !slotVerbRe.MatchString(p.text) {
+		return intent{}, false
+	}
+	fields := slotFieldRe.FindAllString(p.text, -1)
+	if len(fields) == 0 {
+		return intent{}, false
+	}
+	field := canonicalField(fields[0])
+	for _, f := range fields[1:] {
+		if canonicalField(f) != field {
+			return intent{}, false
+		}
+	}
+	var value string
+	switch field {
+	case "email":
+		all := emailRe.FindAllString(p.text, -1)
+		if len(all) != 1 {
+			return intent{}, false
+		}
+		value = all[0]
+	case "phone":
+		phone, _, _, ok := findPhone(p.text)
+		if !ok {
+			return intent{}, false
+		}
+		value = phone
+	default:
+		return intent{}, false
+	}
+	name := ""
+	for _, m := range capitalNameRe.FindAllString(p.text, -1) {
+		words := strings.Fields(m)
+		for len(words) > 0 && leadWords[strings.ToLower(words[0])] {
+			words = words[1:]
+		}
+		if len(words) >= 2 && looksLikeName(strings.Join(words, " "), false) {
+			name = strings.Join(words, " ")
+			break
+		}
+	}
+	if name == "" {
+		return intent{}, false
+	}
+	return intent{kind: intentUpdateContact, targetName: name, changes: []fieldChange{{Field: field, Value: value}}}, true
 }

@@ -12,12 +12,14 @@ const toolListDepartments = "list_departments"
 var (
 	// teamMembersRe: "Who is on the sales team?", "Who's in Support?".
 	teamMembersRe = regexp.MustCompile(`(?i)^(?:who(?:'s|\s+is|\s+are)?|list|show(?:\s+me)?)\s+(?:in|on|belongs?\s+to|(?:is|are)\s+(?:part|members?)\s+of|works?\s+(?:in|on)|sits?\s+(?:in|on)|the\s+(?:members|people)\s+(?:of|in|on))\s+(?:the\s+)?(.+?)(?:\s+team)?\??$`)
+	// teamDepartmentRe: "Which department is the Brand team in?".
+	teamDepartmentRe = regexp.MustCompile(`(?i)^(?:which|what)\s+department\s+(?:is|are|does|do)\s+(?:the\s+)?(.+?)(?:\s+team)?\s+(?:in|part\s+of|belong\s+to|under)\??$`)
 	// anyTeamsRe: "How many teams are there and what are they called?".
 	anyTeamsRe = regexp.MustCompile(`(?i)^(?:how\s+many|what|which|list|show|name)\b[^.]*\bteams\b`)
 	// memberTeamsRe: "Which team is Li Wei on?".
 	memberTeamsRe = regexp.MustCompile(`(?i)^(?:which|what)\s+teams?\s+(?:is|are|does|do)\s+(.+?)\s+(?:on|in|part\s+of|belong\s+to|a\s+member\s+of|work\s+in)\??$`)
 	// membersOfRe: "Members of the sales team", "List the Support team's members".
-	membersOfRe = regexp.MustCompile(`(?i)^(?:(?:list|show(?:\s+me)?|get|give\s+me)\s+)?(?:(?:the|all)\s+)?(?:members|people)\s+(?:of|in|on)\s+(?:the\s+)?(.+?)(?:\s+team)?\??$|^(?:list|show(?:\s+me)?)\s+(?:the\s+)?(.+?)\s+team(?:'s)?\s+members\??$`)
+	membersOfRe = regexp.MustCompile(`(?i)^(?:(?:list|show(?:\s+me)?|get|give\s+me|what\s+(?:are|is))\s+)?(?:(?:the|all)\s+)?(?:members|people|e-?mail\s+addresses|e-?mails|addresses)\s+(?:of|in|on)\s+(?:the\s+)?(.+?)(?:\s+team)?\??$|^(?:list|show(?:\s+me)?)\s+(?:the\s+)?(.+?)\s+team(?:'s)?\s+members\??$`)
 	// listTeamsRe: "List our teams", "Which teams are in Sales?".
 	listTeamsRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which|get)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?teams(?:\s+(?:do\s+we\s+have|are\s+there|exist))?(?:\s+(?:are\s+)?(?:in|of)\s+(?:the\s+)?(.+?)(?:\s+department)?)?\??$`)
 	// listDepartmentsRe: "List the departments".
@@ -42,6 +44,10 @@ func (p parser) teamMembers() (intent, bool) {
 }
 
 func (p parser) listTeams() (intent, bool) {
+	if m := teamDepartmentRe.FindStringSubmatch(p.text); m != nil {
+		// The listing says each team's department.
+		return intent{kind: intentListTeams, teamQuery: cleanValue(m[1])}, true
+	}
 	if m := memberTeamsRe.FindStringSubmatch(p.text); m != nil {
 		return intent{kind: intentListTeams, member: cleanValue(m[1])}, true
 	}

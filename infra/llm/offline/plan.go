@@ -2,6 +2,7 @@ package offline
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
@@ -110,6 +111,13 @@ func planTurn(req agent.Request, answers bool) decision {
 		if cl.ifNone && prior.searched != "" {
 			// "If not, add her": she is the one searched for.
 			cl.text = objectPronounRe.ReplaceAllLiteralString(cl.text, prior.searched)
+			cl.text = createOneRe.ReplaceAllString(cl.text, "${1}"+strings.ReplaceAll(prior.searched, "$", ""))
+		}
+		if prior.narrated != "" {
+			// "Ann Lee asked us to … Please delete her contact.": her is Ann Lee.
+			cl.text = narratedRecordRe.ReplaceAllLiteralString(cl.text, prior.narrated)
+			cl.text = objectPronounRe.ReplaceAllLiteralString(cl.text, prior.narrated)
+			prior.narrated = ""
 		}
 		if cl.ifNone && prior.found > 0 {
 			reports = append(reports, skippedReply(cl.text, prior))
@@ -150,6 +158,15 @@ func planTurn(req agent.Request, answers bool) decision {
 		if d.summary != "" {
 			prior.text = d.summary
 		}
+		if d.outcome == agent.OutcomeNotUnderstood && i+1 < len(clauses) && len(sub.steps) == 0 {
+			// A sentence that only tells what happened ("Ann Lee asked us
+			// to remove her details") is the background of the next one:
+			// the person it names is who "her" there means.
+			if name := narratedName(cl.text); name != "" {
+				prior.narrated = name
+				continue
+			}
+		}
 		if !d.done() {
 			d.rest = clauses[i:]
 		}
@@ -163,6 +180,34 @@ func planTurn(req agent.Request, answers bool) decision {
 	}
 	return combineSteps(reports, nil, decision{})
 }
+
+// narratedRecordRe: "her contact", "his record": the person's contact.
+var narratedRecordRe = regexp.MustCompile(`(?i)\b(?:his|her|their)\s+(?:contact|record|details|entry|card|data)\b`)
+
+// narratedName is the one person a background sentence names, or "".
+func narratedName(text string) string {
+	names := map[string]bool{}
+	first := ""
+	for _, m := range capitalNameRe.FindAllString(text, -1) {
+		words := strings.Fields(m)
+		for len(words) > 0 && leadWords[strings.ToLower(words[0])] {
+			words = words[1:]
+		}
+		if name := strings.Join(words, " "); len(words) >= 2 && looksLikeName(name, false) {
+			if first == "" {
+				first = name
+			}
+			names[name] = true
+		}
+	}
+	if len(names) != 1 {
+		return ""
+	}
+	return first
+}
+
+// createOneRe: "create one at Central Perk", the one searched for.
+var createOneRe = regexp.MustCompile(`(?i)^((?:create|add|make)\s+)(?:one|a\s+(?:new\s+)?(?:contact|record)(?:\s+for\s+(?:him|her|them))?)\b`)
 
 // combineSteps words the reply of a request of several steps: each step's
 // report, numbered, then what was not done. stopped is the step that did
@@ -530,6 +575,19 @@ func sameWords(a, b string) bool {
 func (p planner) listTasks() decision {
 	if d, ok := answered(p, toolListTasks, asList(taskListResult),
 		func(l listed[taskRecord]) string {
+			if p.in.taskWords != "" {
+				// "Have we booked the venue yet?": the tasks holding those words.
+				var hits []taskRecord
+				for _, t := range l.items {
+					if hasAllWords(t.Title+" "+t.Description, p.in.taskWords) {
+						hits = append(hits, t)
+					}
+				}
+				if len(hits) == 0 {
+					return "No task matches " + quote(p.in.taskWords) + ", so I cannot tell."
+				}
+				return tasksListedReply("all", p.in.taskWords, hits, len(hits))
+			}
 			return tasksListedReply(p.in.status, p.in.taskQuery, l.items, l.total)
 		}); ok {
 		return d

@@ -31,6 +31,8 @@ type referents struct {
 	found    int
 	// text is the latest summary a step wrote, for "email the summary".
 	text string
+	// narrated is the person a background sentence named, for the next step.
+	narrated string
 }
 
 // readReferents follows the earlier turns in order: a later result

@@ -27,7 +27,7 @@ var (
 	// is one step).
 	semicolonSplitRe = regexp.MustCompile(`(?i)\s*;\s*(?:and\s+)?(?:also\s+)?(` + actionVerbs + `\b)`)
 	// sentenceSplitRe: "…. Email …": a sentence that starts with a verb.
-	sentenceSplitRe = regexp.MustCompile(`(?i)[.!?]\s+(` + actionVerbs + `\b)`)
+	sentenceSplitRe = regexp.MustCompile(`(?i)[.!?]\s+(?:please\s+|pls\s+|kindly\s+|now\s+)?(` + actionVerbs + `\b)`)
 	// commaVerbSplitRe: "…, summarise it", "…, and email …".
 	commaVerbSplitRe = regexp.MustCompile(`(?i)\s*,\s*(?:and\s+)?(?:also\s+)?(` + actionVerbs + `\b)`)
 	// andVerbSplitRe: "… and email …".
@@ -37,16 +37,20 @@ var (
 	// ("review and send the contract").
 	andPronounVerbSplitRe = regexp.MustCompile(`(?i)\s+and\s+(` + actionVerbs + `\s+(?:it|its|this|that|the\s+task|this\s+task|her|him|them)\b)`)
 	// conditionSplitRe: "…, and if not, …", "… otherwise …".
-	conditionSplitRe = regexp.MustCompile(`(?i)(?:\s*[,;.?!]\s*(?:and\s+)?|\s+and\s+|\s+)((?:if|when)\s+(?:not|none|nothing|no\s+one|nobody|there\s+(?:is|are)\s+n|` + pronounAbsent + `|(?:we|you)\s+(?:don't|do\s+not|can't|cannot)|not\s+found|missing|absent)|otherwise\b|else\b|failing\s+that\b)`)
+	conditionSplitRe = regexp.MustCompile(`(?i)(?:\s*[,;.?!\-–—]\s*(?:and\s+)?|\s+and\s+|\s+)((?:if|when)\s+(?:not|none|nothing|no\s+one|nobody|there\s+(?:is|are|'s)\s*n|there\s+(?:is|are)\s+no\b|` + pronounAbsent + `|(?:we|you)\s+(?:don't|do\s+not|can't|cannot)|not\s+found|missing|absent)|otherwise\b|else\b|failing\s+that\b)`)
 	// conditionRe reads the condition at the start of a step and what
 	// follows it.
 	conditionRe = regexp.MustCompile(`(?i)^(?:(?:if|when)\s+(?:not|none|nothing|no\s+one|nobody|not\s+found|missing|absent|` +
 		`there\s+(?:is|are)\s+(?:none|no\s+one|nobody|nothing|no\s+matches?|no\s+such\s+\w+)|` +
+		`there(?:'s|\s+is|\s+are)?\s*(?:n't|not|no)\s+(?:an?\s+|any\s+)?(?:contact|match|record|entry|one)s?(?:\s+(?:for|of|with)\s+(?:him|her|them|it))?|` +
 		pronounAbsent + `(?:\s*(?:exist|there|found|in\s+(?:the\s+)?(?:crm|contacts|system|list)))?|` +
 		`(?:we|you)\s+(?:don't|do\s+not|can't|cannot)\s+(?:have|find)\s+(?:him|her|them|it|one|anyone|anybody|any)?)|otherwise|else|failing\s+that)\b[\s,:]*(?:then\b[\s,]*)?`)
 	// taskClauseRe: a step that creates a task.
 	taskClauseRe = regexp.MustCompile(`(?i)^(?:please\s+)?(?:(?:create|add|new|make|set\s+up|open|log|schedule)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)|remind\s+me)\b`)
 )
+
+// bareVerbRe: a step with no object ("tidy up and move …"): no step.
+var bareVerbRe = regexp.MustCompile(`(?i)^(?:can\s+you\s+|please\s+)?(?:tidy|clean|sort|go|hurry|quickly|just)(?:\s+(?:up|out|ahead|on))?$`)
 
 // splitClauses cuts a request into its steps. Quoted text is never cut,
 // and a new task's title is cut only where a step plainly starts.
@@ -77,7 +81,7 @@ func splitClauses(text string) []clause {
 	}
 	var kept []clause
 	for _, c := range out {
-		if c.text != "" {
+		if c.text != "" && !(len(out) > 1 && bareVerbRe.MatchString(c.text)) {
 			kept = append(kept, c)
 		}
 	}
