@@ -413,7 +413,7 @@ func readDetailSegment(f *contactFields, segment string) {
 }
 
 // courtesyRe: thanks and sign-offs, which are no detail of a contact.
-var courtesyRe = regexp.MustCompile(`(?i)^(?:(?:many\s+)?thanks?(?:\s+(?:so|very)\s+much)?|thank\s+you(?:\s+(?:so|very)\s+much)?|thx|ta|cheers|best|regards|kind\s+regards|best\s+regards|much\s+appreciated)\W*$`)
+var courtesyRe = regexp.MustCompile(`(?i)^(?:(?:please\s+)?(?:create|add|save|make)\s+(?:a\s+|the\s+|this\s+)?(?:new\s+)?(?:contact|lead|record)(?:\s+record)?(?:\s+for\s+(?:me|us|them|this))?|(?:many\s+)?thanks?(?:\s+(?:so|very)\s+much)?|thank\s+you(?:\s+(?:so|very)\s+much)?|thx|ta|cheers|best|regards|kind\s+regards|best\s+regards|much\s+appreciated)\W*$`)
 
 // looksLikeWords accepts what a name, company or title is written with:
 // letters, digits, spaces and the punctuation of names ("O'Brien & Co.",

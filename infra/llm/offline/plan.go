@@ -162,8 +162,10 @@ func planTurn(req agent.Request, answers bool) decision {
 			// A sentence that only tells what happened ("Ann Lee asked us
 			// to remove her details") is the background of the next one:
 			// the person it names is who "her" there means.
-			if name := narratedName(cl.text); name != "" {
+			if name := narratedName(cl.text); name != "" && !changeWordsRe.MatchString(cl.text) &&
+				!emailRe.MatchString(cl.text) && !hasPhone(cl.text) {
 				prior.narrated = name
+				reports = append(reports, "I read "+quote(cl.text)+" as background: "+name+" is who the next step means.")
 				continue
 			}
 		}
@@ -181,8 +183,14 @@ func planTurn(req agent.Request, answers bool) decision {
 	return combineSteps(reports, nil, decision{})
 }
 
+// changeWordsRe: a sentence that tells of a change is no background: it
+// asks for something the model did not understand.
+var changeWordsRe = regexp.MustCompile(`(?i)\b(?:new|update|updated|change|changed|moved|joined|left|promoted|now|replace|set|add|create)\b`)
+
+func hasPhone(s string) bool { _, _, _, ok := findPhone(s); return ok }
+
 // narratedRecordRe: "her contact", "his record": the person's contact.
-var narratedRecordRe = regexp.MustCompile(`(?i)\b(?:his|her|their)\s+(?:contact|record|details|entry|card|data)\b`)
+var narratedRecordRe = regexp.MustCompile(`(?i)\b(?:his|her|their)\s+(?:contact\s+)?(?:contact|record|details|entry|card|data)\b`)
 
 // narratedName is the one person a background sentence names, or "".
 func narratedName(text string) string {

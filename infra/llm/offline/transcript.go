@@ -127,6 +127,7 @@ var labeledLineRe = regexp.MustCompile(`^[\p{L}][\p{L} ]{1,20}\s*[:=]\s*\S`)
 func splitRequest(content string) (string, requestContext) {
 	var ctx requestContext
 	var words []string
+	lastLine := ""
 	for _, line := range strings.Split(content, "\n") {
 		trimmed := strings.TrimSpace(line)
 		switch {
@@ -134,11 +135,15 @@ func splitRequest(content string) (string, requestContext) {
 			ctx = parseContext(strings.TrimSpace(trimmed[len("context:"):]))
 		case hasPrefixFold(trimmed, "metadata:"):
 			// Metadata carries caller bookkeeping, not instructions.
-		case trimmed != "" && len(words) > 0 && labeledLineRe.MatchString(trimmed):
-			// "Name: Ann Lee" on a line of its own is one field of a list.
+		case trimmed != "" && len(words) > 0 && (labeledLineRe.MatchString(trimmed) || labeledLineRe.MatchString(lastLine)):
+			// "Name: Ann Lee" on a line of its own is one field of a list,
+			// and a line after such a list is no part of its last field.
 			words = append(words, ", "+trimmed)
 		case trimmed != "":
 			words = append(words, trimmed)
+		}
+		if trimmed != "" && !hasPrefixFold(trimmed, "context:") && !hasPrefixFold(trimmed, "metadata:") {
+			lastLine = trimmed
 		}
 	}
 	return strings.TrimSpace(strings.ReplaceAll(strings.Join(words, " "), " , ", ", ")), ctx
