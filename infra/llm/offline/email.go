@@ -318,7 +318,8 @@ func (p parser) readRecipients(e *emailSpec, s string) {
 // readContent reads what the mail says: a quoted subject and body, a
 // document or summary to carry, or what it is about.
 func (p parser) readContent(e *emailSpec, s string) {
-	s = strings.TrimSpace(s)
+	// "Subject: … | Body: …": a bar separates labelled parts.
+	s = strings.TrimSpace(strings.ReplaceAll(s, "|", ";"))
 	if m := subjectQuotedRe.FindStringSubmatchIndex(s); m != nil {
 		e.subject = strings.TrimSpace(s[m[2]:m[3]])
 		// What follows the subject ("… saying lunch is at 1pm") is the body.

@@ -122,7 +122,10 @@ var (
 	// meaning for the rules ("please", "could you", "thanks").
 	// Each matches a whole run of such words at once, so a long run costs
 	// one pass rather than one pass per word.
-	politePrefixRe = regexp.MustCompile(`(?i)^(?:(?:hi there|hello there|hey there|please|pls|kindly|hey|hi|hello|ok|okay|so|now|can you|could you|would you|will you|` +
+	// tagPrefixRe: "[Helpdesk] Ticket #4411:", "[Zapier] Action:": where a
+	// request came from, not what it asks.
+	tagPrefixRe = regexp.MustCompile(`(?i)^(?:\[[^\]]{1,40}\]\s*)+(?:(?:ticket|case|issue|request)\s*#?\s*\d+\s*[:\-]\s*)?(?:action\s*:\s*)?`)
+	politePrefixRe = regexp.MustCompile(`(?i)^(?:(?:hi there|hello there|hey there|please to|please|pls|kindly|hey|hi|hello|ok|okay|so|now|can you|could you|would you|will you|` +
 		`i want to|i'd like to|i would like to|i need to|i need you to|go ahead and|help me|let's|lets|` +
 		`fyi|btw|by the way|heads up|just so you know|quick update|note that|hi there|hello there|hey there|` +
 		`morning|good morning|afternoon|good afternoon|evening|when you get a (?:sec|second|chance|minute|moment)|if you (?:can|could)|` +
@@ -149,6 +152,7 @@ func normalize(s string) string {
 	s = contractionRe.ReplaceAllStringFunc(s, fixContraction)
 	s = singleQuotedRe.ReplaceAllString(s, `$1"$2"$3`)
 	s = strings.Join(strings.Fields(s), " ")
+	s = tagPrefixRe.ReplaceAllString(s, "")
 	s = politePrefixRe.ReplaceAllString(s, "")
 	s = trailingAskRe.ReplaceAllString(s, "")
 	s = politeSuffixRe.ReplaceAllString(strings.TrimRight(s, ".!?; "), "")

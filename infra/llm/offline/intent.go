@@ -156,7 +156,7 @@ var (
 	// doneWithRe: "I've finally finished researching competitor pricing,
 	// you can tick that one off", "the initech quote is done, pls close the
 	// task": the work named, and a word that says to close its task.
-	doneWithRe = regexp.MustCompile(`(?i)^(?:(?:i|we)(?:'ve|\s+have)?\s+(?:finally\s+|just\s+)?(?:finished|completed|done(?:\s+with)?|wrapped\s+up)\s+(.+?)|(?:the\s+)?(.+?)\s+(?:is|are)\s+(?:now\s+|finally\s+)?(?:done|finished|complete|completed|sorted))[\s,;.\-]+(?:(?:so\s+)?you\s+can\s+|please\s+|pls\s+|so\s+)?(?:tick|check|cross|mark|close|complete)\b.*$`)
+	doneWithRe = regexp.MustCompile(`(?i)^(?:(?:(?:i|we)(?:'ve|\s+have|'m|\s+am|'re|\s+are)?\s+)?(?:finally\s+|just\s+)?(?:finished|completed|done(?:\s+with)?|wrapped\s+up)\s+(.+?)|(?:the\s+)?(.+?)\s+(?:is|are)\s+(?:now\s+|finally\s+)?(?:done|finished|complete|completed|sorted))[\s,;.\-]+(?:(?:so\s+)?you\s+can\s+|please\s+|pls\s+|so\s+)?(?:tick|check|cross|mark|close|complete)\b.*$`)
 	// tickOffRe: "Tick off 'Prepare the renewal quote'", "Complete \"X\"".
 	tickOffRe = regexp.MustCompile(`(?i)^(?:(?:tick|check|cross|strike)\s+off|(?:complete|finish|close)\s+(?:the\s+)?(?:task\s+)?(?:["']))\s*["']?(.+?)["']?$`)
 	// taskWordPrefixRe strips "the task" in front of a task title.
@@ -168,9 +168,14 @@ var (
 	createTaskRe = regexp.MustCompile(`(?i)^(?:create|add|new|make|set\s+up|open|log|schedule|put|pop|stick|raise|file)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)(?:\s+item)?\b(?:\s+(?:in|down|on\s+the\s+list))?(?:\s+for\s+(?:me|us|myself))?\s*(?:[:\-]|to\b|for\b|called\b|named\b|titled\b|saying\b)?\s*(.*)$`)
 	// remindMeRe: "Remind me to call Ann tomorrow" becomes a task.
 	remindMeRe = regexp.MustCompile(`(?i)^remind\s+me\s+to\s+(.+)$`)
+	// remindMeWhenRe: "Remind me in 2 weeks to check on the renewal".
+	remindMeWhenRe = regexp.MustCompile(`(?i)^remind\s+me\s+(.+?)\s+to\s+(.+)$`)
+	// todoLabelRe: "todo: chase Initech for the signed PO by thursday".
+	todoLabelRe = regexp.MustCompile(`(?i)^(?:to-?do|task|reminder|action\s+item)\s*[:\-]\s*(.+)$`)
 
 	// listTasksRe: a question or listing verb followed somewhere by "tasks".
-	listTasksRe = regexp.MustCompile(`(?i)^(?:list|show|display|get|give\s+me|fetch|see|view|what|which|whats|do\s+i\s+have|are\s+there|how\s+many|any)\b.*\b(?:tasks?|to-?dos?)\b`)
+	listTasksRe = regexp.MustCompile(`(?i)^(?:(?:list|show|display|get|give\s+me|fetch|see|view|what|which|whats|do\s+i\s+have|are\s+there|is\s+there|how\s+many|any)\b.*\b(?:tasks?|to-?dos?)\b|` +
+		`what(?:'s|\s+is)\s+(?:on\s+my\s+plate|left|outstanding|pending|on\s+my\s+list)|what\s+do\s+i\s+(?:have\s+on|still\s+have\s+to\s+do))`)
 	// bareTasksRe: "my tasks", "open tasks".
 	bareTasksRe = regexp.MustCompile(`(?i)^(?:(?:my|all|open|pending|done|completed|finished)\s+)*(?:tasks|to-?dos)$`)
 	// openStatusRe / doneStatusRe / allStatusRe pick the list_tasks status;
@@ -203,6 +208,7 @@ func (p parser) completeTask() (intent, bool) {
 		return intent{}, false
 	}
 	query = cleanValue(taskWordPrefixRe.ReplaceAllString(cleanValue(query), ""))
+	query = cleanValue(strings.TrimSuffix(strings.TrimSuffix(query, " task"), " to-do"))
 	in := intent{kind: intentCompleteTask, taskQuery: query}
 	if thisTaskRe.MatchString(query) {
 		in = p.pickTask(intent{kind: intentCompleteTask}, "it", "mark as done")
@@ -227,6 +233,11 @@ func (p parser) createTask() (intent, bool) {
 		details = createTaskRe.FindStringSubmatch(p.text)[1]
 	case remindMeRe.MatchString(p.text):
 		details = remindMeRe.FindStringSubmatch(p.text)[1]
+	case remindMeWhenRe.MatchString(p.text):
+		m := remindMeWhenRe.FindStringSubmatch(p.text)
+		details = m[2] + " " + m[1]
+	case todoLabelRe.MatchString(p.text):
+		details = todoLabelRe.FindStringSubmatch(p.text)[1]
 	default:
 		return intent{}, false
 	}
@@ -248,7 +259,7 @@ func (p parser) createTask() (intent, bool) {
 var possessiveTasksRe = regexp.MustCompile(`(?i)\b(?:his|her|their)\s+(?:\w+\s+)?(?:tasks?|to-?dos?)\b`)
 
 // taskStatusRe: "Have we booked the venue for the offsite yet?".
-var taskStatusRe = regexp.MustCompile(`(?i)^(?:have|has|did)\s+(?:we|i|you|they|someone|anyone|anybody)\s+(?:already\s+)?(\w+)\s+(.+?)(?:\s+(?:yet|already))?\??$`)
+var taskStatusRe = regexp.MustCompile(`(?i)^(?:(?:have|has|did)\s+(?:we|i|you|they|someone|anyone|anybody)\s+(?:already\s+)?(\w+)\s+(.+?)|(?:is|are|has|have)\s+(?:the\s+)?()(.+?)\s+(?:been\s+)?(?:done|finished|completed|complete|booked|sorted|handled))(?:\s+(?:yet|already))?\??$`)
 
 // taskStatusQuestion reads a question about whether something was done
 // as a look at the tasks: the words that matter, stop words left out.
@@ -258,7 +269,7 @@ func (p parser) taskStatusQuestion() (intent, bool) {
 		return intent{}, false
 	}
 	var words []string
-	for _, w := range strings.Fields(m[1] + " " + m[2]) {
+	for _, w := range strings.Fields(m[1] + " " + m[2] + " " + m[3] + " " + m[4]) {
 		if !stopWords[strings.ToLower(w)] {
 			words = append(words, w)
 		}
@@ -369,7 +380,7 @@ var (
 	// "Priya Raman is now at Globex".
 	nowIsRe = regexp.MustCompile(`(?i)^(.+?)(?:'s|\s+is|\s+are|\s+(?:she|he|they)(?:'s|\s+is|\s+are))\s+now\s+(.+)$`)
 	// summaryRe: words asking for an overview of a contact.
-	summaryRe = regexp.MustCompile(`(?i)\b(?:summary|summari[sz]e|overview|profile|details|everything|info|information|tell\s+me\s+about|who\s+is|describe)\b`)
+	summaryRe = regexp.MustCompile(`(?i)\b(?:summary|summari[sz]e|overview|profile|details|everything|info|information|tell\s+me\s+about|who\s+is|describe|what\s+do\s+we\s+know\s+about|what\s+have\s+we\s+got\s+on)\b`)
 	// summaryTargetRe: what the summary is about ("... of John Smith").
 	summaryTargetRe = regexp.MustCompile(`(?i)(?:\b(?:of|for|on|about)\s+|^(?:summari[sz]e|describe|who\s+is)\s+)(?:the\s+contact\s+|contact\s+)?(.*)$`)
 
@@ -377,7 +388,7 @@ var (
 	findVerbRe = regexp.MustCompile(`(?i)^(?:find|search(?:\s+for)?|look\s*up|look\s+for|list|show(?:\s+me)?|display|get|give\s+me|fetch|pull\s+up|who|which|do\s+we\s+have|have\s+we\s+got|is\s+there|are\s+there|` +
 		`check\s+(?:if|whether)\s+(?:we\s+have|there(?:'s|\s+is)|we've\s+got))\b\s*`)
 	// contactNounRe: "(all) contacts", "people", "everyone" after the verb.
-	contactNounRe = regexp.MustCompile(`(?i)^(?:(?:all|every|any|the|my|our)\s+)*(?:contacts?|people|persons?|everyone|everybody|anyone|anybody|someone|customers|clients|leads)\b\s*`)
+	contactNounRe = regexp.MustCompile(`(?i)^(?:(?:all|every|any|the|my|our|a|an)\s+)*(?:contacts?|people|persons?|everyone|everybody|anyone|anybody|someone|customers|clients|leads)\b\s*`)
 	// findClauseRe marks each filter clause of a search; longer phrases are
 	// listed first so "working at" wins over "at".
 	findClauseRe = regexp.MustCompile(`(?i)(?:^|\s)(based\s+in|located\s+in|living\s+in|(?:who|that)\s+lives?\s+in|lives?\s+in|` +
@@ -450,6 +461,12 @@ func (p parser) deleteContact() (intent, bool) {
 	}
 	return p.targetContact(intent{kind: intentDeleteContact}, name, "delete"), true
 }
+
+// crmSuffixRe: "in the CRM", "in our contacts": where to look, no filter.
+var crmSuffixRe = regexp.MustCompile(`(?i)\s+(?:in|on|from)\s+(?:the|our|my)\s+(?:crm|contacts|contact\s+list|system|database|address\s+book|records)\??$`)
+
+// whoseEmailRe: "Whose email is sean@globex.ie?", "Who has ann@initech.com?".
+var whoseEmailRe = regexp.MustCompile(`(?i)^(?:whose\s+(?:e-?mail(?:\s+address)?|address)\s+is|who(?:'s|\s+is|\s+has|\s+owns|\s+uses)(?:\s+the\s+(?:e-?mail|address))?)\s+(\S+@\S+?)\??$`)
 
 // inContactsRe: "Is Hugo Weaving in our contacts?", "Do we have Ann Lee in the CRM?".
 var inContactsRe = regexp.MustCompile(`(?i)^(?:(?:check|see|find\s+out)\s+(?:if|whether)\s+)?(?:is|are|do\s+we\s+have|have\s+we\s+got|we\s+have)?\s*(.+?)(?:\s+(?:is|are))?\s+(?:in|among|on)\s+(?:our|my|the)\s+(?:contacts|crm|contact\s+list|address\s+book|system|database)\??$`)
@@ -645,6 +662,10 @@ func (p parser) targetContact(in intent, name, verb string) intent {
 // filter clauses ("in London", "at Acme Corp", "from London", "named John")
 // or a bare name ("Find John Smith").
 func (p parser) findContacts() (intent, bool) {
+	if m := whoseEmailRe.FindStringSubmatch(p.text); m != nil {
+		// "Whose email is sean@globex.ie?"
+		return intent{kind: intentFindContacts, filter: contactFilter{Email: m[1]}}, true
+	}
 	if m := inContactsRe.FindStringSubmatch(p.text); m != nil && looksLikeName(cleanValue(m[1]), p.lower) {
 		// "Is Hugo Weaving in our contacts?"
 		return intent{kind: intentFindContacts, filter: contactFilter{Name: cleanValue(m[1])}}, true
@@ -661,7 +682,7 @@ func (p parser) findContacts() (intent, bool) {
 	if loc == nil || taskWordRe.MatchString(p.text) {
 		return intent{}, false
 	}
-	rest := p.text[loc[1]:]
+	rest := crmSuffixRe.ReplaceAllString(p.text[loc[1]:], "")
 	mentionsContacts := strings.HasPrefix(strings.ToLower(p.text), "who")
 	if n := contactNounRe.FindStringIndex(rest); n != nil {
 		mentionsContacts = true
