@@ -15,6 +15,8 @@ var (
 	// assignRe: "Assign the pricing task to dana@acme.com", "Delegate it
 	// to Dana", "Give this task to Ann".
 	assignRe = regexp.MustCompile(`(?i)^(assign|reassign|delegate|give|hand(?:\s+over)?|pass)\s+(.+?)\s+(?:over\s+)?to\s+(.+)$`)
+	// quotedAssignRe: a quoted title.
+	quotedAssignRe = regexp.MustCompile(`(?i)^(assign|reassign|delegate|give|hand(?:\s+over)?|pass)\s+(?:the\s+)?(?:task\s+)?"([^"]+)"\s+(?:over\s+)?to\s+(.+)$`)
 	// letHandleRe: "Let Eva handle the Initech quote task", "Have Marco take over it".
 	letHandleRe = regexp.MustCompile(`(?i)^(?:let|have|get|can|could)\s+(\S+(?:\s+\S+)?)\s+(?:handle|take(?:\s+over)?|own|do|deal\s+with|look\s+after|pick\s+up|work\s+on)\s+(.+)$`)
 	// deadlineIsRe: "The deadline for X is now Friday".
@@ -39,6 +41,11 @@ var (
 // assignTask reads "assign the task X to Y".
 func (p parser) assignTask() (intent, bool) {
 	m := assignRe.FindStringSubmatch(p.text)
+	if q := quotedAssignRe.FindStringSubmatch(p.text); q != nil {
+		// "Give the task 'Send the Q3 deck to Dana' to Marco": the quotes
+		// hold the title, whatever words it has.
+		m = []string{q[0], q[1], q[2], q[3]}
+	}
 	if lm := letHandleRe.FindStringSubmatch(p.text); m == nil && lm != nil {
 		// "Let Eva handle the renewal quote task": who, then what.
 		m = []string{lm[0], "assign", lm[2], lm[1]}
@@ -47,6 +54,9 @@ func (p parser) assignTask() (intent, bool) {
 		return intent{}, false
 	}
 	what, who := cleanValue(m[2]), cleanValue(m[3])
+	if strings.HasPrefix(m[0], m[1]) && quotedAssignRe.MatchString(p.text) {
+		what = "the task " + what
+	}
 	isRef := taskRefRe.MatchString(what)
 	verb := strings.ToLower(m[1])
 	if !isRef && !taskWordRe.MatchString(what) && verb != "assign" && verb != "reassign" && verb != "delegate" {
@@ -175,6 +185,13 @@ func (p planner) resolveMember(who string) (email string, next decision, ready b
 	if addr := emailRe.FindString(who); addr != "" {
 		return addr, decision{}, true
 	}
+	if personRefRe.MatchString(who) {
+		// "to that person": the one member of the team an earlier step listed.
+		if t := p.t.prior.team; t != nil && len(t.Members) == 1 {
+			return t.Members[0].Email, decision{}, true
+		}
+		return "", clarify("Who is " + quote(who) + "? I cannot tell one person from the earlier steps, so I did not assign the task; please give their e-mail address."), false
+	}
 	s, ok := p.t.latest(toolListMembers)
 	if !ok {
 		return "", p.call(toolListMembers, map[string]string{}), false
@@ -201,6 +218,9 @@ func (p planner) resolveMember(who string) (email string, next decision, ready b
 	}
 	return "", clarify("Several members match " + quote(who) + " (" + joinAnd(emails) + "), so I did not assign the task; which one do you mean?"), false
 }
+
+// personRefRe: a reference to a person found before.
+var personRefRe = regexp.MustCompile(`(?i)^(?:that|this|the)\s+(?:person|member|colleague|one)$|^(?:him|her|them)$`)
 
 // memberMatches compares a name with a member's address: "Dana" matches
 // dana@…, "Dana Scully" matches dana.scully@… (members carry no names).

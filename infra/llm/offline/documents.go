@@ -52,7 +52,7 @@ var (
 	// archiveDocRe: "Archive the Q3 deck".
 	archiveDocRe = regexp.MustCompile(`(?i)^archive\s+(.+)$`)
 	// listDocsRe: "List the documents in /Reports", "What's in the Reports folder?".
-	listDocsRe     = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what\s+are|any|are\s+there\s+any)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:documents|docs|files)(?:\s+(?:are\s+)?(?:in|under)\s+(?:the\s+)?(.+?)(?:\s+folder)?)?\??$`)
+	listDocsRe     = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what\s+are|what|which|any|are\s+there\s+any)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:documents|docs|files)(?:\s+(?:are\s+)?(?:in|under)\s+(?:the\s+)?(.+?)(?:\s+folder)?)?\??$`)
 	whatInFolderRe = regexp.MustCompile(`(?i)^(?:show(?:\s+me)?\s+)?what(?:'s|\s+is)\s+in\s+(?:the\s+)?(/\S*|.+?\s+folder)\??$`)
 	// listFoldersRe: "List the folders", "Which folders do we have?".
 	listFoldersRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?(?:document\s+)?folders\b`)

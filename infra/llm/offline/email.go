@@ -47,7 +47,7 @@ const purposeWords = `about|regarding|re:?|concerning|introducing|to\s+introduce
 	`asking\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)?\s*(?:to|for|about|if|whether)|to\s+ask\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)?\s*(?:to|for|about|if|whether)|` +
 	`to\s+let\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+know|letting\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+know|to\s+confirm|confirming|to\s+follow\s+up\s+on|following\s+up\s+on|` +
 	`and\s+thank\s+(?:them|him|her|everyone|everybody|all|people|the\s+team|us)\s+for|and\s+congratulate\s+(?:them|him|her)\s+on|` +
-	`welcoming(?:\s+(?:them|him|her))?|congratulating\s+(?:them|him|her)\s+(?:on|for)|` +
+	`and\s+ask\s+(?:them|him|her)\s+(?:if|whether|to|about|for)|welcoming(?:\s+(?:them|him|her))?|congratulating\s+(?:them|him|her)\s+(?:on|for)|` +
 	`with|attaching|including|body\b|:`
 
 var (
@@ -61,6 +61,8 @@ var (
 	sendPersonThingRe = regexp.MustCompile(`(?i)^(?:send|forward|e-?mail|mail)\s+(.+?)\s+((?:the|our|this|that|my)\s+.+)$`)
 	// shareWithRe: "Share the onboarding checklist with the Support team (by email)".
 	shareWithRe = regexp.MustCompile(`(?i)^(?:share|send)\s+(.+?)\s+with\s+(.+?)(?:\s+(?:by|via|over)\s+e-?mail)?$`)
+	// tellColonRe: "Tell the Support team: maintenance tonight from 22:00".
+	tellColonRe = regexp.MustCompile(`(?i)^(?:tell|inform|notify|message)\s+([^:]+?)\s*:\s*(.+)$`)
 	// remindByEmailRe: "Remind John Smith by email about the invoice".
 	remindByEmailRe = regexp.MustCompile(`(?i)^remind\s+(.+?)\s+(?:by|via|in\s+an?)\s+e-?mail\s+(about|of|to|that)\s+(.+)$`)
 	// selfRe: the caller, who is no recipient ("tell me about …").
@@ -82,7 +84,7 @@ var (
 	// recipients.
 	purposeStartRe  = regexp.MustCompile(`(?i)^(?:[:\-–—]\s*)?(` + purposeWords + `)(?:\s*:)?(?:\s+|$)`)
 	subjectQuotedRe = regexp.MustCompile(`(?i)subject\s*(?:line\s*)?(?::|=|of|as)?\s*"([^"]+)"`)
-	subjectPlainRe  = regexp.MustCompile(`(?i)subject\s*(?:line\s*)?(?::|=)\s*([^";]+?)\s*(?:[;,.]?\s*(?:and\s+)?(?:the\s+)?(?:body|text|message)\b|[.;]?$)`)
+	subjectPlainRe  = regexp.MustCompile(`(?i)subject\s*(?:line\s*)?(?::|=)\s*([^";]+?)\s*(?:[;,.\-]?\s*(?:and\s+)?(?:the\s+)?(?:body|text|message)\b|[.;]?$)`)
 	bodyQuotedRe    = regexp.MustCompile(`(?i)(?:body|text|message|saying|says|:)\s*(?::|=)?\s*"([^"]+)"`)
 	bodyPlainRe     = regexp.MustCompile(`(?i)(?:body|text|message)\s*(?::|=)\s*(.+)$`)
 	// teamItemRe / everyoneInRe read a team as a recipient.
@@ -174,6 +176,9 @@ func (p parser) emailShape(e *emailSpec, text string) (recipients, rest string, 
 	}
 	if m := letKnowRe.FindStringSubmatch(text); m != nil {
 		return m[1], "that " + m[2], true
+	}
+	if m := tellColonRe.FindStringSubmatch(text); m != nil && !selfRe.MatchString(m[1]) {
+		return m[1], `"` + m[2] + `"`, true
 	}
 	if m := tellRe.FindStringSubmatch(text); m != nil && !selfRe.MatchString(m[1]) {
 		return m[1], m[2] + " " + m[3], true
@@ -307,7 +312,7 @@ func (p parser) readRecipients(e *emailSpec, s string) {
 			e.team = cleanValue(everyoneInRe.FindStringSubmatch(item)[1])
 		case teamItemRe.MatchString(item):
 			e.team = cleanValue(teamItemRe.FindStringSubmatch(item)[1])
-		case looksLikeName(item, p.lower):
+		case looksLikeName(item, p.lower) || item == strings.ToLower(item) && len(strings.Fields(item)) <= 3 && looksLikeName(capitalizeWords(item), false):
 			e.names = append(e.names, item)
 		default:
 			e.unknown = append(e.unknown, item)
@@ -404,8 +409,11 @@ func (e emailSpec) compose(greetName, docTitle, docText, summary string, team bo
 		subject, line = "Reminder: "+purpose, "A quick reminder "+joiner+purpose+"."
 	case strings.Contains(w, "ask"):
 		subject, line = "Request: "+purpose, "Could you please let me know about "+purpose+"?"
-		if strings.HasSuffix(w, " to") {
+		switch {
+		case strings.HasSuffix(w, " to"):
 			line = "Could you please " + purpose + "?"
+		case strings.HasSuffix(w, " if") || strings.HasSuffix(w, " whether"):
+			subject, line = "Question: "+firstWords(purpose, 8), "Could you let me know if "+purpose+"?"
 		}
 	case strings.Contains(w, "confirm"):
 		subject, line = "Confirming "+purpose, "I'm writing to confirm "+purpose+"."
@@ -486,10 +494,17 @@ func (p planner) memberAddress(name string) (addr string, d decision, ok bool) {
 			match = append(match, m)
 		}
 	}
-	if len(match) == 1 {
+	switch len(match) {
+	case 1:
 		return match[0].Email, decision{}, true
+	case 0:
+		return "", decision{}, true
 	}
-	return "", decision{}, true
+	var emails []string
+	for _, m := range match {
+		emails = append(emails, m.Email)
+	}
+	return "", clarify("Several members of the workspace match " + quote(name) + " (" + joinAnd(emails) + "), so I sent nothing. Which one do you mean?"), false
 }
 
 // sendEmail finds each recipient, the document to carry, then sends. A

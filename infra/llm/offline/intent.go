@@ -77,8 +77,9 @@ type intent struct {
 	// email is a message to send; teamQuery names a team to list.
 	email     emailSpec
 	teamQuery string
-	// member: "which team is X on".
+	// member: "which team is X on"; role: "who are the admins".
 	member string
+	role   string
 }
 
 // contactFilter are the search_contacts arguments of a find request.
@@ -374,6 +375,12 @@ var (
 	fieldForColonRe = regexp.MustCompile(`(?i)^` + updateVerb + `\s+(?:the\s+)?(?:new\s+)?(` + fieldWords + `)\s+(?:of|for|on)\s+(?:the\s+)?(?:contact\s+)?(.+?)\s*[:=]\s*(.+)$`)
 	// hasNewFieldRe: "John Smith has a new email address: j.smith@acme.co.uk".
 	hasNewFieldRe = regexp.MustCompile(`(?i)^(.+?)\s+has\s+(?:a\s+)?new\s+(` + fieldWords + `)\s*(?::|=|,|-|\bis\b|\bof\b)?\s*(.+)$`)
+	// hasNewAddressRe: "Ann Lee has a new address, ann.lee@initech.co.uk".
+	hasNewAddressRe = regexp.MustCompile(`(?i)^(.+?)\s+has\s+(?:a\s+)?new\s+address\s*[:,=-]?\s*(\S+@\S+)`)
+	// joinedAsRe: "Priya Raman left Northwind - she joined Contoso as COO".
+	joinedAsRe = regexp.MustCompile(`(?i)^(.+?)\s+(?:has\s+)?(?:left\s+.+?\s*(?:[-,;]|\band\b)\s*(?:(?:she|he|they)\s+)?(?:has\s+)?)?(?:joined|moved\s+to|went\s+to|started\s+at)\s+(.+?)(?:\s+as\s+(?:an?\s+|the\s+)?(.+))?$`)
+	// nowTrailingRe: "Ann Lee got promoted, she's Head of Procurement now".
+	nowTrailingRe = regexp.MustCompile(`(?i)^(.+?)(?:\s*[,;-]\s*|\s+)(?:she|he|they)(?:'s|\s+is|\s+are)\s+(.+?)\s+now$`)
 	// promotedRe: "Priya just got promoted to Sales Director".
 	promotedRe = regexp.MustCompile(`(?i)^(.+?)\s+(?:has\s+)?(?:just\s+)?(?:been\s+|got\s+|was\s+)?(?:promoted|moved\s+up|stepped\s+up)\s+to\s+(?:the\s+role\s+of\s+|be\s+)?(?:the\s+|a\s+|an\s+)?(.+)$`)
 	// nowIsRe: "Ann Lee got promoted - she's now Director of Procurement",
@@ -539,9 +546,28 @@ func (p parser) updateParts() (target string, changes []fieldChange, ok bool) {
 	if m := hasNewFieldRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
 		return cleanValue(m[1]), plausibleChanges(m[2], m[3]), true
 	}
+	if m := hasNewAddressRe.FindStringSubmatch(p.text); m != nil && p.isNameOrRef(m[1]) {
+		return cleanValue(m[1]), plausibleChanges("email", m[2]), true
+	}
 	if m := promotedRe.FindStringSubmatch(p.text); m != nil {
 		if name := leadingName(m[1], p.lower); name != "" && looksLikeTitle(cleanValue(m[2])) {
 			return name, []fieldChange{{Field: "title", Value: cleanValue(m[2])}}, true
+		}
+	}
+	if m := joinedAsRe.FindStringSubmatch(p.text); m != nil {
+		if name := leadingName(m[1], p.lower); name != "" && looksLikeWords(cleanValue(m[2])) {
+			changes := []fieldChange{{Field: "company", Value: cleanValue(m[2])}}
+			if t := cleanValue(m[3]); t != "" && looksLikeTitle(t) {
+				changes = append(changes, fieldChange{Field: "title", Value: t})
+			}
+			return name, changes, true
+		}
+	}
+	if m := nowTrailingRe.FindStringSubmatch(p.text); m != nil {
+		if name := leadingName(m[1], p.lower); name != "" {
+			if c := nowChange(cleanValue(m[2])); c != nil {
+				return name, c, true
+			}
 		}
 	}
 	if m := nowIsRe.FindStringSubmatch(p.text); m != nil {

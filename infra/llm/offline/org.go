@@ -11,7 +11,7 @@ const toolListDepartments = "list_departments"
 
 var (
 	// teamMembersRe: "Who is on the sales team?", "Who's in Support?".
-	teamMembersRe = regexp.MustCompile(`(?i)^(?:who(?:'s|\s+is|\s+are)?|list|show(?:\s+me)?)\s+(?:in|on|belongs?\s+to|(?:is|are)\s+(?:part|members?)\s+of|works?\s+(?:in|on)|sits?\s+(?:in|on)|the\s+(?:members|people)\s+(?:of|in|on))\s+(?:the\s+)?(.+?)(?:\s+team)?\??$`)
+	teamMembersRe = regexp.MustCompile(`(?i)^(?:(?:check|see|find\s+out)\s+)?(?:who(?:'s|\s+is|\s+are)?|list|show(?:\s+me)?|how\s+many\s+(?:people|members)\s+are|how\s+many\s+(?:people|members))\s+(?:in|on|belongs?\s+to|(?:is|are)\s+(?:part|members?)\s+of|works?\s+(?:in|on)|sits?\s+(?:in|on)|the\s+(?:members|people)\s+(?:of|in|on))\s+(?:the\s+)?(.+?)(?:\s+team)?\??$`)
 	// teamDepartmentRe: "Which department is the Brand team in?".
 	teamDepartmentRe = regexp.MustCompile(`(?i)^(?:which|what)\s+department\s+(?:is|are|does|do)\s+(?:the\s+)?(.+?)(?:\s+team)?\s+(?:in|part\s+of|belong\s+to|under)\??$`)
 	// anyTeamsRe: "How many teams are there and what are they called?".
@@ -25,6 +25,8 @@ var (
 	// listDepartmentsRe: "List the departments".
 	listDepartmentsRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which|get)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?departments\b`)
 	// listMembersRe: "List the workspace members", "Who are our users?".
+	// roleMembersRe: "Who are the admins in this workspace?".
+	roleMembersRe = regexp.MustCompile(`(?i)^(?:who\s+(?:are|is)|list|show(?:\s+me)?)\s+(?:the\s+|our\s+)?(admin|owner|member)s?\b`)
 	everyoneHereRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|who\s+are|get)\s+(?:all\s+)?(?:everyone|everybody|all\s+the\s+people|the\s+people|people|members|users)\s+(?:in|of|on)\s+(?:the|this|our)\s+workspace\b`)
 	listMembersRe  = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|who\s+are|get)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:workspace(?:'s)?\s+)?(?:members|users|colleagues|staff|team\s+members)(?:\s+of\s+(?:the|this|our)\s+workspace)?\??$`)
 )
@@ -69,6 +71,9 @@ func (p parser) listDepartments() (intent, bool) {
 }
 
 func (p parser) listMembers() (intent, bool) {
+	if m := roleMembersRe.FindStringSubmatch(p.text); m != nil {
+		return intent{kind: intentListMembers, role: strings.ToLower(m[1])}, true
+	}
 	if !listMembersRe.MatchString(p.text) && !everyoneHereRe.MatchString(p.text) {
 		return intent{}, false
 	}
@@ -154,11 +159,20 @@ func (p planner) listMembers() decision {
 		}
 		var items []string
 		for _, m := range l.items {
+			if p.in.role != "" && !strings.EqualFold(m.Role, p.in.role) {
+				continue
+			}
 			item := m.Email
 			if m.Role != "" {
 				item += " (" + m.Role + ")"
 			}
 			items = append(items, item)
+		}
+		if p.in.role != "" {
+			if len(items) == 0 {
+				return "No member of the workspace has the role " + p.in.role + "."
+			}
+			return "Members with the role " + p.in.role + ": " + strings.Join(items, ", ") + "."
 		}
 		return "The workspace's members: " + strings.Join(items, ", ") + "."
 	}); ok {

@@ -123,6 +123,10 @@ func planTurn(req agent.Request, answers bool) decision {
 			reports = append(reports, skippedReply(cl.text, prior))
 			continue
 		}
+		if cl.ifSome && prior.found == 0 {
+			reports = append(reports, "I did not "+lowerFirst(cl.text)+": nothing was found.")
+			continue
+		}
 		prior.found = -1 // a condition reads the search of the step just before it
 		sub := transcript{found: true, text: cl.text, context: t.context, prior: prior}
 		d := planFirst(req, sub, cl)
@@ -349,6 +353,28 @@ func (p planner) createContact() decision {
 }
 
 func (p planner) findContacts() decision {
+	f := p.in.filter
+	if f.City != "" && f.Name == "" && f.Company == "" && f.Email == "" && f.Query == "" && p.tools[toolListTeams] {
+		// "Who's in Brand?": no contact lives there, so perhaps a team is
+		// meant; the team's people answer, or the empty search does.
+		if s, ok := p.t.latest(toolSearchContacts); ok {
+			if cs, total, ok := contactListResult(s.result); ok && max(total, len(cs)) == 0 {
+				if ts, ok := p.t.latest(toolListTeams); ok {
+					if teams, _, ok := teamListResult(ts.result); ok && len(teams) == 1 {
+						t := teams[0]
+						var emails []string
+						for _, m := range t.Members {
+							emails = append(emails, m.Email)
+						}
+						return replyWith("No contact is based in " + f.City + ", but the team " + quote(t.Name) + " is: " +
+							firstNonEmpty(strings.Join(emails, ", "), "it has no members") + ".")
+					}
+					return replyWith(contactsFoundReply(f, nil, 0))
+				}
+				return p.call(toolListTeams, map[string]string{"name": f.City})
+			}
+		}
+	}
 	if d, ok := answered(p, toolSearchContacts, asList(contactListResult),
 		func(l listed[contactRecord]) string { return contactsFoundReply(p.in.filter, l.items, l.total) }); ok {
 		return d

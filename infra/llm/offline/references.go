@@ -81,8 +81,11 @@ func (r *referents) read(tool, result string) {
 			r.task, r.last = &t, "task"
 		}
 	case toolListTasks:
-		if ts, total, ok := taskListResult(result); ok && max(total, len(ts)) == 1 && ts[0].ID != "" {
-			r.task, r.last = &ts[0], "task"
+		if ts, total, ok := taskListResult(result); ok {
+			r.found = max(total, len(ts))
+			if r.found == 1 && ts[0].ID != "" {
+				r.task, r.last = &ts[0], "task"
+			}
 		}
 	case toolSearchDocuments:
 		if ds, total, ok := documentListResult(result); ok {

@@ -10,6 +10,9 @@ import (
 type clause struct {
 	text   string
 	ifNone bool
+	// ifSome marks a step said to apply only when the step before found
+	// something ("if so, push its deadline").
+	ifSome bool
 }
 
 // pronounAbsent: "she's missing", "he isn't", "they are not there".
@@ -37,7 +40,7 @@ var (
 	// ("review and send the contract").
 	andPronounVerbSplitRe = regexp.MustCompile(`(?i)\s+and\s+(` + actionVerbs + `\s+(?:it|its|this|that|the\s+task|this\s+task|her|him|them)\b)`)
 	// conditionSplitRe: "…, and if not, …", "… otherwise …".
-	conditionSplitRe = regexp.MustCompile(`(?i)(?:\s*[,;.?!\-–—]\s*(?:and\s+)?|\s+and\s+|\s+)((?:if|when)\s+(?:not|none|nothing|no\s+one|nobody|there\s+(?:is|are|'s)\s*n|there\s+(?:is|are)\s+no\b|` + pronounAbsent + `|(?:we|you)\s+(?:don't|do\s+not|can't|cannot)|not\s+found|missing|absent)|otherwise\b|else\b|failing\s+that\b)`)
+	conditionSplitRe = regexp.MustCompile(`(?i)(?:\s*[,;.?!\-–—]\s*(?:and\s+)?|\s+and\s+|\s+)((?:if|when)\s+(?:so\b|found\b|there(?:'s|\s+is)\s+one\b|not|none|nothing|no\s+one|nobody|there\s+(?:is|are|'s)\s*n|there\s+(?:is|are)\s+no\b|` + pronounAbsent + `|(?:we|you)\s+(?:don't|do\s+not|can't|cannot)|not\s+found|missing|absent)|otherwise\b|else\b|failing\s+that\b)`)
 	// conditionRe reads the condition at the start of a step and what
 	// follows it.
 	conditionRe = regexp.MustCompile(`(?i)^(?:(?:if|when)\s+(?:not|none|nothing|no\s+one|nobody|not\s+found|missing|absent|` +
@@ -45,6 +48,8 @@ var (
 		`there(?:'s|\s+is|\s+are)?\s*(?:n't|not|no)\s+(?:an?\s+|any\s+)?(?:contact|match|record|entry|one)s?(?:\s+(?:for|of|with)\s+(?:him|her|them|it))?|` +
 		pronounAbsent + `(?:\s*(?:exist|there|found|in\s+(?:the\s+)?(?:crm|contacts|system|list)))?|` +
 		`(?:we|you)\s+(?:don't|do\s+not|can't|cannot)\s+(?:have|find)\s+(?:him|her|them|it|one|anyone|anybody|any)?)|otherwise|else|failing\s+that)\b[\s,:]*(?:then\b[\s,]*)?`)
+	// foundConditionRe: "if so", "if found", "if there is one".
+	foundConditionRe = regexp.MustCompile(`(?i)^(?:if|when)\s+(?:so|found|there(?:'s|\s+is|\s+are)\s+(?:one|some|any)|(?:she|he|it|they)(?:'s|\s+is|\s+are)\s+there)\b[\s,:]*(?:then\b[\s,]*)?`)
 	// taskClauseRe: a step that creates a task.
 	taskClauseRe = regexp.MustCompile(`(?i)^(?:please\s+)?(?:(?:create|add|new|make|set\s+up|open|log|schedule)\s+(?:a\s+|an\s+|the\s+|another\s+)?(?:new\s+)?(?:task|to-?do)|remind\s+me)\b`)
 )
@@ -69,6 +74,14 @@ func splitClauses(text string) []clause {
 		rest = strings.TrimSpace(rest[next:])
 	}
 	for i := range out {
+		if m := foundConditionRe.FindStringIndex(out[i].text); m != nil && i > 0 {
+			out[i].ifSome = true
+			out[i].text = trimClause(out[i].text[m[1]:])
+			if out[i].text == "" && i+1 < len(out) {
+				out[i+1].ifSome = true
+			}
+			continue
+		}
 		if m := conditionRe.FindStringIndex(out[i].text); m != nil && i > 0 {
 			out[i].ifNone = true
 			out[i].text = trimClause(out[i].text[m[1]:])
