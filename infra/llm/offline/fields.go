@@ -124,7 +124,7 @@ var (
 	// one pass rather than one pass per word.
 	// tagPrefixRe: "[Helpdesk] Ticket #4411:", "[Zapier] Action:": where a
 	// request came from, not what it asks.
-	tagPrefixRe = regexp.MustCompile(`(?i)^(?:\[[^\]]{1,40}\]\s*)+(?:(?:ticket|case|issue|request)\s*#?\s*\d+\s*[:\-]\s*)?(?:action\s*:\s*)?`)
+	tagPrefixRe    = regexp.MustCompile(`(?i)^(?:\[[^\]]{1,40}\]\s*)+(?:(?:ticket|case|issue|request)\s*#?\s*\d+\s*[:\-]\s*)?(?:action\s*:\s*)?`)
 	politePrefixRe = regexp.MustCompile(`(?i)^(?:(?:hi there|hello there|hey there|please to|please|pls|kindly|hey|hi|hello|ok|okay|so|now|can you|could you|would you|will you|` +
 		`i want to|i'd like to|i would like to|i need to|i need you to|go ahead and|help me|let's|lets|` +
 		`fyi|btw|by the way|heads up|just so you know|quick update|note that|hi there|hello there|hey there|` +

@@ -26,7 +26,7 @@ var (
 	listDepartmentsRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|what|which|get)\s+(?:are\s+)?(?:all\s+)?(?:the\s+|our\s+)?departments\b`)
 	// listMembersRe: "List the workspace members", "Who are our users?".
 	// roleMembersRe: "Who are the admins in this workspace?".
-	roleMembersRe = regexp.MustCompile(`(?i)^(?:who\s+(?:are|is)|list|show(?:\s+me)?)\s+(?:the\s+|our\s+)?(admin|owner|member)s?\b`)
+	roleMembersRe  = regexp.MustCompile(`(?i)^(?:who\s+(?:are|is)|list|show(?:\s+me)?)\s+(?:the\s+|our\s+)?(admin|owner|member)s?\b`)
 	everyoneHereRe = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|who\s+are|get)\s+(?:all\s+)?(?:everyone|everybody|all\s+the\s+people|the\s+people|people|members|users)\s+(?:in|of|on)\s+(?:the|this|our)\s+workspace\b`)
 	listMembersRe  = regexp.MustCompile(`(?i)^(?:list|show(?:\s+me)?|who\s+are|get)\s+(?:all\s+)?(?:the\s+|our\s+)?(?:workspace(?:'s)?\s+)?(?:members|users|colleagues|staff|team\s+members)(?:\s+of\s+(?:the|this|our)\s+workspace)?\??$`)
 )
