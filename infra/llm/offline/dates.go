@@ -50,7 +50,7 @@ func findDueDate(s string, now time.Time) (date, rest, problem string) {
 		prefixed := m[2] >= 0
 		words := strings.ToLower(strings.Join(strings.Fields(s[m[4]:m[5]]), " "))
 		atEnd := strings.TrimSpace(strings.Trim(s[m[1]:], " .,;!)")) == ""
-		iso := regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`).MatchString(words)
+		iso := isoDayRe.MatchString(words)
 		relative := strings.Contains(words, "tomorrow") || words == "today" || words == "tonight" ||
 			strings.HasPrefix(words, "in ") || strings.Contains(words, "end of") || strings.HasPrefix(words, "next ")
 		if !prefixed && !atEnd && !iso && !relative {

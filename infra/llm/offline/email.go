@@ -198,6 +198,14 @@ func saysItself(word string) bool {
 	return strings.Contains(word, "welcom") || strings.Contains(word, "congratulat") || strings.Contains(word, "thank")
 }
 
+var (
+	recipientSplitRe    = regexp.MustCompile(`\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*`)
+	leadingQuoteRe      = regexp.MustCompile(`^"([^"]+)"`)
+	congratulationsRe   = regexp.MustCompile(`(?i)^congratulations?(?:\s+(?:on|for)\s+(.+))?$`)
+	possessivePronounRe = regexp.MustCompile(`(?i)\b(?:their|his)\b`)
+	objectPronounYouRe  = regexp.MustCompile(`(?i)\b(?:them|him)\b`)
+)
+
 // pronounWordRe: a person in what should be the kind of message ("send
 // them an invite" names the recipient first).
 var pronounWordRe = regexp.MustCompile(`(?i)\b(?:them|him|her|us|me|you)\b`)
@@ -289,7 +297,7 @@ func (p parser) readThing(e *emailSpec, what string) bool {
 // the earlier contact and a team.
 func (p parser) readRecipients(e *emailSpec, s string) {
 	s = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(s), "to "))
-	for _, item := range regexp.MustCompile(`\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*`).Split(s, -1) {
+	for _, item := range recipientSplitRe.Split(s, -1) {
 		item = cleanValue(item)
 		switch {
 		case item == "":
@@ -332,7 +340,7 @@ func (p parser) readContent(e *emailSpec, s string) {
 	} else if m := subjectPlainRe.FindStringSubmatch(s); m != nil {
 		e.subject = cleanValue(m[1])
 	}
-	if m := regexp.MustCompile(`^"([^"]+)"`).FindStringSubmatch(s); m != nil {
+	if m := leadingQuoteRe.FindStringSubmatch(s); m != nil {
 		e.body = strings.TrimSpace(m[1])
 	} else if m := bodyQuotedRe.FindStringSubmatch(s); m != nil && m[1] != e.subject {
 		e.body = strings.TrimSpace(m[1])
@@ -353,7 +361,7 @@ func (p parser) readContent(e *emailSpec, s string) {
 		word, rest = strings.ToLower(strings.Join(strings.Fields(s[m[2]:m[3]]), " ")), strings.TrimSpace(s[m[1]:])
 	}
 	rest = cleanValue(rest)
-	if m := regexp.MustCompile(`(?i)^congratulations?(?:\s+(?:on|for)\s+(.+))?$`).FindStringSubmatch(rest); m != nil && word == "" {
+	if m := congratulationsRe.FindStringSubmatch(rest); m != nil && word == "" {
 		e.purposeWord, e.purpose = "congratulating them on", cleanValue(m[1])
 		return
 	}
@@ -461,8 +469,7 @@ func (e emailSpec) compose(greetName, docTitle, docText, summary string, team bo
 
 // youForm speaks to the reader: "their renewal" becomes "your renewal".
 func youForm(s string) string {
-	return regexp.MustCompile(`(?i)\b(?:their|his)\b`).ReplaceAllString(
-		regexp.MustCompile(`(?i)\b(?:them|him)\b`).ReplaceAllString(s, "you"), "your")
+	return possessivePronounRe.ReplaceAllString(objectPronounYouRe.ReplaceAllString(s, "you"), "your")
 }
 
 func firstWords(s string, n int) string {

@@ -490,7 +490,7 @@ func converseAfter(t *testing.T, crm *fakeCRM, tools []string, earlier []agent.M
 }
 
 // converseAt is converseAfter for a message that arrived at now.
-func converseAt(t *testing.T, crm *fakeCRM, tools []string, now time.Time, earlier []agent.Message, message string) conversation {
+func converseAt(t testing.TB, crm *fakeCRM, tools []string, now time.Time, earlier []agent.Message, message string) conversation {
 	t.Helper()
 	m := New()
 	offered := specs(tools...)

@@ -805,6 +805,11 @@ func (p parser) contextHint() (intent, bool) {
 	return intent{}, false
 }
 
+var (
+	asContactRe      = regexp.MustCompile(`(?i),\s*as\s+(?:a\s+)?(?:new\s+)?contact\b[\s,]*`)
+	leadingArticleRe = regexp.MustCompile(`(?i)^(?:the|a|an|our|their)\s+`)
+)
+
 // conditionalCreateRe: "add her at Initech" in a step that runs because
 // the search before it found nobody ("if not, add her").
 var conditionalCreateRe = regexp.MustCompile(`(?i)^(?:add|create|save|register|make)\s+(?:a\s+(?:new\s+)?contact\s+for\s+)?(.+)$`)
@@ -820,7 +825,7 @@ func (p parser) conditionalCreate() (intent, bool) {
 		return intent{}, false
 	}
 	details := p.prior.searched + ", " + strings.TrimLeft(m[1][len(p.prior.searched):], " ,")
-	details = regexp.MustCompile(`(?i),\s*as\s+(?:a\s+)?(?:new\s+)?contact\b[\s,]*`).ReplaceAllString(details, ", ")
+	details = asContactRe.ReplaceAllString(details, ", ")
 	f := parseContactDetails(strings.TrimRight(details, ", "))
 	return intent{kind: intentCreateContact, contact: f}, f.Name != ""
 }
@@ -854,7 +859,7 @@ func nowChange(v string) []fieldChange {
 			return []fieldChange{{Field: p.field, Value: value}}
 		}
 	}
-	v = cleanValue(regexp.MustCompile(`(?i)^(?:the|a|an|our|their)\s+`).ReplaceAllString(v, ""))
+	v = cleanValue(leadingArticleRe.ReplaceAllString(v, ""))
 	if looksLikeTitle(v) && looksLikeWords(v) {
 		return []fieldChange{{Field: "title", Value: v}}
 	}
