@@ -97,12 +97,12 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	// that answers at once in process needs no claim: two workers running
 	// the same step cost nothing, and the expected version lets one record.
 	if _, instant := h.Model.(Instant); !instant {
-		claim, err := c.ClaimModelStep(cmd.Step, h.stepLease(), h.now())
+		claim, err := c.ClaimModelStep(cmd.Step, h.stepLease(), h.now(), h.Instance, h.alive(ctx))
 		if errors.Is(err, conversation.ErrNothingToDo) && !fresh {
 			if c, v, err = h.loadConversation(ctx, cmd.ConversationID); err != nil {
 				return err
 			}
-			claim, err = c.ClaimModelStep(cmd.Step, h.stepLease(), h.now())
+			claim, err = c.ClaimModelStep(cmd.Step, h.stepLease(), h.now(), h.Instance, h.alive(ctx))
 		}
 		if errors.Is(err, conversation.ErrNothingToDo) {
 			return nil

@@ -28,6 +28,11 @@ type Handler struct {
 	// call, retries included. Zero ModelCallBudget: ModelTimeout.
 	ModelTimeout    time.Duration
 	ModelCallBudget time.Duration
+	// Instance names this process's life (new at each start); Liveness
+	// tells whether another instance is still alive (nil: claims are held
+	// for their whole lease).
+	Instance string
+	Liveness Liveness
 	Webhook         WebhookSender
 	Webhooks        WebhookPolicy
 	Mailer          Mailer

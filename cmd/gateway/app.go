@@ -20,6 +20,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/handlers/tools"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 	"github.com/sois-ai/chat-agent-gateway/infra/leader"
+	"github.com/sois-ai/chat-agent-gateway/infra/liveness"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/offline"
 	"github.com/sois-ai/chat-agent-gateway/infra/messaging"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
@@ -52,6 +53,8 @@ type App struct {
 	Log  *projections.SharedLog
 	wake *pg.Wakeups
 	pool *pgxpool.Pool
+	// live beats this instance's heartbeat (Postgres modes).
+	live *liveness.Postgres
 	// SQL counts the statements this process sends to Postgres.
 	SQL    pg.Counter
 	Runner *projections.Runner
@@ -186,6 +189,15 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls, MaxDuration: cfg.MaxDuration},
 		ModelTimeout: cfg.ModelTimeout, ModelCallBudget: cfg.ModelCallBudget(), Logger: logger}
 	a.Endings.OnEnd = a.Cmds.ConversationEnded
+	// This process's life has an id of its own: what it claims names it,
+	// and once it is gone another instance takes the work at once.
+	a.Cmds.Instance = liveness.NewID()
+	if a.pool != nil {
+		a.live = &liveness.Postgres{Pool: a.pool, Self: a.Cmds.Instance}
+		a.Cmds.Liveness = a.live
+	} else {
+		a.Cmds.Liveness = liveness.Local{Self: a.Cmds.Instance}
+	}
 	if a.wake != nil {
 		a.Relay = relay.NewShared(a.wake)
 	} else {

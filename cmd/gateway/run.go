@@ -10,6 +10,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/handlers/sagas"
 	"github.com/sois-ai/chat-agent-gateway/infra/leader"
+	"github.com/sois-ai/chat-agent-gateway/infra/liveness"
 )
 
 // Start brings the read models up to date, then starts the projections,
@@ -21,6 +22,11 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.logger.Info("read models are up to date", "took", time.Since(began).Round(time.Millisecond))
 	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if a.live != nil {
+		if err := a.live.Start(ctx); err != nil {
+			return fmt.Errorf("announce this instance: %w", err)
+		}
+	}
 	if a.wake != nil {
 		a.goRun(func() { a.wake.Run(ctx) })
 	}
@@ -60,6 +66,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.runRole(ctx, sagas.BillingName, bill.Run)
 	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
 		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/4, 5*time.Second),
+		OrphanAfter:      liveness.DefaultTimeout,
 		ResumeAllAtStart: a.cfg.Embedded(), McpCalls: a.McpUsage, Logger: a.logger}
 	a.runRole(ctx, "reaper", reaper.Run)
 	if a.campaign != nil {

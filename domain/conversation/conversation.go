@@ -143,6 +143,9 @@ type Conversation struct {
 	// cancelled: its result, when it comes, is recorded as discarded.
 	InFlight, Abandoned int
 	InFlightSince       time.Time
+	// InFlightOwner is the instance that claimed the step in flight ("" for
+	// claims recorded before owners were).
+	InFlightOwner string
 	// LastProgressAt is when the last fact was recorded; the reaper uses it.
 	LastProgressAt time.Time
 	Version        int64
@@ -167,7 +170,7 @@ func (c *Conversation) Apply(f es.Fact) {
 		if c.Status == StatusOpen {
 			c.Status = StatusProcessing
 		}
-		c.InFlight, c.InFlightSince = e.Step, e.StartedAt
+		c.InFlight, c.InFlightSince, c.InFlightOwner = e.Step, e.StartedAt, e.Owner
 		c.LastClaimed = max(c.LastClaimed, e.Step)
 		c.LastProgressAt = e.StartedAt
 	case *ModelStepCompleted:
@@ -380,17 +383,28 @@ func (c *Conversation) StartProcessing(now time.Time) []es.Fact {
 // ClaimModelStep decides whether this worker may call the model for step
 // n: not while another worker's claim on it is younger than lease (that
 // call is still running). A stale claim (its worker died) is taken over.
-func (c *Conversation) ClaimModelStep(n int, lease time.Duration, now time.Time) ([]es.Fact, error) {
+func (c *Conversation) ClaimModelStep(n int, lease time.Duration, now time.Time, owner string, alive func(owner string) bool) ([]es.Fact, error) {
 	next := c.Next()
 	if next.ModelStep == 0 || next.ModelStep != n {
 		return nil, ErrNothingToDo
 	}
-	if c.InFlight == n && now.Sub(c.InFlightSince) < lease {
+	if c.ClaimHeld(n, lease, now, alive) {
 		return nil, ErrNothingToDo
 	}
 	// The first claim also marks the conversation as processing; the
 	// separate ProcessingStarted of older streams said nothing more.
-	return []es.Fact{&ModelStepStarted{Step: n, StartedAt: now}}, nil
+	return []es.Fact{&ModelStepStarted{Step: n, StartedAt: now, Owner: owner}}, nil
+}
+
+// ClaimHeld reports whether step n is claimed by someone still at it: the
+// claim is within its lease and its owner is alive (a claim that names no
+// owner, recorded before owners were, is held for the whole lease).
+// alive nil counts every owner as alive.
+func (c *Conversation) ClaimHeld(n int, lease time.Duration, now time.Time, alive func(owner string) bool) bool {
+	if c.InFlight != n || now.Sub(c.InFlightSince) >= lease {
+		return false
+	}
+	return c.InFlightOwner == "" || alive == nil || alive(c.InFlightOwner)
 }
 
 // CheckModelStep decides whether model step n may run now. A step cap that

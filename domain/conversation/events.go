@@ -39,6 +39,10 @@ type ProcessingStarted struct {
 type ModelStepStarted struct {
 	Step      int       `json:"step"`
 	StartedAt time.Time `json:"started_at"`
+	// Owner is the instance that claimed the step (its id changes at each
+	// start): a claim whose owner is no longer alive is taken over at once
+	// instead of waiting out the lease. Older claims name none.
+	Owner string `json:"owner,omitempty"`
 }
 
 // ModelStepCompleted records one call to the language model and its answer.

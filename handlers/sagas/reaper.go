@@ -26,6 +26,10 @@ type Reaper struct {
 	GiveUpAfter time.Duration
 	// Interval between sweeps.
 	Interval time.Duration
+	// OrphanAfter is how long without progress before a conversation is
+	// looked at for a model step whose claiming instance is gone; such a
+	// conversation is resumed at once, not after StallAfter (0: never).
+	OrphanAfter time.Duration
 	// ResumeAllAtStart resumes every unfinished conversation at start; right
 	// when this process is the only worker (embedded mode), since nothing
 	// else can be running the work.
@@ -96,6 +100,13 @@ func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
 		}
 	}
 	var cmds []any
+	if !resumeAll && r.OrphanAfter > 0 && r.OrphanAfter < r.StallAfter {
+		orphans, err := r.orphans(ctx, now)
+		if err != nil {
+			return err
+		}
+		cmds = append(cmds, orphans...)
+	}
 	for _, v := range views {
 		idle := now.Sub(v.UpdatedAt)
 		switch {
@@ -131,6 +142,38 @@ func (r *Reaper) Sweep(ctx context.Context, resumeAll bool) error {
 		return r.Bus.SendAll(ctx, cmds)
 	}
 	return nil
+}
+
+// orphans are the commands that resume the conversations waiting on a
+// model step whose claiming instance is gone (crashed, killed).
+func (r *Reaper) orphans(ctx context.Context, now time.Time) ([]any, error) {
+	views, err := r.Conversations.Stalled(ctx, now.Add(-r.OrphanAfter), maxResumesPerSweep)
+	if err != nil {
+		return nil, err
+	}
+	var cmds []any
+	for _, v := range views {
+		if now.Sub(v.UpdatedAt) >= r.StallAfter {
+			continue // the stall sweep below has it
+		}
+		if at, recently := r.resumed[v.ID]; recently && now.Sub(at) < r.OrphanAfter {
+			continue
+		}
+		orphaned, err := r.Commands.Orphaned(ctx, v.ID)
+		if err != nil || !orphaned {
+			if err != nil && ctx.Err() == nil {
+				r.Logger.Error("reaper could not look at a conversation's claim", "conversation", v.ID, "err", err)
+			}
+			continue
+		}
+		next, _, err := r.Commands.NextCommands(ctx, v.ID)
+		if err == nil && len(next) > 0 {
+			r.Logger.Info("resuming a conversation whose instance is gone", "conversation", v.ID, "idle", now.Sub(v.UpdatedAt).Round(time.Second))
+			cmds = append(cmds, next...)
+			r.resumed[v.ID] = now
+		}
+	}
+	return cmds, nil
 }
 
 // closeInterruptedCalls closes the MCP calls open for longer than any call
