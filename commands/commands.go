@@ -33,9 +33,9 @@ type Handler struct {
 	// for their whole lease).
 	Instance string
 	Liveness Liveness
-	Webhook         WebhookSender
-	Webhooks        WebhookPolicy
-	Mailer          Mailer
+	Webhook  WebhookSender
+	Webhooks WebhookPolicy
+	Mailer   Mailer
 	// Prices price model steps and tool calls; ModelName is the
 	// configured model (the price looked up), MaxOutputTokens bounds an
 	// answer (the worst case reserved before a step).
