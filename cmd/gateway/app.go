@@ -250,3 +250,14 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	})
 	return a, nil
 }
+
+// departures tells the reaper of instances that stopped (nil when this
+// process works alone).
+func (a *App) departures() interface {
+	Departed(ctx context.Context) ([]string, error)
+} {
+	if a.live == nil {
+		return nil
+	}
+	return a.live
+}

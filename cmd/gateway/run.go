@@ -67,6 +67,7 @@ func (a *App) Start(ctx context.Context) error {
 	reaper := &sagas.Reaper{Conversations: a.Conversations, Commands: a.Cmds, Bus: a.Bus, Clock: a.clock,
 		StallAfter: a.cfg.StallAfter, GiveUpAfter: a.cfg.GiveUpAfter, Interval: min(a.cfg.StallAfter/4, 5*time.Second),
 		OrphanAfter:      liveness.DefaultTimeout,
+		Departures:       a.departures(),
 		ResumeAllAtStart: a.cfg.Embedded(), McpCalls: a.McpUsage, Logger: a.logger}
 	a.runRole(ctx, "reaper", reaper.Run)
 	if a.campaign != nil {

@@ -30,6 +30,15 @@ type Reaper struct {
 	// looked at for a model step whose claiming instance is gone; such a
 	// conversation is resumed at once, not after StallAfter (0: never).
 	OrphanAfter time.Duration
+	// Departures reports instances that stopped (nil: this process works
+	// alone). The commands a departed instance had taken are lost with it,
+	// so for a while after a departure every conversation idle for
+	// OrphanAfter is resumed, not only those with a dead instance's claim.
+	Departures interface {
+		Departed(ctx context.Context) ([]string, error)
+	}
+	// lastDeparture is when the latest departure was seen.
+	lastDeparture time.Time
 	// ResumeAllAtStart resumes every unfinished conversation at start; right
 	// when this process is the only worker (embedded mode), since nothing
 	// else can be running the work.
@@ -151,6 +160,20 @@ func (r *Reaper) orphans(ctx context.Context, now time.Time) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.Departures != nil {
+		gone, err := r.Departures.Departed(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(gone) > 0 {
+			r.Logger.Warn("instances stopped; resuming the work they may have had", "instances", gone)
+			r.lastDeparture = now
+		}
+	}
+	// Right after a departure, work that merely waits (its command taken
+	// by the departed instance) looks no different from work queued: both
+	// are sent again, which the commands' idempotence makes harmless.
+	afterDeparture := !r.lastDeparture.IsZero() && now.Sub(r.lastDeparture) < 3*r.OrphanAfter
 	var cmds []any
 	for _, v := range views {
 		if now.Sub(v.UpdatedAt) >= r.StallAfter {
@@ -160,6 +183,9 @@ func (r *Reaper) orphans(ctx context.Context, now time.Time) ([]any, error) {
 			continue
 		}
 		orphaned, err := r.Commands.Orphaned(ctx, v.ID)
+		if err == nil && afterDeparture {
+			orphaned = true
+		}
 		if err != nil || !orphaned {
 			if err != nil && ctx.Err() == nil {
 				r.Logger.Error("reaper could not look at a conversation's claim", "conversation", v.ID, "err", err)

@@ -73,8 +73,8 @@ func (p *Postgres) timeout() time.Duration {
 }
 
 // Start writes the first heartbeat (so this instance is alive before it
-// claims anything) and keeps beating until ctx ends; then it removes its
-// row, so that a clean stop is noticed at once.
+// claims anything) and keeps beating until ctx ends; then it marks its row
+// as gone, so that a clean stop is noticed at once.
 func (p *Postgres) Start(ctx context.Context) error {
 	if err := p.touch(ctx); err != nil {
 		return err
@@ -86,7 +86,7 @@ func (p *Postgres) Start(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				stop, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, _ = p.Pool.Exec(stop, `DELETE FROM gateway_instances WHERE id = $1`, p.Self)
+				_, _ = p.Pool.Exec(stop, `UPDATE gateway_instances SET seen_at = '-infinity' WHERE id = $1`, p.Self)
 				cancel()
 				return
 			case <-t.C:
@@ -134,4 +134,25 @@ WHERE id = $1 AND seen_at > now() - make_interval(secs => $2))`, instance, p.tim
 	p.seen[instance] = answer{alive: alive, at: time.Now()}
 	p.mu.Unlock()
 	return alive, nil
+}
+
+// Departed takes the instances that stopped beating (killed, crashed, or
+// stopped) off the table and returns them: each departure is reported
+// once, to the one caller (the reaper) that then resumes their work.
+func (p *Postgres) Departed(ctx context.Context) ([]string, error) {
+	rows, err := p.Pool.Query(ctx, `DELETE FROM gateway_instances
+WHERE seen_at < now() - make_interval(secs => $1) RETURNING id`, p.timeout().Seconds())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var gone []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		gone = append(gone, id)
+	}
+	return gone, rows.Err()
 }

@@ -2,6 +2,7 @@ package liveness_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,5 +75,18 @@ func TestPostgres(t *testing.T) {
 	time.Sleep(timeout + beat)
 	if alive("killed") {
 		t.Error("an instance silent for longer than the timeout is alive")
+	}
+
+	// Both departures are reported, once.
+	gone, err := observer.Departed(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(gone)
+	if !slices.Equal(gone, []string{"a", "killed"}) {
+		t.Errorf("departed %v, want [a killed]", gone)
+	}
+	if again, _ := observer.Departed(t.Context()); len(again) != 0 {
+		t.Errorf("departed again: %v", again)
 	}
 }

@@ -19,9 +19,14 @@ type NATSOptions struct {
 	// Workers is how many commands of one type this instance takes at
 	// once; JetStream holds the rest for other instances.
 	Workers int
-	// AckWait is how long a command may run before JetStream hands it to
-	// another instance; longer than the slowest model step.
-	AckWait time.Duration
+	// AckWait is how long a command may run before this instance stops
+	// waiting for its handler to acknowledge it; longer than the slowest
+	// model step. JetStream itself hands an unacknowledged command to
+	// another instance after ServerAckWait without a sign of progress,
+	// which a running handler sends every ServerAckWait/3: a dead
+	// instance's commands come back in ServerAckWait, not AckWait.
+	AckWait       time.Duration
+	ServerAckWait time.Duration
 	// RetryDelay is the wait before a failed command is delivered again.
 	RetryDelay time.Duration
 }
@@ -33,6 +38,9 @@ type NATSOptions struct {
 func NATS(url string, opts NATSOptions, logger *slog.Logger) (Transport, error) {
 	if opts.AckWait <= 0 {
 		opts.AckWait = 3 * time.Minute
+	}
+	if opts.ServerAckWait <= 0 || opts.ServerAckWait > opts.AckWait {
+		opts.ServerAckWait = min(30*time.Second, opts.AckWait)
 	}
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = 2 * time.Second
@@ -52,12 +60,13 @@ func NATS(url string, opts NATSOptions, logger *slog.Logger) (Transport, error) 
 		// a running command to another instance; and no instance may hold
 		// more unacknowledged commands than it can work on, or they would
 		// age in its buffers and be redelivered elsewhere while queued.
-		SubscribeOptions: []nats.SubOpt{nats.DeliverAll(), nats.AckExplicit(), nats.AckWait(opts.AckWait),
+		SubscribeOptions: []nats.SubOpt{nats.DeliverAll(), nats.AckExplicit(), nats.AckWait(opts.ServerAckWait),
 			nats.MaxAckPending(opts.Workers)},
 	}
 	conn := []nats.Option{nats.Name("chat-agent-gateway"), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second)}
 	marshaler := &wmnats.NATSMarshaler{}
+	beating := progressUnmarshaler{Unmarshaler: marshaler, every: opts.ServerAckWait / 3, upTo: opts.AckWait}
 	pub, err := wmnats.NewPublisher(wmnats.PublisherConfig{URL: url, NatsOptions: conn, Marshaler: marshaler, JetStream: js}, wlog)
 	if err != nil {
 		return Transport{}, err
@@ -69,7 +78,7 @@ func NATS(url string, opts NATSOptions, logger *slog.Logger) (Transport, error) 
 		AckAfterHandling: true,
 		Subscriber: func(string) (message.Subscriber, error) {
 			return wmnats.NewSubscriber(wmnats.SubscriberConfig{
-				URL: url, NatsOptions: conn, Unmarshaler: marshaler, JetStream: js,
+				URL: url, NatsOptions: conn, Unmarshaler: beating, JetStream: js,
 				QueueGroupPrefix: opts.Prefix, SubscribersCount: opts.Workers,
 				AckWaitTimeout: opts.AckWait, NakDelay: wmnats.NewStaticDelay(opts.RetryDelay),
 				CloseTimeout: 30 * time.Second,
@@ -77,4 +86,40 @@ func NATS(url string, opts NATSOptions, logger *slog.Logger) (Transport, error) 
 		},
 		Close: pub.Close,
 	}, nil
+}
+
+// progressUnmarshaler tells JetStream that a command is still being
+// worked on (InProgress) every so often until its handler acknowledges
+// or rejects it, so a short server-side ack wait never hands a running
+// command to another instance, while a dead instance's commands come back
+// quickly. The beats stop after upTo, when this instance gives up on the
+// command too.
+type progressUnmarshaler struct {
+	wmnats.Unmarshaler
+	every, upTo time.Duration
+}
+
+func (u progressUnmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
+	msg, err := u.Unmarshaler.Unmarshal(m)
+	if err != nil || m.Reply == "" || u.every <= 0 {
+		return msg, err
+	}
+	go func() {
+		t := time.NewTicker(u.every)
+		defer t.Stop()
+		end := time.After(u.upTo)
+		for {
+			select {
+			case <-msg.Acked():
+				return
+			case <-msg.Nacked():
+				return
+			case <-end:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	return msg, nil
 }
