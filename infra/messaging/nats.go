@@ -1,7 +1,10 @@
 package messaging
 
 import (
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -65,6 +68,9 @@ func NATS(url string, opts NATSOptions, logger *slog.Logger) (Transport, error) 
 	}
 	conn := []nats.Option{nats.Name("chat-agent-gateway"), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second)}
+	if err := alignAckWait(url, conn, opts.Prefix+"_commands_", opts.ServerAckWait, logger); err != nil {
+		logger.Warn("could not bring the command consumers' ack wait up to date; subscribing may fail", "err", err)
+	}
 	marshaler := &wmnats.NATSMarshaler{}
 	beating := progressUnmarshaler{Unmarshaler: marshaler, every: opts.ServerAckWait / 3, upTo: opts.AckWait}
 	pub, err := wmnats.NewPublisher(wmnats.PublisherConfig{URL: url, NatsOptions: conn, Marshaler: marshaler, JetStream: js}, wlog)
@@ -122,4 +128,38 @@ func (u progressUnmarshaler) Unmarshal(m *nats.Msg) (*message.Message, error) {
 		}
 	}()
 	return msg, nil
+}
+
+// alignAckWait updates the ack wait of the command streams' durable
+// consumers that an earlier version created with another one: JetStream
+// refuses to bind a subscription whose ack wait differs from its
+// consumer's, and deleting the consumer would deliver the whole stream
+// again.
+func alignAckWait(url string, conn []nats.Option, streamPrefix string, want time.Duration, logger *slog.Logger) error {
+	nc, err := nats.Connect(url, append(slices.Clone(conn), nats.Timeout(5*time.Second))...)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := nc.JetStream(nats.MaxWait(5 * time.Second))
+	if err != nil {
+		return err
+	}
+	for name := range js.StreamNames() {
+		if !strings.HasPrefix(name, streamPrefix) {
+			continue
+		}
+		for ci := range js.Consumers(name) {
+			if ci == nil || ci.Config.AckWait == want {
+				continue
+			}
+			cfg := ci.Config
+			cfg.AckWait = want
+			if _, err := js.UpdateConsumer(name, &cfg); err != nil {
+				return fmt.Errorf("consumer %s of %s: %w", ci.Name, name, err)
+			}
+			logger.Info("updated a command consumer's ack wait", "stream", name, "consumer", ci.Name, "ack_wait", want)
+		}
+	}
+	return nil
 }
