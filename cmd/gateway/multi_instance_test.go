@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ import (
 )
 
 // TestTwoInstancesFailover runs the gateway as two real OS processes on one
-// Postgres database and one NATS JetStream server, sends 300 conversations
+// Postgres database, with commands on one NATS JetStream server and then on
+// the Postgres queue alone, sends 300 conversations
 // spread over both, SIGKILLs the second instance (which holds the singleton
 // roles: agent loop, webhooks, billing, reaper) half way through, and
 // checks that nothing is lost or done twice:
@@ -48,7 +50,9 @@ import (
 //     log, and every row's version is its stream's head (a projector that
 //     applied an event twice, or skipped one, would show here).
 //
-// It logs throughput and how long recovery took after the kill.
+// It logs throughput and how long recovery took after the kill, which must
+// be well under GATEWAY_STALL_AFTER: the dead instance is noticed by its
+// silence (commands.Liveness), not by its work's.
 //
 // The gateways use the default GATEWAY_NATS_PREFIX ("gateway"): the
 // streams gateway_commands_<Command> with the durable consumer "gateway".
@@ -59,25 +63,35 @@ func TestTwoInstancesFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the two-process failover test")
 	}
+	// Commands on NATS JetStream, then on the Postgres queue alone.
+	for _, transport := range []string{"nats", "postgres"} {
+		t.Run(transport, func(t *testing.T) { twoInstancesFailover(t, transport == "nats") })
+	}
+}
+
+func twoInstancesFailover(t *testing.T, withNATS bool) {
 	const natsURL = "nats://127.0.0.1:4222"
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:4222", 2*time.Second); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("NATS is required in CI but unreachable at 127.0.0.1:4222: %v", err)
+	if withNATS {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:4222", 2*time.Second)
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("NATS is required in CI but unreachable at 127.0.0.1:4222: %v", err)
+			}
+			t.Skipf("NATS unreachable at 127.0.0.1:4222 (%v): the failover test on NATS needs JetStream", err)
 		}
-		t.Skipf("NATS unreachable at 127.0.0.1:4222 (%v): the two-instance failover test needs NATS JetStream", err)
-	} else {
 		c.Close()
 	}
 	dbURL := pgtest.NewDatabase(t) // skips (fails in CI) without Postgres
 	miExclusive(t)
-	miDeleteStreams(t, natsURL)
-	t.Cleanup(func() { miDeleteStreams(t, natsURL) })
+	if withNATS {
+		miDeleteStreams(t, natsURL)
+		t.Cleanup(func() { miDeleteStreams(t, natsURL) })
+	}
 
 	bin := miBuildGateway(t)
 	rc := newReceiver(t, &testClock{}) // real time: the children run on the system clock
 	env := map[string]string{
 		"DATABASE_URL":                   dbURL,
-		"NATS_URL":                       natsURL,
 		"GATEWAY_SECRET_KEY":             testSecretKey,
 		"GATEWAY_ADMIN_TOKEN":            testAdminToken,
 		"GATEWAY_WEBHOOK_ALLOW_PRIVATE":  "true",
@@ -92,6 +106,9 @@ func TestTwoInstancesFailover(t *testing.T) {
 		"GATEWAY_GIVE_UP_AFTER": "10m",
 		"GATEWAY_WRITE_WAIT":    "15s",
 		"GATEWAY_LOG_LEVEL":     "info",
+	}
+	if withNATS {
+		env["NATS_URL"] = natsURL
 	}
 	// Instance 2 starts first, so it takes the singleton roles, and the
 	// kill also exercises their failover.
@@ -283,6 +300,12 @@ func TestTwoInstancesFailover(t *testing.T) {
 	}
 	t.Logf("recovery: the last conversation resolved %s after the kill, the last webhook was delivered %s after it",
 		lastResolved.Sub(killedAt).Round(time.Millisecond), lastDelivered.Sub(killedAt).Round(time.Millisecond))
+	// The dead instance's work is noticed by its silence (5s) and the
+	// reaper's next look (every 5s), after the reaper's role moved (about
+	// 8s): well before GATEWAY_STALL_AFTER (32s here).
+	if took := lastResolved.Sub(killedAt); took > 25*time.Second {
+		t.Errorf("the last conversation resolved %s after the kill; want it within 25s, well before GATEWAY_STALL_AFTER", took.Round(time.Millisecond))
+	}
 
 	// ---- settle: the log stops moving and gw1's read models have caught up ----
 	miQuiesce(t, ctx, pool)
@@ -968,7 +991,15 @@ func miDeleteStreams(t *testing.T, natsURL string) {
 		t.Logf("delete NATS streams: %v", err)
 		return
 	}
-	for _, s := range miCommandStreams {
+	// Every command stream of the default prefix, including those of
+	// commands added since the list above was written.
+	streams := slices.Clone(miCommandStreams)
+	for name := range js.StreamNames() {
+		if strings.HasPrefix(name, "gateway_commands_") && !slices.Contains(streams, name) {
+			streams = append(streams, name)
+		}
+	}
+	for _, s := range streams {
 		if err := js.DeleteStream(s); err != nil && !errors.Is(err, nats.ErrStreamNotFound) {
 			t.Logf("delete NATS stream %s: %v", s, err)
 		}
