@@ -63,10 +63,13 @@ func TestEmbeddedKilledFourTimes(t *testing.T) {
 			ids = append(ids, id)
 		}
 	}
+	rng, seed := killSeed(t)
 	var lastKill time.Time
 	for round := range 4 {
 		send(round*n/4, (round+1)*n/4)
-		time.Sleep(700 * time.Millisecond) // first steps in flight (each takes 1s)
+		wait := time.Duration(200+rng.IntN(900)) * time.Millisecond // steps in flight (each takes 1s)
+		t.Logf("seed %d, kill %d: SIGKILL %s after sending", seed, round+1, wait)
+		time.Sleep(wait)
 		g.kill(t)
 		lastKill = time.Now()
 		g = miStart(t, bin, fmt.Sprintf("embedded-%d", round+1), env)

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,7 +58,10 @@ func killWithWorkInFlight(t *testing.T, withNATS bool) {
 		})
 	}
 	bin := miBuildGateway(t)
+	rc := newReceiver(t, &testClock{}) // real time: the children run on the system clock
+	rng, seed := killSeed(t)
 	env := map[string]string{
+		"GATEWAY_WEBHOOK_ALLOW_PRIVATE": "true", "GATEWAY_WEBHOOK_RETRY_SCHEDULE": "200ms,500ms,1s,2s,5s", "GATEWAY_WEBHOOK_TIMEOUT": "2s",
 		"DATABASE_URL": dbURL, "GATEWAY_SECRET_KEY": testSecretKey, "GATEWAY_ADMIN_TOKEN": testAdminToken,
 		"GATEWAY_POLL_INTERVAL": "20ms", "GATEWAY_WRITE_WAIT": "15s", "GATEWAY_LOG_LEVEL": "info",
 		"GATEWAY_MODEL_TIMEOUT": "10s", "GATEWAY_MODEL_RETRY_BUDGET": "5s",
@@ -75,7 +80,7 @@ func killWithWorkInFlight(t *testing.T, withNATS bool) {
 
 	h := &harness{t: t, gateway: &gateway{backend: "postgres", URL: g1.url}}
 	owner := h.createWorkspace("Acme", "owner@acme.test")
-	key := h.createKey(owner, map[string]any{"label": "kill"})
+	key := h.createKey(owner, map[string]any{"label": "kill", "response_url": rc.URL})
 	c := creds{Token: owner.Token, Key: key.Key}
 	ids := make([]string, 0, n)
 	for i, msg := range messages {
@@ -94,7 +99,9 @@ func killWithWorkInFlight(t *testing.T, withNATS bool) {
 	for len(llm.callsFor(messages[0]))+len(llm.callsFor(messages[1])) < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
+	wait := time.Duration(300+rng.IntN(2200)) * time.Millisecond
+	t.Logf("seed %d: SIGKILL %s after the first model calls arrived (GATEWAY_TEST_SEED=%d repeats it)", seed, wait, seed)
+	time.Sleep(wait)
 	g2.kill(t)
 	killedAt := time.Now()
 
@@ -127,6 +134,18 @@ func killWithWorkInFlight(t *testing.T, withNATS bool) {
 		t.Errorf("the last conversation resolved %s after the kill, want within 20s", took.Round(time.Millisecond))
 	}
 
+	// No webhook lost: each conversation's reached the receiver (which
+	// counts the duplicates at-least-once delivery may bring).
+	for _, id := range ids {
+		for rc.delivered("msg_"+id) == 0 {
+			if time.Since(killedAt) > 90*time.Second {
+				t.Fatalf("the webhook of %s never reached the receiver", id)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	t.Logf("webhooks: all %d delivered, %d duplicate deliveries", n, rc.duplicates())
+
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.New(ctx, miWithParam(dbURL, "pool_max_conns", "2"))
@@ -158,4 +177,18 @@ func miReachable(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// killSeed picks the random moments of a kill test: GATEWAY_TEST_SEED
+// repeats a run, otherwise the time seeds it (and the test prints it).
+func killSeed(t *testing.T) (*rand.Rand, int64) {
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("GATEWAY_TEST_SEED"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("GATEWAY_TEST_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	return rand.New(rand.NewPCG(uint64(seed), 0)), seed
 }
