@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,6 +168,12 @@ func killWithWorkInFlight(t *testing.T, withNATS bool) {
 	}
 	if got := count("ConversationResolved"); got != n {
 		t.Errorf("%d conversations resolved, want %d, each once", got, n)
+	}
+	// The hash chains of the whole log verify.
+	cmd := exec.Command(bin, "audit", "verify", "--all")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DATABASE_URL=" + dbURL, "GATEWAY_SECRET_KEY=" + testSecretKey}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("audit verify --all: %v\n%s", err, strings.TrimSpace(string(out)))
 	}
 }
 
