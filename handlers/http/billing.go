@@ -78,6 +78,9 @@ func billingQuery(r *http.Request) (billingview.ReportQuery, *apiError) {
 			return q, validation("%s is required: a UTC day of the form YYYY-MM-DD (both ends of the range are included).", d.name)
 		}
 		date, err := billingview.ParseDate(v)
+		if errors.Is(err, billingview.ErrDateOutOfRange) {
+			return q, validation("%s must be a day from %s to %s, not %q.", d.name, billingview.MinDate, billingview.MaxDate, v)
+		}
 		if err != nil {
 			return q, validation("%s must be a calendar day of the form YYYY-MM-DD (UTC), not %q.", d.name, v)
 		}

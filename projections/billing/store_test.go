@@ -688,12 +688,14 @@ func TestDollars(t *testing.T) {
 }
 
 func TestParseDate(t *testing.T) {
-	for _, ok := range []string{"2026-01-31", "2028-02-29", "0001-01-01"} {
+	for _, ok := range []string{"2026-01-31", "2028-02-29", "1970-01-01", "9999-12-30"} {
 		if d, err := ParseDate(ok); err != nil || d.String() != ok {
 			t.Errorf("ParseDate(%s) = %v, %v", ok, d, err)
 		}
 	}
-	for _, bad := range []string{"", "2026-1-31", "2026-02-30", "2027-02-29", "2026-13-01", "26-01-01", "2026-01-01T00:00:00Z", " 2026-01-01", "2026/01/01"} {
+	for _, bad := range []string{"", "2026-1-31", "2026-02-30", "2027-02-29", "2026-13-01", "26-01-01", "2026-01-01T00:00:00Z", " 2026-01-01", "2026/01/01",
+		"0000-01-01", "0001-01-01", "1969-12-31", "9999-12-31"} { // outside what every store can count
+
 		if _, err := ParseDate(bad); err == nil {
 			t.Errorf("ParseDate(%q) accepted", bad)
 		}

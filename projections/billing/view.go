@@ -69,6 +69,14 @@ func DateOf(t time.Time) Date {
 
 var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
+// The days a report may name.
+var (
+	MinDate = Date{time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)}
+	MaxDate = Date{time.Date(9999, 12, 30, 0, 0, 0, 0, time.UTC)}
+	// ErrDateOutOfRange: a day outside MinDate … MaxDate.
+	ErrDateOutOfRange = errors.New("date out of the supported range")
+)
+
 // ParseDate reads YYYY-MM-DD, strictly: a real calendar day, four-digit
 // year, two-digit month and day.
 func ParseDate(s string) (Date, error) {
@@ -78,6 +86,11 @@ func ParseDate(s string) (Date, error) {
 	t, err := time.Parse("2006-01-02", s)
 	if err != nil {
 		return Date{}, fmt.Errorf("%q is not a calendar date", s)
+	}
+	if t.Before(MinDate.t) || t.After(MaxDate.t) {
+		// Every store must give the same answer: Postgres cannot count
+		// days around year 0, and no charge is older than 1970.
+		return Date{}, fmt.Errorf("%q is outside %s to %s: %w", s, MinDate, MaxDate, ErrDateOutOfRange)
 	}
 	return Date{t}, nil
 }
