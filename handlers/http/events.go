@@ -241,6 +241,22 @@ func (s *Server) historyReader(r *http.Request, log eventLog) (string, *apiError
 		return "", e
 	}
 	notFound := errorf(http.StatusNotFound, CodeNotFound, "No conversation %s was found.", id)
+	// Ownership first, from the read model's index: another workspace's
+	// conversation is turned away as fast as an id that does not exist,
+	// without reading its history.
+	if s.d.Conversations != nil {
+		v, found, err := s.d.Conversations.Get(r.Context(), id)
+		if err != nil {
+			return "", s.internal(r, err)
+		}
+		if found && (v.WorkspaceID != c.WorkspaceID ||
+			(v.UserID != c.UserID && !c.is(string(workspace.RoleOwner), string(workspace.RoleAuditor)))) {
+			return "", notFound
+		}
+		if found {
+			return s.withinRetention(r, id, v.CreatedAt)
+		}
+	}
 	recs, err := log.ReadStream(r.Context(), conversation.Stream(id), 0)
 	if err != nil {
 		return "", s.internal(r, err)
@@ -260,12 +276,18 @@ func (s *Server) historyReader(r *http.Request, log eventLog) (string, *apiError
 		(opened.UserID != c.UserID && !c.is(string(workspace.RoleOwner), string(workspace.RoleAuditor))) {
 		return "", notFound
 	}
+	return s.withinRetention(r, id, opened.OpenedAt)
+}
+
+// withinRetention serves a conversation's history while the audit
+// retention (counted from its creation) lasts.
+func (s *Server) withinRetention(r *http.Request, id string, openedAt time.Time) (string, *apiError) {
 	retention, err := currentAuditRetention()
 	if err != nil {
 		return "", s.internal(r, err)
 	}
 	if retention > 0 {
-		until := opened.OpenedAt.Add(max(retention, conversation.Lifetime))
+		until := openedAt.Add(max(retention, conversation.Lifetime))
 		if !s.d.Clock.Now().Before(until) {
 			return "", errorf(http.StatusNotFound, CodeNotFound,
 				"The event history of conversation %s was kept until %s (%s=%s after creation) and is no longer served.",
