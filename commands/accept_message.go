@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +14,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/idempotency"
 )
 
 // AcceptMessage opens a conversation for a caller's message.
@@ -64,20 +66,35 @@ var idempotencySpace = uuid.MustParse("0b9f6d1e-5a3c-4e57-9a41-2c7d8e6f0a13")
 // caller's Idempotency-Key, so a resend finds the first request's stream:
 // the decision rests on that stream's events, not on a read model, and two
 // resends racing each other meet in the store's expected-version check.
-func idempotentID(apiKeyID, key string) string {
-	return uuid.NewSHA1(idempotencySpace, []byte(apiKeyID+"\x00"+key)).String()
+//
+// A key lasts 24 h (idempotency.Lifetime) from its first request; then it
+// names a new conversation, of the next generation (gen).
+func idempotentID(apiKeyID, key string, gen int) string {
+	name := apiKeyID + "\x00" + key
+	if gen > 0 {
+		name += "\x00" + strconv.Itoa(gen)
+	}
+	return uuid.NewSHA1(idempotencySpace, []byte(name)).String()
 }
+
+// errKeyLapsed: the key's conversation is older than the key's lifetime.
+var errKeyLapsed = errors.New("the Idempotency-Key's 24 hours are over")
 
 // AcceptMessage checks the key on its own facts (owner, revoked) rather than
 // on a read model, so a key revoked a moment ago is refused, then records
 // the conversation.
 func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepted, error) {
 	id := NewID()
-	if cmd.IdempotencyKey != "" {
-		id = idempotentID(cmd.APIKeyID, cmd.IdempotencyKey)
-		if out, found, err := h.acceptedBefore(ctx, id, cmd); found || err != nil {
+	for gen := 0; cmd.IdempotencyKey != ""; gen++ {
+		id = idempotentID(cmd.APIKeyID, cmd.IdempotencyKey, gen)
+		out, found, err := h.acceptedBefore(ctx, id, cmd)
+		if errors.Is(err, errKeyLapsed) {
+			continue // used more than 24 h ago: the key starts afresh
+		}
+		if found || err != nil {
 			return out, err
 		}
+		break
 	}
 	for attempt := 0; ; attempt++ {
 		k, kv, err := h.admit(ctx, cmd.APIKeyID, cmd.UserID, h.firstStepCost(cmd))
@@ -167,6 +184,9 @@ func (h *Handler) acceptedBefore(ctx context.Context, id string, cmd AcceptMessa
 	v, recs, err := h.load(ctx, conversation.Stream(id), conversation.Events, &c)
 	if err != nil || v == 0 {
 		return Accepted{}, err != nil, err
+	}
+	if !h.now().Before(c.OpenedAt.Add(idempotency.Lifetime)) {
+		return Accepted{}, true, errKeyLapsed
 	}
 	if !c.SameRequest(openParams(cmd, id, "", time.Time{})) {
 		return Accepted{}, true, &IdempotencyConflictError{ConversationID: id}

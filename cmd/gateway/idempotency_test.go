@@ -59,7 +59,7 @@ func TestIdempotencyKey(t *testing.T) {
 				t.Errorf("resend answered %s (Idempotent-Replayed %q), want %s replayed", got, again.Header.Get("Idempotent-Replayed"), id)
 			}
 			// The key reused for something else.
-			msg := expectError(t, post(c, "order-4711", map[string]any{"message": "Delete every contact"}), http.StatusConflict, "CONFLICT")
+			msg := expectError(t, post(c, "order-4711", map[string]any{"message": "Delete every contact"}), http.StatusConflict, "IDEMPOTENCY_KEY_REUSED")
 			if !strings.Contains(msg, id) || !strings.Contains(msg, "different request") {
 				t.Errorf("conflict message %q should name the conversation and say the request differs", msg)
 			}
@@ -94,14 +94,18 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 		h.await(c, ids[0])
 
-		// After the conversation's 24 h the key cannot bring it back.
+		// After 24 h the key starts afresh: the same request opens a new
+		// conversation (the old one has expired), and a resend of it finds
+		// the new one.
+		before := idOf(post(c, "order-4711", body))
 		h.Clock.Advance(conversation.Lifetime + time.Minute)
 		h.quiesce()
-		h.unchanged(t, func() {
-			msg := expectError(t, post(c, "order-4711", body), http.StatusConflict, "CONFLICT")
-			if !strings.Contains(msg, "expired") {
-				t.Errorf("conflict message %q should say the conversation expired", msg)
-			}
-		})
+		fresh := idOf(post(c, "order-4711", body))
+		if fresh == before {
+			t.Errorf("a key used 24 h ago answered with its old conversation %s", before)
+		}
+		if again := idOf(post(c, "order-4711", body)); again != fresh {
+			t.Errorf("a resend of the fresh request got %s, want %s", again, fresh)
+		}
 	})
 }

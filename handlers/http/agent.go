@@ -387,7 +387,7 @@ func (s *Server) commandError(r *http.Request, err error) *apiError {
 	case errors.Is(err, conversation.ErrBusy):
 		return errorf(http.StatusConflict, CodeBusy, "%s; send the follow-up once it has answered (poll the conversation, or wait for its webhook).", upperFirst(conversation.ErrBusy.Error()))
 	case errors.As(err, &reused):
-		return errorf(http.StatusConflict, CodeConflict, "%s.", upperFirst(reused.Error()))
+		return errorf(http.StatusConflict, CodeIdempotencyKeyReused, "%s.", upperFirst(reused.Error()))
 	case errors.As(err, &iv):
 		return validation("%s.", iv.Error())
 	case errors.As(err, &exceeded):

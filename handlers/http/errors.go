@@ -22,6 +22,11 @@ const (
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	CodeForbidden        = "FORBIDDEN"
 	CodeConflict         = "CONFLICT"
+	// CodeIdempotencyKeyReused: an Idempotency-Key sent again with another
+	// request; CodeIdempotencyKeyInUse: sent again while its first request
+	// still runs.
+	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+	CodeIdempotencyKeyInUse  = "IDEMPOTENCY_KEY_IN_USE"
 	CodeBusy             = "CONVERSATION_BUSY"
 	CodeInternal         = "INTERNAL_ERROR"
 	CodeNotReady         = "NOT_READY"
