@@ -27,9 +27,9 @@ const (
 	// still runs.
 	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
 	CodeIdempotencyKeyInUse  = "IDEMPOTENCY_KEY_IN_USE"
-	CodeBusy             = "CONVERSATION_BUSY"
-	CodeInternal         = "INTERNAL_ERROR"
-	CodeNotReady         = "NOT_READY"
+	CodeBusy                 = "CONVERSATION_BUSY"
+	CodeInternal             = "INTERNAL_ERROR"
+	CodeNotReady             = "NOT_READY"
 )
 
 // apiError is an error a client sees: a status, a code and a sentence.

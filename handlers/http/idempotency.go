@@ -156,4 +156,3 @@ func (w *recordingWriter) Flush() {
 		f.Flush()
 	}
 }
-
