@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -206,6 +207,11 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, c caller) {
 	if scope == "" && c.is(string(workspace.RoleAuditor)) {
 		scope = "workspace"
 	}
+	q, e := s.parsePage(r, "api-keys:"+scope)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	var views []apikeys.View
 	var err error
 	switch scope {
@@ -225,11 +231,12 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, s.internal(r, err))
 		return
 	}
-	out := make([]keyBody, 0, len(views))
-	for _, v := range views {
+	page, next := pageOf(s, views, func(v apikeys.View) (time.Time, string) { return v.CreatedAt, v.ID }, q, "api-keys:"+scope)
+	out := make([]keyBody, 0, len(page))
+	for _, v := range page {
 		out = append(out, keyFromView(v))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"api_keys": out})
+	writeJSON(w, http.StatusOK, map[string]any{"api_keys": out, "next_cursor": next})
 }
 
 // managedKey is the caller, who may manage keys, and the key of theirs the

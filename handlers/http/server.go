@@ -73,6 +73,12 @@ type Deps struct {
 	// a URL is accepted, with a warning. Nil skips the check.
 	WebhookRefusal func(url string) error
 	Logger         *slog.Logger
+	// Cursors seals the cursors of list pages (the server's key), so a
+	// client cannot forge or alter one (nil: plain, for tests).
+	Cursors interface {
+		Seal(plaintext string) (string, error)
+		Open(sealed string) (string, error)
+	}
 }
 
 // Server holds the routes.

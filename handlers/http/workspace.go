@@ -4,6 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
+
+	orgview "github.com/sois-ai/chat-agent-gateway/projections/org"
 
 	"github.com/go-chi/chi/v5"
 
@@ -61,12 +64,26 @@ func (s *Server) createDepartment(w http.ResponseWriter, r *http.Request, c call
 }
 
 func (s *Server) listDepartments(w http.ResponseWriter, r *http.Request, c caller) {
+	q, e := s.parsePage(r, "departments")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	ds, err := s.d.Org.Departments(r.Context(), c.WorkspaceID)
 	if err != nil {
 		writeError(w, s.internal(r, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"departments": ds})
+	page, next := pageOf(s, ds, func(d orgview.Department) (time.Time, string) { return d.CreatedAt, d.ID }, q, "departments")
+	writeJSON(w, http.StatusOK, map[string]any{"departments": nonNil(page), "next_cursor": next})
+}
+
+// nonNil makes an empty page a JSON [] rather than null.
+func nonNil[T any](items []T) []T {
+	if items == nil {
+		return []T{}
+	}
+	return items
 }
 
 func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, c caller) {
@@ -93,12 +110,18 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 func (s *Server) listTeams(w http.ResponseWriter, r *http.Request, c caller) {
+	q, e := s.parsePage(r, "teams")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	ts, err := s.d.Org.Teams(r.Context(), c.WorkspaceID, "")
 	if err != nil {
 		writeError(w, s.internal(r, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"teams": ts})
+	page, next := pageOf(s, ts, func(t orgview.Team) (time.Time, string) { return t.CreatedAt, t.ID }, q, "teams")
+	writeJSON(w, http.StatusOK, map[string]any{"teams": nonNil(page), "next_cursor": next})
 }
 
 func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request, c caller) {
