@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // TestListsPageWithStableCursors: a list paged with limit=2 while rows are
@@ -82,6 +83,50 @@ func TestListsPageWithStableCursors(t *testing.T) {
 					t.Errorf("%s: row %s repeated", l.field, id)
 				}
 			}
+		}
+
+		// The caller's conversations, newest first.
+		c := h.principal(owner)
+		var sent []string
+		for i := range 5 {
+			sent = append(sent, h.send(c, fmt.Sprintf("List my open tasks, please (%d)", i)))
+			h.await(c, sent[i]) // and in the read model the list reads
+			h.Clock.Advance(time.Second)
+		}
+		h.quiesce()
+		seen := map[string]int{}
+		var order []string
+		path := "/api/agent?limit=2"
+		for pages := 0; ; pages++ {
+			body, r := get(path)
+			if r.Status != http.StatusOK {
+				t.Fatalf("%s: %d %s", path, r.Status, r.Raw)
+			}
+			for _, row := range body["conversations"].([]any) {
+				id := row.(map[string]any)["conversation_uuid"].(string)
+				seen[id]++
+				order = append(order, id)
+			}
+			if pages == 0 {
+				h.send(c, "What tasks do I have? (sent while paging)")
+			}
+			next, _ := body["next_cursor"].(string)
+			if next == "" {
+				break
+			}
+			path = "/api/agent?limit=2&cursor=" + next
+		}
+		for i, id := range sent {
+			if seen[id] != 1 {
+				t.Errorf("conversation %d seen %d times while paging, want once", i, seen[id])
+			}
+		}
+		if len(order) >= 2 && order[0] != sent[len(sent)-1] {
+			t.Errorf("the first row is %s, want the newest conversation %s", order[0], sent[len(sent)-1])
+		}
+		for _, bad := range []string{"/api/agent?status=done", "/api/agent?since=yesterday", "/api/agent?limit=0"} {
+			_, r := get(bad)
+			expectError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
 		}
 
 		// Cursors belong to their list and cannot be altered; limits are bounded.

@@ -113,6 +113,7 @@ func New(d Deps) http.Handler {
 	r.Route("/api", func(r chi.Router) {
 		r.Use(s.idempotent)
 		r.Post("/agent", s.as(s.authenticate, s.postAgent))
+		r.Get("/agent", s.as(s.authenticate, s.listConversations))
 		r.Get("/agent/{id}", s.getAgent)
 		r.Get("/agent/{id}/events", s.conversationEvents)
 		r.Get("/agent/{id}/webhook/attempts", s.webhookAttempts)

@@ -24,11 +24,41 @@ type Store interface {
 	// before, least recently updated first: what the reaper looks at, and
 	// no more, so its sweep costs what is stalled, not what is running.
 	Stalled(ctx context.Context, before time.Time, limit int) ([]View, error)
+	// ByUser lists a user's conversations in a workspace, newest first
+	// (created_at, then id, descending), a page at a time.
+	ByUser(ctx context.Context, q UserQuery) ([]View, error)
 	// UsageByKey adds up a key's conversations.
 	UsageByKey(ctx context.Context, keyID string) (Usage, error)
 	// DueWebhooks lists conversations whose webhook delivery waits for an
 	// attempt, or to start one, at now (see View.WebhookDue), oldest first.
 	DueWebhooks(ctx context.Context, now time.Time, stale time.Duration, limit int) ([]View, error)
+}
+
+// UserQuery picks a page of a user's conversations: those of Status (""
+// any) created at or after Since (zero: any), older than the row Before
+// names (nil: from the newest), at most Limit.
+type UserQuery struct {
+	WorkspaceID, UserID, Status string
+	Since                       time.Time
+	Before                      *Place
+	Limit                       int
+}
+
+// Place is a conversation's place in the newest-first order.
+type Place struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// older reports whether v comes after the place in newest-first order.
+func (p *Place) older(v View) bool {
+	at := v.CreatedAt.Truncate(time.Microsecond) // as the database keeps it
+	return p == nil || at.Before(p.CreatedAt) || at.Equal(p.CreatedAt) && v.ID < p.ID
+}
+
+func (q UserQuery) matches(v View) bool {
+	return v.WorkspaceID == q.WorkspaceID && v.UserID == q.UserID && (q.Status == "" || v.Status == q.Status) &&
+		!v.CreatedAt.Before(q.Since) && q.Before.older(v)
 }
 
 const (
@@ -101,6 +131,22 @@ func (m *Memory) Stalled(_ context.Context, before time.Time, limit int) ([]View
 		}
 	}
 	return leastRecentFirst(out, limit), nil
+}
+
+func (m *Memory) ByUser(_ context.Context, q UserQuery) ([]View, error) {
+	var out []View
+	for v := range m.Views.All() {
+		if q.matches(v) {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].CreatedAt.After(out[j].CreatedAt) || out[i].CreatedAt.Equal(out[j].CreatedAt) && out[i].ID > out[j].ID
+	})
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
 }
 
 func (m *Memory) UsageByKey(_ context.Context, keyID string) (Usage, error) {
@@ -245,6 +291,27 @@ func (p *Postgres) Unfinished(ctx context.Context, limit int) ([]View, error) {
 
 func (p *Postgres) Stalled(ctx context.Context, before time.Time, limit int) ([]View, error) {
 	return p.sweep(ctx, new(projections.Where).Add(unfinished).Add(`updated_at < %s`, before), limit)
+}
+
+func (p *Postgres) ByUser(ctx context.Context, q UserQuery) ([]View, error) {
+	if !projections.IsUUID(q.WorkspaceID) || !projections.IsUUID(q.UserID) {
+		return nil, nil
+	}
+	w := new(projections.Where).Add(`user_id = %s::text::uuid`, q.UserID).Add(`workspace_id = %s::text::uuid`, q.WorkspaceID)
+	if q.Status != "" {
+		w.Add(`status = %s`, q.Status)
+	}
+	if !q.Since.IsZero() {
+		w.Add(`created_at >= %s`, q.Since)
+	}
+	if q.Before != nil {
+		w.Add(`(created_at, id) < (%s, %s::text::uuid)`, q.Before.CreatedAt, q.Before.ID)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	return p.List(ctx, w, `created_at DESC, id DESC`, limit)
 }
 
 func (p *Postgres) UsageByKey(ctx context.Context, keyID string) (Usage, error) {

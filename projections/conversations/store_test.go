@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,6 +156,60 @@ var contract = projectiontest.Contract[View]{
 func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 	contract.Run(t, func(t *testing.T) projections.Projection { return newStore(t) })
 	ctx := context.Background()
+
+	t.Run("a user's conversations, newest first, page by page", func(t *testing.T) {
+		s := newStore(t)
+		l := newLog()
+		x, other := newIDs(), newIDs()
+		var all []string
+		for i := range 5 {
+			id := uuid.NewString()
+			all = append([]string{id}, all...) // newest first
+			projectiontest.Apply(t, s, l.next(t, id, x.opened(id, at(time.Duration(i)*time.Minute))))
+		}
+		// Two at the same instant: the id breaks the tie.
+		same := []string{uuid.NewString(), uuid.NewString()}
+		for _, id := range same {
+			projectiontest.Apply(t, s, l.next(t, id, x.opened(id, at(10*time.Minute))))
+		}
+		if same[0] < same[1] {
+			same[0], same[1] = same[1], same[0]
+		}
+		all = append(same, all...)
+		someoneElse := uuid.NewString()
+		projectiontest.Apply(t, s, l.next(t, someoneElse, other.opened(someoneElse, at(3*time.Minute))))
+
+		var got []string
+		q := UserQuery{WorkspaceID: x.ws, UserID: x.user, Limit: 3}
+		for range 10 {
+			page, err := s.ByUser(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range page {
+				got = append(got, v.ID)
+			}
+			if len(page) < q.Limit {
+				break
+			}
+			last := page[len(page)-1]
+			q.Before = &Place{CreatedAt: last.CreatedAt.Truncate(time.Microsecond), ID: last.ID}
+		}
+		if strings.Join(got, ",") != strings.Join(all, ",") {
+			t.Errorf("pages gave\n%v\nwant\n%v", got, all)
+		}
+		since, err := s.ByUser(ctx, UserQuery{WorkspaceID: x.ws, UserID: x.user, Since: at(4 * time.Minute), Limit: 10})
+		if err != nil || len(since) != 3 {
+			t.Errorf("since 4 min: %d conversations (%v), want 3", len(since), err)
+		}
+		none, err := s.ByUser(ctx, UserQuery{WorkspaceID: x.ws, UserID: x.user, Status: "resolved", Limit: 10})
+		if err != nil || len(none) != 0 {
+			t.Errorf("status resolved: %d conversations (%v), want 0", len(none), err)
+		}
+		if mine, _ := s.ByUser(ctx, UserQuery{WorkspaceID: other.ws, UserID: x.user, Limit: 10}); len(mine) != 0 {
+			t.Errorf("the user's conversations listed in another workspace")
+		}
+	})
 
 	t.Run("a resolved conversation, event by event", func(t *testing.T) {
 		s := newStore(t)
