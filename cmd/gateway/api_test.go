@@ -318,7 +318,7 @@ func TestBadInput(t *testing.T) {
 			{"unknown route", req{Method: "GET", Path: "/api/unknown"}, 404, "NOT_FOUND"},
 			{"unknown route POST", req{Method: "POST", Path: "/api/agents", Body: `{"message":"hi"}`}, 404, "NOT_FOUND"},
 			{"DELETE /api/agent", req{Method: "DELETE", Path: "/api/agent"}, 405, "METHOD_NOT_ALLOWED"},
-			{"GET /api/agent", req{Method: "GET", Path: "/api/agent"}, 405, "METHOD_NOT_ALLOWED"},
+			{"PATCH /api/agent", req{Method: "PATCH", Path: "/api/agent"}, 405, "METHOD_NOT_ALLOWED"},
 			{"PUT /api/agent", req{Method: "PUT", Path: "/api/agent", Body: `{"message":"hi"}`}, 405, "METHOD_NOT_ALLOWED"},
 			{"DELETE /api/agent/{id}", req{Method: "DELETE", Path: "/api/agent/" + f.aliceConv}, 405, "METHOD_NOT_ALLOWED"},
 			{"POST /api/agent/{id}", req{Method: "POST", Path: "/api/agent/" + f.aliceConv, Body: `{"message":"hi"}`}, 405, "METHOD_NOT_ALLOWED"},
