@@ -27,14 +27,16 @@ func TestListsPageWithStableCursors(t *testing.T) {
 			{"/api/departments", "departments", "/api/departments"},
 			{"/api/teams", "teams", "/api/teams"},
 			{"/api/api-keys", "api_keys", "/api/api-keys"},
+			{"/api/users", "users", "/api/users"},
 		}
 		for _, l := range lists {
 			made := func(i int) {
-				body := map[string]any{"name": fmt.Sprintf("%s %d", l.field, i), "label": fmt.Sprintf("%s %d", l.field, i)}
-				if l.field != "api_keys" {
-					delete(body, "label")
-				} else {
-					delete(body, "name")
+				body := map[string]any{"name": fmt.Sprintf("%s %d", l.field, i)}
+				switch l.field {
+				case "api_keys":
+					body = map[string]any{"label": fmt.Sprintf("key %d", i)}
+				case "users":
+					body = map[string]any{"email": fmt.Sprintf("person%d@acme.test", i), "role": "member"}
 				}
 				r := h.do(req{Method: "POST", Path: l.create, Auth: auth, Body: body})
 				if r.Status != http.StatusCreated {
@@ -46,8 +48,15 @@ func TestListsPageWithStableCursors(t *testing.T) {
 			}
 			first, _ := get(l.path + "?limit=100")
 			original := map[string]bool{}
+			rowID := func(row any) string {
+				m := row.(map[string]any)
+				if id, ok := m["id"].(string); ok {
+					return id
+				}
+				return m["user_id"].(string)
+			}
 			for _, row := range first[l.field].([]any) {
-				original[row.(map[string]any)["id"].(string)] = true
+				original[rowID(row)] = true
 			}
 			seen := map[string]int{}
 			path := l.path + "?limit=2"
@@ -61,7 +70,7 @@ func TestListsPageWithStableCursors(t *testing.T) {
 					t.Fatalf("%s: %d rows on a page of 2", path, len(rows))
 				}
 				for _, row := range rows {
-					seen[row.(map[string]any)["id"].(string)]++
+					seen[rowID(row)]++
 				}
 				if pages == 0 {
 					made(100) // added while paging

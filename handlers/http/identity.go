@@ -3,10 +3,12 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+	"github.com/sois-ai/chat-agent-gateway/projections/identity"
 )
 
 func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {
@@ -82,4 +84,33 @@ func (s *Server) identityError(r *http.Request, err error) *apiError {
 		return errorf(http.StatusForbidden, CodeForbidden, "Only an owner of the workspace can add users.")
 	}
 	return s.internal(r, err)
+}
+
+// userItem is one row of GET /api/users (never the token or its hash).
+type userItem struct {
+	UserID    string    `json:"user_id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	CreatedAt Timestamp `json:"created_at"`
+}
+
+// listUsers is GET /api/users: the workspace's people, in the order they
+// joined, a page at a time.
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
+	q, e := s.parsePage(r, "users")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	members, err := s.d.Identity.Members(r.Context(), c.WorkspaceID)
+	if err != nil {
+		writeError(w, s.internal(r, err))
+		return
+	}
+	page, next := pageOf(s, members, func(m identity.Member) (time.Time, string) { return m.CreatedAt, m.UserID }, q, "users")
+	out := make([]userItem, 0, len(page))
+	for _, m := range page {
+		out = append(out, userItem{UserID: m.UserID, Email: m.Email, Role: m.Role, CreatedAt: ts(m.CreatedAt)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out, "next_cursor": next})
 }

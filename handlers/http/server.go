@@ -128,6 +128,7 @@ func New(d Deps) http.Handler {
 		r.Post("/api-keys/{id}/rotate-secret", s.rotateSecret)
 		r.Get("/api-keys/{id}/mcp-calls", s.as(s.authenticate, s.mcpCalls))
 		r.Post("/users", s.as(s.authenticate, s.createUser))
+		r.Get("/users", s.as(s.authenticate, s.listUsers))
 		r.Post("/departments", s.as(s.owner, s.createDepartment))
 		r.Get("/departments", s.as(s.authenticate, s.listDepartments))
 		r.Post("/teams", s.as(s.owner, s.createTeam))
