@@ -191,12 +191,17 @@ func (p *InPostgres[V]) Get(ctx context.Context, workspaceID, id string) (V, boo
 	if p.rows.LiveSQL != "" {
 		where += ` AND ` + p.rows.LiveSQL
 	}
-	return p.One(ctx, where, id, workspaceID)
+	return p.one(ctx, workspaceID, where, id, workspaceID)
 }
 
-// One reads the row where picks; none is not an error.
+// One reads the row where picks; none is not an error. It reads as the
+// tenant ctx works for (see Query), or across tenants without one.
 func (p *InPostgres[V]) One(ctx context.Context, where string, args ...any) (V, bool, error) {
-	v, err := p.rows.Scan(p.Pool.QueryRow(ctx, `SELECT `+p.rows.Columns+` FROM `+p.rows.Table+` WHERE `+where, args...))
+	return p.one(ctx, "", where, args...)
+}
+
+func (p *InPostgres[V]) one(ctx context.Context, workspaceID, where string, args ...any) (V, bool, error) {
+	v, err := p.rows.Scan(QueryRow(ctx, p.Pool, workspaceID, `SELECT `+p.rows.Columns+` FROM `+p.rows.Table+` WHERE `+where, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		var zero V
 		return zero, false, nil
@@ -229,7 +234,7 @@ func (p *InPostgres[V]) List(ctx context.Context, w *Where, orderBy string, limi
 
 func (p *InPostgres[V]) query(ctx context.Context, columns string, w *Where, orderBy string, limit int, extra ...any) ([]V, error) {
 	args := append(w.args, limit)
-	rows, err := p.Pool.Query(ctx, `SELECT `+columns+` FROM `+p.rows.Table+` WHERE `+
+	rows, err := Query(ctx, p.Pool, w.workspace, `SELECT `+columns+` FROM `+p.rows.Table+` WHERE `+
 		w.sql()+fmt.Sprintf(` ORDER BY %s LIMIT $%d`, orderBy, len(args)), args...)
 	if err != nil {
 		return nil, err
@@ -249,13 +254,22 @@ func (p *InPostgres[V]) query(ctx context.Context, columns string, w *Where, ord
 // Where gathers a query's conditions (joined by AND) and their arguments,
 // numbering the placeholders as they come.
 type Where struct {
-	conds []string
-	args  []any
+	conds     []string
+	args      []any
+	workspace string // the tenant the query reads as (see Query)
 }
 
-// InWorkspace starts the conditions of a query scoped to one workspace.
+// InWorkspace starts the conditions of a query scoped to one workspace,
+// which it also reads as (row-level security).
 func InWorkspace(workspaceID string) *Where {
-	return &Where{conds: []string{`workspace_id = $1`}, args: []any{workspaceID}}
+	return &Where{conds: []string{`workspace_id = $1`}, args: []any{workspaceID}, workspace: workspaceID}
+}
+
+// As makes a query read as workspaceID's tenant without adding a
+// condition, for queries scoped by a column of their own.
+func (w *Where) As(workspaceID string) *Where {
+	w.workspace = workspaceID
+	return w
 }
 
 // Add appends a condition; cond names each argument, in order, as %[1]s,

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	"github.com/sois-ai/chat-agent-gateway/projections/identity"
 )
@@ -45,6 +46,22 @@ func (s *Server) as(check func(*http.Request) (caller, *apiError), h func(http.R
 		}
 		h(w, r, c)
 	}
+}
+
+// tenantScope makes every read model read of a request whose bearer token
+// is a member's run as that member's workspace (projections.WithTenant):
+// row-level security then keeps the request inside its tenant whatever a
+// query says. A request without such a token reads unscoped and is
+// turned away, or let in as the admin, by its handler.
+func (s *Server) tenantScope(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := bearer(r); ok && !s.isAdmin(r) {
+			if c, e := s.authenticate(r); e == nil {
+				r = r.WithContext(projections.WithTenant(r.Context(), c.WorkspaceID))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // authenticate resolves the bearer token to a member of a workspace.

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/projections"
 
 	mcpserver "github.com/sois-ai/chat-agent-gateway/handlers/mcp"
 	"github.com/sois-ai/chat-agent-gateway/projections/mcpusage"
@@ -73,7 +74,7 @@ func (s *Server) mcp(w http.ResponseWriter, r *http.Request) {
 	// A call may wait for budget room and then run its tool: the server's
 	// write timeout for ordinary replies must not cut its answer off.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(commands.McpCallLimit + 30*time.Second))
-	ctx := mcpserver.WithCaller(r.Context(), mcpserver.Caller{WorkspaceID: c.WorkspaceID, UserID: c.UserID, KeyID: k.ID, Tools: k.Tools})
+	ctx := mcpserver.WithCaller(projections.WithTenant(r.Context(), c.WorkspaceID), mcpserver.Caller{WorkspaceID: c.WorkspaceID, UserID: c.UserID, KeyID: k.ID, Tools: k.Tools})
 	s.d.MCP.ServeHTTP(w, r.WithContext(ctx))
 }
 

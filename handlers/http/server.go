@@ -111,7 +111,7 @@ func New(d Deps) http.Handler {
 	r.Handle("/mcp", http.HandlerFunc(s.mcp))
 	r.Get("/readyz", s.readyz)
 	r.Route("/api", func(r chi.Router) {
-		r.Use(s.idempotent)
+		r.Use(s.tenantScope, s.idempotent)
 		r.Post("/agent", s.as(s.authenticate, s.postAgent))
 		r.Get("/agent", s.as(s.authenticate, s.listConversations))
 		r.Get("/agent/{id}", s.getAgent)

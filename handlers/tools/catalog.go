@@ -19,6 +19,7 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
 	"github.com/sois-ai/chat-agent-gateway/projections/documents"
 	"github.com/sois-ai/chat-agent-gateway/projections/emails"
@@ -107,6 +108,9 @@ func (c *Catalog) Execute(ctx context.Context, call commands.ToolCall) (string, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// Whatever the tool reads, it reads as the conversation's workspace
+	// (row-level security), not as every tenant.
+	ctx = projections.WithTenant(ctx, call.WorkspaceID)
 	out, err := t.run(ctx, call)
 	if err != nil {
 		var ue *UserError

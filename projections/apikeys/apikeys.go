@@ -172,7 +172,7 @@ func (p *Postgres) Get(ctx context.Context, id string) (View, bool, error) {
 }
 
 func (p *Postgres) ByHash(ctx context.Context, hash string) (View, bool, error) {
-	return p.One(ctx, "key_hash = $1", hash)
+	return p.One(projections.Unscoped(ctx), "key_hash = $1", hash)
 }
 
 func (p *Postgres) ListByUser(ctx context.Context, userID string) ([]View, error) {

@@ -283,6 +283,14 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// tenantRow is the pool read as the tenant ctx works for (see
+// projections.Read).
+type tenantRow struct{ pool *pgxpool.Pool }
+
+func (t tenantRow) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return projections.QueryRow(ctx, t.pool, "", sql, args...)
+}
+
 func getPeriod(ctx context.Context, q querier, keyID, periodKey, lock string) (PeriodTotals, error) {
 	t := PeriodTotals{APIKeyID: keyID, PeriodKey: periodKey}
 	err := q.QueryRow(ctx, `SELECT spent_microusd, outstanding_microusd, charges, reservations, open_reservations, version
@@ -295,7 +303,7 @@ FROM billing_periods WHERE api_key_id = $1 AND period_key = $2`+lock, keyID, per
 }
 
 func (p *Postgres) Period(ctx context.Context, keyID, periodKey string) (PeriodTotals, error) {
-	return getPeriod(ctx, p.Pool, keyID, periodKey, ``)
+	return getPeriod(ctx, tenantRow{p.Pool}, keyID, periodKey, ``)
 }
 
 // groupExpr is GroupOf in SQL. COLLATE "C" orders and compares group
@@ -316,9 +324,16 @@ func groupExpr(groupBy string) string {
 }
 
 // readOnly runs fn in one read-only snapshot, so a page and its total agree
-// even while the projector writes.
-func (p *Postgres) readOnly(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := p.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+// even while the projector writes; it reads as workspaceID's tenant.
+func (p *Postgres) readOnly(ctx context.Context, workspaceID string, fn func(tx pgx.Tx) error) error {
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	if ws := projections.TenantOf(ctx); ws != "" || workspaceID != "" {
+		if ws == "" {
+			ws = workspaceID
+		}
+		return projections.ReadTx(ctx, p.Pool, ws, opts, fn)
+	}
+	tx, err := p.Pool.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -339,7 +354,7 @@ func (p *Postgres) Report(ctx context.Context, workspaceID string, q ReportQuery
 	}
 	limit := q.limit()
 	var page ReportPage
-	err = p.readOnly(ctx, func(tx pgx.Tx) error {
+	err = p.readOnly(ctx, workspaceID, func(tx pgx.Tx) error {
 		var charges int64
 		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_microusd), 0)::bigint, count(*),
   coalesce(sum(input_tokens), 0)::bigint, coalesce(sum(output_tokens), 0)::bigint
@@ -393,7 +408,7 @@ func (p *Postgres) Charges(ctx context.Context, workspaceID string, from, to Dat
 		return ChargePage{}, err
 	}
 	limit = clampLimit(limit)
-	rows, err := p.Pool.Query(ctx, `SELECT `+chargeColumns+` FROM billing_charges
+	rows, err := projections.Query(ctx, p.Pool, workspaceID, `SELECT `+chargeColumns+` FROM billing_charges
 WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::date AND (log_tx, log_seq) > ($4::bigint, $5::bigint)
 ORDER BY log_tx, log_seq LIMIT $6`, workspaceID, from.String(), to.String(), int64(pos.Tx), int64(pos.Seq), limit+1)
 	if err != nil {

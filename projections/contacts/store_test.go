@@ -26,7 +26,7 @@ var t0 = projectiontest.T0
 // eventLog is the shared log, with this read model's events.
 type eventLog struct{ projectiontest.Log }
 
-func (l *eventLog) created(t *testing.T, id, ws string, f contact.Fields, at time.Time) es.Recorded {
+func (l *eventLog) created(t testing.TB, id, ws string, f contact.Fields, at time.Time) es.Recorded {
 	return l.Rec(t, contact.Stream(id), 1, &contact.Created{ContactID: id, WorkspaceID: ws, Fields: f, CreatedAt: at})
 }
 

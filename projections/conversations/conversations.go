@@ -297,7 +297,8 @@ func (p *Postgres) ByUser(ctx context.Context, q UserQuery) ([]View, error) {
 	if !projections.IsUUID(q.WorkspaceID) || !projections.IsUUID(q.UserID) {
 		return nil, nil
 	}
-	w := new(projections.Where).Add(`user_id = %s::text::uuid`, q.UserID).Add(`workspace_id = %s::text::uuid`, q.WorkspaceID)
+	w := new(projections.Where).Add(`user_id = %s::text::uuid`, q.UserID).Add(`workspace_id = %s::text::uuid`, q.WorkspaceID).
+		As(q.WorkspaceID)
 	if q.Status != "" {
 		w.Add(`status = %s`, q.Status)
 	}
@@ -316,7 +317,7 @@ func (p *Postgres) ByUser(ctx context.Context, q UserQuery) ([]View, error) {
 
 func (p *Postgres) UsageByKey(ctx context.Context, keyID string) (Usage, error) {
 	u := NewUsage()
-	rows, err := p.Pool.Query(ctx, `
+	rows, err := projections.Query(ctx, p.Pool, "", `
 SELECT status, conversations, model_steps, tool_calls, input_tokens, output_tokens, failed_for_budget,
        webhooks_pending, webhooks_delivered, webhooks_failed
 FROM conversation_usage WHERE api_key_id = $1::text::uuid`, keyID)

@@ -326,7 +326,7 @@ func (p *Postgres) Folders(ctx context.Context, workspaceID string) ([]Folder, e
 	if !projections.IsUUID(workspaceID) {
 		return []Folder{}, nil
 	}
-	rows, err := p.Pool.Query(ctx, `SELECT folder, count(*) FROM documents WHERE workspace_id = $1 GROUP BY folder`, workspaceID)
+	rows, err := projections.Query(ctx, p.Pool, workspaceID, `SELECT folder, count(*) FROM documents WHERE workspace_id = $1 GROUP BY folder`, workspaceID)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +356,7 @@ func (p *Postgres) Search(ctx context.Context, workspaceID, query string, n int)
 	}
 	// The inner query ranks and cuts; ts_headline, which re-parses the whole
 	// body, only runs on the rows returned.
-	rows, err := p.Pool.Query(ctx, `
+	rows, err := projections.Query(ctx, p.Pool, workspaceID, `
 WITH q AS (SELECT websearch_to_tsquery('simple', $2) AS q),
 hits AS (
   SELECT `+columns+`, body, ts_rank(search, q.q)::float8 AS score, count(*) OVER () AS total

@@ -192,7 +192,7 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO NOTHING`,
 
 func (p *Postgres) member(ctx context.Context, where string, arg any) (Member, bool, error) {
 	var m Member
-	err := p.Pool.QueryRow(ctx, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members WHERE `+where, arg).
+	err := projections.QueryRow(ctx, p.Pool, "", `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members WHERE `+where, arg).
 		Scan(&m.UserID, &m.WorkspaceID, &m.Email, &m.Role, &m.TokenHash, &m.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Member{}, false, nil
@@ -201,7 +201,7 @@ func (p *Postgres) member(ctx context.Context, where string, arg any) (Member, b
 }
 
 func (p *Postgres) MemberByTokenHash(ctx context.Context, hash string) (Member, bool, error) {
-	return p.member(ctx, "token_hash = $1", hash)
+	return p.member(projections.Unscoped(ctx), "token_hash = $1", hash)
 }
 
 func (p *Postgres) Member(ctx context.Context, userID string) (Member, bool, error) {
@@ -210,7 +210,7 @@ func (p *Postgres) Member(ctx context.Context, userID string) (Member, bool, err
 
 func (p *Postgres) Workspace(ctx context.Context, id string) (Workspace, bool, error) {
 	var ws Workspace
-	err := p.Pool.QueryRow(ctx, `SELECT id, name, created_at, version FROM workspaces WHERE id = $1`, id).
+	err := projections.QueryRow(ctx, p.Pool, "", `SELECT id, name, created_at, version FROM workspaces WHERE id = $1`, id).
 		Scan(&ws.ID, &ws.Name, &ws.CreatedAt, &ws.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, false, nil
@@ -232,7 +232,7 @@ func (m *Memory) Members(_ context.Context, workspaceID string) ([]Member, error
 }
 
 func (p *Postgres) Members(ctx context.Context, workspaceID string) ([]Member, error) {
-	rows, err := p.Pool.Query(ctx, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members
+	rows, err := projections.Query(ctx, p.Pool, workspaceID, `SELECT user_id, workspace_id, email, role, token_hash, created_at FROM members
 WHERE workspace_id = $1 ORDER BY email COLLATE "C"`, workspaceID)
 	if err != nil {
 		return nil, err

@@ -266,7 +266,7 @@ func (p *Postgres) ByKey(ctx context.Context, keyID string) (Usage, error) {
 	if !projections.IsUUID(keyID) {
 		return u, nil
 	}
-	err := p.Pool.QueryRow(ctx, `SELECT calls, refused FROM mcp_usage WHERE api_key_id = $1::text::uuid`, keyID).Scan(&u.Calls, &u.Refused)
+	err := projections.QueryRow(ctx, p.Pool, "", `SELECT calls, refused FROM mcp_usage WHERE api_key_id = $1::text::uuid`, keyID).Scan(&u.Calls, &u.Refused)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Usage{}, nil
 	}
@@ -291,10 +291,10 @@ func (p *Postgres) Calls(ctx context.Context, keyID, after string, limit int) ([
 		return nil, nil
 	}
 	if after == "" {
-		return scanCalls(p.Pool.Query(ctx, `SELECT `+callColumns+` FROM mcp_calls WHERE api_key_id = $1::text::uuid
+		return scanCalls(projections.Query(ctx, p.Pool, "", `SELECT `+callColumns+` FROM mcp_calls WHERE api_key_id = $1::text::uuid
 ORDER BY requested_at DESC, call_id DESC LIMIT $2`, keyID, max(limit, 1)))
 	}
-	return scanCalls(p.Pool.Query(ctx, `SELECT `+callColumns+` FROM mcp_calls c WHERE api_key_id = $1::text::uuid
+	return scanCalls(projections.Query(ctx, p.Pool, "", `SELECT `+callColumns+` FROM mcp_calls c WHERE api_key_id = $1::text::uuid
 AND (requested_at, call_id) < (SELECT requested_at, call_id FROM mcp_calls WHERE call_id = $2::text::uuid)
 ORDER BY requested_at DESC, call_id DESC LIMIT $3`, keyID, after, max(limit, 1)))
 }

@@ -122,7 +122,7 @@ func (p *Postgres) Departments(ctx context.Context, workspaceID string) ([]Depar
 	if !projections.IsUUID(workspaceID) {
 		return out, nil
 	}
-	rows, err := p.Pool.Query(ctx, departmentQuery+` ORDER BY d.name COLLATE "C", d.id`, workspaceID)
+	rows, err := projections.Query(ctx, p.Pool, workspaceID, departmentQuery+` ORDER BY d.name COLLATE "C", d.id`, workspaceID)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (p *Postgres) Department(ctx context.Context, workspaceID, id string) (Depa
 	if !projections.IsUUID(workspaceID) || !projections.IsUUID(id) {
 		return Department{}, false, nil
 	}
-	d, err := scanDepartment(p.Pool.QueryRow(ctx, departmentQuery+` AND d.id = $2`, workspaceID, id))
+	d, err := scanDepartment(projections.QueryRow(ctx, p.Pool, workspaceID, departmentQuery+` AND d.id = $2`, workspaceID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Department{}, false, nil
 	}
@@ -165,7 +165,7 @@ func (p *Postgres) teams(ctx context.Context, where string, args ...any) ([]Team
 	if !projections.IsUUID(args[0].(string)) {
 		return out, nil
 	}
-	rows, err := p.Pool.Query(ctx, teamQuery+where+` ORDER BY t.name COLLATE "C", t.id`, args...)
+	rows, err := projections.Query(ctx, p.Pool, args[0].(string), teamQuery+where+` ORDER BY t.name COLLATE "C", t.id`, args...)
 	if err != nil {
 		return nil, err
 	}
