@@ -232,6 +232,12 @@ func (p *InPostgres[V]) List(ctx context.Context, w *Where, orderBy string, limi
 	return p.query(ctx, p.rows.Columns, w, orderBy, limit)
 }
 
+// ListColumns is List reading columns instead of the read model's (Scan
+// must still read them), to leave a heavy column out of a listing.
+func (p *InPostgres[V]) ListColumns(ctx context.Context, w *Where, orderBy string, limit int, columns string) ([]V, error) {
+	return p.query(ctx, columns, w, orderBy, limit)
+}
+
 func (p *InPostgres[V]) query(ctx context.Context, columns string, w *Where, orderBy string, limit int, extra ...any) ([]V, error) {
 	args := append(w.args, limit)
 	rows, err := Query(ctx, p.Pool, w.workspace, `SELECT `+columns+` FROM `+p.rows.Table+` WHERE `+

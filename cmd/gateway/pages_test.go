@@ -28,6 +28,7 @@ func TestListsPageWithStableCursors(t *testing.T) {
 			{"/api/teams", "teams", "/api/teams"},
 			{"/api/api-keys", "api_keys", "/api/api-keys"},
 			{"/api/users", "users", "/api/users"},
+			{"/api/documents", "documents", "/api/documents"},
 		}
 		for _, l := range lists {
 			made := func(i int) {
@@ -37,6 +38,8 @@ func TestListsPageWithStableCursors(t *testing.T) {
 					body = map[string]any{"label": fmt.Sprintf("key %d", i)}
 				case "users":
 					body = map[string]any{"email": fmt.Sprintf("person%d@acme.test", i), "role": "member"}
+				case "documents":
+					body = map[string]any{"title": fmt.Sprintf("Memo %d", i), "folder": "/Memos", "body": "Text."}
 				}
 				r := h.do(req{Method: "POST", Path: l.create, Auth: auth, Body: body})
 				if r.Status != http.StatusCreated {
@@ -94,6 +97,16 @@ func TestListsPageWithStableCursors(t *testing.T) {
 			}
 		}
 
+		// A folder's documents only, and no bodies in a list.
+		h.quiesce()
+		if body, _ := get("/api/documents?folder=Memos/&limit=100"); len(body["documents"].([]any)) != 7 ||
+			body["documents"].([]any)[0].(map[string]any)["body"] != nil {
+			t.Errorf("documents of /Memos: %v", body)
+		}
+		if body, _ := get("/api/documents?folder=/Elsewhere"); len(body["documents"].([]any)) != 0 {
+			t.Errorf("documents of an empty folder: %v", body)
+		}
+
 		// The caller's conversations, newest first.
 		c := h.principal(owner)
 		var sent []string
@@ -149,6 +162,7 @@ func TestListsPageWithStableCursors(t *testing.T) {
 			"/api/departments?cursor=" + cursor[:len(cursor)-2] + "AA",
 			"/api/departments?cursor=not-a-cursor",
 			"/api/departments?limit=0", "/api/departments?limit=101", "/api/departments?limit=ten",
+			"/api/documents?cursor=" + cursor, "/api/documents?folder=Memos/../Secret",
 		} {
 			_, r := get(bad)
 			expectError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")

@@ -19,6 +19,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
+	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
 )
@@ -349,7 +350,10 @@ func (s *Server) conversationIn(r *http.Request, c caller, workspaceWide bool) (
 	if e != nil {
 		return conversations.View{}, e
 	}
-	v, found, err := s.d.Conversations.Get(r.Context(), id)
+	// Whose it is is read across tenants (row-level security would hide
+	// another workspace's conversation, and this would then replay its
+	// events to find that out); the workspace is checked below.
+	v, found, err := s.d.Conversations.Get(projections.Unscoped(r.Context()), id)
 	if err == nil && !found && s.d.Commands != nil {
 		// Accepted a moment ago, and the read model has not caught up:
 		// the conversation's own events say what it is.

@@ -19,6 +19,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	billingview "github.com/sois-ai/chat-agent-gateway/projections/billing"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
+	"github.com/sois-ai/chat-agent-gateway/projections/documents"
 	"github.com/sois-ai/chat-agent-gateway/projections/identity"
 	"github.com/sois-ai/chat-agent-gateway/projections/mcpusage"
 	"github.com/sois-ai/chat-agent-gateway/projections/org"
@@ -37,6 +38,7 @@ type Deps struct {
 	Keys          apikeys.Store
 	Conversations conversations.Store
 	Org           org.Store
+	Documents     documents.Store
 	Billing       billingview.Store
 	Projections   Waiter
 	// Endings tells a sync reply when its conversation ends (nil: replies
@@ -135,6 +137,7 @@ func New(d Deps) http.Handler {
 		r.Get("/teams", s.as(s.authenticate, s.listTeams))
 		r.Post("/teams/{id}/members", s.as(s.owner, s.addTeamMember))
 		r.Post("/documents", s.as(s.authenticate, s.createDocument))
+		r.Get("/documents", s.as(s.authenticate, s.listDocuments))
 		r.Post("/admin/workspaces", s.createWorkspace)
 		r.Get("/billing/report", s.billingReport(d.Billing))
 	})

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/projections/documents"
 	orgview "github.com/sois-ai/chat-agent-gateway/projections/org"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
+	"github.com/sois-ai/chat-agent-gateway/domain/document"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
 	"github.com/sois-ai/chat-agent-gateway/domain/org"
@@ -164,6 +166,51 @@ func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	s.settle(r, pos)
 	writeJSON(w, http.StatusOK, map[string]string{"team_id": teamID, "user_id": userID})
+}
+
+// documentItem is a document in GET /api/documents: no body (a list must
+// stay small; the agent's tools read bodies).
+type documentItem struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	Folder    string    `json:"folder"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// listDocuments pages the workspace's documents in the order they were
+// made (?folder= for one folder), keyset in the store.
+func (s *Server) listDocuments(w http.ResponseWriter, r *http.Request, c caller) {
+	q, e := s.parsePage(r, "documents")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	dq := documents.CreationQuery{Folder: r.URL.Query().Get("folder"), Limit: q.limit + 1}
+	if q.after != nil {
+		dq.After = &documents.Place{CreatedAt: q.after.At, ID: q.after.ID}
+	}
+	vs, err := s.d.Documents.ByCreation(r.Context(), c.WorkspaceID, dq)
+	var invalidFolder *document.ValidationError
+	switch {
+	case errors.As(err, &invalidFolder):
+		writeError(w, validation("%s.", err.Error()))
+		return
+	case err != nil:
+		writeError(w, s.internal(r, err))
+		return
+	}
+	var next *string
+	if len(vs) > q.limit {
+		vs = vs[:q.limit]
+		last := vs[len(vs)-1]
+		next = s.sealCursor(pageKey{List: "documents", At: last.CreatedAt, ID: last.ID})
+	}
+	items := make([]documentItem, len(vs))
+	for i, v := range vs {
+		items[i] = documentItem{ID: v.ID, Title: v.Title, Folder: v.Folder, CreatedAt: v.CreatedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"documents": items, "next_cursor": next})
 }
 
 func (s *Server) createDocument(w http.ResponseWriter, r *http.Request, c caller) {

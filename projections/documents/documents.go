@@ -194,6 +194,44 @@ type Store interface {
 	// in all. A query without any word matches nothing. Only the Postgres
 	// store also understands web-search syntax ("a phrase", or, -word).
 	Search(ctx context.Context, workspaceID, query string, limit int) ([]Hit, int, error)
+	// ByCreation pages the workspace's documents (of one folder, when
+	// q.Folder names one) in the order they were made, (created_at, id),
+	// without their bodies: those after q.After, at most q.Limit. A keyset
+	// over a key that never changes, so a document added while a client
+	// pages is neither skipped nor shown twice, and a page costs what it
+	// returns however many documents came before.
+	ByCreation(ctx context.Context, workspaceID string, q CreationQuery) ([]View, error)
+}
+
+// CreationQuery is a page of ByCreation.
+type CreationQuery struct {
+	Folder string // "" for every folder; only that folder, not its subfolders
+	After  *Place // nil from the first document
+	Limit  int
+}
+
+// Place is a document's place in ByCreation's order.
+type Place struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+func (p *Place) before(v View) bool {
+	return p == nil || p.CreatedAt.Before(v.CreatedAt) || p.CreatedAt.Equal(v.CreatedAt) && p.ID < v.ID
+}
+
+// normalized settles the query's folder (a folder that could never exist
+// is a *document.ValidationError) and limit (1 to 101: a caller asks for
+// one more than it shows to learn whether a next page exists).
+func (q CreationQuery) normalized() (CreationQuery, error) {
+	q.Limit = projections.Clamp(q.Limit, projections.DefaultLimit, projections.MaxLimit+1)
+	if strings.TrimSpace(q.Folder) == "" {
+		q.Folder = ""
+		return q, nil
+	}
+	folder, err := document.NormalizeFolder(q.Folder)
+	q.Folder = folder
+	return q, err
 }
 
 // Memory keeps the read model in memory; it is rebuilt from the log at start.
@@ -212,6 +250,20 @@ func (m *Memory) List(_ context.Context, workspaceID string, f ListFilter) ([]Vi
 		out[i].Body = "" // lists leave the bodies out
 	}
 	return out, total, nil
+}
+
+func (m *Memory) ByCreation(_ context.Context, workspaceID string, q CreationQuery) ([]View, error) {
+	q, err := q.normalized()
+	if err != nil {
+		return nil, err
+	}
+	out, _ := m.Page(func(v View) bool {
+		return v.WorkspaceID == workspaceID && (q.Folder == "" || v.Folder == q.Folder) && q.After.before(v)
+	}, func(a, b View) bool { return a.CreatedAt.Before(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID }, q.Limit)
+	for i := range out {
+		out[i].Body = ""
+	}
+	return out, nil
 }
 
 func (m *Memory) Folders(_ context.Context, workspaceID string) ([]Folder, error) {
@@ -320,6 +372,24 @@ func (p *Postgres) List(ctx context.Context, workspaceID string, f ListFilter) (
 	}
 	// An empty string stands in the body's column: lists leave it out.
 	return p.Page(ctx, w, folderOrder+`, title COLLATE "C", id`, f.Limit, columns+`, ''`)
+}
+
+func (p *Postgres) ByCreation(ctx context.Context, workspaceID string, q CreationQuery) ([]View, error) {
+	q, err := q.normalized()
+	if err != nil {
+		return nil, err
+	}
+	if !projections.IsUUID(workspaceID) || q.After != nil && !projections.IsUUID(q.After.ID) {
+		return nil, nil
+	}
+	w := projections.InWorkspace(workspaceID)
+	if q.Folder != "" {
+		w.Add(`folder = %s`, q.Folder)
+	}
+	if q.After != nil {
+		w.Add(`(created_at, id) > (%s, %s::text::uuid)`, q.After.CreatedAt, q.After.ID)
+	}
+	return p.ListColumns(ctx, w, `created_at, id`, q.Limit, columns+`, ''`)
 }
 
 func (p *Postgres) Folders(ctx context.Context, workspaceID string) ([]Folder, error) {

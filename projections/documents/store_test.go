@@ -516,6 +516,79 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("limit above max: %d hits, total %d", len(hs), total)
 		}
 	})
+
+	t.Run("by creation", func(t *testing.T) {
+		s := newStore(t)
+		var l eventLog
+		at := func(id, ws, folder string, d time.Duration) es.Recorded {
+			return l.Rec(t, document.Stream(id), 1, &document.Created{DocumentID: id, WorkspaceID: ws, Title: "T " + id[:4],
+				Folder: folder, Body: "secret body", CreatedBy: "user-1", CreatedAt: t0.Add(d)})
+		}
+		var want []string // in (created_at, id) order
+		var batch []es.Recorded
+		for i, d := range []time.Duration{3, 1, 1, 1, 2, 0, 5} {
+			id := uuid.NewString()
+			batch = append(batch, at(id, ws, []string{"/A", "/B"}[i%2], d*time.Minute))
+		}
+		batch = append(batch, at(uuid.NewString(), otherWS, "/A", 0))
+		projectiontest.Apply(t, s, batch...)
+		page := func(q CreationQuery) []View {
+			t.Helper()
+			vs, err := s.ByCreation(context.Background(), ws, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return vs
+		}
+		all := page(CreationQuery{Limit: 100})
+		if len(all) != 7 {
+			t.Fatalf("%d documents, want 7", len(all))
+		}
+		for i, v := range all {
+			if v.Body != "" || v.WorkspaceID != ws {
+				t.Fatalf("listed %+v", v)
+			}
+			if i > 0 && (v.CreatedAt.Before(all[i-1].CreatedAt) || v.CreatedAt.Equal(all[i-1].CreatedAt) && v.ID < all[i-1].ID) {
+				t.Fatalf("out of order at %d: %+v after %+v", i, v, all[i-1])
+			}
+			want = append(want, v.ID)
+		}
+		// Paging by 3 while a document is added gives each one once.
+		var got []string
+		var after *Place
+		for n := 0; ; n++ {
+			vs := page(CreationQuery{After: after, Limit: 3})
+			for _, v := range vs {
+				got = append(got, v.ID)
+			}
+			if n == 0 {
+				projectiontest.Apply(t, s, at(uuid.NewString(), ws, "/A", 4*time.Minute))
+			}
+			if len(vs) < 3 {
+				break
+			}
+			last := vs[len(vs)-1]
+			after = &Place{CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+		if len(got) != 8 || !reflect.DeepEqual(got[:3], want[:3]) {
+			t.Fatalf("paged %d documents %v, want the 7 of the start (%v) and the new one", len(got), got, want)
+		}
+		seen := map[string]int{}
+		for _, id := range got {
+			seen[id]++
+		}
+		for _, id := range want {
+			if seen[id] != 1 {
+				t.Fatalf("document %s seen %d times", id, seen[id])
+			}
+		}
+		if a := page(CreationQuery{Folder: "A/", Limit: 100}); len(a) != 5 || a[0].Folder != "/A" {
+			t.Fatalf("folder /A: %d documents", len(a))
+		}
+		if _, err := s.ByCreation(context.Background(), ws, CreationQuery{Folder: "a/../b"}); err == nil {
+			t.Fatal("an impossible folder was listed")
+		}
+	})
 }
 
 // snippetHas reports whether the snippet holds the word (case-insensitive,
