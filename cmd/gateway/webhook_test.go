@@ -364,6 +364,33 @@ func TestWebhook_RetriesThenDelivers(t *testing.T) {
 		if av.ConversationUUID != id || av.WebhookID != "msg_"+id || len(av.Attempts) != 3 {
 			t.Fatalf("attempts = %+v, want 3 attempts of msg_%s", av, id)
 		}
+		// Paged by two: the same three, in order, then the end.
+		var paged []int
+		path := "/api/agent/" + id + "/webhook/attempts?limit=2"
+		for range 3 {
+			r := h.do(req{Method: "GET", Path: path, Auth: bearerOf(c.Token), APIKey: c.Key})
+			var page struct {
+				Attempts []struct {
+					Attempt int `json:"attempt"`
+				} `json:"attempts"`
+				NextCursor *string `json:"next_cursor"`
+			}
+			if err := json.Unmarshal(r.Raw, &page); err != nil || r.Status != http.StatusOK {
+				t.Fatalf("%s: %d %s", path, r.Status, r.Raw)
+			}
+			for _, a := range page.Attempts {
+				paged = append(paged, a.Attempt)
+			}
+			if page.NextCursor == nil {
+				break
+			}
+			path = "/api/agent/" + id + "/webhook/attempts?limit=2&cursor=" + *page.NextCursor
+		}
+		if fmt.Sprint(paged) != "[1 2 3]" {
+			t.Errorf("attempts paged by 2: %v, want [1 2 3]", paged)
+		}
+		expectError(t, h.do(req{Method: "GET", Path: "/api/agent/" + id + "/webhook/attempts?cursor=nope", Auth: bearerOf(c.Token), APIKey: c.Key}),
+			http.StatusUnprocessableEntity, "VALIDATION_ERROR")
 		for i, a := range av.Attempts {
 			want := []int{500, 500, 200}[i]
 			if a.Delivery != 1 || a.Attempt != i+1 || a.URL != rc.URL || a.StatusCode != want || a.DurationMS == nil || *a.DurationMS < 0 {

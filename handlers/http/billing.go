@@ -59,7 +59,7 @@ func billingAmount(r billingview.Row) billingAmountBody {
 // billingQuery reads the report's query string. Every failure names its
 // parameter. Like the other listings, a repeated parameter takes its last
 // value and parameters the report does not know are ignored.
-func billingQuery(r *http.Request) (billingview.ReportQuery, *apiError) {
+func (s *Server) billingQuery(r *http.Request) (billingview.ReportQuery, *apiError) {
 	var q billingview.ReportQuery
 	vals := r.URL.Query()
 	get := func(name string) (string, bool) {
@@ -108,7 +108,24 @@ func billingQuery(r *http.Request) (billingview.ReportQuery, *apiError) {
 		}
 		q.Limit = n
 	}
+	if _, ok := get("cursor"); ok && vals.Has("after") {
+		return q, validation("Send cursor or after, not both.")
+	}
+	if v, ok := get("cursor"); ok {
+		k, opened := s.openCursor(v)
+		if !opened || k.List != billingList(q.GroupBy) {
+			return q, validation("cursor must be the next_cursor of the previous page of this report, unchanged and with the same group_by (%s).", q.GroupBy)
+		}
+		q.After = k.ID
+		return q, nil
+	}
 	if v, ok := get("after"); ok {
+		// after is cursor's older name; it also takes the unsealed cursors
+		// earlier versions gave.
+		if k, opened := s.openCursor(v); opened && k.List == billingList(q.GroupBy) {
+			q.After = k.ID
+			return q, nil
+		}
 		if billingview.CheckCursor(q.GroupBy, v) != nil {
 			return q, validation("after must be the next_cursor of the previous page of this report, unchanged and with the same group_by (%s); %q is not.",
 				q.GroupBy, v)
@@ -159,7 +176,7 @@ func (s *Server) billingReport(store billingview.Store) http.HandlerFunc {
 			writeError(w, s.internal(r, errors.New("the billing read model is not configured")))
 			return
 		}
-		q, e := billingQuery(r)
+		q, e := s.billingQuery(r)
 		if e != nil {
 			writeError(w, e)
 			return
@@ -179,12 +196,15 @@ func (s *Server) billingReport(store billingview.Store) http.HandlerFunc {
 			body.Rows = append(body.Rows, billingRowBody{Group: row.Group, billingAmountBody: billingAmount(row)})
 		}
 		if page.HasMore {
-			next := page.NextCursor
-			body.NextCursor = &next
+			body.NextCursor = s.sealCursor(pageKey{List: billingList(q.GroupBy), ID: page.NextCursor})
 		}
 		writeJSON(w, http.StatusOK, body)
 	}
 }
+
+// billingList binds a report's cursors to its grouping: a cursor holds
+// the last group shown, which only means something in the same grouping.
+func billingList(groupBy string) string { return "billing/" + groupBy }
 
 func (s *Server) billingError(r *http.Request, err error) *apiError {
 	var qe *billingview.QueryError

@@ -186,6 +186,9 @@ func TestBillingReportValidation(t *testing.T) {
 		{"from=2026-03-01&to=2026-03-31&group_by=key&limit=ten", "limit"},
 		{"from=2026-03-01&to=2026-03-31&group_by=key&after=garbage", "after"},
 		{"from=2026-03-01&to=2026-03-31&group_by=day&after=" + keyCursor, "after"},
+		{"from=2026-03-01&to=2026-03-31&group_by=key&cursor=garbage", "cursor"},
+		{"from=2026-03-01&to=2026-03-31&group_by=key&cursor=" + keyCursor, "cursor"},
+		{"from=2026-03-01&to=2026-03-31&group_by=key&cursor=a&after=b", "cursor or after"},
 	} {
 		for _, accept := range []string{"", "text/csv"} {
 			code, errCode, msg := errorOf(t, f.get(t, "owner", c.query, accept))
@@ -220,7 +223,11 @@ func TestBillingReportJSON(t *testing.T) {
 	var rows []map[string]any
 	after := ""
 	for page := 0; ; page++ {
-		w := f.get(t, "auditor", "from=2026-03-01&to=2026-03-31&group_by=key&limit=2&after="+url.QueryEscape(after), "")
+		param := "after" // its older name, which still works
+		if page%2 == 1 {
+			param = "cursor"
+		}
+		w := f.get(t, "auditor", "from=2026-03-01&to=2026-03-31&group_by=key&limit=2&"+param+"="+url.QueryEscape(after), "")
 		if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 			t.Fatalf("page %d: %d %s", page, w.Code, w.Body)
 		}

@@ -153,18 +153,36 @@ func eventFromRecorded(r es.Recorded, recordedAt map[string]time.Time) eventBody
 			OccurredAt: auditTime(md.OccurredAt), Hash: md.Hash}}
 }
 
+// eventsList binds a history's cursors to it.
+func eventsList(id string) string { return "events/" + id }
+
 // eventsQuery is the parsed query string.
 type eventsQuery struct {
 	limit int
 	after es.Position
 }
 
-func parseEventsQuery(r *http.Request) (eventsQuery, *apiError) {
+// parseEventsQuery reads limit and where to start: cursor (the sealed
+// next_cursor of a page, bound to this history) or after (an event's
+// plain position, for auditors who note where they stopped).
+func (s *Server) parseEventsQuery(r *http.Request, id string) (eventsQuery, *apiError) {
 	q := eventsQuery{limit: DefaultEventsLimit}
 	vals := r.URL.Query()
 	var e *apiError
 	if q.limit, e = pageLimit(r); e != nil {
 		return q, e
+	}
+	if vals.Has("cursor") && vals.Has("after") {
+		return q, validation("Send cursor or after, not both.")
+	}
+	if vals.Has("cursor") {
+		k, ok := s.openCursor(vals.Get("cursor"))
+		p, err := es.ParsePosition(k.ID)
+		if !ok || k.List != eventsList(id) || err != nil {
+			return q, validation("cursor is not one this history gave (it may belong to another conversation, or have been changed); start again without it.")
+		}
+		q.after = p
+		return q, nil
 	}
 	if raw, present := vals["after"]; present {
 		v := strings.TrimSpace(raw[len(raw)-1])
@@ -344,7 +362,7 @@ func (s *Server) conversationEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	q, e := parseEventsQuery(r)
+	q, e := s.parseEventsQuery(r, id)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -374,9 +392,9 @@ func (s *Server) conversationEvents(w http.ResponseWriter, r *http.Request) {
 	// still lets a client ask later for what happened since.
 	switch {
 	case len(recs) > 0:
-		page.NextCursor = optional(recs[len(recs)-1].Position.String())
-	case r.URL.Query().Has("after"):
-		page.NextCursor = optional(q.after.String())
+		page.NextCursor = s.sealCursor(pageKey{List: eventsList(id), ID: recs[len(recs)-1].Position.String()})
+	case r.URL.Query().Has("after") || r.URL.Query().Has("cursor"):
+		page.NextCursor = s.sealCursor(pageKey{List: eventsList(id), ID: q.after.String()})
 	}
 	writeJSON(w, http.StatusOK, page)
 }

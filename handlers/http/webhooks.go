@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
@@ -21,24 +22,47 @@ type attemptBody struct {
 	CompletedAt    Timestamp  `json:"completed_at"`
 }
 
+// webhookAttempts pages a conversation's webhook attempts, oldest first.
+// Attempts are only ever added after the last one, so a cursor naming
+// the last attempt shown (delivery and attempt number) keeps its place.
 func (s *Server) webhookAttempts(w http.ResponseWriter, r *http.Request) {
 	v, e := s.readableConversation(r)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
+	list := "attempts/" + v.ID
+	q, e := s.parsePage(r, list)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	out := []attemptBody{}
+	var next *string
 	turn := v.Turn
 	if wh := v.Webhook; wh != nil {
 		turn = max(wh.Turn, 1)
 		for _, a := range wh.History {
+			key := attemptKey(a.Delivery, a.Attempt)
+			if q.after != nil && key <= q.after.ID {
+				continue
+			}
+			if len(out) == q.limit {
+				last := out[len(out)-1]
+				next = s.sealCursor(pageKey{List: list, ID: attemptKey(last.Delivery, last.Attempt)})
+				break
+			}
 			out = append(out, attemptBody{Delivery: a.Delivery, Attempt: a.Attempt, URL: a.URL, Outcome: a.Outcome,
 				StatusCode: a.StatusCode, DurationMS: a.DurationMS, Error: a.Error, ResponsePrefix: a.ResponsePrefix,
 				NextAttemptAt: tsp(a.NextAttemptAt), CompletedAt: ts(a.CompletedAt)})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversation_uuid": v.ID, "webhook_id": webhook.ID(v.ID, turn), "attempts": out})
+	writeJSON(w, http.StatusOK, map[string]any{"conversation_uuid": v.ID, "webhook_id": webhook.ID(v.ID, turn),
+		"attempts": out, "next_cursor": next})
 }
+
+// attemptKey orders attempts as strings: delivery, then attempt.
+func attemptKey(delivery, attempt int) string { return fmt.Sprintf("%010d.%010d", delivery, attempt) }
 
 func (s *Server) redeliverWebhook(w http.ResponseWriter, r *http.Request) {
 	_, v, e := s.heldConversation(r)
