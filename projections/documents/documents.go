@@ -259,7 +259,9 @@ func (m *Memory) ByCreation(_ context.Context, workspaceID string, q CreationQue
 	}
 	out, _ := m.Page(func(v View) bool {
 		return v.WorkspaceID == workspaceID && (q.Folder == "" || v.Folder == q.Folder) && q.After.before(v)
-	}, func(a, b View) bool { return a.CreatedAt.Before(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID }, q.Limit)
+	}, func(a, b View) bool {
+		return a.CreatedAt.Before(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID
+	}, q.Limit)
 	for i := range out {
 		out[i].Body = ""
 	}
