@@ -101,7 +101,11 @@ func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepte
 		if err != nil {
 			return Accepted{}, err
 		}
-		facts, err := conversation.Open(openParams(cmd, id, k.Settings.ResponseURL, h.now()))
+		p := openParams(cmd, id, k.Settings.ResponseURL, h.now())
+		if k.Test() {
+			p.Mode = apikey.ModeTest
+		}
+		facts, err := conversation.Open(p)
 		if err != nil {
 			return Accepted{}, err
 		}

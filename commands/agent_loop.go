@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
+	"github.com/sois-ai/chat-agent-gateway/domain/apikey"
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
@@ -283,7 +284,7 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 	began := time.Now()
 	result, isErr := h.Tools.Execute(ctx, ToolCall{
 		WorkspaceID: c.WorkspaceID, UserID: c.UserID, ConversationID: c.ID,
-		Key: cmd.Key, Name: req.Name, Arguments: req.Arguments,
+		Key: cmd.Key, Name: req.Name, Arguments: req.Arguments, Sandbox: c.Mode == apikey.ModeTest,
 	})
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -13,6 +13,7 @@ import (
 type CreateAPIKey struct {
 	WorkspaceID, UserID string
 	Settings            apikey.Settings
+	Mode                string // apikey.ModeTest or apikey.ModeLive ("" is live)
 }
 
 // CreatedAPIKey carries the key and signing secret, shown once.
@@ -24,13 +25,17 @@ type CreatedAPIKey struct {
 // CreateAPIKey decides and records a new key. Only the key's hash and the
 // sealed signing secret are recorded.
 func (h *Handler) CreateAPIKey(ctx context.Context, cmd CreateAPIKey) (CreatedAPIKey, error) {
-	out := CreatedAPIKey{KeyID: NewID(), Key: NewAPIKey(), SigningSecret: NewSigningSecret()}
-	out.KeyPrefix = out.Key[:ShownKeyPrefix]
+	mode := cmd.Mode
+	if mode == "" {
+		mode = apikey.ModeLive
+	}
+	out := CreatedAPIKey{KeyID: NewID(), Key: NewAPIKey(mode), SigningSecret: NewSigningSecret()}
+	out.KeyPrefix = out.Key[:min(len(out.Key), len(APIKeyPrefix)+len(mode)+1+8)]
 	sealed, err := h.Sealer.Seal(out.SigningSecret)
 	if err != nil {
 		return CreatedAPIKey{}, fmt.Errorf("seal signing secret: %w", err)
 	}
-	facts, err := apikey.Create(out.KeyID, cmd.WorkspaceID, cmd.UserID, HashSecret(out.Key), out.KeyPrefix, sealed, cmd.Settings, h.now())
+	facts, err := apikey.Create(out.KeyID, cmd.WorkspaceID, cmd.UserID, HashSecret(out.Key), out.KeyPrefix, sealed, cmd.Settings, mode, h.now())
 	if err != nil {
 		return CreatedAPIKey{}, err
 	}

@@ -45,12 +45,13 @@ func (h *Handler) keyAndPeriod(ctx context.Context, keyID string, at time.Time) 
 // may wait for room held by running work.
 type payer struct {
 	ID, KeyID, WorkspaceID, UserID string
+	Mode                           string // "test" or "" (live)
 	Turn                           int
 	WaitUntil                      time.Time
 }
 
 func (h *Handler) payerOf(c *conversation.Conversation) payer {
-	p := payer{ID: c.ID, KeyID: c.APIKeyID, WorkspaceID: c.WorkspaceID, UserID: c.UserID, Turn: c.Turn}
+	p := payer{ID: c.ID, KeyID: c.APIKeyID, WorkspaceID: c.WorkspaceID, UserID: c.UserID, Mode: c.Mode, Turn: c.Turn}
 	if h.Limits.MaxDuration > 0 {
 		p.WaitUntil = c.TurnStartedAt.Add(h.Limits.MaxDuration)
 	}
@@ -173,7 +174,7 @@ func chargeOf(py payer, charge *conversation.Charge, kind, ref, model string, us
 	return billing.Charged{ReservationID: charge.ReservationID, ConversationID: py.ID,
 		APIKeyID: py.KeyID, WorkspaceID: py.WorkspaceID, UserID: py.UserID, Period: charge.Period,
 		CauseKind: kind, CauseRef: ref, Model: model, Usage: usage,
-		Amount: billing.MicroUSD(charge.AmountMicroUSD), ChargedAt: at}
+		Amount: billing.MicroUSD(charge.AmountMicroUSD), ChargedAt: at, Mode: py.Mode}
 }
 
 // periodsAt are the budget periods of a key's kind at those times, by key:

@@ -13,6 +13,10 @@ type Cause struct {
 	CorrelationID string
 	CausationID   string
 	Actor         es.Actor
+	// Sandbox is set for work under a test API key: what it makes is
+	// marked sandbox, and it finds and changes only sandbox records (a
+	// live record is "not found" to it, and a sandbox record to live work).
+	Sandbox bool
 }
 
 func (c Cause) meta() es.Metadata {
@@ -24,19 +28,23 @@ func (c Cause) meta() es.Metadata {
 func (h *Handler) CreateContact(ctx context.Context, id, workspaceID string, f contact.Fields, cause Cause) (contact.Contact, error) {
 	facts, err := contact.Create(id, workspaceID, f, h.now())
 	if err == nil {
+		facts[0].(*contact.Created).Sandbox = cause.Sandbox
 		err = h.createOnce(ctx, contact.Stream(id), cause.meta(), facts)
 	}
 	if err != nil {
 		return contact.Contact{}, err
 	}
 	return found(ctx, h, contact.Stream(id), contact.Events, contact.ErrNotFound,
-		func(c *contact.Contact) bool { return c.WorkspaceID == workspaceID })
+		func(c *contact.Contact) bool { return c.WorkspaceID == workspaceID && c.Sandbox == cause.Sandbox })
 }
 
-// GetContact folds a contact from its facts (for consistent reads).
-func (h *Handler) GetContact(ctx context.Context, id, workspaceID string) (contact.Contact, error) {
+// GetContact folds a contact from its facts (for consistent reads), on
+// the side (live or sandbox) the caller works on.
+func (h *Handler) GetContact(ctx context.Context, id, workspaceID string, sandbox bool) (contact.Contact, error) {
 	return found(ctx, h, contact.Stream(id), contact.Events, contact.ErrNotFound,
-		func(c *contact.Contact) bool { return c.ID != "" && !c.Deleted && c.WorkspaceID == workspaceID })
+		func(c *contact.Contact) bool {
+			return c.ID != "" && !c.Deleted && c.WorkspaceID == workspaceID && c.Sandbox == sandbox
+		})
 }
 
 // UpdateContact changes the given fields, once per cause.
@@ -56,6 +64,9 @@ func (h *Handler) changeContact(ctx context.Context, id string, cause Cause, fn 
 		func(c *contact.Contact, recs []es.Recorded) ([]es.Fact, error) {
 			if cause.CausationID != "" && causedBy(recs, cause.CausationID) {
 				return nil, nil
+			}
+			if c.ID != "" && c.Sandbox != cause.Sandbox {
+				return nil, contact.ErrNotFound
 			}
 			return fn(c)
 		})

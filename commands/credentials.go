@@ -15,8 +15,6 @@ const (
 	APIKeyPrefix        = "sois_"
 	SigningSecretPrefix = "whsec_"
 	secretChars         = 40 // base62 characters: about 238 bits
-	// ShownKeyPrefix is how much of a key stays visible after creation.
-	ShownKeyPrefix = len(APIKeyPrefix) + 8
 )
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -37,8 +35,10 @@ func randomBase62(n int) string {
 // NewToken returns a fresh opaque bearer token.
 func NewToken() string { return TokenPrefix + randomBase62(secretChars) }
 
-// NewAPIKey returns a fresh API key.
-func NewAPIKey() string { return APIKeyPrefix + randomBase62(secretChars) }
+// NewAPIKey returns a fresh API key of a mode: sois_test_… or sois_live_…
+// (keys made before modes are sois_… and live). The first 8 random
+// characters after the mode stay visible as the key's prefix.
+func NewAPIKey(mode string) string { return APIKeyPrefix + mode + "_" + randomBase62(secretChars) }
 
 // NewSigningSecret returns a fresh webhook signing secret in the Standard
 // Webhooks form (whsec_ + base64 of 32 random bytes).

@@ -42,7 +42,7 @@ const mcpWait = 30 * time.Second
 
 // payerOfCall is who an MCP call is charged to: its key, as one turn.
 func payerOfCall(r *mcpcall.Requested) payer {
-	return payer{ID: r.CallID, KeyID: r.APIKeyID, WorkspaceID: r.WorkspaceID, UserID: r.UserID, Turn: 1}
+	return payer{ID: r.CallID, KeyID: r.APIKeyID, WorkspaceID: r.WorkspaceID, UserID: r.UserID, Mode: r.Mode, Turn: 1}
 }
 
 // CallTool runs one MCP tool call and records it: the request, then its
@@ -72,6 +72,10 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 		k, kv, err := h.key(ctx, call.APIKeyID)
 		if err != nil {
 			return out, err
+		}
+		requested.Mode = ""
+		if k.Test() {
+			requested.Mode = apikey.ModeTest
 		}
 		facts := []es.Fact{requested}
 		code, reason := "", ""
@@ -124,7 +128,7 @@ func (h *Handler) CallTool(ctx context.Context, call McpCall) (McpResult, error)
 	charge.AmountMicroUSD = int64(h.Prices.ToolCall)
 	began := time.Now()
 	out.Result, out.IsError = h.Tools.Execute(ctx, ToolCall{WorkspaceID: call.WorkspaceID, UserID: call.UserID,
-		ConversationID: id, Key: "mcp", Name: call.Tool, Arguments: call.Arguments})
+		ConversationID: id, Key: "mcp", Name: call.Tool, Arguments: call.Arguments, Sandbox: requested.Mode == apikey.ModeTest})
 	kept, truncated := conversation.TruncateResult(out.Result)
 	// The record is written even if the caller went away: the tool ran.
 	rctx := context.WithoutCancel(ctx)

@@ -52,6 +52,8 @@ type ToolCall struct {
 	Key       string
 	Name      string
 	Arguments []byte
+	// Sandbox: the call works for a test API key (see Cause.Sandbox).
+	Sandbox bool
 }
 
 // EffectID is the deterministic id of the entity a tool call creates.

@@ -21,18 +21,20 @@ type NewTask struct {
 func (h *Handler) CreateTask(ctx context.Context, id, workspaceID string, t NewTask, cause Cause) (task.Task, error) {
 	facts, err := task.Create(id, workspaceID, t.Title, t.Description, t.DueDate, t.CreatedBy, h.now())
 	if err == nil {
+		facts[0].(*task.Created).Sandbox = cause.Sandbox
 		err = h.createOnce(ctx, task.Stream(id), cause.meta(), facts)
 	}
 	if err != nil {
 		return task.Task{}, err
 	}
-	return h.GetTask(ctx, id, workspaceID)
+	return h.GetTask(ctx, id, workspaceID, cause.Sandbox)
 }
 
-// GetTask folds a task from its facts.
-func (h *Handler) GetTask(ctx context.Context, id, workspaceID string) (task.Task, error) {
+// GetTask folds a task from its facts, on the caller's side (live or
+// sandbox).
+func (h *Handler) GetTask(ctx context.Context, id, workspaceID string, sandbox bool) (task.Task, error) {
 	return found(ctx, h, task.Stream(id), task.Events, task.ErrNotFound,
-		func(t *task.Task) bool { return t.ID != "" && t.WorkspaceID == workspaceID })
+		func(t *task.Task) bool { return t.ID != "" && t.WorkspaceID == workspaceID && t.Sandbox == sandbox })
 }
 
 // CompleteTask marks a task done; completing it again changes nothing.
@@ -66,6 +68,11 @@ func (h *Handler) SetTaskDueDate(ctx context.Context, id, workspaceID, due strin
 
 func (h *Handler) changeTask(ctx context.Context, id, workspaceID string, cause Cause, fn func(*task.Task) ([]es.Fact, error)) (task.Task, error) {
 	t, _, err := decide(ctx, h, task.Stream(id), task.Events, cause.meta(),
-		func(t *task.Task, _ []es.Recorded) ([]es.Fact, error) { return fn(t) })
+		func(t *task.Task, _ []es.Recorded) ([]es.Fact, error) {
+			if t.ID != "" && t.Sandbox != cause.Sandbox {
+				return nil, task.ErrNotFound
+			}
+			return fn(t)
+		})
 	return t, err
 }

@@ -27,6 +27,8 @@ type WebhookRequest struct {
 	// Secrets sign the attempt, newest first.
 	Secrets []string
 	Now     time.Time
+	// Test marks a test key's delivery (a header says so).
+	Test bool
 }
 
 // WebhookResult is what one attempt got back.
@@ -141,7 +143,8 @@ func WebhookBody(c *conversation.Conversation) ([]byte, error) {
 			Candidates       []agent.Candidate `json:"candidates,omitempty"`
 			Turn             int               `json:"turn"`
 			Usage            UsageReport       `json:"usage"`
-		}{c.ID, "resolved", c.Reply, c.Outcome, c.Candidates, c.Turn, usage})
+			Mode             string            `json:"mode,omitempty"`
+		}{c.ID, "resolved", c.Reply, c.Outcome, c.Candidates, c.Turn, usage, c.Mode})
 	case conversation.StatusFailed:
 		msg := "An error occurred while processing your request."
 		if c.Failure != nil && c.Failure.Reason != "" {
@@ -153,7 +156,8 @@ func WebhookBody(c *conversation.Conversation) ([]byte, error) {
 			Error            string      `json:"error"`
 			Turn             int         `json:"turn"`
 			Usage            UsageReport `json:"usage"`
-		}{c.ID, "failed", msg, c.Turn, usage})
+			Mode             string      `json:"mode,omitempty"`
+		}{c.ID, "failed", msg, c.Turn, usage, c.Mode})
 	}
 	return nil, ErrNotFinished
 }
@@ -307,7 +311,7 @@ func (h *Handler) deliver(ctx context.Context, d *webhook.Deliveries) WebhookRes
 		secrets = append(secrets, s)
 	}
 	return h.Webhook.Deliver(ctx, WebhookRequest{URL: d.Current.URL, WebhookID: d.Current.WebhookID,
-		ConversationID: d.Current.ConversationID, Body: []byte(d.Current.Body), Secrets: secrets, Now: h.now()})
+		ConversationID: d.Current.ConversationID, Body: []byte(d.Current.Body), Secrets: secrets, Now: h.now(), Test: k.Test()})
 }
 
 func hostOf(raw string) string {

@@ -45,6 +45,10 @@ type Rows[V any] struct {
 	Workspace func(V) string
 	Live      func(V) bool
 	LiveSQL   string
+	// Sandbox, for read models holding records made under test keys,
+	// tells a view's side: Get finds it only for a reader on the same side
+	// (Sandboxed). In Postgres row-level security enforces the same rule.
+	Sandbox func(V) bool
 
 	// Table and Columns name the Postgres table and the columns Scan reads,
 	// in order; Scan takes extra destinations after them (Page's total).
@@ -111,9 +115,10 @@ func (m *InMemory[V]) Apply(_ context.Context, batch []es.Recorded) error {
 
 // Get returns the live view id of the workspace (see Rows.Workspace), a
 // copy the caller may change.
-func (m *InMemory[V]) Get(_ context.Context, workspaceID, id string) (V, bool, error) {
+func (m *InMemory[V]) Get(ctx context.Context, workspaceID, id string) (V, bool, error) {
 	v, ok := m.Views.Get(id)
-	if !ok || m.rows.Workspace(v) != workspaceID || m.rows.Live != nil && !m.rows.Live(v) {
+	if !ok || m.rows.Workspace(v) != workspaceID || m.rows.Live != nil && !m.rows.Live(v) ||
+		m.rows.Sandbox != nil && m.rows.Sandbox(v) != Sandboxed(ctx) {
 		var zero V
 		return zero, false, nil
 	}

@@ -23,6 +23,30 @@ func WithTenant(ctx context.Context, workspaceID string) context.Context {
 	return context.WithValue(ctx, tenantKey{}, workspaceID)
 }
 
+type sandboxKey struct{}
+
+// WithSandbox marks ctx as work for a test API key: reads see the
+// workspace's sandbox (the records test keys made) instead of its live
+// data. Only the tool catalog sets it, from the conversation's mode.
+func WithSandbox(ctx context.Context, sandbox bool) context.Context {
+	return context.WithValue(ctx, sandboxKey{}, sandbox)
+}
+
+// Sandboxed reports whether ctx reads the sandbox (see WithSandbox).
+func Sandboxed(ctx context.Context) bool {
+	sb, _ := ctx.Value(sandboxKey{}).(bool)
+	return sb
+}
+
+// sandboxSetting is app.sandbox for ctx, which the policies of tables
+// holding sandbox rows compare with their sandbox column.
+func sandboxSetting(ctx context.Context) string {
+	if Sandboxed(ctx) {
+		return "on"
+	}
+	return "off"
+}
+
 // TenantOf is the workspace ctx works for, "" when none (projectors and
 // sweeps, which read every tenant as the owner role).
 func TenantOf(ctx context.Context) string {
@@ -42,7 +66,7 @@ func ReadTx(ctx context.Context, pool *pgxpool.Pool, workspaceID string, opts pg
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, setTenant, TenantRole, workspaceID); err != nil {
+	if _, err := tx.Exec(ctx, setTenant, TenantRole, workspaceID, sandboxSetting(ctx)); err != nil {
 		return err
 	}
 	if err := fn(tx); err != nil {
@@ -70,7 +94,7 @@ func Query(ctx context.Context, pool *pgxpool.Pool, workspaceID, sql string, arg
 		ws = ""
 	}
 	b := &pgx.Batch{}
-	b.Queue(setTenant, TenantRole, ws)
+	b.Queue(setTenant, TenantRole, ws, sandboxSetting(ctx))
 	b.Queue(sql, args...)
 	br := pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
@@ -87,7 +111,8 @@ func Query(ctx context.Context, pool *pgxpool.Pool, workspaceID, sql string, arg
 
 // setTenant takes the role and the workspace for the current transaction
 // only (set_config's is_local).
-const setTenant = `SELECT set_config('role', $1, true), set_config('app.workspace_id', $2, true)`
+const setTenant = `SELECT set_config('role', $1, true), set_config('app.workspace_id', $2, true),
+  set_config('app.sandbox', $3, true)`
 
 // QueryRow is pool.QueryRow read as the tenant (see Query).
 func QueryRow(ctx context.Context, pool *pgxpool.Pool, workspaceID, sql string, args ...any) pgx.Row {

@@ -565,8 +565,8 @@ RETURNING event_id, api_key_id, to_char(day, 'YYYY-MM-DD')`).Scan(&eventID, &key
 		if err == nil {
 			t.Fatalf("verify passed over a tampered read model:\n%s", out)
 		}
-		for _, s := range []string{"DIFF charge " + eventID, "amount_microusd", "by key, group \"" + keyID + "\"",
-			"by day, group \"" + day + "\"", "by model, group", "by user, group", "by key, total", "FAILED"} {
+		for _, s := range []string{"DIFF charge " + eventID, "amount_microusd", "by key (live spend), group \"" + keyID + "\"",
+			"by day (live spend), group \"" + day + "\"", "by model (live spend), group", "by user (live spend), group", "by key (live spend), total", "FAILED"} {
 			if !strings.Contains(out, s) {
 				t.Errorf("verify output lacks %q:\n%s", s, out)
 			}

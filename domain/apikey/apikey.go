@@ -53,14 +53,17 @@ func (s Settings) Allows(tool string) bool {
 
 // Created is the first fact of a key.
 type Created struct {
-	KeyID               string    `json:"key_id"`
-	WorkspaceID         string    `json:"workspace_id"`
-	UserID              string    `json:"user_id"`
-	KeyHash             string    `json:"key_hash"`
-	KeyPrefix           string    `json:"key_prefix"`
-	SealedSigningSecret string    `json:"sealed_signing_secret"`
-	Settings            Settings  `json:"settings"`
-	CreatedAt           time.Time `json:"created_at"`
+	KeyID               string   `json:"key_id"`
+	WorkspaceID         string   `json:"workspace_id"`
+	UserID              string   `json:"user_id"`
+	KeyHash             string   `json:"key_hash"`
+	KeyPrefix           string   `json:"key_prefix"`
+	SealedSigningSecret string   `json:"sealed_signing_secret"`
+	Settings            Settings `json:"settings"`
+	// Mode is "test" or "live"; keys made before modes existed have none
+	// and are live.
+	Mode      string    `json:"mode,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Updated records the key's settings after a change, in full.
@@ -106,6 +109,7 @@ type Key struct {
 	// overlap keeps the promise the first one made.
 	Previous []PreviousSecret
 	Settings Settings
+	Mode     string // ModeTest or ModeLive
 	Revoked  bool
 	Version  int64
 }
@@ -115,6 +119,7 @@ func (k *Key) Apply(f es.Fact) {
 	switch e := f.(type) {
 	case *Created:
 		k.ID, k.WorkspaceID, k.UserID, k.KeyHash = e.KeyID, e.WorkspaceID, e.UserID, e.KeyHash
+		k.Mode = cmpOr(e.Mode, ModeLive)
 		k.SealedSigningSecret = e.SealedSigningSecret
 		k.Settings = e.Settings
 	case *Updated:
@@ -201,14 +206,35 @@ func ParsePeriod(s string) (Period, error) {
 }
 
 // Create decides a new key.
-func Create(keyID, workspaceID, userID, keyHash, keyPrefix, sealedSecret string, s Settings, now time.Time) ([]es.Fact, error) {
+func Create(keyID, workspaceID, userID, keyHash, keyPrefix, sealedSecret string, s Settings, mode string, now time.Time) ([]es.Fact, error) {
 	if s.BudgetPeriod == "" {
 		s.BudgetPeriod = DefaultPeriod
 	}
+	if mode != ModeTest && mode != ModeLive {
+		return nil, &ValidationError{Field: "mode", Reason: `must be "test" or "live"`}
+	}
 	return []es.Fact{&Created{
 		KeyID: keyID, WorkspaceID: workspaceID, UserID: userID, KeyHash: keyHash, KeyPrefix: keyPrefix,
-		SealedSigningSecret: sealedSecret, Settings: s, CreatedAt: now,
+		SealedSigningSecret: sealedSecret, Settings: s, Mode: mode, CreatedAt: now,
 	}}, nil
+}
+
+// Key modes. A test key works in its workspace's sandbox: what its
+// conversations make only test keys see, its mail is never sent, its
+// webhooks say "test", and its spend is reported apart.
+const (
+	ModeLive = "live"
+	ModeTest = "test"
+)
+
+// Test reports whether k is a test key.
+func (k *Key) Test() bool { return k.Mode == ModeTest }
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // CheckOwner decides whether userID may act on the key.

@@ -109,12 +109,32 @@ func TestValidateLabel(t *testing.T) {
 
 func TestCreate(t *testing.T) {
 	t.Run("records the key with its settings", func(t *testing.T) {
-		facts, err := apikey.Create(keyID, "ws-1", owner, "hash", "cag_abcd", "sealed", settings, now)
-		estest.ThenFacts(t, facts, err, created())
+		facts, err := apikey.Create(keyID, "ws-1", owner, "hash", "cag_abcd", "sealed", settings, apikey.ModeLive, now)
+		want := created()
+		want.Mode = apikey.ModeLive
+		estest.ThenFacts(t, facts, err, want)
+	})
+	t.Run("a test key says so", func(t *testing.T) {
+		facts, err := apikey.Create(keyID, "ws-1", owner, "hash", "cag_abcd", "sealed", settings, apikey.ModeTest, now)
+		want := created()
+		want.Mode = apikey.ModeTest
+		estest.ThenFacts(t, facts, err, want)
+		var k apikey.Key
+		k.Apply(facts[0])
+		if !k.Test() {
+			t.Fatal("a key created in test mode does not fold as a test key")
+		}
+	})
+	t.Run("a mode other than test or live is refused", func(t *testing.T) {
+		_, err := apikey.Create(keyID, "ws-1", owner, "hash", "cag_abcd", "sealed", settings, "sandbox", now)
+		if estest.InvalidField(t, err) != "mode" {
+			t.Fatalf("mode sandbox: %v", err)
+		}
 	})
 	t.Run("the budget period defaults to monthly", func(t *testing.T) {
-		facts, err := apikey.Create(keyID, "ws-1", owner, "hash", "cag_abcd", "sealed", apikey.Settings{Label: "x"}, now)
+		facts, err := apikey.Create(keyID, "ws-1", owner, "hash", "cag_abcd", "sealed", apikey.Settings{Label: "x"}, apikey.ModeLive, now)
 		want := created()
+		want.Mode = apikey.ModeLive
 		want.Settings = apikey.Settings{Label: "x", BudgetPeriod: apikey.Monthly}
 		estest.ThenFacts(t, facts, err, want)
 	})
@@ -216,7 +236,7 @@ func TestApply(t *testing.T) {
 	changed := apikey.Settings{Label: "renamed", BudgetPeriod: apikey.Total}
 	k := estest.Given[apikey.Key](created(), &apikey.Updated{Settings: changed, UpdatedAt: now}, &apikey.Revoked{RevokedAt: now})
 	want := apikey.Key{ID: keyID, WorkspaceID: "ws-1", UserID: owner, KeyHash: "hash", SealedSigningSecret: "sealed",
-		Settings: changed, Revoked: true}
+		Settings: changed, Revoked: true, Mode: apikey.ModeLive} // a key from before modes is live
 	if !reflect.DeepEqual(*k, want) {
 		t.Fatalf("state = %+v\nwant    %+v", *k, want)
 	}

@@ -46,6 +46,9 @@ type Charged struct {
 	Usage          agent.Usage `json:"usage"`
 	Amount         MicroUSD    `json:"amount_microusd"`
 	ChargedAt      time.Time   `json:"charged_at"`
+	// Mode is "test" for a test key's work, reported apart from live
+	// spend; empty is live.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Released gives a reservation back unused (the work failed or never ran).

@@ -30,10 +30,13 @@ type Fields struct {
 
 // Created is the first fact of a contact.
 type Created struct {
-	ContactID   string    `json:"contact_id"`
-	WorkspaceID string    `json:"workspace_id"`
-	Fields      Fields    `json:"fields"`
-	CreatedAt   time.Time `json:"created_at"`
+	ContactID   string `json:"contact_id"`
+	WorkspaceID string `json:"workspace_id"`
+	Fields      Fields `json:"fields"`
+	// Sandbox marks a record made under a test API key: only test keys
+	// of the workspace see it (the workspace's live data never holds it).
+	Sandbox   bool      `json:"sandbox,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Updated records the contact's fields after a change, in full.
@@ -60,6 +63,7 @@ type Contact struct {
 	ID          string
 	WorkspaceID string
 	Fields      Fields
+	Sandbox     bool
 	Deleted     bool
 	Version     int64
 }
@@ -68,7 +72,7 @@ type Contact struct {
 func (c *Contact) Apply(f es.Fact) {
 	switch e := f.(type) {
 	case *Created:
-		c.ID, c.WorkspaceID, c.Fields = e.ContactID, e.WorkspaceID, e.Fields
+		c.ID, c.WorkspaceID, c.Fields, c.Sandbox = e.ContactID, e.WorkspaceID, e.Fields, e.Sandbox
 	case *Updated:
 		c.Fields = e.Fields
 	case *Deleted:

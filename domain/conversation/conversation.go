@@ -96,9 +96,12 @@ type Conversation struct {
 	Context                           *Context
 	Metadata                          json.RawMessage
 	ResponseURL                       string
-	Status                            Status
-	OpenedAt, ExpiresAt               time.Time
-	EndedAt                           time.Time
+	// Mode is "test" for a conversation a test key opened (its tools
+	// work in the sandbox), "" for live.
+	Mode                string
+	Status              Status
+	OpenedAt, ExpiresAt time.Time
+	EndedAt             time.Time
 	// Steps counts the model steps completed; LastStep is the number of
 	// the latest step completed or passed over (step numbers run on
 	// across turns, so every step and tool call key is unique).
@@ -157,6 +160,7 @@ func (c *Conversation) Apply(f es.Fact) {
 	case *Opened:
 		c.ID, c.WorkspaceID, c.UserID, c.APIKeyID = e.ConversationID, e.WorkspaceID, e.UserID, e.APIKeyID
 		c.Message, c.Context, c.Metadata, c.ResponseURL = e.Message, e.Context, e.Metadata, e.ResponseURL
+		c.Mode = e.Mode
 		c.Status, c.OpenedAt, c.ExpiresAt = StatusOpen, e.OpenedAt, e.ExpiresAt
 		c.Requested = map[string]ToolCallRequested{}
 		c.LastProgressAt = e.OpenedAt
@@ -274,6 +278,7 @@ type OpenParams struct {
 	Metadata                                      json.RawMessage
 	ResponseURL                                   string
 	IdempotencyKey                                string
+	Mode                                          string // "test" or "" (live)
 	Now                                           time.Time
 }
 
@@ -313,7 +318,7 @@ func Open(p OpenParams) ([]es.Fact, error) {
 	return []es.Fact{&Opened{
 		ConversationID: p.ConversationID, WorkspaceID: p.WorkspaceID, UserID: p.UserID, APIKeyID: p.APIKeyID,
 		Message: p.Message, Context: p.Context, Metadata: p.Metadata, ResponseURL: p.ResponseURL,
-		OpenedAt: p.Now, ExpiresAt: p.Now.Add(Lifetime), IdempotencyKey: p.IdempotencyKey,
+		OpenedAt: p.Now, ExpiresAt: p.Now.Add(Lifetime), IdempotencyKey: p.IdempotencyKey, Mode: p.Mode,
 	}}, nil
 }
 

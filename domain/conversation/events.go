@@ -26,6 +26,9 @@ type Opened struct {
 	// resend with the same key finds this conversation instead of opening
 	// another (its id is derived from the API key and this value).
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Mode is "test" when a test API key opened the conversation: its
+	// tools work in the workspace's sandbox. Empty is live.
+	Mode string `json:"mode,omitempty"`
 }
 
 // ProcessingStarted records that the agent picked the conversation up.

@@ -25,13 +25,16 @@ const (
 
 // Created is the first fact of a document.
 type Created struct {
-	DocumentID  string    `json:"document_id"`
-	WorkspaceID string    `json:"workspace_id"`
-	Title       string    `json:"title"`
-	Folder      string    `json:"folder"`
-	Body        string    `json:"body"`
-	CreatedBy   string    `json:"created_by,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	DocumentID  string `json:"document_id"`
+	WorkspaceID string `json:"workspace_id"`
+	Title       string `json:"title"`
+	Folder      string `json:"folder"`
+	Body        string `json:"body"`
+	CreatedBy   string `json:"created_by,omitempty"`
+	// Sandbox marks a record made under a test API key: only test keys
+	// of the workspace see it (the workspace's live data never holds it).
+	Sandbox   bool      `json:"sandbox,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Moved files the document in another folder.
@@ -50,6 +53,7 @@ var Events = es.Registered(es.Of[Created], es.Of[Moved])
 // Document is the state folded from its stream.
 type Document struct {
 	ID, WorkspaceID, Title, Folder, Body string
+	Sandbox                              bool
 	CreatedAt                            time.Time
 }
 
@@ -58,6 +62,7 @@ func (d *Document) Apply(f es.Fact) {
 	switch e := f.(type) {
 	case *Created:
 		d.ID, d.WorkspaceID, d.Title, d.Folder, d.Body, d.CreatedAt = e.DocumentID, e.WorkspaceID, e.Title, e.Folder, e.Body, e.CreatedAt
+		d.Sandbox = e.Sandbox
 	case *Moved:
 		d.Folder = e.To
 	}

@@ -27,15 +27,18 @@ const (
 
 // Queued claims the send: the mail about to go out, and to whom.
 type Queued struct {
-	EmailID     string    `json:"email_id"`
-	WorkspaceID string    `json:"workspace_id"`
-	From        string    `json:"from"`
-	To          []string  `json:"to"`
-	Subject     string    `json:"subject"`
-	Body        string    `json:"body"`
-	ContactIDs  []string  `json:"contact_ids,omitempty"`
-	TeamID      string    `json:"team_id,omitempty"`
-	QueuedAt    time.Time `json:"queued_at"`
+	EmailID     string   `json:"email_id"`
+	WorkspaceID string   `json:"workspace_id"`
+	From        string   `json:"from"`
+	To          []string `json:"to"`
+	Subject     string   `json:"subject"`
+	Body        string   `json:"body"`
+	ContactIDs  []string `json:"contact_ids,omitempty"`
+	TeamID      string   `json:"team_id,omitempty"`
+	// Sandbox marks a mail written under a test API key: it is recorded,
+	// never handed to a mail server, and only test keys see it.
+	Sandbox  bool      `json:"sandbox,omitempty"`
+	QueuedAt time.Time `json:"queued_at"`
 }
 
 // Sent records that the mail left through a transport ("smtp") or was
@@ -67,6 +70,15 @@ const (
 	StatusSent   Status = "sent"
 	StatusOutbox Status = "outbox"
 	StatusFailed Status = "failed"
+	// StatusSandbox: a mail written under a test key, recorded and never
+	// handed to a mail server.
+	StatusSandbox Status = "sandbox"
+)
+
+// Transports an EmailSent names besides a mail server's.
+const (
+	TransportOutbox  = "outbox"  // no SMTP server is configured
+	TransportSandbox = "sandbox" // a test key's mail: never sent
 )
 
 // Email is the state folded from its stream.
@@ -87,8 +99,11 @@ func (m *Email) Apply(f es.Fact) {
 	case *Sent:
 		m.Transport, m.MessageID = e.Transport, e.MessageID
 		m.Status = StatusSent
-		if e.Transport == "outbox" {
+		switch e.Transport {
+		case TransportOutbox:
 			m.Status = StatusOutbox
+		case TransportSandbox:
+			m.Status = StatusSandbox
 		}
 	case *Failed:
 		m.Status, m.Reason = StatusFailed, e.Reason

@@ -36,6 +36,9 @@ type Requested struct {
 	Tool        string          `json:"tool"`
 	Arguments   json.RawMessage `json:"arguments"`
 	RequestedAt time.Time       `json:"requested_at"`
+	// Mode is "test" for a call with a test API key: the tool works in
+	// the workspace's sandbox. Empty is live.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Completed records what the tool returned (as the caller read it) and

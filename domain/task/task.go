@@ -25,13 +25,16 @@ const (
 
 // Created is the first fact of a task.
 type Created struct {
-	TaskID      string    `json:"task_id"`
-	WorkspaceID string    `json:"workspace_id"`
-	Title       string    `json:"title"`
-	Description string    `json:"description,omitempty"`
-	DueDate     string    `json:"due_date,omitempty"` // YYYY-MM-DD
-	CreatedBy   string    `json:"created_by,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	TaskID      string `json:"task_id"`
+	WorkspaceID string `json:"workspace_id"`
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+	DueDate     string `json:"due_date,omitempty"` // YYYY-MM-DD
+	CreatedBy   string `json:"created_by,omitempty"`
+	// Sandbox marks a record made under a test API key: only test keys
+	// of the workspace see it (the workspace's live data never holds it).
+	Sandbox   bool      `json:"sandbox,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Completed marks the task done.
@@ -63,6 +66,7 @@ var Events = es.Registered(es.Of[Created], es.Of[Completed], es.Of[Assigned], es
 type Task struct {
 	ID, WorkspaceID, Title, Description, DueDate string
 	AssigneeID                                   string
+	Sandbox                                      bool
 	Status                                       Status
 	Version                                      int64
 }
@@ -72,6 +76,7 @@ func (t *Task) Apply(f es.Fact) {
 	switch e := f.(type) {
 	case *Created:
 		t.ID, t.WorkspaceID, t.Title, t.Description, t.DueDate = e.TaskID, e.WorkspaceID, e.Title, e.Description, e.DueDate
+		t.Sandbox = e.Sandbox
 		t.Status = Open
 	case *Completed:
 		t.Status = Done

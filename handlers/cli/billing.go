@@ -39,13 +39,14 @@ func Billing(load Loader) *ucli.Command {
 				Name:  "report",
 				Usage: "print totals by key, day, model or user over a range of UTC days, with a total line",
 				Flags: append(rangeFlags(),
-					&ucli.StringFlag{Name: "group-by", Value: billingview.GroupKey, Usage: "key, day, model or user"}),
+					&ucli.StringFlag{Name: "group-by", Value: billingview.GroupKey, Usage: "key, day, model or user"},
+					&ucli.StringFlag{Name: "mode", Value: billingview.ModeLive, Usage: "live spend, or test: what test API keys spent"}),
 				Action: func(ctx context.Context, c *ucli.Command) error {
 					q, err := billingRange(c)
 					if err != nil {
 						return err
 					}
-					q.GroupBy = c.String("group-by")
+					q.GroupBy, q.Mode = c.String("group-by"), c.String("mode")
 					if err := q.Validate(); err != nil {
 						return billingFlagError(err)
 					}
@@ -187,7 +188,8 @@ func billingWorkspaces(ctx context.Context, src *billingSource, only string, fro
 }
 
 func billingReportCLI(ctx context.Context, w io.Writer, src *billingSource, only string, q billingview.ReportQuery) error {
-	fmt.Fprintf(w, "Billing report %s to %s (UTC days, both included) by %s; %s.\n", q.From, q.To, q.GroupBy, src.describe())
+	fmt.Fprintf(w, "Billing report of %s spend %s to %s (UTC days, both included) by %s; %s.\n",
+		billingview.ModeOf(q.Mode), q.From, q.To, q.GroupBy, src.describe())
 	wss, err := billingWorkspaces(ctx, src, only, q.From, q.To)
 	if err != nil {
 		return err
@@ -498,6 +500,7 @@ func billingCompare(ctx context.Context, w io.Writer, src *billingSource, only s
 				{"model", row.Model, ev.e.Model},
 				{"day", row.Day.String(), ev.day.String()},
 				{"position", row.Position, ev.pos},
+				{"mode", row.Mode, billingview.ModeOf(ev.e.Mode)},
 			} {
 				if f.got != f.want {
 					diff("%s: %s is %v in the read model, %v in the event", what, f.name, f.got, f.want)
@@ -514,11 +517,15 @@ func billingCompare(ctx context.Context, w io.Writer, src *billingSource, only s
 			diff("charge %s (workspace %s, key %s): %d µ$ on %s in the read model, no such ChargeRecorded in the events",
 				id, ws, r.APIKeyID, r.AmountMicroUSD, r.Day)
 		}
-		// Report by report.
-		for _, g := range billingview.GroupBys {
+		// Report by report, live spend and test spend apart.
+		for _, rq := range billingReportsToCheck() {
+			g, label := rq.GroupBy, rq.GroupBy+" ("+rq.Mode+" spend)"
 			want := map[string]*billingview.Row{}
 			var wantTotal billingview.Row
 			for _, ev := range events {
+				if billingview.ModeOf(ev.e.Mode) != rq.Mode {
+					continue
+				}
 				v := billingGroupOfEvent(g, ev)
 				r := want[v]
 				if r == nil {
@@ -532,20 +539,20 @@ func billingCompare(ctx context.Context, w io.Writer, src *billingSource, only s
 					x.OutputTokens += int64(ev.e.Usage.OutputTokens)
 				}
 			}
-			got, gotTotal, err := billingAllRows(ctx, src.store, ws, billingview.ReportQuery{From: from, To: to, GroupBy: g})
+			got, gotTotal, err := billingAllRows(ctx, src.store, ws, billingview.ReportQuery{From: from, To: to, GroupBy: g, Mode: rq.Mode})
 			if err != nil {
 				return 0, cp, err
 			}
 			for i, r := range got {
 				if i > 0 && got[i-1].Group >= r.Group {
-					diff("workspace %s by %s: the read model's groups are out of order (%q then %q)", ws, g, got[i-1].Group, r.Group)
+					diff("workspace %s by %s: the read model's groups are out of order (%q then %q)", ws, label, got[i-1].Group, r.Group)
 				}
 				wr, ok := want[r.Group]
 				switch {
 				case !ok:
-					diff("workspace %s by %s, group %q: read model %s; the events have no such group", ws, g, r.Group, billingDescribeRow(r))
+					diff("workspace %s by %s, group %q: read model %s; the events have no such group", ws, label, r.Group, billingDescribeRow(r))
 				case *wr != r:
-					diff("workspace %s by %s, group %q: read model %s; events %s", ws, g, r.Group, billingDescribeRow(r), billingDescribeRow(*wr))
+					diff("workspace %s by %s, group %q: read model %s; events %s", ws, label, r.Group, billingDescribeRow(r), billingDescribeRow(*wr))
 				}
 				delete(want, r.Group)
 			}
@@ -555,11 +562,11 @@ func billingCompare(ctx context.Context, w io.Writer, src *billingSource, only s
 			}
 			sort.Strings(missing)
 			for _, v := range missing {
-				diff("workspace %s by %s, group %q: events %s; missing from the read model", ws, g, v, billingDescribeRow(*want[v]))
+				diff("workspace %s by %s, group %q: events %s; missing from the read model", ws, label, v, billingDescribeRow(*want[v]))
 			}
 			wantTotal.Group = ""
 			if gotTotal != wantTotal {
-				diff("workspace %s by %s, total: read model %s; events %s", ws, g, billingDescribeRow(gotTotal), billingDescribeRow(wantTotal))
+				diff("workspace %s by %s, total: read model %s; events %s", ws, label, billingDescribeRow(gotTotal), billingDescribeRow(wantTotal))
 			}
 		}
 		fmt.Fprintf(w, "Workspace %s: %d charges, %s USD (%d µ$), checked charge by charge and by %s.\n",
@@ -595,6 +602,18 @@ func billingCompare(ctx context.Context, w io.Writer, src *billingSource, only s
 	fmt.Fprintf(w, "%d workspace(s), %s USD (%d µ$) in all; %d budget period(s) checked, %d reservation(s) open in them.\n",
 		len(wss), billingview.Dollars(grand), grand, len(streams), open)
 	return diffs, cp, nil
+}
+
+// billingReportsToCheck are the reports verify recomputes: every grouping
+// of live spend and of test spend.
+func billingReportsToCheck() []billingview.ReportQuery {
+	var out []billingview.ReportQuery
+	for _, mode := range []string{billingview.ModeLive, billingview.ModeTest} {
+		for _, g := range billingview.GroupBys {
+			out = append(out, billingview.ReportQuery{GroupBy: g, Mode: mode})
+		}
+	}
+	return out
 }
 
 func billingSumCharges(cs []billingEventCharge) int64 {

@@ -282,6 +282,7 @@ type webhookBody struct {
 
 type pollBody struct {
 	ConversationUUID string                 `json:"conversation_uuid"`
+	Mode             string                 `json:"mode,omitempty"`
 	Status           string                 `json:"status"`
 	Outcome          string                 `json:"outcome,omitempty"`
 	Candidates       []agent.Candidate      `json:"candidates,omitempty"`
@@ -296,7 +297,7 @@ type pollBody struct {
 }
 
 func pollFromView(v conversations.View) pollBody {
-	b := pollBody{ConversationUUID: v.ID, Status: v.Status, Outcome: v.Outcome, Candidates: v.Candidates, Error: v.Error, ResolvedAt: tsp(v.ResolvedAt),
+	b := pollBody{ConversationUUID: v.ID, Mode: v.Mode, Status: v.Status, Outcome: v.Outcome, Candidates: v.Candidates, Error: v.Error, ResolvedAt: tsp(v.ResolvedAt),
 		Usage:    commands.Usage(v.Steps, v.ToolCalls, agent.Usage{InputTokens: v.InputTokens, OutputTokens: v.OutputTokens}, v.CostMicroUSD),
 		FailedAt: tsp(v.FailedAt), ExpiresAt: ts(v.ExpiresAt), CreatedAt: ts(v.CreatedAt), Turns: []turnBody{}}
 	for _, t := range v.Turns {

@@ -44,6 +44,7 @@ type billingReportBody struct {
 	From       string            `json:"from"`
 	To         string            `json:"to"`
 	GroupBy    string            `json:"group_by"`
+	Mode       string            `json:"mode"` // "live" or "test": the spend the report covers
 	Currency   string            `json:"currency"`
 	Rows       []billingRowBody  `json:"rows"`
 	Total      billingAmountBody `json:"total"`
@@ -101,6 +102,13 @@ func (s *Server) billingQuery(r *http.Request) (billingview.ReportQuery, *apiErr
 		return q, validation("group_by must be one of %s, not %q.", strings.Join(billingview.GroupBys, ", "), groupBy)
 	}
 	q.GroupBy = groupBy
+	q.Mode = billingview.ModeLive
+	if v, ok := get("mode"); ok && v != "" {
+		if v != billingview.ModeLive && v != billingview.ModeTest {
+			return q, validation(`mode must be "live" (the default) or "test" (what test API keys spent), not %q.`, v)
+		}
+		q.Mode = v
+	}
 	if v, ok := get("limit"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > billingview.MaxLimit {
@@ -113,7 +121,7 @@ func (s *Server) billingQuery(r *http.Request) (billingview.ReportQuery, *apiErr
 	}
 	if v, ok := get("cursor"); ok {
 		k, opened := s.openCursor(v)
-		if !opened || k.List != billingList(q.GroupBy) {
+		if !opened || k.List != billingListOf(q) {
 			return q, validation("cursor must be the next_cursor of the previous page of this report, unchanged and with the same group_by (%s).", q.GroupBy)
 		}
 		q.After = k.ID
@@ -122,7 +130,7 @@ func (s *Server) billingQuery(r *http.Request) (billingview.ReportQuery, *apiErr
 	if v, ok := get("after"); ok {
 		// after is cursor's older name; it also takes the unsealed cursors
 		// earlier versions gave.
-		if k, opened := s.openCursor(v); opened && k.List == billingList(q.GroupBy) {
+		if k, opened := s.openCursor(v); opened && k.List == billingListOf(q) {
 			q.After = k.ID
 			return q, nil
 		}
@@ -190,13 +198,13 @@ func (s *Server) billingReport(store billingview.Store) http.HandlerFunc {
 			writeError(w, s.billingError(r, err))
 			return
 		}
-		body := billingReportBody{From: q.From.String(), To: q.To.String(), GroupBy: q.GroupBy, Currency: "USD",
+		body := billingReportBody{From: q.From.String(), To: q.To.String(), GroupBy: q.GroupBy, Mode: q.Mode, Currency: "USD",
 			Rows: make([]billingRowBody, 0, len(page.Rows)), Total: billingAmount(page.Total), HasMore: page.HasMore}
 		for _, row := range page.Rows {
 			body.Rows = append(body.Rows, billingRowBody{Group: row.Group, billingAmountBody: billingAmount(row)})
 		}
 		if page.HasMore {
-			body.NextCursor = s.sealCursor(pageKey{List: billingList(q.GroupBy), ID: page.NextCursor})
+			body.NextCursor = s.sealCursor(pageKey{List: billingListOf(q), ID: page.NextCursor})
 		}
 		writeJSON(w, http.StatusOK, body)
 	}
@@ -205,6 +213,15 @@ func (s *Server) billingReport(store billingview.Store) http.HandlerFunc {
 // billingList binds a report's cursors to its grouping: a cursor holds
 // the last group shown, which only means something in the same grouping.
 func billingList(groupBy string) string { return "billing/" + groupBy }
+
+// billingListOf is billingList for a query: a cursor of test spend does
+// not continue a report of live spend.
+func billingListOf(q billingview.ReportQuery) string {
+	if q.Mode == billingview.ModeTest {
+		return billingList(q.GroupBy) + "/test"
+	}
+	return billingList(q.GroupBy)
+}
 
 func (s *Server) billingError(r *http.Request, err error) *apiError {
 	var qe *billingview.QueryError

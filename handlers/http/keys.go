@@ -27,6 +27,7 @@ type keyBody struct {
 	Key            string     `json:"key,omitempty"`
 	SigningSecret  string     `json:"signing_secret,omitempty"`
 	KeyPrefix      string     `json:"key_prefix"`
+	Mode           string     `json:"mode"` // "test" or "live"
 	Label          string     `json:"label"`
 	ResponseURL    *string    `json:"response_url"`
 	BudgetUSDCents *int64     `json:"budget_usd_cents"`
@@ -58,7 +59,7 @@ type usageBody struct {
 }
 
 func keyFromView(v apikeys.View) keyBody {
-	b := keyBody{ID: v.ID, UserID: v.UserID, KeyPrefix: v.KeyPrefix, Label: v.Label, BudgetUSDCents: v.BudgetUSDCents,
+	b := keyBody{ID: v.ID, UserID: v.UserID, KeyPrefix: v.KeyPrefix, Mode: v.Mode, Label: v.Label, BudgetUSDCents: v.BudgetUSDCents,
 		BudgetPeriod: v.BudgetPeriod, Status: "active", CreatedAt: ts(v.CreatedAt), UpdatedAt: ts(v.UpdatedAt),
 		RevokedAt: tsp(v.RevokedAt), Tools: v.Tools}
 	if v.ResponseURL != "" {
@@ -167,9 +168,23 @@ func parseSettings(obj map[string]json.RawMessage, base apikey.Settings, catalog
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c caller) {
-	obj, e := readObject(r, keyFields, true)
+	obj, e := readObject(r, append([]string{"mode"}, keyFields...), true)
 	if e != nil {
 		writeError(w, e)
+		return
+	}
+	mode, _, e := stringField(obj, "mode")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	delete(obj, "mode")
+	switch mode {
+	case "":
+		mode = apikey.ModeLive
+	case apikey.ModeTest, apikey.ModeLive:
+	default:
+		writeError(w, validation(`mode must be "test" or "live", not %q.`, mode))
 		return
 	}
 	settings, e := parseSettings(obj, apikey.Settings{BudgetPeriod: apikey.DefaultPeriod}, s.toolNames())
@@ -177,7 +192,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, e)
 		return
 	}
-	out, err := s.d.Commands.CreateAPIKey(r.Context(), commands.CreateAPIKey{WorkspaceID: c.WorkspaceID, UserID: c.UserID, Settings: settings})
+	out, err := s.d.Commands.CreateAPIKey(r.Context(), commands.CreateAPIKey{WorkspaceID: c.WorkspaceID, UserID: c.UserID, Settings: settings, Mode: mode})
 	if err != nil {
 		writeError(w, s.commandError(r, err))
 		return
@@ -188,7 +203,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c caller) {
 		// Not readable yet: answer from what was just decided.
 		now := s.d.Clock.Now()
 		v = apikeys.View{ID: out.KeyID, UserID: c.UserID, KeyPrefix: out.KeyPrefix, Label: settings.Label, ResponseURL: settings.ResponseURL,
-			BudgetUSDCents: settings.BudgetUSDCents, BudgetPeriod: string(settings.BudgetPeriod), Tools: settings.Tools, CreatedAt: now, UpdatedAt: now}
+			BudgetUSDCents: settings.BudgetUSDCents, BudgetPeriod: string(settings.BudgetPeriod), Tools: settings.Tools, CreatedAt: now, UpdatedAt: now,
+			Mode: mode}
 	}
 	b := keyFromView(v)
 	b.Key, b.SigningSecret = out.Key, out.SigningSecret

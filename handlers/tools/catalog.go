@@ -110,7 +110,7 @@ func (c *Catalog) Execute(ctx context.Context, call commands.ToolCall) (string, 
 	defer cancel()
 	// Whatever the tool reads, it reads as the conversation's workspace
 	// (row-level security), not as every tenant.
-	ctx = projections.WithTenant(ctx, call.WorkspaceID)
+	ctx = projections.WithSandbox(projections.WithTenant(ctx, call.WorkspaceID), call.Sandbox)
 	out, err := t.run(ctx, call)
 	if err != nil {
 		var ue *UserError
@@ -161,5 +161,5 @@ func decode(call commands.ToolCall, dst any) error {
 
 func cause(call commands.ToolCall) commands.Cause {
 	return commands.Cause{CorrelationID: call.ConversationID, CausationID: call.CauseID(),
-		Actor: agentActor(call)}
+		Actor: agentActor(call), Sandbox: call.Sandbox}
 }

@@ -105,7 +105,7 @@ func (c *Catalog) contactArg(ctx context.Context, call commands.ToolCall) (conta
 	if err != nil {
 		return contact.Contact{}, err
 	}
-	return c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID)
+	return c.deps.Commands.GetContact(ctx, a.ID, call.WorkspaceID, call.Sandbox)
 }
 
 func (c *Catalog) getContact(ctx context.Context, call commands.ToolCall) (any, error) {

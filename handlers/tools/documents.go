@@ -105,7 +105,7 @@ func (c *Catalog) readDocument(ctx context.Context, call commands.ToolCall) (any
 	if err != nil {
 		return nil, err
 	}
-	d, err := c.deps.Commands.GetDocument(ctx, a.ID, call.WorkspaceID)
+	d, err := c.deps.Commands.GetDocument(ctx, a.ID, call.WorkspaceID, call.Sandbox)
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func (c *Catalog) sendEmail(ctx context.Context, call commands.ToolCall) (any, e
 		if !isUUID(id) {
 			return nil, userErr("No contact has the id %q.", id)
 		}
-		ct, err := c.deps.Commands.GetContact(ctx, id, call.WorkspaceID)
+		ct, err := c.deps.Commands.GetContact(ctx, id, call.WorkspaceID, call.Sandbox)
 		if err != nil {
 			return nil, err
 		}

@@ -98,6 +98,7 @@ type Request struct {
 	URL            string    // the key's response_url
 	ID             string    // webhook-id: the same on every retry of one delivery
 	ConversationID string    // X-Conversation-UUID
+	Test           bool      // a test key's delivery: X-Sois-Mode: test
 	Body           []byte    // the JSON body, sent and signed byte for byte
 	Secrets        []string  // signing secrets, newest first (several during a rotation)
 	Now            time.Time // this attempt's webhook-timestamp; zero means time.Now()
@@ -257,6 +258,9 @@ func (c *Client) Deliver(ctx context.Context, r Request) Attempt {
 		return gone(fmt.Sprintf("cannot build a request for %q: %v", r.URL, err), err)
 	}
 	req.Header = h
+	if r.Test {
+		req.Header.Set(HeaderMode, "test")
+	}
 
 	start := time.Now()
 	resp, err := c.hc.Do(req)

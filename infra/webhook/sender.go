@@ -15,7 +15,7 @@ type Sender struct{ Client *Client }
 // Deliver posts one attempt and translates the result.
 func (s Sender) Deliver(ctx context.Context, r commands.WebhookRequest) commands.WebhookResult {
 	a := s.Client.Deliver(ctx, Request{URL: r.URL, ID: r.WebhookID, ConversationID: r.ConversationID,
-		Body: r.Body, Secrets: r.Secrets, Now: r.Now})
+		Body: r.Body, Secrets: r.Secrets, Now: r.Now, Test: r.Test})
 	out := commands.WebhookResult{StatusCode: a.StatusCode, Duration: a.Duration, Error: a.Error,
 		ResponsePrefix: a.ResponsePrefix, RetryAfter: a.RetryAfter, Outcome: domain.OutcomeFailed}
 	switch a.Outcome {

@@ -40,6 +40,10 @@ const (
 	HeaderWebhookID        = "webhook-id"
 	HeaderWebhookTimestamp = "webhook-timestamp"
 	HeaderWebhookSignature = "webhook-signature"
+	// HeaderMode is "test" on the deliveries of a test key's
+	// conversations (their body says "mode": "test" too); live
+	// deliveries do not carry it.
+	HeaderMode = "X-Sois-Mode"
 )
 
 // SecretPrefix starts every signing secret (Standard Webhooks form).

@@ -32,6 +32,7 @@ type View struct {
 	BudgetUSDCents *int64
 	BudgetPeriod   string
 	Tools          []string // nil: every tool
+	Mode           string   // apikey.ModeTest or apikey.ModeLive
 	Revoked        bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -48,7 +49,10 @@ func Fold(v *View, rec es.Recorded) (bool, error) {
 	switch e := f.(type) {
 	case *apikey.Created:
 		*v = View{ID: e.KeyID, WorkspaceID: e.WorkspaceID, UserID: e.UserID, KeyHash: e.KeyHash, KeyPrefix: e.KeyPrefix,
-			CreatedAt: e.CreatedAt, UpdatedAt: e.CreatedAt}
+			CreatedAt: e.CreatedAt, UpdatedAt: e.CreatedAt, Mode: apikey.ModeLive}
+		if e.Mode != "" {
+			v.Mode = e.Mode
+		}
 		v.setSettings(e.Settings)
 	case *apikey.Updated:
 		v.setSettings(e.Settings)
@@ -143,23 +147,23 @@ type Postgres struct{ *projections.InPostgres[View] }
 func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{rows.InPostgres(pool)} }
 
 const columns = `id, workspace_id, user_id, key_hash, key_prefix, label, response_url, budget_usd_cents, budget_period,
- revoked, created_at, updated_at, revoked_at, version, tools`
+ revoked, created_at, updated_at, revoked_at, version, tools, mode`
 
 func scan(row pgx.Row, extra ...any) (View, error) {
 	var v View
 	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.UserID, &v.KeyHash, &v.KeyPrefix, &v.Label, &v.ResponseURL,
-		&v.BudgetUSDCents, &v.BudgetPeriod, &v.Revoked, &v.CreatedAt, &v.UpdatedAt, &v.RevokedAt, &v.Version, &v.Tools}, extra...)...)
+		&v.BudgetUSDCents, &v.BudgetPeriod, &v.Revoked, &v.CreatedAt, &v.UpdatedAt, &v.RevokedAt, &v.Version, &v.Tools, &v.Mode}, extra...)...)
 	return v, err
 }
 
 // upsert writes a folded key back.
 func upsert(ctx context.Context, tx pgx.Tx, v View) error {
-	_, err := tx.Exec(ctx, `INSERT INTO api_keys (`+columns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+	_, err := tx.Exec(ctx, `INSERT INTO api_keys (`+columns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
 ON CONFLICT (id) DO UPDATE SET label = EXCLUDED.label, response_url = EXCLUDED.response_url, tools = EXCLUDED.tools,
   budget_usd_cents = EXCLUDED.budget_usd_cents, budget_period = EXCLUDED.budget_period, revoked = EXCLUDED.revoked,
   updated_at = EXCLUDED.updated_at, revoked_at = EXCLUDED.revoked_at, version = EXCLUDED.version`,
 		v.ID, v.WorkspaceID, v.UserID, v.KeyHash, v.KeyPrefix, v.Label, v.ResponseURL, v.BudgetUSDCents, v.BudgetPeriod,
-		v.Revoked, v.CreatedAt, v.UpdatedAt, v.RevokedAt, v.Version, v.Tools)
+		v.Revoked, v.CreatedAt, v.UpdatedAt, v.RevokedAt, v.Version, v.Tools, v.Mode)
 	return err
 }
 

@@ -126,7 +126,7 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		projectiontest.Apply(t, s, l.rec(t, apikey.Stream(id), 1, o.created(id, "hash-one", settings, t0)))
 		want := View{ID: id, WorkspaceID: o.ws, UserID: o.user, KeyHash: "hash-one", KeyPrefix: "cag_hash",
 			Label: "CRM sync", ResponseURL: "https://hooks.example/in", BudgetUSDCents: cents(500), BudgetPeriod: "daily",
-			CreatedAt: projectiontest.US(t0), UpdatedAt: projectiontest.US(t0), Version: 1}
+			CreatedAt: projectiontest.US(t0), UpdatedAt: projectiontest.US(t0), Version: 1, Mode: apikey.ModeLive}
 		v, ok := mustGet(t, s, id)
 		sameView(t, v, ok, want)
 		v, ok = mustByHash(t, s, "hash-one")

@@ -228,7 +228,7 @@ func insertCharges(ctx context.Context, tx pgx.Tx, cs []Charge) error {
 		return nil
 	}
 	n := len(cs)
-	txt := make([][]string, 11)
+	txt := make([][]string, 12)
 	for i := range txt {
 		txt[i] = make([]string, n)
 	}
@@ -236,7 +236,7 @@ func insertCharges(ctx context.Context, tx pgx.Tx, cs []Charge) error {
 	at := make([]time.Time, n)
 	for i, c := range cs {
 		for j, v := range []string{c.EventID, c.ReservationID, c.WorkspaceID, c.APIKeyID, c.UserID, c.ConversationID,
-			c.PeriodKey, c.CauseKind, c.CauseRef, c.Model, c.Day.String()} {
+			c.PeriodKey, c.CauseKind, c.CauseRef, c.Model, c.Day.String(), ModeOf(c.Mode)} {
 			txt[j][i] = v
 		}
 		logTx[i], logSeq[i], in[i], out[i], amount[i], at[i] = int64(c.Position.Tx), int64(c.Position.Seq), c.InputTokens,
@@ -244,12 +244,12 @@ func insertCharges(ctx context.Context, tx pgx.Tx, cs []Charge) error {
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO billing_charges (event_id, log_tx, log_seq, reservation_id, workspace_id,
   api_key_id, user_id, conversation_id, period_key, cause_kind, cause_ref, model, input_tokens, output_tokens,
-  amount_microusd, charged_at, day)
-SELECT e, t, s, r, w, k, u, c, p, ck, cr, m, i, o, a, at, d::date
+  amount_microusd, charged_at, day, mode)
+SELECT e, t, s, r, w, k, u, c, p, ck, cr, m, i, o, a, at, d::date, md
 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-  $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::timestamptz[], $17::text[])
-  AS x(e, t, s, r, w, k, u, c, p, ck, cr, m, i, o, a, at, d)`,
-		txt[0], logTx, logSeq, txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], txt[7], txt[8], txt[9], in, out, amount, at, txt[10])
+  $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::timestamptz[], $17::text[], $18::text[])
+  AS x(e, t, s, r, w, k, u, c, p, ck, cr, m, i, o, a, at, d, md)`,
+		txt[0], logTx, logSeq, txt[1], txt[2], txt[3], txt[4], txt[5], txt[6], txt[7], txt[8], txt[9], in, out, amount, at, txt[10], txt[11])
 	return err
 }
 
@@ -358,8 +358,8 @@ func (p *Postgres) Report(ctx context.Context, workspaceID string, q ReportQuery
 		var charges int64
 		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount_microusd), 0)::bigint, count(*),
   coalesce(sum(input_tokens), 0)::bigint, coalesce(sum(output_tokens), 0)::bigint
-FROM billing_charges WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::date`,
-			workspaceID, q.From.String(), q.To.String()).
+FROM billing_charges WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::date AND mode = $4`,
+			workspaceID, q.From.String(), q.To.String(), q.mode()).
 			Scan(&page.Total.AmountMicroUSD, &charges, &page.Total.InputTokens, &page.Total.OutputTokens); err != nil {
 			return err
 		}
@@ -367,10 +367,10 @@ FROM billing_charges WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::da
 		rows, err := tx.Query(ctx, `SELECT grp, sum(amount_microusd)::bigint, count(*), sum(input_tokens)::bigint,
   sum(output_tokens)::bigint
 FROM (SELECT `+groupExpr(q.GroupBy)+` COLLATE "C" AS grp, amount_microusd, input_tokens, output_tokens
-      FROM billing_charges WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::date) AS c
+      FROM billing_charges WHERE workspace_id = $1 AND day BETWEEN $2::date AND $3::date AND mode = $7) AS c
 WHERE NOT $4::boolean OR grp > $5::text COLLATE "C"
 GROUP BY grp ORDER BY grp LIMIT $6`,
-			workspaceID, q.From.String(), q.To.String(), paged, after, limit+1)
+			workspaceID, q.From.String(), q.To.String(), paged, after, limit+1, q.mode())
 		if err != nil {
 			return err
 		}
@@ -396,7 +396,7 @@ GROUP BY grp ORDER BY grp LIMIT $6`,
 	return page, nil
 }
 
-const chargeColumns = `event_id, log_tx, log_seq, reservation_id, workspace_id, api_key_id, user_id, conversation_id,
+const chargeColumns = `mode, event_id, log_tx, log_seq, reservation_id, workspace_id, api_key_id, user_id, conversation_id,
   period_key, cause_kind, cause_ref, model, input_tokens, output_tokens, amount_microusd, charged_at, day`
 
 func (p *Postgres) Charges(ctx context.Context, workspaceID string, from, to Date, after string, limit int) (ChargePage, error) {
@@ -418,7 +418,7 @@ ORDER BY log_tx, log_seq LIMIT $6`, workspaceID, from.String(), to.String(), int
 		var c Charge
 		var tx, seq int64
 		var day time.Time
-		err := row.Scan(&c.EventID, &tx, &seq, &c.ReservationID, &c.WorkspaceID, &c.APIKeyID, &c.UserID, &c.ConversationID,
+		err := row.Scan(&c.Mode, &c.EventID, &tx, &seq, &c.ReservationID, &c.WorkspaceID, &c.APIKeyID, &c.UserID, &c.ConversationID,
 			&c.PeriodKey, &c.CauseKind, &c.CauseRef, &c.Model, &c.InputTokens, &c.OutputTokens, &c.AmountMicroUSD,
 			&c.ChargedAt, &day)
 		c.Position = es.Position{Tx: uint64(tx), Seq: uint64(seq)}

@@ -138,6 +138,9 @@ func (m *Memory) Report(_ context.Context, workspaceID string, q ReportQuery) (R
 	groups := map[string]*Row{}
 	var page ReportPage
 	for _, c := range m.charges(workspaceID, q.From, q.To) {
+		if c.Mode != q.mode() {
+			continue
+		}
 		page.Total.add(c)
 		g := GroupOf(q.GroupBy, c)
 		r, ok := groups[g]

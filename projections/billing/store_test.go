@@ -252,10 +252,10 @@ func runStoreSuite(t *testing.T, newStore func(t *testing.T) Store) {
 		wantRows := []Charge{
 			{EventID: c1.ID, Position: c1.Position, ReservationID: r1, WorkspaceID: ws, APIKeyID: b.key, UserID: b.user,
 				ConversationID: b.conversationID, PeriodKey: "2026-03-14", CauseKind: dbilling.CauseModelStep, CauseRef: "ref of " + r1,
-				Model: "gpt-4o", InputTokens: 1200, OutputTokens: 80, AmountMicroUSD: 7_000, ChargedAt: t0.Truncate(time.Microsecond), Day: day0},
+				Model: "gpt-4o", InputTokens: 1200, OutputTokens: 80, AmountMicroUSD: 7_000, ChargedAt: t0.Truncate(time.Microsecond), Day: day0, Mode: ModeLive},
 			{EventID: c3.ID, Position: c3.Position, ReservationID: r3, WorkspaceID: ws, APIKeyID: b.key, UserID: b.user,
 				ConversationID: b.conversationID, PeriodKey: "2026-03-14", CauseKind: dbilling.CauseToolCall, CauseRef: "ref of " + r3,
-				AmountMicroUSD: 1_000, ChargedAt: t0.Add(time.Minute).Truncate(time.Microsecond), Day: day0},
+				AmountMicroUSD: 1_000, ChargedAt: t0.Add(time.Minute).Truncate(time.Microsecond), Day: day0, Mode: ModeLive},
 		}
 		if !reflect.DeepEqual(got.Charges, wantRows) || got.HasMore || got.NextCursor != "" {
 			t.Fatalf("charges = %+v\nwant %+v", got, wantRows)

@@ -137,6 +137,22 @@ type Charge struct {
 	AmountMicroUSD int64
 	ChargedAt      time.Time // UTC, microseconds
 	Day            Date      // ChargedAt's UTC date
+	Mode           string    // ModeLive, or ModeTest for a test key's work
+}
+
+// Modes of spend: a report covers one of them, so test spend is never
+// mixed into live figures.
+const (
+	ModeLive = "live"
+	ModeTest = "test"
+)
+
+// ModeOf is the mode a charge is reported under.
+func ModeOf(m string) string {
+	if m == ModeTest {
+		return ModeTest
+	}
+	return ModeLive
 }
 
 // PeriodTotals is one key's spending in one budget period.
@@ -162,7 +178,12 @@ type ReportQuery struct {
 	Limit int
 	// After is the NextCursor of the previous page ("" = first page).
 	After string
+	// Mode is the spend reported: ModeLive ("" too) or ModeTest.
+	Mode string
 }
+
+// mode is the mode q reports.
+func (q ReportQuery) mode() string { return ModeOf(q.Mode) }
 
 // Row is the total of one group (or, as ReportPage.Total, of all).
 type Row struct {
@@ -251,6 +272,9 @@ func (q ReportQuery) Validate() error {
 	}
 	if !ValidGroupBy(q.GroupBy) {
 		return &QueryError{Param: "group_by", Reason: fmt.Sprintf("%q is not one of %s", q.GroupBy, strings.Join(GroupBys, ", "))}
+	}
+	if q.Mode != "" && q.Mode != ModeLive && q.Mode != ModeTest {
+		return &QueryError{Param: "mode", Reason: fmt.Sprintf("%q is not %s or %s", q.Mode, ModeLive, ModeTest)}
 	}
 	return nil
 }
@@ -412,7 +436,7 @@ func chargeFrom(rec es.Recorded, e *dbilling.Charged) Charge {
 	return Charge{EventID: rec.ID, Position: rec.Position, ReservationID: e.ReservationID, WorkspaceID: e.WorkspaceID,
 		APIKeyID: key, UserID: e.UserID, ConversationID: e.ConversationID, PeriodKey: period, CauseKind: e.CauseKind,
 		CauseRef: e.CauseRef, Model: e.Model, InputTokens: int64(e.Usage.InputTokens), OutputTokens: int64(e.Usage.OutputTokens),
-		AmountMicroUSD: int64(e.Amount), ChargedAt: at, Day: DateOf(at)}
+		AmountMicroUSD: int64(e.Amount), ChargedAt: at, Day: DateOf(at), Mode: ModeOf(e.Mode)}
 }
 
 // Dollars renders µ$ as dollars and cents ("12.34"), from integers only,

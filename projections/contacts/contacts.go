@@ -26,7 +26,8 @@ var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
 	Workspace: func(v View) string { return v.WorkspaceID },
 	Live:      func(v View) bool { return !v.Deleted }, LiveSQL: `NOT deleted`,
-	Table: "contacts", Columns: columns, Scan: scanView, Save: upsertMany,
+	Sandbox: func(v View) bool { return v.Sandbox },
+	Table:   "contacts", Columns: columns, Scan: scanView, Save: upsertMany,
 }
 
 // View is one contact as the tools read it. Deleted contacts keep their row
@@ -45,7 +46,9 @@ type View struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	Deleted     bool      `json:"deleted"`
-	Version     int64     `json:"version"`
+	// Sandbox: made under a test key, seen only by test keys.
+	Sandbox bool  `json:"sandbox,omitempty"`
+	Version int64 `json:"version"`
 }
 
 // Filter narrows a search. Every non-blank field must match (AND); each is a
@@ -85,7 +88,8 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		at := projections.Stamp(e.CreatedAt)
 		// The stream names the contact: it is what later events and Get
 		// find the view by, whatever the payload says.
-		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, CreatedAt: at, UpdatedAt: at}
+		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, CreatedAt: at, UpdatedAt: at,
+			Sandbox: e.Sandbox}
 		v.setFields(e.Fields)
 	case *contact.Updated:
 		v.setFields(e.Fields)
@@ -120,9 +124,12 @@ type Memory struct{ *projections.InMemory[View] }
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory { return &Memory{rows.InMemory()} }
 
-func (m *Memory) Search(_ context.Context, workspaceID string, f Filter) ([]View, int, error) {
+func (m *Memory) Search(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f = f.normalized()
-	out, total := m.Page(func(v View) bool { return !v.Deleted && v.WorkspaceID == workspaceID && f.matches(v) },
+	sandbox := projections.Sandboxed(ctx)
+	out, total := m.Page(func(v View) bool {
+		return !v.Deleted && v.WorkspaceID == workspaceID && v.Sandbox == sandbox && f.matches(v)
+	},
 		func(a, b View) bool { return a.Name < b.Name || a.Name == b.Name && a.ID < b.ID }, f.Limit)
 	return out, total, nil
 }
@@ -147,30 +154,31 @@ func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
 	for i := range cols {
 		cols[i] = make([]string, n)
 	}
-	deleted, created, updated, versions := make([]bool, n), make([]time.Time, n), make([]time.Time, n), make([]int64, n)
+	deleted, sandbox := make([]bool, n), make([]bool, n)
+	created, updated, versions := make([]time.Time, n), make([]time.Time, n), make([]int64, n)
 	for i, v := range vs {
 		for j, f := range []string{v.ID, v.WorkspaceID, v.Name, v.Company, v.Title, v.Email, v.Phone, v.City, v.Notes} {
 			cols[j][i] = f
 		}
-		deleted[i], created[i], updated[i], versions[i] = v.Deleted, v.CreatedAt, v.UpdatedAt, v.Version
+		deleted[i], sandbox[i], created[i], updated[i], versions[i] = v.Deleted, v.Sandbox, v.CreatedAt, v.UpdatedAt, v.Version
 	}
 	_, err := tx.Exec(ctx, `
-INSERT INTO contacts (id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version)
+INSERT INTO contacts (id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version, sandbox)
 SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-  $9::text[], $10::boolean[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
+  $9::text[], $10::boolean[], $11::timestamptz[], $12::timestamptz[], $13::bigint[], $14::boolean[])
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, company = EXCLUDED.company, title = EXCLUDED.title,
   email = EXCLUDED.email, phone = EXCLUDED.phone, city = EXCLUDED.city, notes = EXCLUDED.notes,
   deleted = EXCLUDED.deleted, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
-		cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], deleted, created, updated, versions)
+		cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], deleted, created, updated, versions, sandbox)
 	return err
 }
 
-const columns = `id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version`
+const columns = `id, workspace_id, name, company, title, email, phone, city, notes, deleted, created_at, updated_at, version, sandbox`
 
 func scanView(row pgx.Row, extra ...any) (View, error) {
 	var v View
 	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.Name, &v.Company, &v.Title, &v.Email, &v.Phone,
-		&v.City, &v.Notes, &v.Deleted, &v.CreatedAt, &v.UpdatedAt, &v.Version}, extra...)...)
+		&v.City, &v.Notes, &v.Deleted, &v.CreatedAt, &v.UpdatedAt, &v.Version, &v.Sandbox}, extra...)...)
 	// pgx hands back times in the session's zone; UTC keeps views equal to
 	// the memory store's.
 	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()

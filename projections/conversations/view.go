@@ -88,8 +88,10 @@ type View struct {
 	WorkspaceID string `json:"workspace_id"`
 	UserID      string `json:"user_id"`
 	APIKeyID    string `json:"api_key_id"`
-	Status      string `json:"status"`
-	Turns       []Turn `json:"turns"`
+	// Mode is "test" for a test key's conversation, "" for live.
+	Mode   string `json:"mode,omitempty"`
+	Status string `json:"status"`
+	Turns  []Turn `json:"turns"`
 	// Outcome and Candidates come with a resolved turn's reply.
 	Outcome    string            `json:"outcome,omitempty"`
 	Candidates []agent.Candidate `json:"candidates,omitempty"`
@@ -158,7 +160,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	switch e := f.(type) {
 	case *conversation.Opened:
 		payload := userPayload(e.Message, e.Context, e.Metadata)
-		*v = View{ID: e.ConversationID, WorkspaceID: e.WorkspaceID, UserID: e.UserID, APIKeyID: e.APIKeyID,
+		*v = View{ID: e.ConversationID, WorkspaceID: e.WorkspaceID, UserID: e.UserID, APIKeyID: e.APIKeyID, Mode: e.Mode,
 			Status: string(conversation.StatusOpen), Turn: 1, CreatedAt: e.OpenedAt, ExpiresAt: e.ExpiresAt, UpdatedAt: e.OpenedAt,
 			Turns:   []Turn{{Role: "user", Payload: payload, Timestamp: e.OpenedAt}},
 			Version: rec.StreamVersion}

@@ -26,6 +26,7 @@ const streamPrefix = "document-"
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
 	Workspace: func(v View) string { return v.WorkspaceID },
+	Sandbox:   func(v View) bool { return v.Sandbox },
 	Table:     "documents", Columns: columns + `, body`, Scan: scanWithBody, Save: projections.EachSave(upsert),
 }
 
@@ -39,7 +40,9 @@ type View struct {
 	Body        string    `json:"body,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
-	Version     int64     `json:"version"`
+	// Sandbox: made under a test key, seen only by test keys.
+	Sandbox bool  `json:"sandbox,omitempty"`
+	Version int64 `json:"version"`
 }
 
 // ListFilter narrows a listing.
@@ -163,7 +166,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		// The stream names the document: it is what later events and Get
 		// find the view by, whatever the payload says.
 		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, Title: e.Title, Folder: e.Folder, Body: e.Body,
-			CreatedAt: at, UpdatedAt: at}
+			CreatedAt: at, UpdatedAt: at, Sandbox: e.Sandbox}
 	case *document.Moved:
 		v.Folder, v.UpdatedAt = e.To, projections.Stamp(e.MovedAt)
 	}
@@ -240,25 +243,29 @@ type Memory struct{ *projections.InMemory[View] }
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory { return &Memory{rows.InMemory()} }
 
-func (m *Memory) List(_ context.Context, workspaceID string, f ListFilter) ([]View, int, error) {
+func (m *Memory) List(ctx context.Context, workspaceID string, f ListFilter) ([]View, int, error) {
 	f, err := f.normalized()
 	if err != nil {
 		return nil, 0, err
 	}
-	out, total := m.Page(func(v View) bool { return v.WorkspaceID == workspaceID && f.inFolder(v.Folder) }, less, f.Limit)
+	sandbox := projections.Sandboxed(ctx)
+	out, total := m.Page(func(v View) bool {
+		return v.WorkspaceID == workspaceID && v.Sandbox == sandbox && f.inFolder(v.Folder)
+	}, less, f.Limit)
 	for i := range out {
 		out[i].Body = "" // lists leave the bodies out
 	}
 	return out, total, nil
 }
 
-func (m *Memory) ByCreation(_ context.Context, workspaceID string, q CreationQuery) ([]View, error) {
+func (m *Memory) ByCreation(ctx context.Context, workspaceID string, q CreationQuery) ([]View, error) {
 	q, err := q.normalized()
 	if err != nil {
 		return nil, err
 	}
+	sandbox := projections.Sandboxed(ctx)
 	out, _ := m.Page(func(v View) bool {
-		return v.WorkspaceID == workspaceID && (q.Folder == "" || v.Folder == q.Folder) && q.After.before(v)
+		return v.WorkspaceID == workspaceID && v.Sandbox == sandbox && (q.Folder == "" || v.Folder == q.Folder) && q.After.before(v)
 	}, func(a, b View) bool {
 		return a.CreatedAt.Before(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID
 	}, q.Limit)
@@ -268,10 +275,11 @@ func (m *Memory) ByCreation(_ context.Context, workspaceID string, q CreationQue
 	return out, nil
 }
 
-func (m *Memory) Folders(_ context.Context, workspaceID string) ([]Folder, error) {
+func (m *Memory) Folders(ctx context.Context, workspaceID string) ([]Folder, error) {
 	counts := map[string]int{}
+	sandbox := projections.Sandboxed(ctx)
 	for v := range m.Views.All() {
-		if v.WorkspaceID == workspaceID {
+		if v.WorkspaceID == workspaceID && v.Sandbox == sandbox {
 			counts[v.Folder]++
 		}
 	}
@@ -280,15 +288,16 @@ func (m *Memory) Folders(_ context.Context, workspaceID string) ([]Folder, error
 
 // Search tokenises every document of the workspace on each call: the memory
 // store serves development and tests, where that is cheap enough.
-func (m *Memory) Search(_ context.Context, workspaceID, query string, n int) ([]Hit, int, error) {
+func (m *Memory) Search(ctx context.Context, workspaceID, query string, n int) ([]Hit, int, error) {
 	terms := queryTerms(query)
 	if len(terms) == 0 {
 		return nil, 0, nil
 	}
 	n = projections.Limit(n)
 	var out []Hit
+	sandbox := projections.Sandboxed(ctx)
 	for v := range m.Views.All() {
-		if v.WorkspaceID != workspaceID {
+		if v.WorkspaceID != workspaceID || v.Sandbox != sandbox {
 			continue
 		}
 		body := tokenize(v.Body)
@@ -324,16 +333,16 @@ func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{rows.InPostgre
 // upsert writes a folded document back.
 func upsert(ctx context.Context, tx pgx.Tx, v View) error {
 	_, err := tx.Exec(ctx, `
-INSERT INTO documents (id, workspace_id, title, folder, body, created_at, updated_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO documents (id, workspace_id, title, folder, body, created_at, updated_at, version, sandbox)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, folder = EXCLUDED.folder, body = EXCLUDED.body,
   updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
-		v.ID, v.WorkspaceID, v.Title, v.Folder, v.Body, v.CreatedAt, v.UpdatedAt, v.Version)
+		v.ID, v.WorkspaceID, v.Title, v.Folder, v.Body, v.CreatedAt, v.UpdatedAt, v.Version, v.Sandbox)
 	return err
 }
 
 // columns without the body, which Get adds and List and Search leave out.
-const columns = `id, workspace_id, title, folder, created_at, updated_at, version`
+const columns = `id, workspace_id, title, folder, created_at, updated_at, version, sandbox`
 
 // folderOrder is folderKey in SQL: List's order, folder segment by segment.
 const folderOrder = `replace(folder, '/', chr(1)) COLLATE "C"`
@@ -348,7 +357,7 @@ func scanWithBody(row pgx.Row, extra ...any) (View, error) {
 
 func scanView(row pgx.Row, extra ...any) (View, error) {
 	var v View
-	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.Title, &v.Folder, &v.CreatedAt, &v.UpdatedAt, &v.Version},
+	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.Title, &v.Folder, &v.CreatedAt, &v.UpdatedAt, &v.Version, &v.Sandbox},
 		extra...)...)
 	// pgx hands back times in the session's zone; UTC keeps views equal to
 	// the memory store's.

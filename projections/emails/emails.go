@@ -26,7 +26,8 @@ const streamPrefix = "email-"
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
 	Workspace: func(v View) string { return v.WorkspaceID }, Clone: out,
-	Table: "emails", Columns: columns, Scan: scanView, Save: projections.EachSave(upsert),
+	Sandbox: func(v View) bool { return v.Sandbox },
+	Table:   "emails", Columns: columns, Scan: scanView, Save: projections.EachSave(upsert),
 }
 
 // View is one email as the tools read it.
@@ -40,14 +41,17 @@ type View struct {
 	ContactIDs  []string `json:"contact_ids"` // never nil
 	TeamID      string   `json:"team_id"`
 	// Status is "queued", "sent", "outbox" (recorded without an SMTP
-	// server) or "failed".
+	// server), "sandbox" (written under a test key: recorded, never sent)
+	// or "failed".
 	Status        string     `json:"status"`
 	Transport     string     `json:"transport"`
 	MessageID     string     `json:"message_id"`
 	FailureReason string     `json:"failure_reason"` // set while Status is "failed"
 	QueuedAt      time.Time  `json:"queued_at"`
 	SentAt        *time.Time `json:"sent_at"`
-	Version       int64      `json:"version"`
+	// Sandbox: written under a test key, seen only by test keys.
+	Sandbox bool  `json:"sandbox,omitempty"`
+	Version int64 `json:"version"`
 }
 
 // Filter narrows a listing. Every non-blank field must match (AND); the text
@@ -114,12 +118,15 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		// the view by, whatever the payload says.
 		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, From: e.From, To: list(e.To), Subject: e.Subject,
 			Body: e.Body, ContactIDs: list(e.ContactIDs), TeamID: e.TeamID, Status: string(email.StatusQueued),
-			QueuedAt: projections.Stamp(e.QueuedAt)}
+			QueuedAt: projections.Stamp(e.QueuedAt), Sandbox: e.Sandbox}
 	case *email.Sent:
 		at := projections.Stamp(e.SentAt)
 		v.Status, v.Transport, v.MessageID, v.FailureReason, v.SentAt = string(email.StatusSent), e.Transport, e.MessageID, "", &at
-		if e.Transport == "outbox" {
+		switch e.Transport {
+		case email.TransportOutbox:
 			v.Status = string(email.StatusOutbox)
+		case email.TransportSandbox:
+			v.Status = string(email.StatusSandbox)
 		}
 	case *email.Failed:
 		v.Status, v.FailureReason = string(email.StatusFailed), e.Reason
@@ -150,9 +157,10 @@ func out(v View) View {
 	return v
 }
 
-func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, int, error) {
+func (m *Memory) List(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f = f.normalized()
-	vs, total := m.Page(func(v View) bool { return v.WorkspaceID == workspaceID && f.matches(v) }, newer, f.Limit)
+	sandbox := projections.Sandboxed(ctx)
+	vs, total := m.Page(func(v View) bool { return v.WorkspaceID == workspaceID && v.Sandbox == sandbox && f.matches(v) }, newer, f.Limit)
 	for i := range vs {
 		vs[i] = out(vs[i])
 	}
@@ -169,24 +177,24 @@ func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{rows.InPostgre
 func upsert(ctx context.Context, tx pgx.Tx, v View) error {
 	_, err := tx.Exec(ctx, `
 INSERT INTO emails (id, workspace_id, from_addr, to_addrs, subject, body, contact_ids, team_id, status, transport,
-  message_id, failure_reason, queued_at, sent_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+  message_id, failure_reason, queued_at, sent_at, version, sandbox)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, transport = EXCLUDED.transport,
   message_id = EXCLUDED.message_id, failure_reason = EXCLUDED.failure_reason, sent_at = EXCLUDED.sent_at,
   version = EXCLUDED.version`,
 		v.ID, v.WorkspaceID, v.From, v.To, v.Subject, v.Body, v.ContactIDs, v.TeamID, v.Status, v.Transport,
-		v.MessageID, v.FailureReason, v.QueuedAt, v.SentAt, v.Version)
+		v.MessageID, v.FailureReason, v.QueuedAt, v.SentAt, v.Version, v.Sandbox)
 	return err
 }
 
 const columns = `id, workspace_id, from_addr, to_addrs, subject, body, contact_ids, team_id, status, transport,
-  message_id, failure_reason, queued_at, sent_at, version`
+  message_id, failure_reason, queued_at, sent_at, version, sandbox`
 
 func scanView(row pgx.Row, extra ...any) (View, error) {
 	var v View
 	var sent *time.Time
 	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.From, &v.To, &v.Subject, &v.Body, &v.ContactIDs,
-		&v.TeamID, &v.Status, &v.Transport, &v.MessageID, &v.FailureReason, &v.QueuedAt, &sent, &v.Version}, extra...)...)
+		&v.TeamID, &v.Status, &v.Transport, &v.MessageID, &v.FailureReason, &v.QueuedAt, &sent, &v.Version, &v.Sandbox}, extra...)...)
 	// pgx hands back times in the session's zone; UTC keeps views equal to
 	// the memory store's.
 	v.QueuedAt = v.QueuedAt.UTC()

@@ -25,6 +25,7 @@ const streamPrefix = "task-"
 var rows = &projections.Rows[View]{
 	Name: Name, Prefix: streamPrefix, Fold: Fold, Key: func(v View) string { return v.ID },
 	Workspace: func(v View) string { return v.WorkspaceID },
+	Sandbox:   func(v View) bool { return v.Sandbox },
 	Table:     "tasks", Columns: columns, Scan: scanView, Save: upsertMany,
 }
 
@@ -39,7 +40,9 @@ type View struct {
 	Status      string     `json:"status"`      // "open" | "done"
 	CreatedAt   time.Time  `json:"created_at"`
 	CompletedAt *time.Time `json:"completed_at"`
-	Version     int64      `json:"version"`
+	// Sandbox: made under a test key, seen only by test keys.
+	Sandbox bool  `json:"sandbox,omitempty"`
+	Version int64 `json:"version"`
 }
 
 // Filter narrows a listing.
@@ -89,7 +92,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 		// The stream names the task: it is what later events and Get find
 		// the view by, whatever the payload says.
 		*v = View{ID: strings.TrimPrefix(rec.Stream, streamPrefix), WorkspaceID: e.WorkspaceID, Title: e.Title, Description: e.Description,
-			DueDate: e.DueDate, Status: string(task.Open), CreatedAt: projections.Stamp(e.CreatedAt)}
+			DueDate: e.DueDate, Status: string(task.Open), CreatedAt: projections.Stamp(e.CreatedAt), Sandbox: e.Sandbox}
 	case *task.Completed:
 		at := projections.Stamp(e.CompletedAt)
 		v.Status, v.CompletedAt = string(task.Done), &at
@@ -117,13 +120,14 @@ type Memory struct{ *projections.InMemory[View] }
 
 func NewMemory() *Memory { return &Memory{rows.InMemory()} }
 
-func (m *Memory) List(_ context.Context, workspaceID string, f Filter) ([]View, int, error) {
+func (m *Memory) List(ctx context.Context, workspaceID string, f Filter) ([]View, int, error) {
 	f, err := f.normalized()
 	if err != nil {
 		return nil, 0, err
 	}
+	sandbox := projections.Sandboxed(ctx)
 	out, total := m.Page(func(v View) bool {
-		return v.WorkspaceID == workspaceID && (f.Status == "" || v.Status == f.Status) &&
+		return v.WorkspaceID == workspaceID && v.Sandbox == sandbox && (f.Status == "" || v.Status == f.Status) &&
 			(f.AssigneeID == "" || v.AssigneeID == f.AssigneeID) &&
 			(projections.ContainsFold(v.Title, f.Query) || projections.ContainsFold(v.Description, f.Query))
 	}, func(a, b View) bool {
@@ -150,30 +154,31 @@ func upsertMany(ctx context.Context, tx pgx.Tx, vs []View) error {
 		created   = make([]time.Time, n)
 		completed = make([]*time.Time, n)
 		versions  = make([]int64, n)
+		sandbox   = make([]bool, n)
 	)
 	for i, v := range vs {
 		ids[i], ws[i], titles[i], descs[i], dues[i], assignees[i], statuses[i] = v.ID, v.WorkspaceID, v.Title, v.Description,
 			v.DueDate, v.AssigneeID, v.Status
-		created[i], completed[i], versions[i] = v.CreatedAt, v.CompletedAt, v.Version
+		created[i], completed[i], versions[i], sandbox[i] = v.CreatedAt, v.CompletedAt, v.Version, v.Sandbox
 	}
 	_, err := tx.Exec(ctx, `
-INSERT INTO tasks (id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version)
+INSERT INTO tasks (id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version, sandbox)
 SELECT * FROM unnest($1::text[]::uuid[], $2::text[]::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-  $8::timestamptz[], $9::timestamptz[], $10::bigint[])
+  $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::boolean[])
 ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = EXCLUDED.description,
   due_date = EXCLUDED.due_date, assignee_id = EXCLUDED.assignee_id, status = EXCLUDED.status,
   completed_at = EXCLUDED.completed_at, version = EXCLUDED.version`,
-		ids, ws, titles, descs, dues, assignees, statuses, created, completed, versions)
+		ids, ws, titles, descs, dues, assignees, statuses, created, completed, versions, sandbox)
 	return err
 }
 
-const columns = `id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version`
+const columns = `id, workspace_id, title, description, due_date, assignee_id, status, created_at, completed_at, version, sandbox`
 
 func scanView(row pgx.Row, extra ...any) (View, error) {
 	var v View
 	var completed *time.Time
 	err := row.Scan(append([]any{&v.ID, &v.WorkspaceID, &v.Title, &v.Description, &v.DueDate, &v.AssigneeID, &v.Status,
-		&v.CreatedAt, &completed, &v.Version}, extra...)...)
+		&v.CreatedAt, &completed, &v.Version, &v.Sandbox}, extra...)...)
 	// pgx hands back times in the session's zone; UTC keeps views equal to
 	// the memory store's.
 	v.CreatedAt = v.CreatedAt.UTC()
