@@ -691,6 +691,9 @@ func (p planner) sendEmail() decision {
 		case "outbox":
 			// No mail server is set: the gateway keeps the mail instead.
 			return replyWith("I wrote the email " + subject + " to " + to + "; it is kept in the outbox, as no mail server is set up" + idSuffix(sent.ID) + ".")
+		case "sandbox":
+			// A test key's mail: recorded, never handed to a mail server.
+			return replyWith("I wrote the email " + subject + " to " + to + "; this is a test key, so it is recorded and was not sent" + idSuffix(sent.ID) + ".")
 		case "queued":
 			return replyWith("I queued the email " + subject + " to " + to + idSuffix(sent.ID) + ".")
 		case "failed":

@@ -14,6 +14,9 @@ ALTER TABLE documents ADD COLUMN sandbox boolean NOT NULL DEFAULT false;
 ALTER TABLE emails ADD COLUMN sandbox boolean NOT NULL DEFAULT false;
 ALTER TABLE api_keys ADD COLUMN mode text NOT NULL DEFAULT 'live';
 ALTER TABLE billing_charges ADD COLUMN mode text NOT NULL DEFAULT 'live';
+-- A test key's mail is recorded with the status "sandbox": never sent.
+ALTER TABLE emails DROP CONSTRAINT emails_status_check;
+ALTER TABLE emails ADD CONSTRAINT emails_status_check CHECK (status IN ('queued', 'sent', 'outbox', 'failed', 'sandbox'));
 
 -- +goose StatementBegin
 DO $$
@@ -43,6 +46,8 @@ END
 $$;
 -- +goose StatementEnd
 ALTER TABLE billing_charges DROP COLUMN mode;
+ALTER TABLE emails DROP CONSTRAINT emails_status_check;
+ALTER TABLE emails ADD CONSTRAINT emails_status_check CHECK (status IN ('queued', 'sent', 'outbox', 'failed')) NOT VALID;
 ALTER TABLE api_keys DROP COLUMN mode;
 ALTER TABLE emails DROP COLUMN sandbox;
 ALTER TABLE documents DROP COLUMN sandbox;
