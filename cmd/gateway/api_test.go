@@ -608,7 +608,7 @@ func TestWalkthrough(t *testing.T) {
 
 // ---- key API ----
 
-var keyRE = regexp.MustCompile(`^sois_[0-9A-Za-z]{32,}$`)
+var keyRE = regexp.MustCompile(`^sois_live_[0-9A-Za-z]{32,}$`)
 
 func TestKeyAPI(t *testing.T) {
 	t.Parallel()
@@ -629,7 +629,7 @@ func TestKeyAPI(t *testing.T) {
 			k = decodeKey(t, r)
 			h.remember(k.Key, k.SigningSecret)
 			if !keyRE.MatchString(k.Key) {
-				t.Errorf("key %q is not sois_ + at least 32 base62 characters", k.Key)
+				t.Errorf("key %q is not sois_live_ + at least 32 base62 characters (a live key, the default)", k.Key)
 			}
 			if k.SigningSecret == "" {
 				t.Errorf("signing_secret missing")
