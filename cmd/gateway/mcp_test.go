@@ -181,7 +181,7 @@ func TestMCP_TheSameToolsAsTheAgent(t *testing.T) {
 		for cursor := ""; ; {
 			path := "/api/api-keys/" + k.ID + "/mcp-calls?limit=2"
 			if cursor != "" {
-				path += "&after=" + cursor
+				path += "&cursor=" + cursor
 			}
 			r := h.do(req{Method: "GET", Path: path, Auth: bearerOf(owner.Token)})
 			expectStatus(t, r, http.StatusOK)
@@ -203,6 +203,13 @@ func TestMCP_TheSameToolsAsTheAgent(t *testing.T) {
 		if len(listed) != 5 || refusedCalls != 3 || listed[len(listed)-1]["call_id"] != callID {
 			t.Errorf("the key's calls, listed: %v", listed)
 		}
+		// after= takes a call_id; a cursor is sealed and bound to its key.
+		r = h.do(req{Method: "GET", Path: "/api/api-keys/" + k.ID + "/mcp-calls?after=" + listed[3]["call_id"].(string), Auth: bearerOf(owner.Token)})
+		if rest, _ := r.JSON(t)["calls"].([]any); len(rest) != 1 || rest[0].(map[string]any)["call_id"] != callID {
+			t.Errorf("after the fourth call: %s", r.Raw)
+		}
+		expectError(t, h.do(req{Method: "GET", Path: "/api/api-keys/" + k.ID + "/mcp-calls?cursor=" + callID, Auth: bearerOf(owner.Token)}),
+			http.StatusUnprocessableEntity, "VALIDATION_ERROR")
 		day := h.Clock.Now().UTC().Format("2006-01-02")
 		billingEventually(t, "the billing report to show MCP spend as its own line", func() bool {
 			r := h.do(req{Method: "GET", Path: "/api/billing/report?from=" + day + "&to=" + day + "&group_by=model", Auth: bearerOf(owner.Token)})

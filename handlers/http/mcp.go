@@ -96,10 +96,22 @@ func (s *Server) mcpCalls(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, e)
 		return
 	}
-	after := strings.TrimSpace(r.URL.Query().Get("after"))
+	// cursor is next_cursor, sealed and bound to this key's list; after
+	// takes a call_id, for a caller who noted where it stopped.
+	list := "mcp-calls/" + v.ID
+	vals := r.URL.Query()
+	after := strings.TrimSpace(vals.Get("after"))
 	if _, err := uuid.Parse(after); after != "" && err != nil {
-		writeError(w, validation("after must be a call_id, as next_cursor gives it; not %q.", after))
+		writeError(w, validation("after must be a call_id; not %q.", after))
 		return
+	}
+	if vals.Has("cursor") {
+		k, ok := s.openCursor(vals.Get("cursor"))
+		if !ok || k.List != list || after != "" {
+			writeError(w, validation("cursor is not one this list gave (it may belong to another key, or have been changed), or came with after; start again without it."))
+			return
+		}
+		after = k.ID
 	}
 	s.current(r)
 	calls, err := s.d.McpUsage.Calls(r.Context(), v.ID, after, limit+1)
@@ -115,7 +127,7 @@ func (s *Server) mcpCalls(w http.ResponseWriter, r *http.Request, c caller) {
 	if len(calls) == 0 {
 		page["calls"] = []mcpusage.Call{}
 	} else {
-		page["next_cursor"] = calls[len(calls)-1].CallID
+		page["next_cursor"] = s.sealCursor(pageKey{List: list, ID: calls[len(calls)-1].CallID})
 	}
 	writeJSON(w, http.StatusOK, page)
 }
