@@ -28,6 +28,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 	"github.com/sois-ai/chat-agent-gateway/projections"
+	"github.com/sois-ai/chat-agent-gateway/projections/agents"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	billingview "github.com/sois-ai/chat-agent-gateway/projections/billing"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
@@ -71,6 +72,7 @@ type App struct {
 	Emails        emails.Store
 	Billing       billingview.Store
 	McpUsage      mcpusage.Store
+	Agents        agents.Store
 	Endings       *conversations.Endings
 	// Relay carries model steps' text to event streams as it is written.
 	Relay interface {
@@ -108,13 +110,13 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		a.Identity, a.Keys, a.Conversations = identity.NewMemory(), apikeys.NewMemory(), conversations.NewMemory()
 		a.Contacts, a.Tasks = contacts.NewMemory(), tasks.NewMemory()
 		a.Documents, a.Org, a.Emails = documents.NewMemory(), org.NewMemory(), emails.NewMemory()
-		a.Billing, a.McpUsage = billingview.NewMemory(), mcpusage.NewMemory()
+		a.Billing, a.McpUsage, a.Agents = billingview.NewMemory(), mcpusage.NewMemory(), agents.NewMemory()
 	} else {
 		pool := a.pool
 		a.Identity, a.Keys, a.Conversations = identity.NewPostgres(pool), apikeys.NewPostgres(pool), conversations.NewPostgres(pool)
 		a.Contacts, a.Tasks = contacts.NewPostgres(pool), tasks.NewPostgres(pool)
 		a.Documents, a.Org, a.Emails = documents.NewPostgres(pool), org.NewPostgres(pool), emails.NewPostgres(pool)
-		a.Billing, a.McpUsage = billingview.NewPostgres(pool), mcpusage.NewPostgres(pool)
+		a.Billing, a.McpUsage, a.Agents = billingview.NewPostgres(pool), mcpusage.NewPostgres(pool), agents.NewPostgres(pool)
 	}
 	if pl := st.PgLog; pl != nil {
 		// Tell the other instances of every append, and hear of theirs.
@@ -165,7 +167,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	}
 	a.Endings = conversations.NewEndings(head)
 	a.Runner = projections.NewRunner(a.Log, projections.Options{Poll: cfg.Poll, Logger: logger},
-		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing, a.McpUsage, a.Endings)
+		a.Identity, a.Keys, a.Conversations, a.Contacts, a.Tasks, a.Documents, a.Org, a.Emails, a.Billing, a.McpUsage, a.Agents, a.Endings)
 	model, modelName, err := cfg.OpenModel()
 	if err != nil {
 		a.Close()
@@ -244,7 +246,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
-		Documents: a.Documents, Projections: a.Runner, Endings: a.Endings, Relay: a.Relay, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
+		Documents: a.Documents, Agents: a.Agents, Projections: a.Runner, Endings: a.Endings, Relay: a.Relay, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
 		WebhookRefusal: a.webhookClient.Refusal, McpUsage: a.McpUsage, Cursors: sealer,
 		MCP: mcpserver.New(mcpserver.Deps{Commands: a.Cmds, Catalog: catalog, Version: cli.Version(release), Logger: logger}),
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	gatewaycli "github.com/sois-ai/chat-agent-gateway/handlers/cli"
+	"github.com/sois-ai/chat-agent-gateway/infra/pg"
+	"github.com/sois-ai/chat-agent-gateway/infra/rebuild"
 )
 
 // globalTables hold no tenant's rows for callers to read: the event log
@@ -41,6 +46,7 @@ var tenantOf = map[string]string{
 	"conversation_usage":   `(SELECT workspace_id::text FROM api_keys k WHERE k.id = api_key_id)`,
 	"mcp_usage":            `(SELECT workspace_id::text FROM api_keys k WHERE k.id = api_key_id)`,
 	"mcp_calls":            `(SELECT workspace_id::text FROM api_keys k WHERE k.id = api_key_id)`,
+	"agents":               `workspace_id::text`,
 }
 
 // TestRowLevelSecurityKeepsTenantsApart fills two workspaces through the
@@ -67,6 +73,9 @@ func TestRowLevelSecurityKeepsTenantsApart(t *testing.T) {
 			t.Fatalf("department: %d %s", r.Status, r.Raw)
 		}
 		h.setupDocument(owner, name+" onboarding guide", "/Guides", "Welcome to "+name+". Read this first.")
+		if r := h.do(req{Method: "POST", Path: "/api/agents", Auth: bearerOf(owner.Token), Body: map[string]any{"name": name + " Support"}}); r.Status != http.StatusCreated {
+			t.Fatalf("agent: %d %s", r.Status, r.Raw)
+		}
 		c := h.principal(owner)
 		for _, msg := range []string{
 			"Create a contact for " + contact + " at " + name + " Ltd, " + strings.ToLower(strings.ReplaceAll(contact, " ", ".")) + "@" + domain,
@@ -149,63 +158,78 @@ WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')`)
 		}
 		return fn(tx)
 	}
-	for name, owned := range tenantOf {
-		// What the owner sees: each row (as text) and its workspace.
-		rows, err := db.Query(ctx, `SELECT t::text, `+owned+` FROM `+name+` t`)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		whose := map[string]string{}
-		count := map[string]int{}
-		for rows.Next() {
-			var row, ws string
-			if err := rows.Scan(&row, &ws); err != nil {
-				t.Fatalf("%s: %v", name, err)
+	// After a rebuild of every read model (fresh tables swapped in, the old
+	// ones and the scratch schema dropped), the same holds: the policies
+	// that reach another table name the live one (migration 00018).
+	checkTables := func(when string) {
+		t.Helper()
+		for name, owned := range tenantOf {
+			// What the owner sees: each row (as text) and its workspace.
+			rows, err := db.Query(ctx, `SELECT t::text, `+owned+` FROM `+name+` t`)
+			if err != nil {
+				t.Fatalf(when+": %s: %v", name, err)
 			}
-			whose[row] = ws
-			count[ws]++
-		}
-		rows.Close()
-		for _, tn := range []tenant{a, b} {
-			if count[tn.ws] == 0 {
-				t.Errorf("%s: no row of workspace %s to check with", name, tn.ws)
-			}
-			var seen []string
-			err := as(tn.ws, func(tx pgx.Tx) error {
-				rows, err := tx.Query(ctx, `SELECT t::text FROM `+name+` t`)
-				if err != nil {
-					return err
+			whose := map[string]string{}
+			count := map[string]int{}
+			for rows.Next() {
+				var row, ws string
+				if err := rows.Scan(&row, &ws); err != nil {
+					t.Fatalf(when+": %s: %v", name, err)
 				}
-				seen, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				whose[row] = ws
+				count[ws]++
+			}
+			rows.Close()
+			for _, tn := range []tenant{a, b} {
+				if count[tn.ws] == 0 {
+					t.Errorf(when+": %s: no row of workspace %s to check with", name, tn.ws)
+				}
+				var seen []string
+				err := as(tn.ws, func(tx pgx.Tx) error {
+					rows, err := tx.Query(ctx, `SELECT t::text FROM `+name+` t`)
+					if err != nil {
+						return err
+					}
+					seen, err = pgx.CollectRows(rows, pgx.RowTo[string])
+					return err
+				})
+				if err != nil {
+					t.Fatalf("%s as %s: %v", name, tn.ws, err)
+				}
+				for _, row := range seen {
+					if whose[row] != tn.ws {
+						t.Errorf(when+": %s: the tenant role as workspace %s read a row of %q: %s", name, tn.ws, whose[row], row)
+					}
+				}
+				if len(seen) != count[tn.ws] {
+					t.Errorf(when+": %s: the tenant role as workspace %s read %d rows, the workspace has %d", name, tn.ws, len(seen), count[tn.ws])
+				}
+			}
+			var none int
+			if err := as("", func(tx pgx.Tx) error {
+				return tx.QueryRow(ctx, `SELECT count(*) FROM `+name).Scan(&none)
+			}); err != nil || none != 0 {
+				t.Errorf(when+": %s: the tenant role without a workspace read %d rows (err %v), want 0", name, none, err)
+			}
+			// The tenant role reads; only projectors (the owner) write.
+			err = as(a.ws, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, `DELETE FROM `+name)
 				return err
 			})
-			if err != nil {
-				t.Fatalf("%s as %s: %v", name, tn.ws, err)
-			}
-			for _, row := range seen {
-				if whose[row] != tn.ws {
-					t.Errorf("%s: the tenant role as workspace %s read a row of %q: %s", name, tn.ws, whose[row], row)
-				}
-			}
-			if len(seen) != count[tn.ws] {
-				t.Errorf("%s: the tenant role as workspace %s read %d rows, the workspace has %d", name, tn.ws, len(seen), count[tn.ws])
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+				t.Errorf(when+": %s: a delete by the tenant role gave %v, want permission denied", name, err)
 			}
 		}
-		var none int
-		if err := as("", func(tx pgx.Tx) error {
-			return tx.QueryRow(ctx, `SELECT count(*) FROM `+name).Scan(&none)
-		}); err != nil || none != 0 {
-			t.Errorf("%s: the tenant role without a workspace read %d rows (err %v), want 0", name, none, err)
+	}
+	checkTables("after the first fill")
+	// Read models whose policies reach api_keys or teams without them, then
+	// those two alone, then everything; the old tables dropped each time.
+	for _, names := range [][]string{{"billing", "mcp_usage", "conversations"}, {"api_keys", "org"}, nil} {
+		if _, err := gatewaycli.RebuildPostgres(ctx, h.cfg.Stores(pg.Options{}), names, rebuild.Options{DropOld: true}); err != nil {
+			t.Fatalf("rebuild %v: %v", names, err)
 		}
-		// The tenant role reads; only projectors (the owner) write.
-		err = as(a.ws, func(tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `DELETE FROM `+name)
-			return err
-		})
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
-			t.Errorf("%s: a delete by the tenant role gave %v, want permission denied", name, err)
-		}
+		checkTables(fmt.Sprintf("after a rebuild of %v", names))
 	}
 
 	// The requests' own reads go through the policy: with contacts' and

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/projections/agents"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	billingview "github.com/sois-ai/chat-agent-gateway/projections/billing"
 	"github.com/sois-ai/chat-agent-gateway/projections/conversations"
@@ -39,6 +40,7 @@ type Deps struct {
 	Conversations conversations.Store
 	Org           org.Store
 	Documents     documents.Store
+	Agents        agents.Store
 	Billing       billingview.Store
 	Projections   Waiter
 	// Endings tells a sync reply when its conversation ends (nil: replies
@@ -136,6 +138,11 @@ func New(d Deps) http.Handler {
 		r.Post("/teams", s.as(s.owner, s.createTeam))
 		r.Get("/teams", s.as(s.authenticate, s.listTeams))
 		r.Post("/teams/{id}/members", s.as(s.owner, s.addTeamMember))
+		r.Post("/agents", s.as(s.agentOwner, s.createAgent))
+		r.Get("/agents", s.as(s.authenticate, s.listAgents))
+		r.Get("/agents/{slug}", s.as(s.authenticate, s.getNamedAgent))
+		r.Put("/agents/{slug}", s.as(s.agentOwner, s.updateAgent))
+		r.Delete("/agents/{slug}", s.as(s.agentOwner, s.deleteAgent))
 		r.Post("/documents", s.as(s.authenticate, s.createDocument))
 		r.Get("/documents", s.as(s.authenticate, s.listDocuments))
 		r.Post("/admin/workspaces", s.createWorkspace)

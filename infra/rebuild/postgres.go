@@ -341,6 +341,14 @@ func switchIn(ctx context.Context, tx pgx.Tx, log Reader, res *Result, models []
 			}
 		}
 	}
+	// Row-level security: the new tables' policies were made in the
+	// scratch schema, and some name other tables (teams, api_keys) there;
+	// the live tables' policies may name a table just moved out. Made
+	// again here, every policy names the live tables before the old and
+	// scratch schemas are dropped (with CASCADE) (migration 00018).
+	if _, err := tx.Exec(ctx, `SELECT `+pgx.Identifier{res.Schema, "gateway_apply_tenant_policies"}.Sanitize()+`()`); err != nil {
+		return last, fmt.Errorf("row-level security policies: %w", err)
+	}
 	if _, err := tx.Exec(ctx, `UPDATE `+cps+` SET tx = $2, seq = $3, updated_at = now() WHERE name = ANY($1)`,
 		res.ReadModels, int64(last.Tx), int64(last.Seq)); err != nil {
 		return last, err

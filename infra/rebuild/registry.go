@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sois-ai/chat-agent-gateway/projections"
+	"github.com/sois-ai/chat-agent-gateway/projections/agents"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
 	"github.com/sois-ai/chat-agent-gateway/projections/billing"
 	"github.com/sois-ai/chat-agent-gateway/projections/contacts"
@@ -54,6 +55,7 @@ func ReadModels() []ReadModel {
 		{emails.Name, []string{"emails"}, func(p *pgxpool.Pool) projections.Projection { return emails.NewPostgres(p) }},
 		{billing.Name, []string{"billing_periods", "billing_reservations", "billing_charges"}, func(p *pgxpool.Pool) projections.Projection { return billing.NewPostgres(p) }},
 		{mcpusage.Name, []string{"mcp_usage", "mcp_calls"}, func(p *pgxpool.Pool) projections.Projection { return mcpusage.NewPostgres(p) }},
+		{agents.Name, []string{"agents"}, func(p *pgxpool.Pool) projections.Projection { return agents.NewPostgres(p) }},
 	}
 }
 
