@@ -26,6 +26,9 @@ type AcceptMessage struct {
 	// IdempotencyKey, when set, makes a resend of the same request answer
 	// with the conversation the first one opened instead of a new one.
 	IdempotencyKey string
+	// Agent is the slug of the named agent to run with ("" for the
+	// default); System is extra system text for this conversation.
+	Agent, System string
 }
 
 // Accepted names the new conversation.
@@ -96,12 +99,23 @@ func (h *Handler) AcceptMessage(ctx context.Context, cmd AcceptMessage) (Accepte
 		}
 		break
 	}
+	// The agent is read from its own events: an agent changed or deleted
+	// a moment ago is seen as it is now.
+	var run *conversation.AgentRun
+	if cmd.Agent != "" {
+		a, err := h.Agent(ctx, cmd.WorkspaceID, cmd.Agent)
+		if err != nil {
+			return Accepted{}, err
+		}
+		run = &conversation.AgentRun{ID: a.ID, Slug: a.Slug, Version: a.Version, Config: a.Config}
+	}
 	for attempt := 0; ; attempt++ {
-		k, kv, err := h.admit(ctx, cmd.APIKeyID, cmd.UserID, h.firstStepCost(cmd))
+		k, kv, err := h.admit(ctx, cmd.APIKeyID, cmd.UserID, h.firstStepCost(cmd, run))
 		if err != nil {
 			return Accepted{}, err
 		}
 		p := openParams(cmd, id, k.Settings.ResponseURL, h.now())
+		p.Agent = run
 		if k.Test() {
 			p.Mode = apikey.ModeTest
 		}
@@ -166,8 +180,8 @@ func (h *Handler) admit(ctx context.Context, keyID, userID string, cost billing.
 
 // firstStepCost is what the first model step of a message reserves: the
 // least a conversation needs to start.
-func (h *Handler) firstStepCost(cmd AcceptMessage) billing.MicroUSD {
-	c := conversation.Conversation{Message: cmd.Message, Context: cmd.Context, Metadata: cmd.Metadata}
+func (h *Handler) firstStepCost(cmd AcceptMessage, run *conversation.AgentRun) billing.MicroUSD {
+	c := conversation.Conversation{Message: cmd.Message, Context: cmd.Context, Metadata: cmd.Metadata, Agent: run, System: cmd.System}
 	return h.worstCase(h.stepRequest(&c))
 }
 
@@ -175,8 +189,18 @@ func openParams(cmd AcceptMessage, id, responseURL string, now time.Time) conver
 	return conversation.OpenParams{
 		ConversationID: id, WorkspaceID: cmd.WorkspaceID, UserID: cmd.UserID, APIKeyID: cmd.APIKeyID,
 		Message: cmd.Message, Context: cmd.Context, Metadata: cmd.Metadata, ResponseURL: responseURL,
-		IdempotencyKey: cmd.IdempotencyKey, Now: now,
+		IdempotencyKey: cmd.IdempotencyKey, System: cmd.System, Now: now,
+		Agent: agentNamed(cmd.Agent),
 	}
+}
+
+// agentNamed stands for the agent of a slug where only the slug matters
+// (is a resend the same request?).
+func agentNamed(slug string) *conversation.AgentRun {
+	if slug == "" {
+		return nil
+	}
+	return &conversation.AgentRun{Slug: slug}
 }
 
 // acceptedBefore looks for the conversation an earlier request with the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
@@ -72,7 +73,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	if err != nil {
 		return err
 	}
-	stop, err := c.CheckModelStep(cmd.Step, h.Limits, h.now())
+	stop, err := c.CheckModelStep(cmd.Step, c.LimitsFor(h.Limits), h.now())
 	if errors.Is(err, conversation.ErrNothingToDo) && !fresh {
 		// The cache may lag what another instance recorded: decide on the
 		// stream before dropping the command.
@@ -80,7 +81,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 			return err
 		}
 		fresh = true
-		stop, err = c.CheckModelStep(cmd.Step, h.Limits, h.now())
+		stop, err = c.CheckModelStep(cmd.Step, c.LimitsFor(h.Limits), h.now())
 	}
 	if errors.Is(err, conversation.ErrNothingToDo) {
 		return nil
@@ -169,7 +170,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		}
 		return ignoreConflict(err)
 	}
-	charge.AmountMicroUSD = int64(h.Prices.Cost(h.ModelName, resp.Usage))
+	charge.AmountMicroUSD = int64(h.Prices.Cost(h.modelOf(req), resp.Usage))
 	recorded := false
 	turn := c.Turn
 	err = retry(ctx, func() error {
@@ -178,7 +179,7 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 			// began another: this answer belongs to neither.
 			return nil
 		}
-		facts, err := c.RecordModelStep(cmd.Step, resp, took, charge, h.Limits, h.now())
+		facts, err := c.RecordModelStep(cmd.Step, resp, took, charge, c.LimitsFor(h.Limits), h.now())
 		discard := errors.Is(err, conversation.ErrNothingToDo)
 		if discard {
 			// Another worker recorded this step first, or the conversation
@@ -221,12 +222,34 @@ func (h *Handler) stepRequest(c *conversation.Conversation) agent.Request {
 		now = h.now()
 	}
 	system := SystemPrompt + "\nThe caller's message arrived " + now.UTC().Format("Monday 2 January 2006, 15:04 UTC") + "."
+	if a := c.Agent; a != nil && strings.TrimSpace(a.Config.Instructions) != "" {
+		system += "\n\nYou are the agent \"" + a.Config.Name + "\" of this workspace. Its instructions:\n" + a.Config.Instructions
+	}
+	if strings.TrimSpace(c.System) != "" {
+		system += "\n\nFor this conversation:\n" + c.System
+	}
 	req := agent.Request{System: system, Messages: agent.FitHistory(c.ModelMessages(), h.historyTokens()),
 		MaxTokens: h.MaxOutputTokens, Now: now.UTC()}
+	if a := c.Agent; a != nil {
+		req.Model, req.Temperature = a.Config.Model, a.Config.Temperature
+	}
 	if h.Tools != nil {
-		req.Tools = h.Tools.Specs()
+		for _, s := range h.Tools.Specs() {
+			if c.AllowsTool(s.Name) {
+				req.Tools = append(req.Tools, s)
+			}
+		}
 	}
 	return req
+}
+
+// modelOf is the model a request runs on, which prices it: the named
+// agent's, or the gateway's.
+func (h *Handler) modelOf(req agent.Request) string {
+	if req.Model != "" {
+		return req.Model
+	}
+	return h.ModelName
 }
 
 // historyTokens bounds the history a model step sends (see agent.FitHistory).
@@ -257,6 +280,12 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 		return nil
 	}
 	cause := fmt.Sprintf("toolcall:%s:%s", c.ID, cmd.Key)
+	if !c.AllowsTool(req.Name) {
+		// The named agent does not have the tool (a model may name one it
+		// was not offered): the call never runs, and the model reads why.
+		msg := fmt.Sprintf("The agent %q does not have the tool %s; nothing was done. An owner can add it to the agent's tools.", c.Agent.Slug, req.Name)
+		return h.recordToolResult(ctx, cmd, c, v, req, errorJSONCode(msg, mcpcall.CodeNotAllowed), true, 0, nil, cause)
+	}
 	if allowed, err := h.allows(ctx, req.Name, c.TurnKeys()...); err != nil {
 		return err
 	} else if !allowed {

@@ -129,10 +129,10 @@ func (h *Handler) worstCase(req agent.Request) billing.MicroUSD {
 	}
 	if b, ok := h.Model.(TokenBounder); ok {
 		in, out := b.TokenBounds(req)
-		return h.Prices.Cost(h.ModelName, agent.Usage{InputTokens: in, OutputTokens: min(out, maxOut)})
+		return h.Prices.Cost(h.modelOf(req), agent.Usage{InputTokens: in, OutputTokens: min(out, maxOut)})
 	}
 	raw, _ := json.Marshal(req)
-	return h.Prices.WorstCase(h.ModelName, len(raw), maxOut)
+	return h.Prices.WorstCase(h.modelOf(req), len(raw), maxOut)
 }
 
 // TokenBounder is a model that can bound a request's tokens before it runs

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -79,6 +80,17 @@ func TestNamedAgentsAPI(t *testing.T) {
 		expectStatus(t, r, http.StatusCreated)
 		if r.JSON(t)["version"] != float64(3) {
 			t.Errorf("the slug's next life: %s", r.Raw)
+		}
+
+		// The built-in model honours the agent's tools: a write the agent
+		// cannot do is said plainly and not done.
+		c := h.principal(owner)
+		r = h.do(req{Method: "POST", Path: "/api/agent", Auth: bearerOf(c.Token), APIKey: c.Key, Header: map[string]string{"Prefer": "wait=20"},
+			Body: map[string]any{"message": "Create a contact for Rita Moreno at Initech, rita@initech.example", "agent": "customer-support"}})
+		var p outcomePoll
+		if err := json.Unmarshal(r.Raw, &p); err != nil || p.Status != "resolved" || p.Outcome == "completed" ||
+			!strings.Contains(p.reply(), "create_contact") || len(h.logEventsOfType("ContactCreated")) != 0 {
+			t.Errorf("a write outside the agent's tools: %s", r.Raw)
 		}
 	})
 }

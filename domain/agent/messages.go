@@ -57,6 +57,10 @@ type Request struct {
 	Messages  []Message  `json:"messages"`
 	Tools     []ToolSpec `json:"tools"`
 	MaxTokens int        `json:"max_tokens,omitempty"`
+	// Model and Temperature, when set, are a named agent's: the model to
+	// ask (instead of the configured one) and its sampling temperature.
+	Model       string   `json:"model,omitempty"`
+	Temperature *float64 `json:"temperature,omitempty"`
 	// Now is when the caller's current message arrived: "by Friday" and
 	// "in 3 days" are read from it, so a replayed step reads them alike.
 	Now time.Time `json:"now,omitzero"`

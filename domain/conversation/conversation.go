@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sois-ai/chat-agent-gateway/domain/namedagent"
+
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
@@ -98,7 +100,11 @@ type Conversation struct {
 	ResponseURL                       string
 	// Mode is "test" for a conversation a test key opened (its tools
 	// work in the sandbox), "" for live.
-	Mode                string
+	Mode string
+	// Agent and System are the named agent and the caller's extra system
+	// text the conversation runs with, from its first event.
+	Agent               *AgentRun
+	System              string
 	Status              Status
 	OpenedAt, ExpiresAt time.Time
 	EndedAt             time.Time
@@ -160,7 +166,7 @@ func (c *Conversation) Apply(f es.Fact) {
 	case *Opened:
 		c.ID, c.WorkspaceID, c.UserID, c.APIKeyID = e.ConversationID, e.WorkspaceID, e.UserID, e.APIKeyID
 		c.Message, c.Context, c.Metadata, c.ResponseURL = e.Message, e.Context, e.Metadata, e.ResponseURL
-		c.Mode = e.Mode
+		c.Mode, c.Agent, c.System = e.Mode, e.Agent, e.System
 		c.Status, c.OpenedAt, c.ExpiresAt = StatusOpen, e.OpenedAt, e.ExpiresAt
 		c.Requested = map[string]ToolCallRequested{}
 		c.LastProgressAt = e.OpenedAt
@@ -279,6 +285,8 @@ type OpenParams struct {
 	ResponseURL                                   string
 	IdempotencyKey                                string
 	Mode                                          string // "test" or "" (live)
+	Agent                                         *AgentRun
+	System                                        string
 	Now                                           time.Time
 }
 
@@ -314,11 +322,15 @@ func Open(p OpenParams) ([]es.Fact, error) {
 	if err := ValidateContext(p.Context); err != nil {
 		return nil, err
 	}
+	if utf8.RuneCountInString(p.System) > namedagent.MaxSystem {
+		return nil, &ValidationError{Field: "system", Reason: fmt.Sprintf("must be at most %d characters", namedagent.MaxSystem)}
+	}
 	p.Context = normalContext(p.Context)
 	return []es.Fact{&Opened{
 		ConversationID: p.ConversationID, WorkspaceID: p.WorkspaceID, UserID: p.UserID, APIKeyID: p.APIKeyID,
 		Message: p.Message, Context: p.Context, Metadata: p.Metadata, ResponseURL: p.ResponseURL,
 		OpenedAt: p.Now, ExpiresAt: p.Now.Add(Lifetime), IdempotencyKey: p.IdempotencyKey, Mode: p.Mode,
+		Agent: p.Agent, System: p.System,
 	}}, nil
 }
 
@@ -331,7 +343,7 @@ func (c *Conversation) SameRequest(p OpenParams) bool {
 	mine, theirs := normalContext(c.Context), normalContext(p.Context)
 	sameContext := *cmp.Or(mine, &none) == *cmp.Or(theirs, &none)
 	return c.UserID == p.UserID && c.APIKeyID == p.APIKeyID && c.Message == p.Message && sameContext &&
-		sameJSON(c.Metadata, p.Metadata)
+		sameJSON(c.Metadata, p.Metadata) && c.AgentSlug() == p.Agent.slug() && c.System == p.System
 }
 
 // normalContext drops a context without hints: it says nothing.
@@ -410,6 +422,31 @@ func (c *Conversation) ClaimHeld(n int, lease time.Duration, now time.Time, aliv
 		return false
 	}
 	return c.InFlightOwner == "" || alive == nil || alive(c.InFlightOwner)
+}
+
+// AgentSlug is the slug of the named agent the conversation runs with, "".
+func (c *Conversation) AgentSlug() string { return c.Agent.slug() }
+
+func (a *AgentRun) slug() string {
+	if a == nil {
+		return ""
+	}
+	return a.Slug
+}
+
+// LimitsFor is lim with the named agent's own step limit where it is
+// lower: an agent narrows the gateway's limits, never widens them.
+func (c *Conversation) LimitsFor(lim Limits) Limits {
+	if c.Agent != nil && c.Agent.Config.MaxSteps > 0 && (lim.MaxSteps == 0 || c.Agent.Config.MaxSteps < lim.MaxSteps) {
+		lim.MaxSteps = c.Agent.Config.MaxSteps
+	}
+	return lim
+}
+
+// AllowsTool reports whether the conversation's named agent (if any)
+// allows the tool.
+func (c *Conversation) AllowsTool(tool string) bool {
+	return c.Agent == nil || c.Agent.Config.Allows(tool)
 }
 
 // CheckModelStep decides whether model step n may run now. A step cap that

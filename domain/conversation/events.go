@@ -6,6 +6,7 @@ import (
 
 	"github.com/sois-ai/chat-agent-gateway/domain/agent"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
+	"github.com/sois-ai/chat-agent-gateway/domain/namedagent"
 )
 
 // Opened is the first fact of a conversation: a caller's message was accepted.
@@ -29,6 +30,19 @@ type Opened struct {
 	// Mode is "test" when a test API key opened the conversation: its
 	// tools work in the workspace's sandbox. Empty is live.
 	Mode string `json:"mode,omitempty"`
+	// Agent is the named agent the conversation runs with, as it was when
+	// the message arrived (later edits never change it); nil: the default.
+	Agent *AgentRun `json:"agent,omitempty"`
+	// System is the caller's extra system text for this conversation.
+	System string `json:"system,omitempty"`
+}
+
+// AgentRun is a named agent as a conversation runs with it.
+type AgentRun struct {
+	ID      string            `json:"id"`
+	Slug    string            `json:"slug"`
+	Version int64             `json:"version"`
+	Config  namedagent.Config `json:"config"`
 }
 
 // ProcessingStarted records that the agent picked the conversation up.

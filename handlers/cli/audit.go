@@ -620,6 +620,12 @@ func describe(r es.Recorded) string {
 		if e.ResponseURL != "" {
 			s += ", reply to " + e.ResponseURL
 		}
+		if a := e.Agent; a != nil {
+			s += fmt.Sprintf(", agent %s version %d", a.Slug, a.Version)
+		}
+		if e.Mode != "" {
+			s += ", " + e.Mode + " mode"
+		}
 		return s + ", pollable until " + e.ExpiresAt.UTC().Format(time.RFC3339)
 	case *conversation.FollowUpReceived:
 		return fmt.Sprintf("follow-up (turn %d, from step %d) with key %s: %q, pollable until %s", e.Turn, e.FirstStep,

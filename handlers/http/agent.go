@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -18,6 +19,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/invalid"
+	"github.com/sois-ai/chat-agent-gateway/domain/namedagent"
 	"github.com/sois-ai/chat-agent-gateway/domain/workspace"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/apikeys"
@@ -167,7 +169,7 @@ type messageRequest struct {
 
 // parseMessage validates the task interface's body field by field.
 func parseMessage(r *http.Request) (req messageRequest, e *apiError) {
-	obj, e := readObject(r, []string{"message", "context", "metadata", "wait", "stream", "conversation_uuid"}, false)
+	obj, e := readObject(r, []string{"message", "context", "metadata", "wait", "stream", "conversation_uuid", "agent", "system"}, false)
 	if e != nil {
 		return req, e
 	}
@@ -194,8 +196,27 @@ func parseMessage(r *http.Request) (req messageRequest, e *apiError) {
 			return req, validation("conversation_uuid %q is not a conversation id; conversation ids are UUIDs like 6cafd8ba-dd51-4411-808e-671d1dd59561.", id)
 		}
 	}
-	req.cmd, e = parseMessageFields(obj)
-	return req, e
+	if req.cmd, e = parseMessageFields(obj); e != nil {
+		return req, e
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"agent", &req.cmd.Agent}, {"system", &req.cmd.System}} {
+		if *f.dst, _, e = stringField(obj, f.name); e != nil {
+			return req, e
+		}
+		if *f.dst != "" && req.conversationID != "" {
+			return req, validation("%s is set when a conversation starts; a follow-up goes on with the conversation's own, so leave %s out.", f.name, f.name)
+		}
+	}
+	if n := utf8.RuneCountInString(req.cmd.System); n > namedagent.MaxSystem {
+		return req, validation("system must be at most %d characters; it has %d.", namedagent.MaxSystem, n)
+	}
+	if req.cmd.Agent != "" && namedagent.ValidSlug(req.cmd.Agent) != nil {
+		return req, agentNotFound(req.cmd.Agent)
+	}
+	return req, nil
 }
 
 // parseMessageFields reads the message, its context hints and metadata.
@@ -281,23 +302,24 @@ type webhookBody struct {
 }
 
 type pollBody struct {
-	ConversationUUID string                 `json:"conversation_uuid"`
-	Mode             string                 `json:"mode,omitempty"`
-	Status           string                 `json:"status"`
-	Outcome          string                 `json:"outcome,omitempty"`
-	Candidates       []agent.Candidate      `json:"candidates,omitempty"`
-	Turns            []turnBody             `json:"turns"`
-	Webhook          *webhookBody           `json:"webhook"`
-	Error            *conversations.Failure `json:"error,omitempty"`
-	Usage            commands.UsageReport   `json:"usage"`
-	ResolvedAt       *Timestamp             `json:"resolved_at"`
-	FailedAt         *Timestamp             `json:"failed_at,omitempty"`
-	ExpiresAt        Timestamp              `json:"expires_at"`
-	CreatedAt        Timestamp              `json:"created_at"`
+	ConversationUUID string                  `json:"conversation_uuid"`
+	Mode             string                  `json:"mode,omitempty"`
+	Agent            *conversations.AgentRef `json:"agent,omitempty"`
+	Status           string                  `json:"status"`
+	Outcome          string                  `json:"outcome,omitempty"`
+	Candidates       []agent.Candidate       `json:"candidates,omitempty"`
+	Turns            []turnBody              `json:"turns"`
+	Webhook          *webhookBody            `json:"webhook"`
+	Error            *conversations.Failure  `json:"error,omitempty"`
+	Usage            commands.UsageReport    `json:"usage"`
+	ResolvedAt       *Timestamp              `json:"resolved_at"`
+	FailedAt         *Timestamp              `json:"failed_at,omitempty"`
+	ExpiresAt        Timestamp               `json:"expires_at"`
+	CreatedAt        Timestamp               `json:"created_at"`
 }
 
 func pollFromView(v conversations.View) pollBody {
-	b := pollBody{ConversationUUID: v.ID, Mode: v.Mode, Status: v.Status, Outcome: v.Outcome, Candidates: v.Candidates, Error: v.Error, ResolvedAt: tsp(v.ResolvedAt),
+	b := pollBody{ConversationUUID: v.ID, Mode: v.Mode, Agent: v.Agent, Status: v.Status, Outcome: v.Outcome, Candidates: v.Candidates, Error: v.Error, ResolvedAt: tsp(v.ResolvedAt),
 		Usage:    commands.Usage(v.Steps, v.ToolCalls, agent.Usage{InputTokens: v.InputTokens, OutputTokens: v.OutputTokens}, v.CostMicroUSD),
 		FailedAt: tsp(v.FailedAt), ExpiresAt: ts(v.ExpiresAt), CreatedAt: ts(v.CreatedAt), Turns: []turnBody{}}
 	for _, t := range v.Turns {
@@ -383,6 +405,8 @@ func (s *Server) commandError(r *http.Request, err error) *apiError {
 	var reused *commands.IdempotencyConflictError
 	var gone *conversation.GoneError
 	switch {
+	case errors.Is(err, namedagent.ErrNotFound):
+		return errorf(http.StatusNotFound, CodeAgentNotFound, "There is no agent by that slug in this workspace; GET /api/agents lists them.")
 	case errors.Is(err, commands.ErrNoConversation):
 		return errorf(http.StatusNotFound, CodeNotFound, "No conversation was found with that conversation_uuid; start a new one by leaving conversation_uuid out.")
 	case errors.As(err, &gone):

@@ -82,6 +82,19 @@ type Failure struct {
 	Message string `json:"message"`
 }
 
+// AgentRef names the named agent (and its version) a conversation runs with.
+type AgentRef struct {
+	Slug    string `json:"slug"`
+	Version int64  `json:"version"`
+}
+
+func agentRef(a *conversation.AgentRun) *AgentRef {
+	if a == nil {
+		return nil
+	}
+	return &AgentRef{Slug: a.Slug, Version: a.Version}
+}
+
 // View is one conversation as callers and operators read it.
 type View struct {
 	ID          string `json:"conversation_uuid"`
@@ -89,9 +102,11 @@ type View struct {
 	UserID      string `json:"user_id"`
 	APIKeyID    string `json:"api_key_id"`
 	// Mode is "test" for a test key's conversation, "" for live.
-	Mode   string `json:"mode,omitempty"`
-	Status string `json:"status"`
-	Turns  []Turn `json:"turns"`
+	Mode string `json:"mode,omitempty"`
+	// Agent is the named agent the conversation runs with (nil: none).
+	Agent  *AgentRef `json:"agent,omitempty"`
+	Status string    `json:"status"`
+	Turns  []Turn    `json:"turns"`
 	// Outcome and Candidates come with a resolved turn's reply.
 	Outcome    string            `json:"outcome,omitempty"`
 	Candidates []agent.Candidate `json:"candidates,omitempty"`
@@ -160,7 +175,7 @@ func Fold(v *View, rec es.Recorded) (changed bool, err error) {
 	switch e := f.(type) {
 	case *conversation.Opened:
 		payload := userPayload(e.Message, e.Context, e.Metadata)
-		*v = View{ID: e.ConversationID, WorkspaceID: e.WorkspaceID, UserID: e.UserID, APIKeyID: e.APIKeyID, Mode: e.Mode,
+		*v = View{ID: e.ConversationID, WorkspaceID: e.WorkspaceID, UserID: e.UserID, APIKeyID: e.APIKeyID, Mode: e.Mode, Agent: agentRef(e.Agent),
 			Status: string(conversation.StatusOpen), Turn: 1, CreatedAt: e.OpenedAt, ExpiresAt: e.ExpiresAt, UpdatedAt: e.OpenedAt,
 			Turns:   []Turn{{Role: "user", Payload: payload, Timestamp: e.OpenedAt}},
 			Version: rec.StreamVersion}

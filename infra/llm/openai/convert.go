@@ -81,6 +81,18 @@ func (m *Model) buildRequest(req agent.Request) (goopenai.ChatCompletionRequest,
 	}
 
 	out := goopenai.ChatCompletionRequest{Model: m.cfg.Model, Messages: msgs}
+	if req.Model != "" {
+		out.Model = req.Model // a named agent's model
+	}
+	if t := req.Temperature; t != nil {
+		out.Temperature = float32(*t)
+		if *t == 0 {
+			// go-openai leaves a zero temperature out (omitempty), and the
+			// server would use its default; the smallest float is 0 to
+			// every server and is sent.
+			out.Temperature = math.SmallestNonzeroFloat32
+		}
+	}
 	if len(tools) > 0 {
 		// tool_choice is left out on purpose: "auto" is every server's
 		// default and some (Ollama) reject the field.
