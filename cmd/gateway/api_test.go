@@ -316,7 +316,7 @@ func TestBadInput(t *testing.T) {
 			{"body over 64 KiB", req{Method: "POST", Path: "/api/agent", Body: big}, 413, "PAYLOAD_TOO_LARGE"},
 			{"body over 64 KiB as text/plain", req{Method: "POST", Path: "/api/agent", Body: big, ContentType: "text/plain"}, 413, "PAYLOAD_TOO_LARGE"},
 			{"unknown route", req{Method: "GET", Path: "/api/unknown"}, 404, "NOT_FOUND"},
-			{"unknown route POST", req{Method: "POST", Path: "/api/agents", Body: `{"message":"hi"}`}, 404, "NOT_FOUND"},
+			{"unknown route POST", req{Method: "POST", Path: "/api/agnet", Body: `{"message":"hi"}`}, 404, "NOT_FOUND"},
 			{"DELETE /api/agent", req{Method: "DELETE", Path: "/api/agent"}, 405, "METHOD_NOT_ALLOWED"},
 			{"PATCH /api/agent", req{Method: "PATCH", Path: "/api/agent"}, 405, "METHOD_NOT_ALLOWED"},
 			{"PUT /api/agent", req{Method: "PUT", Path: "/api/agent", Body: `{"message":"hi"}`}, 405, "METHOD_NOT_ALLOWED"},
