@@ -104,7 +104,7 @@ func New(d Deps) http.Handler {
 	}
 	s := &Server{d: d}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverer)
+	r.Use(requestID, s.logRequests, s.recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "There is no route %s %s.", r.Method, r.URL.Path))
 	})
