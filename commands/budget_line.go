@@ -289,8 +289,9 @@ func (l *budgetLine) flush(ctx context.Context, ops []*budgetOp) (progressed boo
 		now := l.h.now()
 		answers := map[*budgetOp]error{}
 		var (
-			events []es.Event
-			owners []*budgetOp // ops whose facts are in events
+			events   []es.Event
+			recorded []es.Fact   // the facts of events, for the Observer
+			owners   []*budgetOp // ops whose facts are in events
 		)
 		add := func(op *budgetOp, facts []es.Fact) error {
 			md := op.md
@@ -302,6 +303,7 @@ func (l *budgetLine) flush(ctx context.Context, ops []*budgetOp) (progressed boo
 				}
 				scratch.Apply(f)
 				events = append(events, ev)
+				recorded = append(recorded, f)
 			}
 			owners = append(owners, op)
 			return nil
@@ -384,7 +386,14 @@ func (l *budgetLine) flush(ctx context.Context, ops []*budgetOp) (progressed boo
 		}
 		if len(events) > 0 {
 			l.h.Stats.Appends.Add(1)
+			began := time.Now()
 			res, err := l.h.Store.AppendGuarded(ctx, l.stream, v, guards, events...)
+			if o := l.h.Observe; o != nil {
+				o.Appended(len(events), time.Since(began), err)
+				if err == nil {
+					o.Recorded(l.stream, recorded)
+				}
+			}
 			if errors.Is(err, es.ErrConcurrency) && attempt < 50 {
 				l.h.Stats.Conflicts.Add(1)
 				if keyMoved(err, l.keyID) {

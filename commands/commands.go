@@ -55,6 +55,8 @@ type Handler struct {
 	webhookHosts hostSlots
 	// Stats counts appends and the conflicts among them.
 	Stats Stats
+	// Observe hears of every append and what it recorded (nil: nobody).
+	Observe Observer
 	// MailFrom is the sender of the agent's e-mail ("" = the mailer's default).
 	MailFrom string
 	Logger   *slog.Logger
@@ -126,10 +128,17 @@ func (h *Handler) appendGuarded(ctx context.Context, stream string, expected int
 	h.Stats.Appends.Add(1)
 	var res es.AppendResult
 	var err error
+	began := time.Now()
 	if len(guards) == 0 {
 		res, err = h.Store.Append(ctx, stream, expected, evs...)
 	} else {
 		res, err = h.Store.AppendGuarded(ctx, stream, expected, guards, evs...)
+	}
+	if h.Observe != nil {
+		h.Observe.Appended(len(evs), time.Since(began), err)
+		if err == nil {
+			h.Observe.Recorded(stream, facts)
+		}
 	}
 	if errors.Is(err, es.ErrConcurrency) {
 		h.Stats.Conflicts.Add(1)

@@ -56,6 +56,15 @@ type ToolCall struct {
 	Sandbox bool
 }
 
+// Observer hears of what the commands record, after it is in the log:
+// metrics count from it. Its methods must be quick and must not fail.
+type Observer interface {
+	// Recorded is called with the facts of a successful append.
+	Recorded(stream string, facts []es.Fact)
+	// Appended is called after every append, with its size and time.
+	Appended(events int, took time.Duration, err error)
+}
+
 // EffectID is the deterministic id of the entity a tool call creates.
 func (c ToolCall) EffectID() string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("tool-effect:"+c.ConversationID+":"+c.Key)).String()

@@ -17,12 +17,14 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/handlers/cli"
 	httpapi "github.com/sois-ai/chat-agent-gateway/handlers/http"
 	mcpserver "github.com/sois-ai/chat-agent-gateway/handlers/mcp"
+	"github.com/sois-ai/chat-agent-gateway/handlers/sagas"
 	"github.com/sois-ai/chat-agent-gateway/handlers/tools"
 	"github.com/sois-ai/chat-agent-gateway/infra/eventstore"
 	"github.com/sois-ai/chat-agent-gateway/infra/leader"
 	"github.com/sois-ai/chat-agent-gateway/infra/liveness"
 	"github.com/sois-ai/chat-agent-gateway/infra/llm/offline"
 	"github.com/sois-ai/chat-agent-gateway/infra/messaging"
+	"github.com/sois-ai/chat-agent-gateway/infra/metrics"
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/relay"
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
@@ -86,7 +88,9 @@ type App struct {
 
 	webhookClient *webhook.Client
 	// Roles are the singleton roles this instance holds (see runRole).
-	Roles    leader.Roles
+	Roles leader.Roles
+	// Metrics are what /metrics shows (see infra/metrics).
+	Metrics  *metrics.Metrics
 	campaign *leader.Campaign
 
 	cancel context.CancelFunc
@@ -191,6 +195,10 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		Limits:       conversation.Limits{MaxSteps: cfg.MaxSteps, MaxToolCalls: cfg.MaxToolCalls, MaxDuration: cfg.MaxDuration},
 		ModelTimeout: cfg.ModelTimeout, ModelCallBudget: cfg.ModelCallBudget(), Logger: logger}
 	a.Endings.OnEnd = a.Cmds.ConversationEnded
+	a.Metrics = metrics.New()
+	a.Cmds.Observe = a.Metrics
+	a.Metrics.Lags(a.lags)
+	a.Metrics.Roles(a.Roles.Held, a.Roles.Waiting)
 	// This process's life has an id of its own: what it claims names it,
 	// and once it is gone another instance takes the work at once.
 	a.Cmds.Instance = liveness.NewID()
@@ -247,6 +255,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	a.Handler = httpapi.New(httpapi.Deps{
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
 		Documents: a.Documents, Agents: a.Agents, Projections: a.Runner, Endings: a.Endings, Relay: a.Relay, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
+		Metrics: a.Metrics, MetricsHandler: a.metricsOnMain(cfg),
 		WebhookRefusal: a.webhookClient.Refusal, McpUsage: a.McpUsage, Cursors: sealer,
 		MCP: mcpserver.New(mcpserver.Deps{Commands: a.Cmds, Catalog: catalog, Version: cli.Version(release), Logger: logger}),
 	})
@@ -262,4 +271,40 @@ func (a *App) departures() interface {
 		return nil
 	}
 	return a.live
+}
+
+// metricsOnMain is /metrics on the API's listener, unless
+// GATEWAY_METRICS_ADDR gives it one of its own (see serve).
+func (a *App) metricsOnMain(cfg Config) http.Handler {
+	if cfg.MetricsAddr != "" {
+		return nil
+	}
+	return a.Metrics.Handler()
+}
+
+// lags is how many events of the log each projection and saga of this
+// gateway has still to apply, for gateway_subscription_lag_events.
+func (a *App) lags(ctx context.Context) (map[string]int64, error) {
+	head, err := a.Log.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	behind := func(p es.Position) int64 {
+		if head.Seq > p.Seq {
+			return int64(head.Seq - p.Seq)
+		}
+		return 0
+	}
+	out := map[string]int64{}
+	for _, s := range a.Runner.Statuses() {
+		out["projection."+s.Name] = behind(s.Position)
+	}
+	for _, name := range []string{sagas.AgentLoopName, sagas.WebhooksName, sagas.BillingName} {
+		cp, err := a.Store.LoadCheckpoint(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = behind(cp)
+	}
+	return out, nil
 }

@@ -116,8 +116,22 @@ func serve(ctx context.Context) error {
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	logger.Info("gateway listening", "addr", ln.Addr().String(), "event_store", cfg.StoreKind(),
 		"transport", app.Bus.TransportName(), "model", app.ModelName, "mail", app.MailerName, "admin_api", cfg.AdminToken != "")
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.MetricsAddr != "" {
+		// /metrics on a listener of its own, for a network only the
+		// scraper reaches.
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (set GATEWAY_METRICS_ADDR to change): %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", app.Metrics.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		defer msrv.Close()
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { errc <- msrv.Serve(mln) }()
+	}
 	select {
 	case err := <-errc:
 		return err

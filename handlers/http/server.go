@@ -54,6 +54,12 @@ type Deps struct {
 	Relay interface {
 		Subscribe(id string) (<-chan commands.Delta, func())
 	}
+	// Metrics counts answered requests (nil: not counted); MetricsHandler,
+	// when set, is served at /metrics.
+	Metrics interface {
+		HTTP(route, method string, status int, took time.Duration)
+	}
+	MetricsHandler http.Handler
 	// MCP is the MCP server (nil: /mcp answers 404); it runs behind the
 	// REST door's credentials.
 	MCP http.Handler
@@ -112,6 +118,9 @@ func New(d Deps) http.Handler {
 		writeError(w, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "The route %s does not accept %s.", r.URL.Path, r.Method))
 	})
 	r.Get("/healthz", s.healthz)
+	if d.MetricsHandler != nil {
+		r.Handle("/metrics", d.MetricsHandler)
+	}
 	r.Handle("/mcp", http.HandlerFunc(s.mcp))
 	r.Get("/readyz", s.readyz)
 	r.Route("/api", func(r chi.Router) {
@@ -201,6 +210,13 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		began := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
+		if s.d.Metrics != nil {
+			route := ""
+			if rc := chi.RouteContext(r.Context()); rc != nil {
+				route = rc.RoutePattern()
+			}
+			s.d.Metrics.HTTP(route, r.Method, ww.Status(), time.Since(began))
+		}
 		s.d.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", ww.Status()),
 			slog.Duration("took", time.Since(began)), slog.String("request_id", middleware.GetReqID(r.Context())))

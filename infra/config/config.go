@@ -25,6 +25,7 @@ import (
 // Config is read from the environment; the embedded default needs none.
 type Config struct {
 	Addr          string        // GATEWAY_ADDR
+	MetricsAddr   string        // GATEWAY_METRICS_ADDR: /metrics on a listener of its own ("" = on Addr)
 	DataDir       string        // GATEWAY_DATA_DIR
 	DatabaseURL   string        // DATABASE_URL
 	NATSURL       string        // NATS_URL
@@ -96,6 +97,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c := Config{
 		Addr:          or(getenv("GATEWAY_ADDR"), ":8080"),
+		MetricsAddr:   strings.TrimSpace(getenv("GATEWAY_METRICS_ADDR")),
 		DataDir:       or(getenv("GATEWAY_DATA_DIR"), "./data"),
 		DatabaseURL:   getenv("DATABASE_URL"),
 		NATSURL:       getenv("NATS_URL"),
