@@ -59,7 +59,7 @@ func New() *Metrics {
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_http_requests_total",
 		Help: "HTTP requests answered, by route pattern, method and status."}, []string{"route", "method", "status"})
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gateway_http_request_duration_seconds",
-		Help: "Time to answer an HTTP request, by route pattern and method (a stream counts until it closes).",
+		Help:    "Time to answer an HTTP request, by route pattern and method (a stream counts until it closes).",
 		Buckets: prometheus.DefBuckets}, []string{"route", "method"})
 	m.opened = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gateway_conversations_opened_total",
 		Help: "Conversations opened, by key mode (live or test)."}, []string{"mode"})
@@ -83,7 +83,7 @@ func New() *Metrics {
 	m.hookTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gateway_webhook_attempt_duration_seconds",
 		Help: "How long a webhook attempt took, by outcome.", Buckets: prometheus.DefBuckets}, []string{"outcome"})
 	m.appendTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gateway_event_append_duration_seconds",
-		Help: "Time to append to the event store (the group commit included), by result (ok, conflict, error).",
+		Help:    "Time to append to the event store (the group commit included), by result (ok, conflict, error).",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}, []string{"result"})
 	m.appendEvents = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gateway_event_append_events",
 		Help: "Events per append.", Buckets: []float64{1, 2, 3, 5, 8, 13, 21, 50, 100}})
