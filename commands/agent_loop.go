@@ -14,6 +14,9 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/mcpcall"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // SystemPrompt tells the model how this gateway's agent behaves.
@@ -140,6 +143,11 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 	}
 	began := time.Now()
 	var resp agent.Response
+	// The model call's span, named and described as the OpenTelemetry
+	// gen-ai conventions say.
+	mctx, span := h.tracer().Start(mctx, "chat "+h.modelOf(req), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("gen_ai.operation.name", "chat"), attribute.String("gen_ai.request.model", h.modelOf(req)),
+			attribute.String("gen_ai.conversation.id", c.ID), attribute.Int("gateway.step", cmd.Step)))
 	if sm, ok := h.Model.(Streamer); ok && h.Relay != nil {
 		// Watchers of the conversation see the text as it is written.
 		pub := newDeltaPublisher(h.Relay, c.ID, cmd.Step)
@@ -149,6 +157,13 @@ func (h *Handler) RunModelStep(ctx context.Context, cmd RunModelStep) error {
 		resp, err = h.Model.Complete(mctx, req)
 	}
 	took := time.Since(began)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	} else {
+		span.SetAttributes(attribute.String("gen_ai.response.model", resp.Model), attribute.Int("gen_ai.usage.input_tokens", resp.Usage.InputTokens),
+			attribute.Int("gen_ai.usage.output_tokens", resp.Usage.OutputTokens))
+	}
+	span.End()
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // shutting down: the step runs again after restart
@@ -311,10 +326,16 @@ func (h *Handler) ExecuteToolCall(ctx context.Context, cmd ExecuteToolCall) erro
 	}
 	charge.AmountMicroUSD = int64(h.Prices.ToolCall)
 	began := time.Now()
-	result, isErr := h.Tools.Execute(ctx, ToolCall{
+	tctx, span := h.tracer().Start(ctx, "execute_tool "+req.Name, trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "execute_tool"), attribute.String("gen_ai.tool.name", req.Name)))
+	result, isErr := h.Tools.Execute(tctx, ToolCall{
 		WorkspaceID: c.WorkspaceID, UserID: c.UserID, ConversationID: c.ID,
 		Key: cmd.Key, Name: req.Name, Arguments: req.Arguments, Sandbox: c.Mode == apikey.ModeTest,
 	})
+	if isErr {
+		span.SetStatus(codes.Error, "the tool answered with an error")
+	}
+	span.End()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

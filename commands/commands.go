@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sois-ai/chat-agent-gateway/domain/billing"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
@@ -57,6 +58,9 @@ type Handler struct {
 	Stats Stats
 	// Observe hears of every append and what it recorded (nil: nobody).
 	Observe Observer
+	// Tracer makes the spans of model calls, tool calls and webhook
+	// deliveries (nil: none).
+	Tracer trace.Tracer
 	// MailFrom is the sender of the agent's e-mail ("" = the mailer's default).
 	MailFrom string
 	Logger   *slog.Logger
@@ -117,6 +121,9 @@ func (h *Handler) append(ctx context.Context, stream string, expected int64, md 
 // without guards it is a plain append.
 func (h *Handler) appendGuarded(ctx context.Context, stream string, expected int64, guards []es.Guard, md es.Metadata, facts ...es.Fact) (es.AppendResult, error) {
 	md.OccurredAt = h.now()
+	if md.TraceParent == "" {
+		md.TraceParent = TraceParent(ctx)
+	}
 	evs := make([]es.Event, 0, len(facts))
 	for _, f := range facts {
 		ev, err := es.NewEvent(NewID(), f, md)

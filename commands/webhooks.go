@@ -16,6 +16,9 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/domain/webhook"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // WebhookRequest is one delivery attempt to send.
@@ -296,7 +299,16 @@ func (h *Handler) AttemptWebhookDelivery(ctx context.Context, cmd AttemptWebhook
 }
 
 // deliver signs with the key's current secrets and posts.
-func (h *Handler) deliver(ctx context.Context, d *webhook.Deliveries) WebhookResult {
+func (h *Handler) deliver(ctx context.Context, d *webhook.Deliveries) (out WebhookResult) {
+	ctx, span := h.tracer().Start(ctx, "webhook POST", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("webhook.id", d.Current.WebhookID), attribute.String("server.address", hostOf(d.Current.URL))))
+	defer func() {
+		span.SetAttributes(attribute.Int("http.response.status_code", out.StatusCode), attribute.String("webhook.outcome", string(out.Outcome)))
+		if out.Outcome != webhook.OutcomeDelivered {
+			span.SetStatus(codes.Error, out.Error)
+		}
+		span.End()
+	}()
 	var k apikey.Key
 	if _, _, err := h.load(ctx, apikey.Stream(d.Current.APIKeyID), apikey.Events, &k); err != nil {
 		return WebhookResult{Outcome: webhook.OutcomeFailed, Error: "The signing secret could not be loaded: " + err.Error()}

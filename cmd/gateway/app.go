@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/conversation"
@@ -28,6 +29,7 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/relay"
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
+	"github.com/sois-ai/chat-agent-gateway/infra/tracing"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 	"github.com/sois-ai/chat-agent-gateway/projections/agents"
@@ -90,7 +92,9 @@ type App struct {
 	// Roles are the singleton roles this instance holds (see runRole).
 	Roles leader.Roles
 	// Metrics are what /metrics shows (see infra/metrics).
-	Metrics  *metrics.Metrics
+	Metrics *metrics.Metrics
+	// Tracing exports spans over OTLP when configured (see infra/tracing).
+	Tracing  *tracing.Tracing
 	campaign *leader.Campaign
 
 	cancel context.CancelFunc
@@ -196,6 +200,11 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 		ModelTimeout: cfg.ModelTimeout, ModelCallBudget: cfg.ModelCallBudget(), Logger: logger}
 	a.Endings.OnEnd = a.Cmds.ConversationEnded
 	a.Metrics = metrics.New()
+	if a.Tracing, err = tracing.New(ctx, cfg.Tracing); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Cmds.Tracer = a.Tracing.Tracer
 	a.Cmds.Observe = a.Metrics
 	a.Metrics.Lags(a.lags)
 	a.Metrics.Roles(a.Roles.Held, a.Roles.Waiting)
@@ -222,7 +231,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	a.Cmds.Webhooks = webhook.Policy(cfg.WebhookSchedule, cfg.WebhookTimeout)
 	a.Cmds.Webhooks.PerHost = cfg.WebhookPerHost
 
-	if a.Bus, err = messaging.New(transport, messaging.Options{Workers: cfg.Workers, Logger: logger}); err != nil {
+	if a.Bus, err = messaging.New(transport, messaging.Options{Workers: cfg.Workers, Logger: logger, Tracer: a.Tracing.Tracer}); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -255,7 +264,7 @@ func Build(ctx context.Context, cfg Config, logger *slog.Logger, clock commands.
 	a.Handler = httpapi.New(httpapi.Deps{
 		Commands: a.Cmds, Identity: a.Identity, Keys: a.Keys, Conversations: a.Conversations, Org: a.Org, Billing: a.Billing,
 		Documents: a.Documents, Agents: a.Agents, Projections: a.Runner, Endings: a.Endings, Relay: a.Relay, Clock: clock, Ready: a.ready, AdminToken: cfg.AdminToken, Logger: logger, WriteWait: cfg.WriteWait, KeepAlive: cfg.KeepAlive,
-		Metrics: a.Metrics, MetricsHandler: a.metricsOnMain(cfg),
+		Metrics: a.Metrics, MetricsHandler: a.metricsOnMain(cfg), Tracer: a.httpTracer(),
 		WebhookRefusal: a.webhookClient.Refusal, McpUsage: a.McpUsage, Cursors: sealer,
 		MCP: mcpserver.New(mcpserver.Deps{Commands: a.Cmds, Catalog: catalog, Version: cli.Version(release), Logger: logger}),
 	})
@@ -307,4 +316,13 @@ func (a *App) lags(ctx context.Context) (map[string]int64, error) {
 		out[name] = behind(cp)
 	}
 	return out, nil
+}
+
+// httpTracer is the tracer of HTTP requests: none while tracing is off, so
+// requests pay nothing for it.
+func (a *App) httpTracer() trace.Tracer {
+	if !a.Tracing.On() {
+		return nil
+	}
+	return a.Tracing.Tracer
 }

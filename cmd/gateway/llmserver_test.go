@@ -333,6 +333,12 @@ func (s *llmServer) awaitHung(t *testing.T) llmCall {
 func (s *llmServer) serve(w http.ResponseWriter, r *http.Request) {
 	call := llmCall{At: time.Now(), Auth: r.Header.Get("Authorization")}
 	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		// The client went away while sending (a gateway killed mid-request
+		// in the crash tests): nothing to answer, and not the script's
+		// business.
+		return
+	}
 	if err == nil {
 		err = json.Unmarshal(body, &call.Req)
 	}

@@ -142,6 +142,11 @@ func (a *App) Close() {
 	if a.webhookClient != nil {
 		a.webhookClient.Close()
 	}
+	if a.Tracing != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.Tracing.Shutdown(sctx) // flush the spans still buffered
+		cancel()
+	}
 	if a.Store != nil {
 		_ = a.Store.Close()
 	}

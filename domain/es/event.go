@@ -58,6 +58,10 @@ type Metadata struct {
 	Schema int `json:"schema"`
 	// OccurredAt comes from the command's Clock, so tests can move time.
 	OccurredAt time.Time `json:"occurred_at"`
+	// TraceParent is the W3C trace context of the work that recorded the
+	// event, so the work it causes (sagas, commands, the webhook) goes on
+	// in the same trace; empty without tracing.
+	TraceParent string `json:"traceparent,omitempty"`
 	// Hash is the event's link in its stream's hash chain (see ChainHash).
 	// The store sets it when it appends the event, overwriting whatever
 	// the caller put here, and returns it with every read. It is not part

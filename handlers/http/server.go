@@ -13,6 +13,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
@@ -60,6 +64,8 @@ type Deps struct {
 		HTTP(route, method string, status int, took time.Duration)
 	}
 	MetricsHandler http.Handler
+	// Tracer makes a span of each request (nil: none).
+	Tracer trace.Tracer
 	// MCP is the MCP server (nil: /mcp answers 404); it runs behind the
 	// REST door's credentials.
 	MCP http.Handler
@@ -110,7 +116,7 @@ func New(d Deps) http.Handler {
 	}
 	s := &Server{d: d}
 	r := chi.NewRouter()
-	r.Use(requestID, s.logRequests, s.recoverer)
+	r.Use(requestID, s.traced, s.logRequests, s.recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, CodeNotFound, "There is no route %s %s.", r.Method, r.URL.Path))
 	})
@@ -217,9 +223,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			}
 			s.d.Metrics.HTTP(route, r.Method, ww.Status(), time.Since(began))
 		}
-		s.d.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", ww.Status()),
-			slog.Duration("took", time.Since(began)), slog.String("request_id", middleware.GetReqID(r.Context())))
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", ww.Status()),
+			slog.Duration("took", time.Since(began)), slog.String("request_id", middleware.GetReqID(r.Context()))}
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		}
+		s.d.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 	})
 }
 
@@ -237,4 +246,31 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "detail": detail})
+}
+
+// traced makes a server span of the request, in the trace its
+// traceparent names (a new one otherwise), named by its route once routed.
+// Everything the request records carries that trace (event metadata), so
+// the work it causes continues it.
+func (s *Server) traced(next http.Handler) http.Handler {
+	if s.d.Tracer == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := commands.ExtractTrace(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.d.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+				attribute.String("gateway.request_id", middleware.GetReqID(r.Context()))))
+		defer span.End()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r.WithContext(ctx))
+		if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
+			span.SetName(r.Method + " " + rc.RoutePattern())
+			span.SetAttributes(attribute.String("http.route", rc.RoutePattern()))
+		}
+		span.SetAttributes(attribute.Int("http.response.status_code", ww.Status()))
+		if ww.Status() >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(ww.Status()))
+		}
+	})
 }

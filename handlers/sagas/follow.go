@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sois-ai/chat-agent-gateway/commands"
 	"github.com/sois-ai/chat-agent-gateway/domain/es"
 	"github.com/sois-ai/chat-agent-gateway/projections"
 )
@@ -93,11 +94,20 @@ func follow(ctx context.Context, log Log, bus Sender, name string, poll time.Dur
 			// The batch's commands go out together; the position moves
 			// past an event only once what it decided is sent.
 			var cmds []any
-			emit := func(cmd any) { cmds = append(cmds, cmd) }
+			var parent string // the trace of the event being reacted to
+			emit := func(cmd any) {
+				if parent != "" {
+					cmd = commands.Traced{Command: cmd, TraceParent: parent}
+				}
+				cmds = append(cmds, cmd)
+			}
 			reached := pos
 			var rerr error
 			for _, rec := range batch {
-				if rerr = react(ctx, rec, emit); rerr != nil {
+				// What the saga does for the event (commands it emits, work
+				// it starts) goes on in the event's trace.
+				parent = rec.Metadata.TraceParent
+				if rerr = react(commands.WithTraceParent(ctx, parent), rec, emit); rerr != nil {
 					break
 				}
 				reached = rec.Position

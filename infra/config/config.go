@@ -19,23 +19,25 @@ import (
 	"github.com/sois-ai/chat-agent-gateway/infra/pg"
 	"github.com/sois-ai/chat-agent-gateway/infra/secrets"
 	"github.com/sois-ai/chat-agent-gateway/infra/stores"
+	"github.com/sois-ai/chat-agent-gateway/infra/tracing"
 	"github.com/sois-ai/chat-agent-gateway/infra/webhook"
 )
 
 // Config is read from the environment; the embedded default needs none.
 type Config struct {
-	Addr          string        // GATEWAY_ADDR
-	MetricsAddr   string        // GATEWAY_METRICS_ADDR: /metrics on a listener of its own ("" = on Addr)
-	DataDir       string        // GATEWAY_DATA_DIR
-	DatabaseURL   string        // DATABASE_URL
-	NATSURL       string        // NATS_URL
-	NATSPrefix    string        // GATEWAY_NATS_PREFIX
-	EventStoreURL string        // EVENTSTORE_URL
-	AdminToken    string        // GATEWAY_ADMIN_TOKEN
-	SecretKey     string        // GATEWAY_SECRET_KEY
-	MaxSteps      int           // GATEWAY_MAX_STEPS
-	MaxToolCalls  int           // GATEWAY_MAX_TOOL_CALLS
-	ModelTimeout  time.Duration // GATEWAY_MODEL_TIMEOUT, per attempt
+	Addr          string         // GATEWAY_ADDR
+	MetricsAddr   string         // GATEWAY_METRICS_ADDR: /metrics on a listener of its own ("" = on Addr)
+	Tracing       tracing.Config // OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME
+	DataDir       string         // GATEWAY_DATA_DIR
+	DatabaseURL   string         // DATABASE_URL
+	NATSURL       string         // NATS_URL
+	NATSPrefix    string         // GATEWAY_NATS_PREFIX
+	EventStoreURL string         // EVENTSTORE_URL
+	AdminToken    string         // GATEWAY_ADMIN_TOKEN
+	SecretKey     string         // GATEWAY_SECRET_KEY
+	MaxSteps      int            // GATEWAY_MAX_STEPS
+	MaxToolCalls  int            // GATEWAY_MAX_TOOL_CALLS
+	ModelTimeout  time.Duration  // GATEWAY_MODEL_TIMEOUT, per attempt
 	// RetryBudget (GATEWAY_MODEL_RETRY_BUDGET) is how long after a model
 	// call's start a failed attempt may still be tried again.
 	RetryBudget   time.Duration
@@ -98,6 +100,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		Addr:          or(getenv("GATEWAY_ADDR"), ":8080"),
 		MetricsAddr:   strings.TrimSpace(getenv("GATEWAY_METRICS_ADDR")),
+		Tracing:       tracing.FromEnv(getenv),
 		DataDir:       or(getenv("GATEWAY_DATA_DIR"), "./data"),
 		DatabaseURL:   getenv("DATABASE_URL"),
 		NATSURL:       getenv("NATS_URL"),

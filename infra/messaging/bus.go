@@ -17,6 +17,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	fastjson "github.com/segmentio/encoding/json"
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Transport is a watermill publisher plus a way to subscribe per handler.
@@ -41,7 +45,14 @@ type Options struct {
 	// Workers bounds how many commands run at once in this process.
 	Workers int
 	Logger  *slog.Logger
+	// Tracer makes a span of each command handled, in the trace its
+	// message names (nil: none).
+	Tracer trace.Tracer
 }
+
+// traceKey is the message metadata that carries a command's trace context.
+const traceKey = "traceparent"
+
 
 // Bus sends commands and runs their handlers.
 type Bus struct {
@@ -106,9 +117,19 @@ func New(t Transport, opts Options) (*Bus, error) {
 		},
 		Marshaler: marshaler,
 		Logger:    wlog,
+		OnSend: func(p cqrs.CommandBusOnSendParams) error {
+			if tp := commands.TraceParent(p.Message.Context()); tp != "" {
+				p.Message.Metadata.Set(traceKey, tp)
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		return nil, err
+	}
+	tracer := opts.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider().Tracer("")
 	}
 	b.processor, err = cqrs.NewCommandProcessorWithConfig(router, cqrs.CommandProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.CommandProcessorGenerateSubscribeTopicParams) (string, error) {
@@ -125,9 +146,15 @@ func New(t Transport, opts Options) (*Bus, error) {
 			// ends its context; the work lives until the bus stops instead.
 			ctx, cancel := context.WithCancel(context.WithoutCancel(p.Message.Context()))
 			defer cancel()
+			ctx = commands.WithTraceParent(ctx, p.Message.Metadata.Get(traceKey))
+			ctx, span := tracer.Start(ctx, "command "+p.CommandName, trace.WithSpanKind(trace.SpanKindConsumer))
+			defer span.End()
 			stop := context.AfterFunc(b.runCtx(), cancel)
 			defer stop()
 			err := handleWithRetries(ctx, func() error { return p.Handler.Handle(ctx, p.Command) })
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
 			lvl := slog.LevelDebug
 			if err != nil {
 				lvl = slog.LevelWarn
@@ -293,11 +320,18 @@ func (b *Bus) SendAll(ctx context.Context, cmds []any) error {
 	byTopic := map[string][]*message.Message{}
 	var topics []string
 	for _, cmd := range cmds {
+		parent := commands.TraceParent(ctx)
+		if t, ok := cmd.(commands.Traced); ok {
+			cmd, parent = t.Command, t.TraceParent
+		}
 		msg, err := marshaler.Marshal(cmd)
 		if err != nil {
 			return fmt.Errorf("send %T: %w", cmd, err)
 		}
 		msg.SetContext(ctx)
+		if parent != "" {
+			msg.Metadata.Set(traceKey, parent)
+		}
 		topic := b.prefix + marshaler.Name(cmd)
 		if _, ok := byTopic[topic]; !ok {
 			topics = append(topics, topic)

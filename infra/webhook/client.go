@@ -17,6 +17,9 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sois-ai/chat-agent-gateway/commands"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // Defaults for Options' zero values.
@@ -258,6 +261,8 @@ func (c *Client) Deliver(ctx context.Context, r Request) Attempt {
 		return gone(fmt.Sprintf("cannot build a request for %q: %v", r.URL, err), err)
 	}
 	req.Header = h
+	// W3C traceparent: the receiver's trace continues the conversation's.
+	commands.InjectTrace(ctx, propagation.HeaderCarrier(req.Header))
 	if r.Test {
 		req.Header.Set(HeaderMode, "test")
 	}

@@ -36,7 +36,7 @@ func encodeRecord(id, stream string, version int64, typ string, data []byte, md 
 		return nil, fmt.Errorf("encode event %s: occurred_at: %w", id, err)
 	}
 	b := make([]byte, 0, 64+len(id)+len(stream)+len(typ)+len(data)+len(md.CorrelationID)+len(md.CausationID)+
-		len(md.Actor.Kind)+len(md.Actor.ID)+len(at)+len(md.Hash))
+		len(md.Actor.Kind)+len(md.Actor.ID)+len(at)+len(md.Hash)+len(md.TraceParent))
 	b = append(b, binaryRecord)
 	b = appendString(b, id)
 	b = appendString(b, stream)
@@ -50,6 +50,11 @@ func encodeRecord(id, stream string, version int64, typ string, data []byte, md 
 	b = binary.AppendVarint(b, int64(md.Schema))
 	b = appendString(b, string(at))
 	b = appendString(b, md.Hash)
+	// Added later, so last and only when set: records written before it
+	// end after the hash, and read back as they were.
+	if md.TraceParent != "" {
+		b = appendString(b, md.TraceParent)
+	}
 	return b, nil
 }
 
@@ -128,6 +133,9 @@ func decodeRecord(seq uint64, v []byte) (es.Recorded, error) {
 	md.Schema = int(r.varint())
 	at := r.bytes()
 	md.Hash = r.string()
+	if r.err == nil && len(r.b) > 0 {
+		md.TraceParent = r.string()
+	}
 	if r.err != nil {
 		return es.Recorded{}, fmt.Errorf("decode event at position %d: %w", seq, r.err)
 	}

@@ -13,7 +13,7 @@ import (
 // Metadata must be added to encodeRecord and decodeRecord too, or it would
 // be lost (and every hash chain would break): this test says so.
 func TestRecordCodecKnowsEveryMetadataField(t *testing.T) {
-	want := []string{"CorrelationID", "CausationID", "Actor", "Schema", "OccurredAt", "Hash"}
+	want := []string{"CorrelationID", "CausationID", "Actor", "Schema", "OccurredAt", "TraceParent", "Hash"}
 	typ := reflect.TypeOf(es.Metadata{})
 	var got []string
 	for i := range typ.NumField() {
@@ -21,6 +21,20 @@ func TestRecordCodecKnowsEveryMetadataField(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("es.Metadata has fields %v; the binary record knows %v: teach encodeRecord and decodeRecord the new ones", got, want)
+	}
+}
+
+// A trace context is kept when set; records without one end after the hash.
+func TestRecordTraceParent(t *testing.T) {
+	md := es.Metadata{CorrelationID: "c", Actor: es.Actor{Kind: "user"}, OccurredAt: time.Unix(1, 0).UTC(), Hash: "h",
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+	bin, err := encodeRecord("id", "s", 1, "T", json.RawMessage(`{}`), md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := decodeRecord(1, bin)
+	if err != nil || rec.Metadata != md {
+		t.Fatalf("read back %+v, %v; want %+v", rec.Metadata, err, md)
 	}
 }
 
