@@ -53,15 +53,15 @@ type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
-		// RequestID is the response's X-Request-Id, to quote to support.
-		RequestID string `json:"request_id,omitempty"`
 	} `json:"error"`
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	var b errorBody
+	// The body keeps the contract's two fields; the response's
+	// X-Request-Id names the request (and an internal error's message
+	// quotes it).
 	b.Error.Code, b.Error.Message = e.Code, e.Message
-	b.Error.RequestID = w.Header().Get(HeaderRequestID)
 	writeJSON(w, e.Status, b)
 }
 

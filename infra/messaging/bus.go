@@ -53,7 +53,6 @@ type Options struct {
 // traceKey is the message metadata that carries a command's trace context.
 const traceKey = "traceparent"
 
-
 // Bus sends commands and runs their handlers.
 type Bus struct {
 	transport Transport
